@@ -1,0 +1,168 @@
+//! `/api/auth/*` and `/api/me`.
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::dto::UserDto;
+use super::json::ApiJson;
+use crate::auth::AuthUser;
+use crate::domain::{DisplayName, Password, Username};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::services::accounts;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    /// 3–32 characters of letters, digits, `_`, `.` and `-`; unique case-insensitively.
+    #[schema(
+        min_length = 3,
+        max_length = 32,
+        pattern = "^[A-Za-z0-9_.-]+$",
+        example = "alice"
+    )]
+    pub username: String,
+    /// 8–128 characters.
+    #[schema(min_length = 8, max_length = 128, example = "correct horse battery")]
+    pub password: String,
+    /// 1–64 characters; defaults to the username.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "\\S",
+        example = "Alice Liddell"
+    )]
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    #[schema(example = "alice")]
+    pub username: String,
+    #[schema(example = "correct horse battery")]
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuthResponse {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub user: UserDto,
+}
+
+fn client_ip(req: &HttpRequest) -> std::net::IpAddr {
+    req.peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+/// Create an account and get a token.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created", body = AuthResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 409, description = "Username taken", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid username, password or display name", body = ErrorBody),
+        (status = 429, description = "Too many requests from this address", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+#[post("/auth/register")]
+pub async fn register(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: ApiJson<RegisterRequest>,
+) -> ApiResult<HttpResponse> {
+    let body = body.0;
+    let mut errors = crate::error::FieldErrors::new();
+    let username = Username::parse(&body.username)
+        .map_err(|e| collect(&mut errors, e))
+        .ok();
+    let password = Password::parse(&body.password)
+        .map_err(|e| collect(&mut errors, e))
+        .ok();
+    let display_name = match body.display_name.as_deref() {
+        None => None,
+        Some(d) => DisplayName::parse(d)
+            .map_err(|e| collect(&mut errors, e))
+            .ok(),
+    };
+    let (Some(username), Some(password), true) = (username, password, errors.is_empty()) else {
+        return Err(ApiError::validation_fields(errors));
+    };
+    let (token, user) =
+        accounts::register(&state, client_ip(&req), username, password, display_name).await?;
+    Ok(HttpResponse::Created().json(AuthResponse {
+        token,
+        user: user.into(),
+    }))
+}
+
+/// Gathers the fields of a validation error, so all bad fields are reported at once.
+fn collect(into: &mut crate::error::FieldErrors, e: ApiError) {
+    if let ApiError::Validation { fields, .. } = e {
+        into.extend(fields);
+    }
+}
+
+/// Exchange a username and password for a token.
+#[utoipa::path(
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = AuthResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Wrong username or password (the same answer for both)", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "A field is missing or not a string", body = ErrorBody),
+        (status = 429, description = "Too many requests from this address, or too many failed logins on this account", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+#[post("/auth/login")]
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: ApiJson<LoginRequest>,
+) -> ApiResult<HttpResponse> {
+    let LoginRequest { username, password } = body.0;
+    let (token, user) = accounts::login(&state, client_ip(&req), username, password).await?;
+    Ok(HttpResponse::Ok().json(AuthResponse {
+        token,
+        user: user.into(),
+    }))
+}
+
+/// Revoke the token of this request, at once. The user's other tokens keep working.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
+    )
+)]
+#[post("/auth/logout")]
+pub async fn logout(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
+    accounts::logout(&state, &user).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller's own account.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = UserDto),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
+    )
+)]
+#[get("/me")]
+pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<UserDto>> {
+    Ok(web::Json(accounts::me(&state, user.id).await?.into()))
+}

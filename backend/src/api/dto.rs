@@ -1,0 +1,111 @@
+//! Response objects of the wire contract, and their conversions from rows.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::db::models::{MessageRow, UserRow};
+use crate::domain::{MessageId, RoomId, Seq, UserId};
+use crate::services::contacts::ContactView;
+use crate::services::rooms::RoomView;
+
+fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    DateTime::from_naive_utc_and_offset(t, Utc)
+}
+
+/// A user as others see them (never a password hash).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = User)]
+pub struct UserDto {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for UserDto {
+    fn from(u: UserRow) -> Self {
+        UserDto {
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            created_at: utc(u.created_at),
+        }
+    }
+}
+
+/// A stored message. `seq` starts at 1 in each room and increases by 1 with no gaps.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Message)]
+pub struct MessageDto {
+    pub id: MessageId,
+    pub room_id: RoomId,
+    pub seq: Seq,
+    pub sender_id: UserId,
+    pub client_msg_id: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<MessageRow> for MessageDto {
+    fn from(m: MessageRow) -> Self {
+        MessageDto {
+            id: m.id,
+            room_id: m.room_id,
+            seq: m.seq,
+            sender_id: m.sender_id,
+            client_msg_id: m.client_msg_id,
+            body: m.body,
+            created_at: utc(m.created_at),
+        }
+    }
+}
+
+/// One of the caller's contacts, with the room they share.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Contact)]
+pub struct ContactDto {
+    pub user: UserDto,
+    pub room_id: RoomId,
+    /// The newest message of the shared room, if any.
+    pub last_message: Option<MessageDto>,
+    /// Messages in the room after the caller's read marker.
+    #[schema(minimum = 0)]
+    pub unread_count: i64,
+    /// Whether the contact has an open connection.
+    pub online: bool,
+}
+
+impl From<ContactView> for ContactDto {
+    fn from(c: ContactView) -> Self {
+        ContactDto {
+            user: c.user.into(),
+            room_id: c.room_id,
+            last_message: c.last_message.map(Into::into),
+            unread_count: c.unread_count,
+            online: c.online,
+        }
+    }
+}
+
+/// A private room of exactly two members.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Room)]
+pub struct RoomDto {
+    pub id: RoomId,
+    pub members: Vec<UserDto>,
+    pub created_at: DateTime<Utc>,
+    /// The newest message's seq; 0 while the room is empty.
+    pub last_seq: Seq,
+}
+
+impl From<RoomView> for RoomDto {
+    fn from(r: RoomView) -> Self {
+        RoomDto {
+            id: r.room.id,
+            members: r.members.into_iter().map(Into::into).collect(),
+            created_at: utc(r.room.created_at),
+            last_seq: r.room.last_seq,
+        }
+    }
+}

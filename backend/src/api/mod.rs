@@ -1,0 +1,182 @@
+//! HTTP handlers, one file per resource. Handlers parse requests into domain types, call a
+//! service and shape the response; they never run SQL.
+
+pub mod auth;
+pub mod contacts;
+pub mod dto;
+pub mod health;
+pub mod json;
+pub mod rooms;
+pub mod users;
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::error::ApiError;
+
+/// Mounts every REST handler (under the `/api` scope); each brings its OpenAPI description.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(auth::register)
+        .service(auth::login)
+        .service(auth::logout)
+        .service(auth::me)
+        .service(users::search)
+        // `/contacts/search` before `/contacts/{user_id}`-style routes.
+        .service(contacts::search)
+        .service(contacts::list)
+        .service(contacts::add)
+        .service(contacts::remove)
+        .service(rooms::list)
+        .service(rooms::get)
+        .service(rooms::history)
+        .service(rooms::send)
+        .service(rooms::read)
+        .service(health::health);
+}
+
+/// The methods each documented path answers, to tell a wrong method (405) from a wrong path (404).
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    routes: Vec<(Vec<String>, Vec<Method>)>,
+}
+
+impl RouteTable {
+    pub fn from_openapi(api: &utoipa::openapi::OpenApi) -> Self {
+        let routes = api
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let segments = path
+                    .trim_matches('/')
+                    .split('/')
+                    .map(str::to_owned)
+                    .collect();
+                let mut methods = Vec::new();
+                for (op, m) in [
+                    (&item.get, Method::GET),
+                    (&item.post, Method::POST),
+                    (&item.put, Method::PUT),
+                    (&item.delete, Method::DELETE),
+                    (&item.patch, Method::PATCH),
+                ] {
+                    if op.is_some() {
+                        methods.push(m);
+                    }
+                }
+                (segments, methods)
+            })
+            .collect();
+        RouteTable { routes }
+    }
+
+    /// Methods allowed on a concrete path, if any documented path matches it.
+    pub fn allowed(&self, path: &str) -> Option<Vec<Method>> {
+        let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let mut allowed: Vec<Method> = Vec::new();
+        for (pattern, methods) in &self.routes {
+            let matches = pattern.len() == segs.len()
+                && pattern
+                    .iter()
+                    .zip(&segs)
+                    .all(|(p, s)| (p.starts_with('{') && !s.is_empty()) || p == s);
+            if matches {
+                allowed.extend(methods.iter().cloned());
+            }
+        }
+        (!allowed.is_empty()).then_some(allowed)
+    }
+}
+
+/// Anything under `/api` that no handler took: 405 if the path exists with other methods, else 404.
+pub async fn fallback(req: HttpRequest, table: web::Data<RouteTable>) -> HttpResponse {
+    match table.allowed(req.path()) {
+        Some(methods) if !methods.contains(req.method()) => {
+            let allow = methods
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut res = ApiError::MethodNotAllowed(format!(
+                "{} is not allowed on {}; use {allow}",
+                req.method(),
+                req.path()
+            ))
+            .error_response();
+            if let Ok(v) = header::HeaderValue::from_str(&allow) {
+                res.headers_mut().insert(header::ALLOW, v);
+            }
+            res
+        }
+        _ => ApiError::NotFound(format!("no API endpoint at {}", req.path())).error_response(),
+    }
+}
+
+/// Turns any error response under `/api` that is not already JSON (actix's own 404s, 405s,
+/// 413s, ...) into the contract's error body.
+pub fn json_errors<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json || !res.request().path().starts_with("/api") {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let err = match status {
+        StatusCode::NOT_FOUND => {
+            ApiError::NotFound(format!("no API endpoint at {}", res.request().path()))
+        }
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed("method not allowed".into()),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+            limit: json::MAX_JSON_BODY,
+        },
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::UnsupportedMediaType("unsupported content type".into())
+        }
+        StatusCode::UNAUTHORIZED => ApiError::Unauthorized("authentication required".into()),
+        StatusCode::FORBIDDEN => ApiError::Forbidden("forbidden".into()),
+        s if s.is_client_error() => ApiError::InvalidJson(format!("bad request ({s})")),
+        _ => ApiError::internal(format!("unhandled error status {status}")),
+    };
+    let (req, mut original) = res.into_parts();
+    let mut new = HttpResponse::build(status).json(err.body());
+    // Keep headers such as Allow and Retry-After.
+    for (name, value) in original.headers_mut().drain() {
+        if let Some(name) = name {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                new.headers_mut().insert(name, value);
+            }
+        }
+    }
+    let res: ServiceResponse<EitherBody<B, BoxBody>> =
+        ServiceResponse::new(req, new).map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(res))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_table_tells_405_from_404() {
+        let table = RouteTable::from_openapi(&crate::openapi::build());
+        assert_eq!(
+            table.allowed("/api/rooms/12/messages"),
+            Some(vec![Method::GET, Method::POST])
+        );
+        assert_eq!(
+            table.allowed("/api/contacts/search"),
+            Some(vec![Method::GET, Method::DELETE])
+        );
+        assert_eq!(table.allowed("/api/nothing"), None);
+        assert_eq!(table.allowed("/api/rooms//messages"), None);
+    }
+}

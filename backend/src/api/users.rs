@@ -1,0 +1,49 @@
+//! `/api/users/search`.
+
+use actix_web::{get, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::dto::UserDto;
+use crate::auth::AuthUser;
+use crate::domain::SearchQuery;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::services::accounts;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserSearchQuery {
+    /// Text to find in usernames and display names, case-insensitively.
+    #[param(min_length = 1, max_length = 64, pattern = "\\S")]
+    pub q: String,
+    /// At most this many users (1–50, default 20).
+    #[param(minimum = 1, maximum = 50)]
+    pub limit: Option<i64>,
+}
+
+/// Find users by username or display name (never the caller).
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    params(UserSearchQuery),
+    responses(
+        (status = 200, description = "Matching users, by username", body = Vec<UserDto>),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
+        (status = 422, description = "Missing or invalid `q` or `limit`", body = ErrorBody),
+    )
+)]
+#[get("/users/search")]
+pub async fn search(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: web::Query<UserSearchQuery>,
+) -> ApiResult<web::Json<Vec<UserDto>>> {
+    let q = SearchQuery::parse(&query.q)?;
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=50).contains(&limit) {
+        return Err(ApiError::validation("limit", "must be between 1 and 50"));
+    }
+    let users = accounts::search_users(&state, user.id, q, limit).await?;
+    Ok(web::Json(users.into_iter().map(Into::into).collect()))
+}

@@ -1,0 +1,42 @@
+//! `AuthUser`: the authenticated caller, extracted from `Authorization: Bearer <jwt>`.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+
+use crate::domain::UserId;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: UserId,
+    pub jti: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+}
+
+/// The token of an `Authorization: Bearer` header, if any.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_token(req).map(str::to_owned);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let token = token.ok_or_else(|| {
+                ApiError::Unauthorized("missing 'Authorization: Bearer <token>' header".into())
+            })?;
+            crate::services::accounts::authenticate(&state, &token).await
+        })
+    }
+}

@@ -1,0 +1,95 @@
+//! HS256 JSON Web Tokens, pinned to that algorithm, with `sub`, `iat`, `exp` and a unique `jti`.
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Secret;
+use crate::domain::UserId;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id, as a string.
+    pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+    /// Unique per token: what logout revokes.
+    pub jti: String,
+}
+
+impl Claims {
+    pub fn user_id(&self) -> Option<UserId> {
+        self.sub.parse().ok().map(UserId)
+    }
+}
+
+#[derive(Clone)]
+pub struct TokenService {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+impl TokenService {
+    pub fn new(secret: &Secret, ttl: Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "jti"]);
+        validation.leeway = 5;
+        TokenService {
+            encoding: EncodingKey::from_secret(secret.expose()),
+            decoding: DecodingKey::from_secret(secret.expose()),
+            validation,
+            ttl,
+        }
+    }
+
+    pub fn issue(&self, user: UserId) -> Result<(String, Claims), jsonwebtoken::errors::Error> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: user.0.to_string(),
+            iat: now,
+            exp: now + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        Ok((token, claims))
+    }
+
+    /// Checks signature, algorithm and expiry. Revocation is checked by the caller.
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()
+            .map(|data| data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service() -> TokenService {
+        TokenService::new(&Secret::new(vec![7; 32]), Duration::from_secs(3600))
+    }
+
+    #[test]
+    fn round_trip_and_unique_jti() {
+        let s = service();
+        let (t1, c1) = s.issue(UserId(42)).expect("issue");
+        let (_, c2) = s.issue(UserId(42)).expect("issue");
+        assert_ne!(c1.jti, c2.jti);
+        assert_eq!(s.verify(&t1).and_then(|c| c.user_id()), Some(UserId(42)));
+    }
+
+    #[test]
+    fn rejects_alg_none_and_other_keys() {
+        let s = service();
+        // {"alg":"none","typ":"JWT"} . {"sub":"1","iat":1,"exp":99999999999,"jti":"x"} .
+        let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIiwiaWF0IjoxLCJleHAiOjk5OTk5OTk5OTk5LCJqdGkiOiJ4In0.";
+        assert!(s.verify(none).is_none());
+        let other = TokenService::new(&Secret::new(vec![8; 32]), Duration::from_secs(3600));
+        let (t, _) = other.issue(UserId(1)).expect("issue");
+        assert!(s.verify(&t).is_none());
+    }
+}

@@ -1,0 +1,12 @@
+//! Authentication: password hashing on a bounded pool, JWTs, the `AuthUser` extractor, and the
+//! rate limits on the sign-in endpoints.
+
+pub mod extractor;
+pub mod jwt;
+pub mod password;
+pub mod ratelimit;
+
+pub use extractor::AuthUser;
+pub use jwt::{Claims, TokenService};
+pub use password::PasswordHasher;
+pub use ratelimit::AuthRateLimits;

@@ -1,0 +1,314 @@
+//! Typed configuration, read once from the command line and the environment (each flag has an
+//! environment variable of the same meaning) and passed in; tests build their own.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+
+/// A secret that never shows up in logs or `Debug` output.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Secret(bytes)
+    }
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Limits on the authentication endpoints (see README, "Rate limits").
+#[derive(Debug, Clone)]
+pub struct AuthLimits {
+    /// Register + login requests allowed per client IP per minute (burst of the same size).
+    pub per_ip_per_minute: u32,
+    /// Failed logins allowed per account per hour.
+    pub failed_logins_per_hour: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub database_url: String,
+    pub jwt_secret: Secret,
+    pub token_ttl: Duration,
+    pub static_dir: PathBuf,
+    pub bcrypt_cost: u32,
+    pub auth_limits: AuthLimits,
+    pub db_pool_size: u32,
+    /// How many password hashes may run at once (each takes a core for ~0.3 s at cost 12).
+    pub hash_concurrency: usize,
+    /// Hash requests allowed to wait for a free hasher before new ones are turned away.
+    pub hash_queue: usize,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+/// Server settings as given on the command line or in the environment.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LETSCHAT_BIND")]
+    pub bind: Option<String>,
+    /// `sqlite://path/to/file.db` (created on first start) or `postgres://user@host/db`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Secret for signing tokens (at least 32 characters). Generated and kept in the data folder if unset.
+    #[arg(long, env = "LETSCHAT_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// How long a token is valid, e.g. `7d`, `12h`, `3600s`.
+    #[arg(long, env = "LETSCHAT_TOKEN_TTL")]
+    pub token_ttl: Option<String>,
+    /// Folder of the single-page app.
+    #[arg(long, env = "LETSCHAT_STATIC_DIR")]
+    pub static_dir: Option<String>,
+    /// bcrypt cost (4–31).
+    #[arg(long, env = "LETSCHAT_BCRYPT_COST")]
+    pub bcrypt_cost: Option<String>,
+    /// Register and login requests per client IP per minute.
+    #[arg(long, env = "LETSCHAT_AUTH_RATE_PER_IP")]
+    pub auth_rate_per_ip: Option<String>,
+    /// Failed logins per account per hour.
+    #[arg(long, env = "LETSCHAT_FAILED_LOGINS_PER_HOUR")]
+    pub failed_logins_per_hour: Option<String>,
+    /// Database connections in the pool.
+    #[arg(long, env = "LETSCHAT_DB_POOL_SIZE")]
+    pub db_pool_size: Option<String>,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "LETSCHAT_WORKERS")]
+    pub workers: Option<String>,
+}
+
+/// A configuration error: one line naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {var}: {why}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub why: String,
+}
+
+fn bad(var: &'static str, why: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        why: why.into(),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(
+    var: &'static str,
+    raw: Option<&str>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    let value = match raw {
+        None => default,
+        Some(s) => s
+            .trim()
+            .parse::<T>()
+            .map_err(|_| bad(var, format!("'{s}' is not a number")))?,
+    };
+    if !range.contains(&value) {
+        return Err(bad(
+            var,
+            format!("{value} is outside {}..={}", range.start(), range.end()),
+        ));
+    }
+    Ok(value)
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/letschat.db";
+
+impl Config {
+    /// Builds the configuration; the JWT secret is generated and stored when not given.
+    pub fn from_args(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let bind_raw = args.bind.as_deref().unwrap_or("127.0.0.1:8080");
+        let bind: SocketAddr = bind_raw.parse().map_err(|_| {
+            bad(
+                "LETSCHAT_BIND",
+                format!("'{bind_raw}' is not an address like 127.0.0.1:8080"),
+            )
+        })?;
+
+        let database_url = args
+            .database_url
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let backend =
+            crate::db::DbUrl::parse(&database_url).map_err(|why| bad("DATABASE_URL", why))?;
+
+        let token_ttl = match args.token_ttl.as_deref() {
+            None => Duration::from_secs(7 * 24 * 3600),
+            Some(s) => parse_duration(s).map_err(|why| bad("LETSCHAT_TOKEN_TTL", why))?,
+        };
+        if token_ttl < Duration::from_secs(60) {
+            return Err(bad("LETSCHAT_TOKEN_TTL", "must be at least one minute"));
+        }
+
+        let bcrypt_cost = parse_num(
+            "LETSCHAT_BCRYPT_COST",
+            args.bcrypt_cost.as_deref(),
+            12u32,
+            4..=31,
+        )?;
+        let per_ip = parse_num(
+            "LETSCHAT_AUTH_RATE_PER_IP",
+            args.auth_rate_per_ip.as_deref(),
+            30u32,
+            1..=1_000_000,
+        )?;
+        let failed = parse_num(
+            "LETSCHAT_FAILED_LOGINS_PER_HOUR",
+            args.failed_logins_per_hour.as_deref(),
+            100u32,
+            2..=1_000_000,
+        )?;
+        let db_pool_size = parse_num(
+            "LETSCHAT_DB_POOL_SIZE",
+            args.db_pool_size.as_deref(),
+            16u32,
+            1..=512,
+        )?;
+        let workers = parse_num("LETSCHAT_WORKERS", args.workers.as_deref(), 0usize, 0..=256)?;
+
+        let static_dir = PathBuf::from(args.static_dir.as_deref().unwrap_or("frontend/dist"));
+
+        let jwt_secret = match args.jwt_secret.as_deref() {
+            Some(s) if s.len() >= 32 => Secret::new(s.as_bytes().to_vec()),
+            Some(_) => return Err(bad("LETSCHAT_JWT_SECRET", "must be at least 32 characters")),
+            None => load_or_create_secret(&backend.data_dir())
+                .map_err(|why| bad("LETSCHAT_JWT_SECRET", why))?,
+        };
+
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Config {
+            bind,
+            database_url,
+            jwt_secret,
+            token_ttl,
+            static_dir,
+            bcrypt_cost,
+            auth_limits: AuthLimits {
+                per_ip_per_minute: per_ip,
+                failed_logins_per_hour: failed,
+            },
+            db_pool_size,
+            // Leave at least one core to messaging when hashing floods in.
+            hash_concurrency: cores.saturating_sub(1).max(1),
+            hash_queue: 64,
+            workers,
+        })
+    }
+}
+
+/// `7d`, `12h`, `90m`, `3600s`, `3600` (seconds), or anything humantime understands.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("'{s}' is not a duration like 7d or 12h ({e})"))
+}
+
+fn load_or_create_secret(dir: &Path) -> Result<Secret, String> {
+    let path = dir.join("jwt_secret");
+    if let Ok(hexed) = std::fs::read_to_string(&path) {
+        let bytes = hex::decode(hexed.trim())
+            .map_err(|_| format!("{} is not a hex-encoded secret", path.display()))?;
+        if bytes.len() < 32 {
+            return Err(format!(
+                "{} holds a secret shorter than 32 bytes",
+                path.display()
+            ));
+        }
+        tracing::warn!(path = %path.display(), "LETSCHAT_JWT_SECRET is unset; using the secret kept in the data folder");
+        return Ok(Secret::new(bytes));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let bytes: [u8; 64] = rand::random();
+    write_private(&path, &hex::encode(bytes))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    tracing::warn!(path = %path.display(), "LETSCHAT_JWT_SECRET is unset; generated a secret and kept it in the data folder (set it explicitly in production)");
+    Ok(Secret::new(bytes.to_vec()))
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ServeArgs {
+        ServeArgs {
+            jwt_secret: Some("x".repeat(32)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_args(&args()).expect("defaults are valid");
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.token_ttl.as_secs(), 7 * 24 * 3600);
+        assert_eq!(c.bcrypt_cost, 12);
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let mut a = args();
+        a.bind = Some("nowhere".into());
+        assert!(Config::from_args(&a)
+            .expect_err("must fail")
+            .to_string()
+            .contains("LETSCHAT_BIND"));
+        let mut a = args();
+        a.token_ttl = Some("soon".into());
+        assert!(Config::from_args(&a)
+            .expect_err("must fail")
+            .to_string()
+            .contains("LETSCHAT_TOKEN_TTL"));
+        let mut a = args();
+        a.database_url = Some("mysql://x".into());
+        assert!(Config::from_args(&a)
+            .expect_err("must fail")
+            .to_string()
+            .contains("DATABASE_URL"));
+        let mut a = args();
+        a.bcrypt_cost = Some("3".into());
+        assert!(Config::from_args(&a)
+            .expect_err("must fail")
+            .to_string()
+            .contains("LETSCHAT_BCRYPT_COST"));
+        let mut a = args();
+        a.jwt_secret = Some("short".into());
+        assert!(Config::from_args(&a)
+            .expect_err("must fail")
+            .to_string()
+            .contains("LETSCHAT_JWT_SECRET"));
+    }
+}

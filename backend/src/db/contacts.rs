@@ -1,0 +1,113 @@
+//! Queries on `contacts`.
+
+use diesel::prelude::*;
+
+use super::models::{ContactRow, RoomRow, UserRow};
+use super::schema::{contacts, room_members, rooms, users};
+use super::{is_unique_violation, DbConnection};
+use crate::domain::{RoomId, Seq, UserId};
+use crate::error::ApiResult;
+
+pub fn find(
+    conn: &mut DbConnection,
+    owner: UserId,
+    contact: UserId,
+) -> ApiResult<Option<ContactRow>> {
+    Ok(contacts::table
+        .find((owner, contact))
+        .select(ContactRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Adds `contact` to `owner`'s list. Returns the row and whether it was created now.
+pub fn insert_if_absent(
+    conn: &mut DbConnection,
+    owner: UserId,
+    contact: UserId,
+    room: RoomId,
+) -> ApiResult<(ContactRow, bool)> {
+    if let Some(existing) = find(conn, owner, contact)? {
+        return Ok((existing, false));
+    }
+    // A savepoint, so that losing a race to a concurrent insert leaves any outer transaction usable.
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(contacts::table)
+            .values((
+                contacts::owner_id.eq(owner),
+                contacts::contact_id.eq(contact),
+                contacts::room_id.eq(room),
+                contacts::created_at.eq(super::now()),
+            ))
+            .returning(contacts::all_columns)
+            .get_result::<ContactRow>(conn)
+    });
+    match inserted {
+        Ok(row) => Ok((row, true)),
+        Err(e) if is_unique_violation(&e) => find(conn, owner, contact)?
+            .map(|row| (row, false))
+            .ok_or_else(|| {
+                crate::error::ApiError::internal("contact vanished after a unique violation")
+            }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn delete(conn: &mut DbConnection, owner: UserId, contact: UserId) -> ApiResult<bool> {
+    let n = diesel::delete(contacts::table.find((owner, contact))).execute(conn)?;
+    Ok(n > 0)
+}
+
+/// One entry of a contacts list: the contact's user, the shared room and the owner's read marker.
+pub struct ContactEntry {
+    pub user: UserRow,
+    pub room: RoomRow,
+    pub read_up_to: Seq,
+}
+
+/// `owner`'s contacts (optionally only those matching a LIKE pattern on username or display
+/// name), most recent conversation first, then most recently added.
+pub fn list(
+    conn: &mut DbConnection,
+    owner: UserId,
+    like_pattern: Option<&str>,
+) -> ApiResult<Vec<ContactEntry>> {
+    let mut query = contacts::table
+        .inner_join(users::table.on(users::id.eq(contacts::contact_id)))
+        .inner_join(rooms::table.on(rooms::id.eq(contacts::room_id)))
+        .inner_join(
+            room_members::table.on(room_members::room_id
+                .eq(contacts::room_id)
+                .and(room_members::user_id.eq(contacts::owner_id))),
+        )
+        .filter(contacts::owner_id.eq(owner))
+        .into_boxed();
+    if let Some(p) = like_pattern {
+        query = query.filter(
+            users::username_key
+                .like(p.to_owned())
+                .escape('\\')
+                .or(users::display_name_key.like(p.to_owned()).escape('\\')),
+        );
+    }
+    let rows = query
+        .order((
+            rooms::last_message_id.desc(),
+            contacts::created_at.desc(),
+            users::id.desc(),
+        ))
+        .select((
+            UserRow::as_select(),
+            RoomRow::as_select(),
+            room_members::read_up_to,
+        ))
+        .load::<(UserRow, RoomRow, i64)>(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(user, room, read)| ContactEntry {
+            user,
+            room,
+            read_up_to: Seq(read),
+        })
+        .collect())
+}

@@ -1,0 +1,110 @@
+//! Queries on `messages`: the seq-assigning insert, idempotency look-ups and cursor pages.
+
+use diesel::prelude::*;
+
+use super::models::MessageRow;
+use super::schema::{messages, rooms};
+use super::DbConnection;
+use crate::domain::{MessageId, RoomId, Seq, UserId};
+use crate::error::ApiResult;
+
+pub fn find_by_client_id(
+    conn: &mut DbConnection,
+    room: RoomId,
+    sender: UserId,
+    client_msg_id: &str,
+) -> ApiResult<Option<MessageRow>> {
+    Ok(messages::table
+        .filter(messages::room_id.eq(room))
+        .filter(messages::sender_id.eq(sender))
+        .filter(messages::client_msg_id.eq(client_msg_id))
+        .select(MessageRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Inserts a message with the room's next seq. Must run inside a write transaction: the room
+/// row's update takes the room's write lock first, so seqs are assigned one at a time, gap-free.
+pub fn insert_next(
+    conn: &mut DbConnection,
+    room: RoomId,
+    sender: UserId,
+    client_msg_id: &str,
+    body: &str,
+) -> Result<MessageRow, diesel::result::Error> {
+    let seq: i64 = diesel::update(rooms::table.find(room))
+        .set(rooms::last_seq.eq(rooms::last_seq + 1))
+        .returning(rooms::last_seq)
+        .get_result(conn)?;
+    let message: MessageRow = diesel::insert_into(messages::table)
+        .values((
+            messages::room_id.eq(room),
+            messages::seq.eq(seq),
+            messages::sender_id.eq(sender),
+            messages::client_msg_id.eq(client_msg_id),
+            messages::body.eq(body),
+            messages::created_at.eq(super::now()),
+        ))
+        .returning(messages::all_columns)
+        .get_result(conn)?;
+    diesel::update(rooms::table.find(room))
+        .set(rooms::last_message_id.eq(message.id))
+        .execute(conn)?;
+    Ok(message)
+}
+
+pub fn find_many(conn: &mut DbConnection, ids: &[MessageId]) -> ApiResult<Vec<MessageRow>> {
+    Ok(messages::table
+        .filter(messages::id.eq_any(ids))
+        .select(MessageRow::as_select())
+        .load(conn)?)
+}
+
+/// Where a page of history starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Cursor {
+    /// The newest messages.
+    Latest,
+    /// Messages with seq < this, the newest of them.
+    Before(Seq),
+    /// Messages with seq > this, the oldest of them.
+    After(Seq),
+    /// Messages with after < seq < before, the oldest of them.
+    Between(Seq, Seq),
+}
+
+/// Up to `limit` messages in ascending seq order, and whether more lie beyond them in the
+/// direction of the cursor (older for `Latest`/`Before`, newer for `After`/`Between`).
+pub fn page(
+    conn: &mut DbConnection,
+    room: RoomId,
+    cursor: Cursor,
+    limit: i64,
+) -> ApiResult<(Vec<MessageRow>, bool)> {
+    let base = messages::table
+        .filter(messages::room_id.eq(room))
+        .select(MessageRow::as_select())
+        .limit(limit + 1);
+    let mut rows: Vec<MessageRow> = match cursor {
+        Cursor::Latest => base.order(messages::seq.desc()).load(conn)?,
+        Cursor::Before(s) => base
+            .filter(messages::seq.lt(s.0))
+            .order(messages::seq.desc())
+            .load(conn)?,
+        Cursor::After(s) => base
+            .filter(messages::seq.gt(s.0))
+            .order(messages::seq.asc())
+            .load(conn)?,
+        Cursor::Between(after, before) => base
+            .filter(messages::seq.gt(after.0))
+            .filter(messages::seq.lt(before.0))
+            .order(messages::seq.asc())
+            .load(conn)?,
+    };
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    if matches!(cursor, Cursor::Latest | Cursor::Before(_)) {
+        rows.reverse();
+    }
+    Ok((rows, has_more))
+}

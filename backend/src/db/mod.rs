@@ -1,0 +1,265 @@
+//! The data layer: one diesel codebase over SQLite (embedded default) and PostgreSQL, chosen by the
+//! scheme of `DATABASE_URL`; an r2d2 pool; embedded migrations per backend; and [`Db::run`], which
+//! runs blocking queries off the async executor.
+
+pub mod contacts;
+pub mod messages;
+pub mod models;
+pub mod rooms;
+pub mod schema;
+pub mod tokens;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, QueryResult};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use diesel::r2d2;
+
+use crate::error::ApiError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// A parsed `DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    /// A file path (or `:memory:`).
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl DbUrl {
+    pub fn parse(url: &str) -> Result<DbUrl, String> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path, e.g. sqlite://data/letschat.db".into());
+            }
+            Ok(DbUrl::Sqlite(path.to_owned()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DbUrl::Postgres(url.to_owned()))
+        } else {
+            Err(format!(
+                "'{}' must start with sqlite:// or postgres://",
+                redact(url)
+            ))
+        }
+    }
+
+    /// Where files that belong with the database (such as a generated secret) are kept.
+    pub fn data_dir(&self) -> PathBuf {
+        match self {
+            DbUrl::Sqlite(path) => Path::new(path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            DbUrl::Postgres(_) => PathBuf::from("data"),
+        }
+    }
+}
+
+/// A URL with any password removed, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// Opens connections of the backend the URL names (never guessing), with SQLite's pragmas set.
+#[derive(Debug)]
+pub struct Manager {
+    url: DbUrl,
+}
+
+/// Seconds a SQLite writer waits for the lock before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        match &self.url {
+            DbUrl::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Postgresql)
+                .map_err(r2d2::Error::ConnectionError),
+            DbUrl::Sqlite(path) => {
+                let mut conn =
+                    SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the writer; FULL syncs the WAL on every commit so an
+                // acknowledged write survives a power loss.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
+                     PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = FULL;
+                     PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking()
+            || <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PoolError = r2d2::PoolError;
+
+/// Handle to the database: a pool plus the knowledge of which backend it is.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    backend: Backend,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbInitError {
+    #[error("cannot create the data folder {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("cannot prepare the database: {0}")]
+    Query(#[from] DieselError),
+    #[error("migrations failed: {0}")]
+    Migrations(String),
+    #[error("cannot build the connection pool: {0}")]
+    Pool(#[from] r2d2::PoolError),
+}
+
+impl Db {
+    /// Connects once directly (so the real error surfaces), runs the migrations, builds the pool.
+    pub fn connect(url: &str, pool_size: u32) -> Result<Db, DbInitError> {
+        let parsed = DbUrl::parse(url).map_err(DbInitError::Migrations)?;
+        let backend = match &parsed {
+            DbUrl::Sqlite(path) => {
+                if let Some(dir) = Path::new(path)
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| DbInitError::DataDir(dir.display().to_string(), e))?;
+                }
+                Backend::Sqlite
+            }
+            DbUrl::Postgres(_) => Backend::Postgres,
+        };
+        let manager = Manager { url: parsed };
+        let mut first = r2d2::ManageConnection::connect(&manager).map_err(|e| match e {
+            r2d2::Error::ConnectionError(c) => DbInitError::Connect(c),
+            r2d2::Error::QueryError(q) => DbInitError::Query(q),
+        })?;
+        run_migrations(&mut first)?;
+        drop(first);
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1.min(pool_size)))
+            .connection_timeout(Duration::from_secs(5))
+            .build(manager)?;
+        Ok(Db { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs `f` with a pooled connection on a blocking thread.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+    }
+}
+
+fn run_migrations(conn: &mut DbConnection) -> Result<(), DbInitError> {
+    let result = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+        DbConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
+    };
+    result.map_err(|e| DbInitError::Migrations(e.to_string()))
+}
+
+/// A read-write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`), so
+/// two writers never deadlock upgrading from a read lock; on PostgreSQL it is a plain `BEGIN`.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<DieselError>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            if let Err(rollback) =
+                <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)
+            {
+                tracing::error!(error = %rollback, "rollback failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// True when `e` is a unique-constraint violation (on either backend).
+pub fn is_unique_violation(e: &DieselError) -> bool {
+    matches!(
+        e,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// The database's "now", as stored: UTC without an offset.
+pub fn now() -> chrono::NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}
+
+/// Checks that the database answers (for `GET /api/health`).
+pub fn ping(conn: &mut DbConnection) -> QueryResult<()> {
+    conn.batch_execute("SELECT 1")
+}

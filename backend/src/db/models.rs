@@ -1,0 +1,60 @@
+//! Row structs, one per table, as diesel reads them.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{contacts, messages, rooms, users};
+use crate::domain::{MessageId, RoomId, Seq, UserId};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = rooms)]
+pub struct RoomRow {
+    pub id: RoomId,
+    pub user_low: UserId,
+    pub user_high: UserId,
+    pub last_seq: Seq,
+    pub last_message_id: MessageId,
+    pub created_at: NaiveDateTime,
+}
+
+impl RoomRow {
+    /// The member who is not `me`.
+    pub fn other_member(&self, me: UserId) -> UserId {
+        if self.user_low == me {
+            self.user_high
+        } else {
+            self.user_low
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = messages)]
+pub struct MessageRow {
+    pub id: MessageId,
+    pub room_id: RoomId,
+    pub seq: Seq,
+    pub sender_id: UserId,
+    pub client_msg_id: String,
+    pub body: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = contacts)]
+pub struct ContactRow {
+    pub owner_id: UserId,
+    pub contact_id: UserId,
+    pub room_id: RoomId,
+    pub created_at: NaiveDateTime,
+}

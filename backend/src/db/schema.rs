@@ -1,0 +1,74 @@
+//! Table definitions shared by both backends (types that SQLite and PostgreSQL both support).
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        username_key -> Text,
+        display_name -> Text,
+        display_name_key -> Text,
+        password_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rooms (id) {
+        id -> BigInt,
+        user_low -> BigInt,
+        user_high -> BigInt,
+        last_seq -> BigInt,
+        last_message_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    room_members (room_id, user_id) {
+        room_id -> BigInt,
+        user_id -> BigInt,
+        read_up_to -> BigInt,
+    }
+}
+
+diesel::table! {
+    contacts (owner_id, contact_id) {
+        owner_id -> BigInt,
+        contact_id -> BigInt,
+        room_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        room_id -> BigInt,
+        seq -> BigInt,
+        sender_id -> BigInt,
+        client_msg_id -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    revoked_tokens (jti) {
+        jti -> Text,
+        user_id -> BigInt,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(contacts -> rooms (room_id));
+diesel::joinable!(room_members -> rooms (room_id));
+diesel::joinable!(messages -> rooms (room_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    rooms,
+    room_members,
+    contacts,
+    messages,
+    revoked_tokens
+);

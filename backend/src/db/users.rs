@@ -1,0 +1,99 @@
+//! Queries on `users`.
+
+use diesel::prelude::*;
+
+use super::models::UserRow;
+use super::schema::users;
+use super::{is_unique_violation, DbConnection};
+use crate::domain::{DisplayName, UserId, Username};
+use crate::error::{ApiError, ApiResult};
+
+/// Inserts a user; a taken username (case-insensitively) is a 409.
+pub fn insert(
+    conn: &mut DbConnection,
+    username: &Username,
+    display_name: &DisplayName,
+    password_hash: &str,
+) -> ApiResult<UserRow> {
+    diesel::insert_into(users::table)
+        .values((
+            users::username.eq(username.as_str()),
+            users::username_key.eq(username.key()),
+            users::display_name.eq(display_name.as_str()),
+            users::display_name_key.eq(display_name.key()),
+            users::password_hash.eq(password_hash),
+            users::created_at.eq(super::now()),
+        ))
+        .returning(UserRow::as_returning_columns())
+        .get_result(conn)
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                ApiError::Conflict(format!("the username '{}' is taken", username.as_str()))
+            } else {
+                e.into()
+            }
+        })
+}
+
+impl UserRow {
+    /// The columns `UserRow` reads, for `RETURNING` (which the multi-backend needs spelled out).
+    pub fn as_returning_columns() -> (
+        users::id,
+        users::username,
+        users::display_name,
+        users::password_hash,
+        users::created_at,
+    ) {
+        (
+            users::id,
+            users::username,
+            users::display_name,
+            users::password_hash,
+            users::created_at,
+        )
+    }
+}
+
+pub fn find_by_username(conn: &mut DbConnection, username_key: &str) -> ApiResult<Option<UserRow>> {
+    Ok(users::table
+        .filter(users::username_key.eq(username_key))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find(conn: &mut DbConnection, id: UserId) -> ApiResult<Option<UserRow>> {
+    Ok(users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_many(conn: &mut DbConnection, ids: &[UserId]) -> ApiResult<Vec<UserRow>> {
+    Ok(users::table
+        .filter(users::id.eq_any(ids))
+        .select(UserRow::as_select())
+        .load(conn)?)
+}
+
+/// Users whose username or display name contains the pattern, the caller excluded.
+pub fn search(
+    conn: &mut DbConnection,
+    like_pattern: &str,
+    exclude: UserId,
+    limit: i64,
+) -> ApiResult<Vec<UserRow>> {
+    Ok(users::table
+        .filter(users::id.ne(exclude))
+        .filter(
+            users::username_key
+                .like(like_pattern)
+                .escape('\\')
+                .or(users::display_name_key.like(like_pattern).escape('\\')),
+        )
+        .order(users::username_key.asc())
+        .limit(limit)
+        .select(UserRow::as_select())
+        .load(conn)?)
+}

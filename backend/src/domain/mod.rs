@@ -1,0 +1,8 @@
+//! Domain types: typed ids and validated values. Request DTOs are parsed into these before any
+//! service runs, so services only ever see valid input.
+
+pub mod ids;
+pub mod values;
+
+pub use ids::{MessageId, RoomId, Seq, UserId};
+pub use values::{ClientMsgId, DisplayName, MessageBody, Password, SearchQuery, Username};

@@ -1,0 +1,14 @@
+//! Let's Chat: a self-hostable 1:1 chat server.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod openapi;
+pub mod presence;
+pub mod services;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

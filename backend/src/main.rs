@@ -1,0 +1,74 @@
+//! The `letschat` binary: serves the chat (default), or prints the OpenAPI document.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use letschat::config::{Config, ServeArgs};
+use letschat::startup::Application;
+
+#[derive(Parser)]
+#[command(
+    name = "letschat",
+    version,
+    about = "Let's Chat: a self-hostable 1:1 chat server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the chat (the default).
+    Serve(ServeArgs),
+    /// Print the OpenAPI document (YAML) to standard output.
+    Openapi,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Openapi) => match letschat::openapi::yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("letschat: cannot render the OpenAPI document: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    letschat::telemetry::init();
+    let config = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("letschat: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(port = app.port(), "Let's Chat is listening");
+        app.run_until_stopped().await.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("letschat: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Accounts: register, login, logout, token authentication.
+
+use std::net::IpAddr;
+
+use crate::auth::AuthUser;
+use crate::db::{self, models::UserRow};
+use crate::domain::{DisplayName, Password, UserId, Username};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+fn bad_credentials() -> ApiError {
+    ApiError::Unauthorized("wrong username or password".into())
+}
+
+fn issue(state: &AppState, user: UserId) -> ApiResult<String> {
+    state
+        .tokens
+        .issue(user)
+        .map(|(token, _)| token)
+        .map_err(|e| ApiError::internal(format!("cannot sign a token: {e}")))
+}
+
+pub async fn register(
+    state: &AppState,
+    ip: IpAddr,
+    username: Username,
+    password: Password,
+    display_name: Option<DisplayName>,
+) -> ApiResult<(String, UserRow)> {
+    state.limits.check_ip(ip)?;
+    // A cheap look-up first, so a taken name costs no hash; the unique index settles races.
+    let key = username.key();
+    if state
+        .db
+        .run(move |c| db::users::find_by_username(c, &key))
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::Conflict(format!(
+            "the username '{}' is taken",
+            username.as_str()
+        )));
+    }
+    let hash = state.hasher.hash(password.expose().to_owned()).await?;
+    let display_name = display_name.unwrap_or_else(|| DisplayName::from_username(&username));
+    let user = state
+        .db
+        .run(move |c| db::users::insert(c, &username, &display_name, &hash))
+        .await?;
+    let token = issue(state, user.id)?;
+    tracing::info!(user_id = %user.id, "registered");
+    Ok((token, user))
+}
+
+/// Same answer and about the same time for an unknown user and a wrong password.
+pub async fn login(
+    state: &AppState,
+    ip: IpAddr,
+    username: String,
+    password: String,
+) -> ApiResult<(String, UserRow)> {
+    state.limits.check_ip(ip)?;
+    let key = username.to_ascii_lowercase();
+    state.limits.check_account(&key)?;
+    let lookup = key.clone();
+    let user = state
+        .db
+        .run(move |c| db::users::find_by_username(c, &lookup))
+        .await?;
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    if !state.hasher.verify(password, hash).await? {
+        state.limits.record_failure(&key);
+        return Err(bad_credentials());
+    }
+    let user = user.ok_or_else(bad_credentials)?;
+    let token = issue(state, user.id)?;
+    Ok((token, user))
+}
+
+/// Revokes the caller's token at once; their other tokens keep working.
+pub async fn logout(state: &AppState, user: &AuthUser) -> ApiResult<()> {
+    let jti = user.jti.clone();
+    let id = user.id;
+    let expires_at = chrono::DateTime::from_timestamp(user.exp, 0)
+        .map(|t| t.naive_utc())
+        .unwrap_or_else(db::now);
+    state
+        .db
+        .run(move |c| db::tokens::revoke(c, &jti, id, expires_at))
+        .await
+}
+
+/// Verifies a token: signature, algorithm, expiry, revocation.
+pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> {
+    let invalid = || ApiError::Unauthorized("invalid or expired token".into());
+    let claims = state.tokens.verify(token).ok_or_else(invalid)?;
+    let id = claims.user_id().ok_or_else(invalid)?;
+    let jti = claims.jti.clone();
+    if state
+        .db
+        .run(move |c| db::tokens::is_revoked(c, &jti))
+        .await?
+    {
+        return Err(ApiError::Unauthorized("this token has been revoked".into()));
+    }
+    Ok(AuthUser {
+        id,
+        jti: claims.jti,
+        exp: claims.exp,
+    })
+}
+
+pub async fn me(state: &AppState, user: UserId) -> ApiResult<UserRow> {
+    state
+        .db
+        .run(move |c| db::users::find(c, user))
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("this account no longer exists".into()))
+}
+
+pub async fn search_users(
+    state: &AppState,
+    me: UserId,
+    query: crate::domain::SearchQuery,
+    limit: i64,
+) -> ApiResult<Vec<UserRow>> {
+    state
+        .db
+        .run(move |c| db::users::search(c, query.like_pattern(), me, limit))
+        .await
+}

@@ -1,0 +1,7 @@
+//! Services: the product's rules and transactions. Handlers and WebSocket sessions call these;
+//! these call the data layer.
+
+pub mod accounts;
+pub mod contacts;
+pub mod messages;
+pub mod rooms;

@@ -1,0 +1,200 @@
+//! Builds the application from a `Config`: database, state, routes, and a bound server (port 0
+//! picks a free port, for tests).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_files::{Files, NamedFile};
+use actix_web::dev::{fn_service, Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::ErrorHandlers;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::{scope, AppExt};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api::{self, json, RouteTable};
+use crate::auth::{AuthRateLimits, PasswordHasher, TokenService};
+use crate::config::Config;
+use crate::db::Db;
+use crate::presence::Presence;
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Db(#[from] crate::db::DbInitError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let config = Arc::new(config);
+        let (url, pool_size) = (config.database_url.clone(), config.db_pool_size);
+        let db = tokio::task::spawn_blocking(move || Db::connect(&url, pool_size))
+            .await
+            .map_err(|e| StartupError::Other(e.to_string()))??;
+        let (cost, conc, queue) = (
+            config.bcrypt_cost,
+            config.hash_concurrency,
+            config.hash_queue,
+        );
+        let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(cost, conc, queue))
+            .await
+            .map_err(|e| StartupError::Other(e.to_string()))?
+            .map_err(|e| StartupError::Other(format!("bcrypt: {e}")))?;
+        let state = AppState {
+            db,
+            hasher,
+            tokens: TokenService::new(&config.jwt_secret, config.token_ttl),
+            limits: AuthRateLimits::new(&config.auth_limits),
+            presence: Presence::default(),
+            config: Arc::clone(&config),
+        };
+
+        let listener = TcpListener::bind(config.bind).map_err(|source| StartupError::Bind {
+            addr: config.bind.to_string(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Other(e.to_string()))?
+            .port();
+
+        let spec = crate::openapi::build();
+        let table = web::Data::new(RouteTable::from_openapi(&spec));
+        let data = web::Data::new(state.clone());
+        let static_dir = config.static_dir.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(table.clone())
+                .app_data(web::QueryConfig::default().error_handler(json::query_error))
+                .app_data(web::PathConfig::default().error_handler(json::path_error))
+                // Swagger UI and the spec before the `/api` scope, which would take their paths.
+                .route("/api/docs", web::get().to(docs_redirect))
+                .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", spec.clone()))
+                .into_utoipa_app()
+                .service(
+                    scope::scope("/api")
+                        .configure(api::routes)
+                        .default_service(web::to(api::fallback)),
+                )
+                .into_app()
+                .configure(|cfg| spa(cfg, &static_dir))
+                .wrap(ErrorHandlers::new().default_handler(api::json_errors))
+                .wrap(TracingLogger::default())
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: config.bind.to_string(),
+            source,
+        })?
+        .shutdown_timeout(10);
+        if config.workers > 0 {
+            server = server.workers(config.workers);
+        }
+        let server = server.run();
+
+        spawn_housekeeping(state.clone());
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT/SIGTERM: then stops accepting and lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header(("Location", "/api/docs/"))
+        .finish()
+}
+
+/// The single-page app at `/`, with client-side routes falling back to `index.html`. Until the
+/// app is built, a short page says how to build it.
+fn spa(cfg: &mut web::ServiceConfig, dir: &Path) {
+    let index: PathBuf = dir.join("index.html");
+    if index.is_file() {
+        cfg.service(
+            Files::new("/", dir)
+                .index_file("index.html")
+                .default_handler(fn_service(move |req: ServiceRequest| {
+                    let index = index.clone();
+                    async move {
+                        let (req, _) = req.into_parts();
+                        let file = web::block(move || NamedFile::open(index)).await??;
+                        let res = file.into_response(&req);
+                        Ok(ServiceResponse::new(req, res))
+                    }
+                })),
+        );
+    } else {
+        tracing::warn!(dir = %dir.display(), "no web app found; serving a placeholder page");
+        cfg.default_service(web::to(placeholder));
+    }
+}
+
+async fn placeholder() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(PLACEHOLDER)
+}
+
+const PLACEHOLDER: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Let's Chat</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1f2933}
+a{color:#2563eb}</style></head>
+<body><h1>Let's Chat</h1>
+<p>The server is running. The web app has not been built into this server's static folder
+(<code>LETSCHAT_STATIC_DIR</code>); <code>make run</code> builds it.</p>
+<p>The REST API is documented at <a href="/api/docs/">/api/docs</a>.</p></body></html>"#;
+
+/// Periodic clean-up: forget expired revocations and idle rate-limit state.
+fn spawn_housekeeping(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut minutes: u64 = 0;
+        loop {
+            tick.tick().await;
+            state.limits.purge();
+            if minutes % 60 == 0 {
+                match state.db.run(crate::db::tokens::purge_expired).await {
+                    Ok(n) if n > 0 => {
+                        tracing::info!(purged = n, "forgot expired token revocations")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purging expired revocations failed"),
+                }
+            }
+            minutes += 1;
+        }
+    });
+}
