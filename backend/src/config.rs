@@ -103,14 +103,14 @@ fn bad(var: &'static str, why: impl Into<String>) -> ConfigError {
     }
 }
 
-fn parse_num<T: std::str::FromStr>(
+fn parse_num<T>(
     var: &'static str,
     raw: Option<&str>,
     default: T,
     range: std::ops::RangeInclusive<T>,
 ) -> Result<T, ConfigError>
 where
-    T: PartialOrd + std::fmt::Display + Copy,
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
     let value = match raw {
         None => default,

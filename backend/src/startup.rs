@@ -185,7 +185,7 @@ fn spawn_housekeeping(state: AppState) {
         loop {
             tick.tick().await;
             state.limits.purge();
-            if minutes % 60 == 0 {
+            if minutes.is_multiple_of(60) {
                 match state.db.run(crate::db::tokens::purge_expired).await {
                     Ok(n) if n > 0 => {
                         tracing::info!(purged = n, "forgot expired token revocations")

@@ -1,0 +1,262 @@
+//! `spawn_app()` and small HTTP helpers shared by every test file.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use diesel::{Connection, RunQueryDsl};
+use letschat::config::{AuthLimits, Config, Secret};
+use letschat::startup::Application;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+    pg: Option<PgDatabase>,
+}
+
+/// A throw-away PostgreSQL database, dropped with the test.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut c) = diesel::PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut c);
+        }
+    }
+}
+
+/// Which backend this run tests: SQLite unless `LETSCHAT_TEST_BACKEND=postgres`.
+pub fn postgres_url() -> Option<String> {
+    if std::env::var("LETSCHAT_TEST_BACKEND").as_deref() != Ok("postgres") {
+        return None;
+    }
+    Some(
+        std::env::var("LETSCHAT_TEST_POSTGRES_URL")
+            .expect("LETSCHAT_TEST_BACKEND=postgres needs LETSCHAT_TEST_POSTGRES_URL"),
+    )
+}
+
+/// A configuration for tests: a fast bcrypt cost and generous sign-in limits.
+pub fn test_config(database_url: String) -> Config {
+    Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        database_url,
+        jwt_secret: Secret::new(b"test-secret-test-secret-test-secret!".to_vec()),
+        token_ttl: Duration::from_secs(3600),
+        static_dir: "/nonexistent".into(),
+        bcrypt_cost: 4,
+        auth_limits: AuthLimits {
+            per_ip_per_minute: 10_000,
+            failed_logins_per_hour: 10_000,
+        },
+        db_pool_size: 8,
+        hash_concurrency: 2,
+        hash_queue: 1000,
+        workers: 2,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the server with a test configuration adjusted by `tweak`.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, pg) = match postgres_url() {
+        Some(admin_url) => {
+            let name = format!("letschat_test_{}", uuid_like());
+            let mut c = diesel::PgConnection::establish(&admin_url).expect("connect to PostgreSQL");
+            diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut c)
+                .unwrap();
+            let url = replace_db_name(&admin_url, &name);
+            (url, Some(PgDatabase { admin_url, name }))
+        }
+        None => (
+            format!("sqlite://{}", dir.path().join("test.db").display()),
+            None,
+        ),
+    };
+    let mut config = test_config(url);
+    tweak(&mut config);
+    let app = Application::build(config).await.expect("the app starts");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        _dir: dir,
+        pg,
+    }
+}
+
+fn uuid_like() -> String {
+    let n: u128 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{:x}_{:x}", n, std::process::id()) + &format!("_{:x}", rand_u32())
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u8(0);
+    h.finish() as u32
+}
+
+fn replace_db_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].rfind('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// A response: status, headers and JSON body (Null when empty or not JSON).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    /// The error code of a contract error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+/// A registered user with a token.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub token: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    pub async fn register(&self, username: &str) -> User {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/auth/register",
+                None,
+                Some(json!({"username": username, "password": "password123"})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "register {username}: {:?}",
+            r.body
+        );
+        User {
+            id: r.body["user"]["id"].as_i64().unwrap(),
+            username: username.to_owned(),
+            token: r.body["token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// `a` adds `b` as a contact; returns the shared room's id.
+    pub async fn add_contact(&self, a: &User, b: &User) -> i64 {
+        let r = self
+            .post("/api/contacts", &a.token, json!({"username": b.username}))
+            .await;
+        assert!(
+            r.status == StatusCode::CREATED || r.status == StatusCode::OK,
+            "{:?}",
+            r.body
+        );
+        r.body["room_id"].as_i64().unwrap()
+    }
+
+    /// Two registered users who share a room: (a, b, room_id).
+    pub async fn pair(&self, a: &str, b: &str) -> (User, User, i64) {
+        let ua = self.register(a).await;
+        let ub = self.register(b).await;
+        let room = self.add_contact(&ua, &ub).await;
+        (ua, ub, room)
+    }
+
+    /// Sends a message over REST and returns it.
+    pub async fn send(&self, user: &User, room: i64, client_msg_id: &str, body: &str) -> Value {
+        let r = self
+            .post(
+                &format!("/api/rooms/{room}/messages"),
+                &user.token,
+                json!({"client_msg_id": client_msg_id, "body": body}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body
+    }
+}
