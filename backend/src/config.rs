@@ -35,6 +35,39 @@ pub struct AuthLimits {
     pub failed_logins_per_hour: u32,
 }
 
+/// WebSocket session limits (see docs/websocket.md).
+#[derive(Debug, Clone)]
+pub struct WsConfig {
+    /// Browser origins allowed besides the server's own (`LETSCHAT_ALLOWED_ORIGINS`, comma-separated).
+    pub allowed_origins: Vec<String>,
+    /// Frames a connection may send per second (sustained; bursts of twice that) before it is
+    /// closed with 1008.
+    pub max_frames_per_sec: u32,
+    /// Events waiting for one connection before it counts as not keeping up and is dropped.
+    pub queue_capacity: usize,
+    pub ping_interval: Duration,
+    /// A connection that sends nothing (not even a pong) for this long is closed.
+    pub idle_timeout: Duration,
+    /// Time allowed for the first `auth` frame.
+    pub auth_timeout: Duration,
+    /// A socket that cannot take a frame for this long belongs to a client that stopped reading.
+    pub write_timeout: Duration,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            allowed_origins: Vec::new(),
+            max_frames_per_sec: 1000,
+            queue_capacity: 1024,
+            ping_interval: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(60),
+            auth_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: SocketAddr,
@@ -51,6 +84,7 @@ pub struct Config {
     pub hash_queue: usize,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    pub ws: WsConfig,
 }
 
 /// Server settings as given on the command line or in the environment.
@@ -86,6 +120,13 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "LETSCHAT_WORKERS")]
     pub workers: Option<String>,
+    /// Browser origins allowed to open the WebSocket besides the server's own, comma-separated
+    /// (e.g. `https://chat.example.com,http://localhost:5173`).
+    #[arg(long, env = "LETSCHAT_ALLOWED_ORIGINS")]
+    pub allowed_origins: Option<String>,
+    /// Frames per second one WebSocket connection may send before it is closed as a flood.
+    #[arg(long, env = "LETSCHAT_WS_MAX_FRAMES_PER_SEC")]
+    pub ws_max_frames_per_sec: Option<String>,
 }
 
 /// A configuration error: one line naming the variable.
@@ -191,6 +232,28 @@ impl Config {
                 .map_err(|why| bad("LETSCHAT_JWT_SECRET", why))?,
         };
 
+        let mut ws = WsConfig::default();
+        if let Some(list) = args.allowed_origins.as_deref() {
+            for origin in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+                let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
+                    && !origin.trim_end_matches('/').contains(['?', '#'])
+                    && origin.matches('/').count() == 2;
+                if !ok {
+                    return Err(bad(
+                        "LETSCHAT_ALLOWED_ORIGINS",
+                        format!("'{origin}' is not an origin like https://chat.example.com"),
+                    ));
+                }
+                ws.allowed_origins.push(origin.to_ascii_lowercase());
+            }
+        }
+        ws.max_frames_per_sec = parse_num(
+            "LETSCHAT_WS_MAX_FRAMES_PER_SEC",
+            args.ws_max_frames_per_sec.as_deref(),
+            ws.max_frames_per_sec,
+            1..=1_000_000,
+        )?;
+
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Config {
             bind,
@@ -208,6 +271,7 @@ impl Config {
             hash_concurrency: cores.saturating_sub(1).max(1),
             hash_queue: 64,
             workers,
+            ws,
         })
     }
 }

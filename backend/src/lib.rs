@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod broker;
 pub mod config;
 pub mod db;
 pub mod domain;
@@ -12,3 +13,4 @@ pub mod services;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod ws;

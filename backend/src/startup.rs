@@ -10,15 +10,18 @@ use actix_files::{Files, NamedFile};
 use actix_web::dev::{fn_service, Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::ErrorHandlers;
 use actix_web::{web, App, HttpResponse, HttpServer};
+use tokio::sync::watch;
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::{scope, AppExt};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::{self, json, RouteTable};
 use crate::auth::{AuthRateLimits, PasswordHasher, TokenService};
+use crate::broker::{MemoryBroker, SharedBroker};
 use crate::config::Config;
 use crate::db::Db;
 use crate::presence::Presence;
+use crate::services::writer::Writer;
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    shutdown: watch::Sender<bool>,
 }
 
 impl Application {
@@ -56,9 +60,16 @@ impl Application {
             .await
             .map_err(|e| StartupError::Other(e.to_string()))?
             .map_err(|e| StartupError::Other(format!("bcrypt: {e}")))?;
+        let broker: SharedBroker = Arc::new(MemoryBroker::start());
+        let writer = Writer::start(db.clone(), Arc::clone(&broker))
+            .map_err(|e| StartupError::Other(format!("cannot start the message writer: {e}")))?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
         let state = AppState {
             db,
             hasher,
+            broker,
+            writer,
+            shutdown: shutdown_rx,
             tokens: TokenService::new(&config.jwt_secret, config.token_ttl),
             limits: AuthRateLimits::new(&config.auth_limits),
             presence: Presence::default(),
@@ -86,6 +97,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(json::path_error))
                 // Swagger UI and the spec before the `/api` scope, which would take their paths.
                 .route("/api/docs", web::get().to(docs_redirect))
+                .route("/api/ws", web::get().to(crate::ws::upgrade))
                 .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", spec.clone()))
                 .into_utoipa_app()
                 .service(
@@ -103,7 +115,9 @@ impl Application {
             addr: config.bind.to_string(),
             source,
         })?
-        .shutdown_timeout(10);
+        .shutdown_timeout(10)
+        // Signals are handled in `run_until_stopped`, which closes WebSockets first.
+        .disable_signals();
         if config.workers > 0 {
             server = server.workers(config.workers);
         }
@@ -114,6 +128,7 @@ impl Application {
             port,
             server,
             state,
+            shutdown,
         })
     }
 
@@ -125,9 +140,42 @@ impl Application {
         &self.state
     }
 
-    /// Serves until SIGINT/SIGTERM: then stops accepting and lets in-flight requests finish.
+    /// Serves until SIGINT/SIGTERM: then closes every WebSocket with 1001, stops accepting and
+    /// lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let shutdown = self.shutdown;
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            let _ = shutdown.send(true);
+            // Give sessions a moment to send their close frames.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            handle.stop(true).await;
+        });
         self.server.await
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

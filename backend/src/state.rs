@@ -2,10 +2,14 @@
 
 use std::sync::Arc;
 
+use tokio::sync::watch;
+
 use crate::auth::{AuthRateLimits, PasswordHasher, TokenService};
+use crate::broker::SharedBroker;
 use crate::config::Config;
 use crate::db::Db;
 use crate::presence::Presence;
+use crate::services::writer::Writer;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -14,5 +18,9 @@ pub struct AppState {
     pub tokens: TokenService,
     pub limits: AuthRateLimits,
     pub presence: Presence,
+    pub broker: SharedBroker,
+    pub writer: Writer,
     pub config: Arc<Config>,
+    /// Becomes true when the server is shutting down: WebSocket sessions close with 1001.
+    pub shutdown: watch::Receiver<bool>,
 }

@@ -47,6 +47,20 @@ pub struct MessageDto {
     pub created_at: DateTime<Utc>,
 }
 
+impl From<&MessageRow> for MessageDto {
+    fn from(m: &MessageRow) -> Self {
+        MessageDto {
+            id: m.id,
+            room_id: m.room_id,
+            seq: m.seq,
+            sender_id: m.sender_id,
+            client_msg_id: m.client_msg_id.clone(),
+            body: m.body.clone(),
+            created_at: utc(m.created_at),
+        }
+    }
+}
+
 impl From<MessageRow> for MessageDto {
     fn from(m: MessageRow) -> Self {
         MessageDto {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{MessageDto, RoomDto};
-use super::json::ApiJson;
+use super::json::{ApiJson, ApiQuery};
 use crate::auth::AuthUser;
 use crate::db::messages::Cursor;
 use crate::domain::{ClientMsgId, MessageBody, RoomId, Seq};
@@ -35,7 +35,7 @@ pub async fn list(
 #[utoipa::path(
     tag = "rooms",
     security(("bearer" = [])),
-    params(("room_id" = i64, Path, description = "The room's id")),
+    params(("room_id" = i64, Path, minimum = 1, description = "The room's id")),
     responses(
         (status = 200, description = "The room", body = RoomDto),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
@@ -59,10 +59,10 @@ pub async fn get(
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Only messages with a smaller seq (page back in time).
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     pub before: Option<i64>,
     /// Only messages with a larger seq (page forward, or catch up).
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     pub after: Option<i64>,
     /// At most this many messages (1–200, default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -85,7 +85,7 @@ pub struct MessagePage {
 #[utoipa::path(
     tag = "rooms",
     security(("bearer" = [])),
-    params(("room_id" = i64, Path, description = "The room's id"), HistoryQuery),
+    params(("room_id" = i64, Path, minimum = 1, description = "The room's id"), HistoryQuery),
     responses(
         (status = 200, description = "A page of messages", body = MessagePage),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
@@ -98,9 +98,9 @@ pub async fn history(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<i64>,
-    query: web::Query<HistoryQuery>,
+    query: ApiQuery<HistoryQuery>,
 ) -> ApiResult<web::Json<MessagePage>> {
-    let q = query.into_inner();
+    let q = query.0;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::validation("limit", "must be between 1 and 200"));
@@ -134,8 +134,14 @@ pub struct SendMessageRequest {
         example = "7d0f1c9e-1b9a-4c57-9f3e-2b8c0d1e4a6f"
     )]
     pub client_msg_id: String,
-    /// 1–4,000 characters after trimming; stored trimmed.
-    #[schema(min_length = 1, max_length = 4000, pattern = "\\S", example = "Hello!")]
+    /// 1–4,000 characters, at least one of them not whitespace; no control characters but tab,
+    /// line feed and carriage return. Stored trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 4000,
+        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$",
+        example = "Hello!"
+    )]
     pub body: String,
 }
 
@@ -143,7 +149,7 @@ pub struct SendMessageRequest {
 #[utoipa::path(
     tag = "rooms",
     security(("bearer" = [])),
-    params(("room_id" = i64, Path, description = "The room's id")),
+    params(("room_id" = i64, Path, minimum = 1, description = "The room's id")),
     request_body = SendMessageRequest,
     responses(
         (status = 201, description = "Stored", body = MessageDto),
@@ -178,8 +184,8 @@ pub async fn send(
             return Err(ApiError::validation_fields(fields));
         }
     };
-    let sent = messages::send(&state, user.id, RoomId(path.into_inner()), cmid, text).await?;
-    let dto = MessageDto::from(sent.message);
+    let sent = messages::send(&state, user.id, RoomId(path.into_inner()), cmid, text, None).await?;
+    let dto = MessageDto::from(&*sent.message);
     Ok(if sent.created {
         HttpResponse::Created().json(dto)
     } else {
@@ -191,7 +197,8 @@ pub async fn send(
 pub struct ReadRequest {
     /// The highest seq the caller has read. Markers only move forward; a seq past the newest
     /// message counts as the newest.
-    #[schema(minimum = 0, example = 42)]
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64, example = 42)]
+    #[serde(deserialize_with = "super::json::integer")]
     pub up_to: i64,
 }
 
@@ -199,7 +206,7 @@ pub struct ReadRequest {
 #[utoipa::path(
     tag = "rooms",
     security(("bearer" = [])),
-    params(("room_id" = i64, Path, description = "The room's id")),
+    params(("room_id" = i64, Path, minimum = 1, description = "The room's id")),
     request_body = ReadRequest,
     responses(
         (status = 204, description = "Marker stored"),
@@ -222,6 +229,6 @@ pub async fn read(
     if up_to < 0 {
         return Err(ApiError::validation("up_to", "must not be negative"));
     }
-    messages::mark_read(&state, user.id, RoomId(path.into_inner()), Seq(up_to)).await?;
+    messages::mark_read(&state, user.id, RoomId(path.into_inner()), Seq(up_to), None).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -111,3 +111,21 @@ pub fn list(
         })
         .collect())
 }
+
+/// Everyone who should hear about `user`'s presence: the users on `user`'s contacts list and
+/// the users who have `user` on theirs.
+pub fn watchers(conn: &mut DbConnection, user: UserId) -> ApiResult<Vec<UserId>> {
+    let mut ids: Vec<i64> = contacts::table
+        .filter(contacts::owner_id.eq(user))
+        .select(contacts::contact_id)
+        .load(conn)?;
+    ids.extend(
+        contacts::table
+            .filter(contacts::contact_id.eq(user))
+            .select(contacts::owner_id)
+            .load::<i64>(conn)?,
+    );
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids.into_iter().map(UserId).collect())
+}

@@ -25,6 +25,7 @@ pub fn find_by_client_id(
 
 /// Inserts a message with the room's next seq. Must run inside a write transaction: the room
 /// row's update takes the room's write lock first, so seqs are assigned one at a time, gap-free.
+/// The caller then records the room's last message with `set_last_message`.
 pub fn insert_next(
     conn: &mut DbConnection,
     room: RoomId,
@@ -47,10 +48,16 @@ pub fn insert_next(
         ))
         .returning(messages::all_columns)
         .get_result(conn)?;
-    diesel::update(rooms::table.find(room))
-        .set(rooms::last_message_id.eq(message.id))
-        .execute(conn)?;
     Ok(message)
+}
+
+/// Records the room's newest message (orders conversations by recency). Once per room per
+/// batch of inserts, with the highest id of the batch.
+pub fn set_last_message(conn: &mut DbConnection, room: RoomId, id: MessageId) -> Result<(), diesel::result::Error> {
+    diesel::update(rooms::table.find(room).filter(rooms::last_message_id.lt(id.0)))
+        .set(rooms::last_message_id.eq(id))
+        .execute(conn)
+        .map(|_| ())
 }
 
 pub fn find_many(conn: &mut DbConnection, ids: &[MessageId]) -> ApiResult<Vec<MessageRow>> {

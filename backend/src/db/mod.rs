@@ -189,6 +189,11 @@ impl Db {
         Ok(Db { pool, backend })
     }
 
+    /// A connection for a long-lived blocking owner (the message writer). Blocks.
+    pub fn get(&self) -> Result<r2d2::PooledConnection<Manager>, PoolError> {
+        self.pool.get()
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

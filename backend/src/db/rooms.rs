@@ -110,14 +110,14 @@ pub fn members_of(
         .collect())
 }
 
-/// Moves `user`'s read marker in `room` forward to `up_to` (never backwards).
+/// Moves `user`'s read marker in `room` forward to `up_to` (never backwards); true if it moved.
 pub fn advance_read_marker(
     conn: &mut DbConnection,
     room: RoomId,
     user: UserId,
     up_to: Seq,
-) -> ApiResult<()> {
-    diesel::update(
+) -> Result<bool, diesel::result::Error> {
+    let n = diesel::update(
         room_members::table
             .filter(room_members::room_id.eq(room))
             .filter(room_members::user_id.eq(user))
@@ -125,5 +125,19 @@ pub fn advance_read_marker(
     )
     .set(room_members::read_up_to.eq(up_to.0))
     .execute(conn)?;
-    Ok(())
+    Ok(n > 0)
+}
+
+/// The two members of a room, if it exists.
+pub fn members_pair(conn: &mut DbConnection, room: RoomId) -> Result<Option<(UserId, UserId)>, diesel::result::Error> {
+    rooms::table
+        .find(room)
+        .select((rooms::user_low, rooms::user_high))
+        .first::<(i64, i64)>(conn)
+        .optional()
+        .map(|o| o.map(|(a, b)| (UserId(a), UserId(b))))
+}
+
+pub fn last_seq(conn: &mut DbConnection, room: RoomId) -> Result<Seq, diesel::result::Error> {
+    rooms::table.find(room).select(rooms::last_seq).first::<i64>(conn).map(Seq)
 }

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 
 use crate::auth::AuthUser;
+use crate::broker::{Event, Recipients};
 use crate::db::{self, models::UserRow};
 use crate::domain::{DisplayName, Password, UserId, Username};
 use crate::error::{ApiError, ApiResult};
@@ -84,10 +85,16 @@ pub async fn logout(state: &AppState, user: &AuthUser) -> ApiResult<()> {
     let expires_at = chrono::DateTime::from_timestamp(user.exp, 0)
         .map(|t| t.naive_utc())
         .unwrap_or_else(db::now);
+    let revoked = jti.clone();
     state
         .db
-        .run(move |c| db::tokens::revoke(c, &jti, id, expires_at))
-        .await
+        .run(move |c| db::tokens::revoke(c, &revoked, id, expires_at))
+        .await?;
+    // Close the WebSockets opened with this token.
+    state
+        .broker
+        .publish(Recipients::One(id), None, Event::Revoked { jti: jti.into() });
+    Ok(())
 }
 
 /// Verifies a token: signature, algorithm, expiry, revocation.

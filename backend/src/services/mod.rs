@@ -5,3 +5,4 @@ pub mod accounts;
 pub mod contacts;
 pub mod messages;
 pub mod rooms;
+pub mod writer;

@@ -64,6 +64,7 @@ pub fn test_config(database_url: String) -> Config {
         hash_concurrency: 2,
         hash_queue: 1000,
         workers: 2,
+        ws: letschat::config::WsConfig::default(),
     }
 }
 

@@ -41,6 +41,7 @@ CREATE TABLE contacts (
     created_at TIMESTAMP NOT NULL,
     PRIMARY KEY (owner_id, contact_id)
 );
+CREATE INDEX contacts_contact_idx ON contacts (contact_id, owner_id);
 
 CREATE TABLE messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
