@@ -5,21 +5,32 @@ SHELL := /bin/bash
 
 CARGO ?= cargo
 PYTHON ?= python3
+NPM ?= npm
 VENV := .venv
+WEB := frontend
 
-.PHONY: run build test test-rust test-postgres conformance openapi fmt lint clean
+.PHONY: run build web web-deps test test-rust test-postgres conformance test-web e2e openapi fmt lint clean
 
 ## Build everything and serve on http://127.0.0.1:8080 with the embedded SQLite database.
-run:
+run: web
 	$(CARGO) build --release -p letschat
 	./target/release/letschat
 
-## Release build of the server.
-build:
+## Release build of the server and the web client.
+build: web
 	$(CARGO) build --release -p letschat
 
-## Every test suite: Rust (SQLite, then PostgreSQL when configured), then API conformance.
-test: test-rust test-postgres conformance
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json $(WEB)/package.json
+	cd $(WEB) && $(NPM) ci --no-audit --no-fund
+web-deps: $(WEB)/node_modules/.package-lock.json
+
+## Build the web client into frontend/dist (the server's default LETSCHAT_STATIC_DIR).
+web: web-deps
+	cd $(WEB) && $(NPM) run build
+
+## Every test suite: Rust (SQLite, then PostgreSQL when configured), API conformance, the web
+## client's unit tests and the end-to-end browser tests.
+test: test-rust test-postgres conformance test-web e2e
 
 test-rust:
 	$(CARGO) test --workspace
@@ -42,9 +53,20 @@ $(VENV)/.schemathesis: scripts/requirements-conformance.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-conformance.txt
 	touch $@
 
-## Regenerate openapi.yaml from the code.
-openapi:
+## Web client: the generated API client is current, and the unit tests pass.
+test-web: web-deps
+	cd $(WEB) && $(NPM) run check:api
+	cd $(WEB) && $(NPM) test
+
+## End-to-end tests in headless Chromium against the real server.
+e2e: web
+	$(CARGO) build -p letschat
+	cd $(WEB) && LETSCHAT_BIN=../target/debug/letschat $(NPM) run e2e
+
+## Regenerate openapi.yaml from the code, and the web client's typed API from it.
+openapi: web-deps
 	$(CARGO) run -q -p letschat -- openapi > openapi.yaml
+	cd $(WEB) && $(NPM) run gen:api
 
 fmt:
 	$(CARGO) fmt --all
@@ -55,4 +77,18 @@ lint:
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(WEB)/dist $(WEB)/node_modules
+
+## Load benchmark (not a test): release builds, then the idle, throughput and latency scenarios
+## with their default parameters against a server the tool spawns on a temporary SQLite database.
+## Figures and method: docs/performance.md. Every scenario runs; the target fails if any did.
+.PHONY: bench
+bench:
+	$(CARGO) build --release -p letschat -p letschat-bench
+	@ulimit -n 1048576 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; \
+	status=0; \
+	for scenario in idle throughput latency; do \
+		echo "== make bench: $$scenario"; \
+		./target/release/letschat-bench --server ./target/release/letschat $$scenario || status=1; \
+	done; \
+	exit $$status

@@ -1,0 +1,2 @@
+export { AuthForm } from "./components/AuthForm";
+export { useLogout } from "./hooks/useLogout";

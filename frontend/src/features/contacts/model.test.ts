@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import type { Contact } from "../../api/types";
+import { alice, bob, msg } from "../../test/fakes";
+import { contactsReducer, totalUnread, type ContactsState } from "./model";
+
+const carol = { ...bob, id: 3, username: "carol", display_name: "Carol" };
+
+function contact(user: typeof bob, room: number, lastSeq: number | null, unread = 0, minute = 0): Contact {
+  return {
+    user,
+    room_id: room,
+    last_message: lastSeq === null ? null : msg(room, lastSeq, user.id, { created_at: new Date(Date.UTC(2026, 0, 1, 12, minute)).toISOString() }),
+    unread_count: unread,
+    online: false,
+  };
+}
+
+const base = (): ContactsState => contactsReducer({ contacts: [], status: "loading" }, {
+  type: "loaded",
+  contacts: [contact(bob, 10, 3, 1, 1), contact(carol, 11, 5, 0, 5), { ...contact(alice, 12, null), user: { ...alice, id: 9, display_name: "Zed" } }],
+});
+
+describe("contacts reducer", () => {
+  it("sorts most recent conversation first, contacts without messages last", () => {
+    expect(base().contacts.map((c) => c.room_id)).toEqual([11, 10, 12]);
+  });
+
+  it("moves a room to the top and counts unread on a message from the other person", () => {
+    const m = msg(10, 4, bob.id, { created_at: new Date(Date.UTC(2026, 0, 1, 12, 9)).toISOString() });
+    const s = contactsReducer(base(), { type: "message", message: m, unread: true });
+    expect(s.contacts.map((c) => c.room_id)).toEqual([10, 11, 12]);
+    expect(s.contacts[0]?.unread_count).toBe(2);
+    expect(s.contacts[0]?.last_message?.seq).toBe(4);
+    expect(totalUnread(s.contacts)).toBe(2);
+  });
+
+  it("does not count our own messages, nor the same seq twice", () => {
+    const m = msg(10, 4, alice.id, { created_at: new Date(Date.UTC(2026, 0, 1, 12, 9)).toISOString() });
+    let s = contactsReducer(base(), { type: "message", message: m, unread: false });
+    expect(s.contacts[0]?.unread_count).toBe(1);
+    const again = contactsReducer(s, { type: "message", message: m, unread: true });
+    expect(again).toBe(s);
+    s = contactsReducer(s, { type: "message", message: msg(10, 2, bob.id), unread: true });
+    expect(s.contacts[0]?.last_message?.seq).toBe(4);
+  });
+
+  it("clears unread when we read up to the newest message", () => {
+    const s = contactsReducer(base(), { type: "own-read", roomId: 10, upTo: 3 });
+    expect(s.contacts.find((c) => c.room_id === 10)?.unread_count).toBe(0);
+  });
+
+  it("updates presence", () => {
+    const s = contactsReducer(base(), { type: "presence", userId: carol.id, online: true });
+    expect(s.contacts.find((c) => c.user.id === carol.id)?.online).toBe(true);
+    expect(contactsReducer(s, { type: "presence", userId: carol.id, online: true })).toBe(s);
+  });
+
+  it("adds a new contact without duplicating an existing one", () => {
+    const s = contactsReducer(base(), { type: "added", contact: contact(bob, 10, 3, 1, 1) });
+    expect(s.contacts.filter((c) => c.user.id === bob.id)).toHaveLength(1);
+  });
+});

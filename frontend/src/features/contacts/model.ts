@@ -1,0 +1,75 @@
+// The contacts list's state and how live events change it (pure, so it is unit-tested).
+import type { Contact, Message } from "../../api/types";
+
+export type ContactsState = { contacts: Contact[]; status: "loading" | "ready" | "error" };
+
+export type ContactsAction =
+  | { type: "loaded"; contacts: Contact[] }
+  | { type: "failed" }
+  | { type: "added"; contact: Contact }
+  /** `unread`: whether it counts as unread (from the other person, and not read on screen). */
+  | { type: "message"; message: Message; unread: boolean }
+  | { type: "own-read"; roomId: number; upTo: number }
+  | { type: "presence"; userId: number; online: boolean };
+
+function activity(c: Contact): number {
+  return c.last_message ? Date.parse(c.last_message.created_at) : 0;
+}
+
+/** Most recent conversation first; contacts without messages after, by name. */
+export function sortContacts(list: Contact[]): Contact[] {
+  return [...list].sort((a, b) => {
+    const d = activity(b) - activity(a);
+    if (d !== 0) return d;
+    return a.user.display_name.localeCompare(b.user.display_name);
+  });
+}
+
+export function contactsReducer(state: ContactsState, action: ContactsAction): ContactsState {
+  switch (action.type) {
+    case "loaded":
+      return { contacts: sortContacts(action.contacts), status: "ready" };
+    case "failed":
+      return state.status === "ready" ? state : { ...state, status: "error" };
+    case "added": {
+      const rest = state.contacts.filter((c) => c.user.id !== action.contact.user.id);
+      return { ...state, contacts: sortContacts([action.contact, ...rest]) };
+    }
+    case "message": {
+      const m = action.message;
+      let changed = false;
+      const contacts = state.contacts.map((c) => {
+        if (c.room_id !== m.room_id) return c;
+        if (c.last_message && c.last_message.seq >= m.seq) return c;
+        changed = true;
+        return { ...c, last_message: m, unread_count: action.unread ? c.unread_count + 1 : c.unread_count };
+      });
+      return changed ? { ...state, contacts: sortContacts(contacts) } : state;
+    }
+    case "own-read": {
+      let changed = false;
+      const contacts = state.contacts.map((c) => {
+        if (c.room_id !== action.roomId || c.unread_count === 0) return c;
+        const last = c.last_message?.seq ?? 0;
+        const unread = action.upTo >= last ? 0 : Math.min(c.unread_count, last - action.upTo);
+        if (unread === c.unread_count) return c;
+        changed = true;
+        return { ...c, unread_count: unread };
+      });
+      return changed ? { ...state, contacts } : state;
+    }
+    case "presence": {
+      let changed = false;
+      const contacts = state.contacts.map((c) => {
+        if (c.user.id !== action.userId || c.online === action.online) return c;
+        changed = true;
+        return { ...c, online: action.online };
+      });
+      return changed ? { ...state, contacts } : state;
+    }
+  }
+}
+
+export function totalUnread(contacts: Contact[]): number {
+  return contacts.reduce((n, c) => n + c.unread_count, 0);
+}
