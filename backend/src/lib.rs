@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod broker;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -1,4 +1,5 @@
-//! The `letschat` binary: serves the chat (default), or prints the OpenAPI document.
+//! The `letschat` binary: serves the chat (default), prints the OpenAPI document, or manages
+//! administrators (`letschat admin ...`).
 
 use std::process::ExitCode;
 
@@ -25,6 +26,8 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Print the OpenAPI document (YAML) to standard output.
     Openapi,
+    /// Manage administrators, directly in the database (no server needed).
+    Admin(letschat::cli::AdminArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Serve(args)) => serve(*args),
+        Some(Command::Admin(args)) => letschat::cli::admin(args),
         None => serve(cli.serve),
     }
 }

@@ -24,6 +24,7 @@ from `/api/auth/register` or `/api/auth/login`. Live messaging uses the WebSocke
         (name = "contacts", description = "The caller's contacts list"),
         (name = "rooms", description = "Private rooms, history, sending, read markers"),
         (name = "health", description = "Liveness"),
+        (name = "admin", description = "Administration (administrators only; 403 for everyone else)"),
     )
 )]
 pub struct ApiDoc;
@@ -53,10 +54,200 @@ pub fn build() -> utoipa::openapi::OpenApi {
         .service(scope::scope("/api").configure(crate::api::routes))
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    add_common_responses(&mut api);
     api
+}
+
+/// The answers that come from the shared machinery rather than from a handler, added here to
+/// every operation that can give them (unless the route documents them itself), so that no
+/// route can forget one:
+/// - every operation: 500 `internal` (never with details), and 503 `unavailable` with
+///   `Retry-After` when the database cannot be reached;
+/// - with a JSON body (`ApiJson`): 400 `invalid_json`, 413 `payload_too_large`, 415
+///   `unsupported_media_type` and 422 `validation_failed`;
+/// - with query parameters (`ApiQuery`): 422 `validation_failed`;
+/// - with a security requirement (`AuthUser`): 401 `unauthorized`.
+fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    use utoipa::PartialSchema;
+
+    let error = |description: &str| {
+        ResponseBuilder::new().description(description).content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+    };
+    let retry_after = || {
+        HeaderBuilder::new()
+            .schema(Some(u64::schema()))
+            .description(Some("Seconds to wait"))
+            .build()
+    };
+    let always = [
+        (
+            "500",
+            error("Unexpected server error (`internal`); the cause is only logged").build(),
+        ),
+        (
+            "503",
+            error("The database cannot be reached at the moment (`unavailable`)")
+                .header("Retry-After", retry_after())
+                .build(),
+        ),
+    ];
+    let with_body = [
+        ("400", error("Malformed JSON (`invalid_json`)").build()),
+        (
+            "413",
+            error("Body over 64 KiB (`payload_too_large`)").build(),
+        ),
+        (
+            "415",
+            error("Body is not JSON (`unsupported_media_type`)").build(),
+        ),
+        (
+            "422",
+            error("A field is missing or invalid (`validation_failed`, naming it in `fields`)")
+                .build(),
+        ),
+    ];
+    let with_query = [(
+        "422",
+        error(
+            "A query parameter is missing or invalid (`validation_failed`, naming it in `fields`)",
+        )
+        .build(),
+    )];
+    let with_auth = [(
+        "401",
+        error("Missing, invalid, expired or revoked token (`unauthorized`)").build(),
+    )];
+    for item in api.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let has_body = op.request_body.is_some();
+            let has_query =
+                op.parameters.iter().flatten().any(
+                    |p| matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query)),
+                );
+            let has_auth = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let responses = &mut op.responses.responses;
+            let mut add = |set: &[(&str, utoipa::openapi::Response)]| {
+                for (status, response) in set {
+                    responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| response.clone().into());
+                }
+            };
+            add(&always);
+            if has_body {
+                add(&with_body);
+            }
+            if has_query {
+                add(&with_query);
+            }
+            if has_auth {
+                add(&with_auth);
+            }
+        }
+    }
 }
 
 /// The document as YAML.
 pub fn yaml() -> Result<String, String> {
     build().to_yaml().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::values::patterns;
+
+    fn schema_property(api: &serde_json::Value, schema: &str, prop: &str) -> serde_json::Value {
+        api["components"]["schemas"][schema]["properties"][prop].clone()
+    }
+
+    fn query_param(api: &serde_json::Value, path: &str, name: &str) -> serde_json::Value {
+        api["paths"][path]["get"]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == name)
+            .map(|p| p["schema"].clone())
+            .unwrap_or_default()
+    }
+
+    /// The patterns in the document are the ones the validators in `domain::values` implement.
+    #[test]
+    fn patterns_match_the_validators() {
+        let api = serde_json::to_value(super::build()).unwrap();
+        let text = serde_json::json!(patterns::SINGLE_LINE_TEXT);
+        assert_eq!(
+            schema_property(&api, "RegisterRequest", "display_name")["pattern"],
+            text
+        );
+        // Every `q` is a `SearchQuery`.
+        let mut searches = 0;
+        for path in api["paths"].as_object().unwrap().keys() {
+            let q = query_param(&api, path, "q");
+            if !q.is_null() {
+                assert_eq!(q["pattern"], text, "q of GET {path}");
+                searches += 1;
+            }
+        }
+        assert!(searches >= 2);
+        assert_eq!(
+            schema_property(&api, "SendMessageRequest", "body")["pattern"],
+            serde_json::json!(patterns::MESSAGE_TEXT)
+        );
+        assert_eq!(
+            schema_property(&api, "SendMessageRequest", "client_msg_id")["pattern"],
+            serde_json::json!(patterns::CLIENT_MSG_ID)
+        );
+        assert_eq!(
+            schema_property(&api, "RegisterRequest", "username")["pattern"],
+            serde_json::json!(patterns::USERNAME)
+        );
+    }
+
+    #[test]
+    fn every_operation_documents_the_shared_answers() {
+        let api = serde_json::to_value(super::build()).unwrap();
+        for (path, item) in api["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let mut expected = vec!["500", "503"];
+                if op.get("requestBody").is_some() {
+                    expected.extend(["400", "413", "415", "422"]);
+                }
+                let query = op["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|p| p["in"] == "query");
+                if query {
+                    expected.push("422");
+                }
+                if op.get("security").is_some() {
+                    expected.push("401");
+                }
+                for status in expected {
+                    assert!(
+                        op["responses"].get(status).is_some(),
+                        "{method} {path} lacks {status}"
+                    );
+                }
+            }
+        }
+    }
 }

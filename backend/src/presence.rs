@@ -54,4 +54,9 @@ impl Presence {
             .map(|m| m.values().sum())
             .unwrap_or(0)
     }
+
+    /// Users with at least one open connection.
+    pub fn online_users(&self) -> usize {
+        self.connections.read().map(|m| m.len()).unwrap_or(0)
+    }
 }

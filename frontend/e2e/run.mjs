@@ -3,6 +3,7 @@
 // Env: LETSCHAT_BIN (default ../target/debug/letschat), CHROMIUM_PATH (default /usr/bin/chromium),
 // E2E_HEADED=1 to watch, E2E_KEEP=1 to keep the temp folder (database, server log),
 // E2E_SCREENSHOTS=0 to skip writing docs/screenshots.
+import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -492,6 +493,87 @@ async function main() {
     assertEqual((await rest("GET", "/api/me", { token })).status, 401, "old token refused");
     await alice.goto("/");
     await alice.waitForURL((u) => u.pathname === "/login");
+  });
+
+  live("admin: the CLI makes an admin, who moderates a room and deactivates a user mid-chat", async () => {
+    // The first admin comes from the command line, on the server's own database.
+    const out = execFileSync(server.bin, ["admin", "create", "--username", "root", "--display-name", "Site Operator"], {
+      env: {
+        ...process.env,
+        DATABASE_URL: `sqlite://${join(server.dir, "db.db")}`,
+        LETSCHAT_ADMIN_PASSWORD: PASSWORD,
+        LETSCHAT_BCRYPT_COST: "4",
+      },
+      encoding: "utf8",
+    });
+    assert(out.includes("created administrator root"), `admin create said: ${out}`);
+
+    // erin and frank chat; frank keeps the conversation open.
+    for (const [u, d] of [["erin", "Erin Brockovich"], ["frank", "Frank Ocean"]]) {
+      const r = await rest("POST", "/api/auth/register", { body: { username: u, password: PASSWORD, display_name: d } });
+      assertEqual(r.status, 201, `register ${u}`);
+    }
+    const E = await newPage("erin");
+    const F = await newPage("frank");
+    await login(E.page, "erin");
+    await addContactViaUi(E.page, "frank", "frank");
+    const roomEF = Number(new URL(E.page.url()).pathname.split("/").pop());
+    await login(F.page, "frank");
+    await F.page.goto(`/chat/${roomEF}`);
+    await send(E.page, "Hi Frank! Here is my phone number: 555-0100");
+    await send(E.page, "Oops, I should not have posted that.");
+    await F.page.getByText("Oops, I should not have posted that.").waitFor();
+
+    // Only admins see the way in.
+    assertEqual(await E.page.getByRole("button", { name: "Administration" }).count(), 0, "no admin button for erin");
+    const R = await newPage("root");
+    const root = R.page;
+    await login(root, "root");
+    await root.getByRole("button", { name: "Administration" }).click();
+    await root.waitForURL((u) => u.pathname === "/admin");
+    await root.locator('tr[data-username="erin"]').waitFor();
+    await shot(root, "admin-users-desktop");
+    await root.getByLabel("Search users").fill("fra");
+    await until(async () => (await root.locator("tbody tr[data-username]").count()) === 1, "search narrows to frank");
+    await root.getByLabel("Search users").fill("");
+
+    // The room's messages; delete the one with the phone number.
+    await root.getByRole("link", { name: "Rooms" }).click();
+    await root.locator(`tr[data-room-id="${roomEF}"]`).click();
+    await root.waitForURL((u) => u.pathname === `/admin/rooms/${roomEF}`);
+    const target = root.locator(".admin-message", { hasText: "555-0100" });
+    await target.getByRole("button", { name: "Delete" }).click();
+    await target.getByRole("button", { name: "Delete message" }).click();
+    await root.locator(".admin-message.is-deleted").waitFor();
+    await shot(root, "admin-room-desktop");
+    // frank's open conversation shows the tombstone at once.
+    await F.page.locator(".msg.is-deleted .msg__deleted", { hasText: "message deleted" }).waitFor();
+    assertEqual(await F.page.getByText("555-0100").count(), 0, "the deleted text is gone from frank's view");
+
+    // Deactivate erin while she is chatting: her client lands on the login page.
+    await root.goto("/admin");
+    await root.locator('tr[data-username="erin"]').click();
+    await root.getByRole("heading", { name: "Erin Brockovich" }).waitFor();
+    await root.getByRole("button", { name: "Deactivate" }).click();
+    await root.getByRole("button", { name: "Deactivate now" }).click();
+    await root.getByText("Account deactivated").waitFor();
+    await shot(root, "admin-user-desktop");
+    await E.page.waitForURL((u) => u.pathname === "/login", { timeout: 10_000 });
+    assertEqual(await tokenOf(E.page), null, "erin's session is gone");
+    // And she cannot log back in.
+    await E.page.getByLabel("Username").fill("erin");
+    await E.page.getByLabel("Password").fill(PASSWORD);
+    await E.page.getByRole("button", { name: "Log in" }).click();
+    await E.page.getByText("deactivated").waitFor();
+
+    await root.getByRole("link", { name: "Statistics" }).click();
+    await root.locator(".admin-stat").first().waitFor();
+    await shot(root, "admin-stats-desktop");
+    await root.getByRole("link", { name: "Audit log" }).click();
+    await root.locator('tr[data-action="user.deactivate"]').waitFor();
+    await root.locator('tr[data-action="message.delete"]').waitFor();
+    await shot(root, "admin-audit-desktop");
+    for (const p of [E, F, R]) await p.context.close();
   });
 
   await steps.run("no errors in the browser console", async () => {

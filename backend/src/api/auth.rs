@@ -25,11 +25,12 @@ pub struct RegisterRequest {
     /// 8–128 characters.
     #[schema(min_length = 8, max_length = 128, example = "correct horse battery")]
     pub password: String,
-    /// 1–64 characters; defaults to the username.
+    /// 1–64 characters, at least one of them not whitespace, no control characters; stored
+    /// trimmed. Defaults to the username.
     #[schema(
         min_length = 1,
         max_length = 64,
-        pattern = "\\S",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$",
         example = "Alice Liddell"
     )]
     pub display_name: Option<String>,
@@ -37,6 +38,7 @@ pub struct RegisterRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
+    /// Any string: one that is no account's username gets the same 401 as a wrong password.
     #[schema(example = "alice")]
     pub username: String,
     #[schema(example = "correct horse battery")]
@@ -131,6 +133,12 @@ pub async fn login(
     body: ApiJson<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
     let LoginRequest { username, password } = body.0;
+    // A name that cannot be a username matches no account; it is not sent to the database
+    // (PostgreSQL refuses text with NUL characters) but still costs a password check.
+    let username = match Username::parse(&username) {
+        Ok(_) => username,
+        Err(_) => String::new(),
+    };
     let (token, user) = accounts::login(&state, client_ip(&req), username, password).await?;
     Ok(HttpResponse::Ok().json(AuthResponse {
         token,
@@ -158,11 +166,19 @@ pub async fn logout(state: web::Data<AppState>, user: AuthUser) -> ApiResult<Htt
     tag = "users",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The caller", body = UserDto),
+        (status = 200, description = "The caller (with `is_admin: true` for administrators)", body = super::dto::MeDto),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
     )
 )]
 #[get("/me")]
-pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<UserDto>> {
-    Ok(web::Json(accounts::me(&state, user.id).await?.into()))
+pub async fn me(
+    state: web::Data<AppState>,
+    user: AuthUser,
+) -> ApiResult<web::Json<super::dto::MeDto>> {
+    let row = accounts::me(&state, user.id).await?;
+    let is_admin = row.is_admin;
+    Ok(web::Json(super::dto::MeDto {
+        user: row.into(),
+        is_admin,
+    }))
 }

@@ -5,16 +5,17 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::dto::ContactDto;
-use super::json::ApiJson;
+use super::json::{ApiJson, ApiQuery};
 use crate::auth::AuthUser;
-use crate::domain::{SearchQuery, UserId};
-use crate::error::{ApiResult, ErrorBody};
+use crate::domain::{SearchQuery, UserId, Username};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::services::contacts;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AddContactRequest {
-    /// The username to add (case-insensitive).
+    /// The username to add (case-insensitive). Any string: one that is no account's username
+    /// (including one that could not be a username at all) gets 404.
     #[schema(example = "bob")]
     pub username: String,
 }
@@ -22,8 +23,13 @@ pub struct AddContactRequest {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ContactSearchQuery {
-    /// Text to find in the contacts' usernames and display names, case-insensitively.
-    #[param(min_length = 1, max_length = 64, pattern = "\\S")]
+    /// Text to find in the contacts' usernames and display names, case-insensitively: 1–64
+    /// characters, at least one of them not whitespace, no control characters; trimmed.
+    #[param(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     pub q: String,
 }
 
@@ -60,9 +66,9 @@ pub async fn list(
 pub async fn search(
     state: web::Data<AppState>,
     user: AuthUser,
-    query: web::Query<ContactSearchQuery>,
+    query: ApiQuery<ContactSearchQuery>,
 ) -> ApiResult<web::Json<Vec<ContactDto>>> {
-    let q = SearchQuery::parse(&query.q)?;
+    let q = SearchQuery::parse(&query.0.q)?;
     let found = contacts::list(&state, user.id, Some(q)).await?;
     Ok(web::Json(found.into_iter().map(Into::into).collect()))
 }
@@ -89,7 +95,15 @@ pub async fn add(
     user: AuthUser,
     body: ApiJson<AddContactRequest>,
 ) -> ApiResult<HttpResponse> {
-    let (contact, created) = contacts::add(&state, user.id, body.0.username).await?;
+    // A name that cannot be a username is nobody's: 404 without asking the database (which, on
+    // PostgreSQL, refuses text with NUL characters).
+    let username = Username::parse(&body.0.username).map_err(|_| {
+        ApiError::NotFound(format!(
+            "no user is called '{}'",
+            body.0.username.escape_debug()
+        ))
+    })?;
+    let (contact, created) = contacts::add(&state, user.id, username.as_str().to_owned()).await?;
     let dto = ContactDto::from(contact);
     Ok(if created {
         HttpResponse::Created().json(dto)
@@ -102,7 +116,7 @@ pub async fn add(
 #[utoipa::path(
     tag = "contacts",
     security(("bearer" = [])),
-    params(("user_id" = i64, Path, description = "The contact's user id")),
+    params(("user_id" = i64, Path, minimum = 1, description = "The contact's user id")),
     responses(
         (status = 204, description = "Removed"),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),

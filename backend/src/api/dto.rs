@@ -34,6 +34,18 @@ impl From<UserRow> for UserDto {
     }
 }
 
+/// The caller's own account: their `user` object, plus `is_admin: true` for administrators
+/// (absent for everyone else, so the object is exactly a `user` for them).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Me)]
+pub struct MeDto {
+    #[serde(flatten)]
+    pub user: UserDto,
+    /// Present, and true, only for administrators.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_admin: bool,
+}
+
 /// A stored message. `seq` starts at 1 in each room and increases by 1 with no gaps.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = Message)]
@@ -45,6 +57,10 @@ pub struct MessageDto {
     pub client_msg_id: String,
     pub body: String,
     pub created_at: DateTime<Utc>,
+    /// Present only when an administrator deleted the message: `body` is then empty. The
+    /// message keeps its seq, so histories stay gap-free.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 impl From<&MessageRow> for MessageDto {
@@ -57,6 +73,7 @@ impl From<&MessageRow> for MessageDto {
             client_msg_id: m.client_msg_id.clone(),
             body: m.body.clone(),
             created_at: utc(m.created_at),
+            deleted_at: m.deleted_at.map(utc),
         }
     }
 }
@@ -71,6 +88,7 @@ impl From<MessageRow> for MessageDto {
             client_msg_id: m.client_msg_id,
             body: m.body,
             created_at: utc(m.created_at),
+            deleted_at: m.deleted_at.map(utc),
         }
     }
 }
@@ -107,6 +125,8 @@ impl From<ContactView> for ContactDto {
 #[schema(as = Room)]
 pub struct RoomDto {
     pub id: RoomId,
+    /// The two members.
+    #[schema(min_items = 2, max_items = 2)]
     pub members: Vec<UserDto>,
     pub created_at: DateTime<Utc>,
     /// The newest message's seq; 0 while the room is empty.

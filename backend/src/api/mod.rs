@@ -1,6 +1,7 @@
 //! HTTP handlers, one file per resource. Handlers parse requests into domain types, call a
 //! service and shape the response; they never run SQL.
 
+pub mod admin;
 pub mod auth;
 pub mod contacts;
 pub mod dto;
@@ -35,7 +36,20 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(rooms::history)
         .service(rooms::send)
         .service(rooms::read)
-        .service(health::health);
+        .service(health::health)
+        .service(admin::list_users)
+        .service(admin::create_user)
+        .service(admin::get_user)
+        .service(admin::deactivate)
+        .service(admin::reactivate)
+        .service(admin::reset_password)
+        .service(admin::set_role)
+        .service(admin::list_rooms)
+        .service(admin::get_room)
+        .service(admin::room_messages)
+        .service(admin::delete_message)
+        .service(admin::stats)
+        .service(admin::audit);
 }
 
 /// The methods each documented path answers, to tell a wrong method (405) from a wrong path (404).
@@ -74,46 +88,62 @@ impl RouteTable {
         RouteTable { routes }
     }
 
-    /// Methods allowed on a concrete path, if any documented path matches it.
+    /// Methods allowed on a concrete path, if any documented path matches it. As in routing, a
+    /// literal segment wins over a `{parameter}`: `/contacts/search` is not a `/contacts/{user_id}`.
     pub fn allowed(&self, path: &str) -> Option<Vec<Method>> {
         let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let mut allowed: Vec<Method> = Vec::new();
+        let mut best: Option<(usize, Vec<Method>)> = None;
         for (pattern, methods) in &self.routes {
             let matches = pattern.len() == segs.len()
                 && pattern
                     .iter()
                     .zip(&segs)
                     .all(|(p, s)| (p.starts_with('{') && !s.is_empty()) || p == s);
-            if matches {
-                allowed.extend(methods.iter().cloned());
+            if !matches {
+                continue;
+            }
+            let literals = pattern.iter().filter(|p| !p.starts_with('{')).count();
+            match &mut best {
+                Some((n, allowed)) if *n == literals => allowed.extend(methods.iter().cloned()),
+                Some((n, _)) if *n > literals => {}
+                _ => best = Some((literals, methods.clone())),
             }
         }
-        (!allowed.is_empty()).then_some(allowed)
+        best.map(|(_, allowed)| allowed)
+            .filter(|allowed| !allowed.is_empty())
     }
 }
 
 /// Anything under `/api` that no handler took: 405 if the path exists with other methods, else 404.
-pub async fn fallback(req: HttpRequest, table: web::Data<RouteTable>) -> HttpResponse {
-    match table.allowed(req.path()) {
-        Some(methods) if !methods.contains(req.method()) => {
-            let allow = methods
-                .iter()
-                .map(Method::as_str)
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut res = ApiError::MethodNotAllowed(format!(
-                "{} is not allowed on {}; use {allow}",
-                req.method(),
-                req.path()
-            ))
-            .error_response();
-            if let Ok(v) = header::HeaderValue::from_str(&allow) {
-                res.headers_mut().insert(header::ALLOW, v);
-            }
-            res
-        }
-        _ => ApiError::NotFound(format!("no API endpoint at {}", req.path())).error_response(),
+pub async fn fallback(req: HttpRequest) -> HttpResponse {
+    method_not_allowed(&req).unwrap_or_else(|| {
+        ApiError::NotFound(format!("no API endpoint at {}", req.path())).error_response()
+    })
+}
+
+/// 405 with `Allow` when the path is documented but not with this method.
+pub fn method_not_allowed(req: &HttpRequest) -> Option<HttpResponse> {
+    let methods = req
+        .app_data::<web::Data<RouteTable>>()?
+        .allowed(req.path())?;
+    if methods.contains(req.method()) {
+        return None;
     }
+    let allow = methods
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut res = ApiError::MethodNotAllowed(format!(
+        "{} is not allowed on {}; use {allow}",
+        req.method(),
+        req.path()
+    ))
+    .error_response();
+    if let Ok(v) = header::HeaderValue::from_str(&allow) {
+        res.headers_mut().insert(header::ALLOW, v);
+    }
+    Some(res)
 }
 
 /// Turns any error response under `/api` that is not already JSON (actix's own 404s, 405s,
@@ -174,8 +204,9 @@ mod tests {
         );
         assert_eq!(
             table.allowed("/api/contacts/search"),
-            Some(vec![Method::GET, Method::DELETE])
+            Some(vec![Method::GET])
         );
+        assert_eq!(table.allowed("/api/contacts/7"), Some(vec![Method::DELETE]));
         assert_eq!(table.allowed("/api/nothing"), None);
         assert_eq!(table.allowed("/api/rooms//messages"), None);
     }

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::dto::UserDto;
+use super::json::ApiQuery;
 use crate::auth::AuthUser;
 use crate::domain::SearchQuery;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -14,8 +15,13 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserSearchQuery {
-    /// Text to find in usernames and display names, case-insensitively.
-    #[param(min_length = 1, max_length = 64, pattern = "\\S")]
+    /// Text to find in usernames and display names, case-insensitively: 1–64 characters, at
+    /// least one of them not whitespace, no control characters; trimmed.
+    #[param(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     pub q: String,
     /// At most this many users (1–50, default 20).
     #[param(minimum = 1, maximum = 50)]
@@ -37,8 +43,9 @@ pub struct UserSearchQuery {
 pub async fn search(
     state: web::Data<AppState>,
     user: AuthUser,
-    query: web::Query<UserSearchQuery>,
+    query: ApiQuery<UserSearchQuery>,
 ) -> ApiResult<web::Json<Vec<UserDto>>> {
+    let query = query.0;
     let q = SearchQuery::parse(&query.q)?;
     let limit = query.limit.unwrap_or(20);
     if !(1..=50).contains(&limit) {

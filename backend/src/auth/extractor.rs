@@ -15,6 +15,8 @@ pub struct AuthUser {
     pub jti: String,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
+    /// Whether the account has the admin role (read with the revocation check).
+    pub is_admin: bool,
 }
 
 /// The token of an `Authorization: Bearer` header, if any.

@@ -1,11 +1,13 @@
 //! Authentication: password hashing on a bounded pool, JWTs, the `AuthUser` extractor, and the
 //! rate limits on the sign-in endpoints.
 
+pub mod admin;
 pub mod extractor;
 pub mod jwt;
 pub mod password;
 pub mod ratelimit;
 
+pub use admin::AdminUser;
 pub use extractor::AuthUser;
 pub use jwt::{Claims, TokenService};
 pub use password::PasswordHasher;

@@ -1,8 +1,9 @@
-//! Rate limits on sign-in: requests per client IP (register and login), and failed logins per
-//! account. Both use governor's GCRA limiters; the per-account one is sized so that no rolling
-//! hour ever sees more than the configured number of failures.
+//! Rate limits on sign-in: requests per client IP (register and login), with governor's GCRA
+//! limiter; and failed logins per account, as a sliding window: an account takes exactly the
+//! configured number of failures in any rolling hour, and refuses every login (even a right one)
+//! until the oldest of them is an hour old.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -19,12 +20,26 @@ pub struct AuthRateLimits {
     inner: Arc<Inner>,
 }
 
+/// The window failed logins are counted over.
+const FAILURE_WINDOW: Duration = Duration::from_secs(3600);
+
 struct Inner {
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
-    failures: DefaultKeyedRateLimiter<String>,
-    /// Accounts that used up their failures, and until when.
-    locked: Mutex<HashMap<String, Instant>>,
+    /// Failed logins allowed per account in any window.
+    failure_allowance: usize,
+    /// Per account: the times of its failed logins within the last window, oldest first.
+    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
     clock: DefaultClock,
+}
+
+/// Forgets the failures that have left the window.
+fn prune(times: &mut VecDeque<Instant>, now: Instant) {
+    while times
+        .front()
+        .is_some_and(|t| now.saturating_duration_since(*t) >= FAILURE_WINDOW)
+    {
+        times.pop_front();
+    }
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {
@@ -40,17 +55,12 @@ fn retry_after(wait: Duration) -> ApiError {
 impl AuthRateLimits {
     pub fn new(limits: &AuthLimits) -> Self {
         let per_ip = Quota::per_minute(nonzero(limits.per_ip_per_minute));
-        // A burst of half the hourly allowance, refilled over the hour: at most the full
-        // allowance in any window of an hour.
-        let half = (limits.failed_logins_per_hour / 2).max(1);
-        let failures = Quota::with_period(Duration::from_secs(3600) / half)
-            .unwrap_or_else(|| Quota::per_hour(nonzero(half)))
-            .allow_burst(nonzero(half));
         AuthRateLimits {
             inner: Arc::new(Inner {
                 per_ip: RateLimiter::keyed(per_ip),
-                failures: RateLimiter::keyed(failures),
-                locked: Mutex::new(HashMap::new()),
+                failure_allowance: usize::try_from(limits.failed_logins_per_hour.max(1))
+                    .unwrap_or(usize::MAX),
+                failures: Mutex::new(HashMap::new()),
                 clock: DefaultClock::default(),
             }),
         }
@@ -64,41 +74,45 @@ impl AuthRateLimits {
             .map_err(|not_until| retry_after(not_until.wait_time_from(self.inner.clock.now())))
     }
 
-    /// Refuses a login attempt on an account that is locked after too many failures.
+    /// Refuses a login attempt on an account that has used up its failures for the last hour.
     pub fn check_account(&self, username_key: &str) -> Result<(), ApiError> {
-        let mut locked = self
+        let mut failures = self
             .inner
-            .locked
+            .failures
             .lock()
             .map_err(|_| ApiError::internal("lock poisoned"))?;
-        match locked.get(username_key) {
-            Some(until) if *until > Instant::now() => Err(retry_after(*until - Instant::now())),
-            Some(_) => {
-                locked.remove(username_key);
-                Ok(())
-            }
-            None => Ok(()),
+        let Some(times) = failures.get_mut(username_key) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        prune(times, now);
+        match times.front() {
+            Some(oldest) if times.len() >= self.inner.failure_allowance => Err(retry_after(
+                (*oldest + FAILURE_WINDOW).saturating_duration_since(now),
+            )),
+            _ => Ok(()),
         }
     }
 
-    /// Records a failed login on an account; locks it once its allowance is used up.
+    /// Records a failed login on an account.
     pub fn record_failure(&self, username_key: &str) {
-        let key = username_key.to_owned();
-        if let Err(not_until) = self.inner.failures.check_key(&key) {
-            let wait = not_until.wait_time_from(self.inner.clock.now());
-            if let Ok(mut locked) = self.inner.locked.lock() {
-                locked.insert(key, Instant::now() + wait);
-            }
+        if let Ok(mut failures) = self.inner.failures.lock() {
+            let now = Instant::now();
+            let times = failures.entry(username_key.to_owned()).or_default();
+            prune(times, now);
+            times.push_back(now);
         }
     }
 
     /// Drops state that no longer limits anyone (called periodically).
     pub fn purge(&self) {
         self.inner.per_ip.retain_recent();
-        self.inner.failures.retain_recent();
-        if let Ok(mut locked) = self.inner.locked.lock() {
+        if let Ok(mut failures) = self.inner.failures.lock() {
             let now = Instant::now();
-            locked.retain(|_, until| *until > now);
+            failures.retain(|_, times| {
+                prune(times, now);
+                !times.is_empty()
+            });
         }
     }
 }
@@ -129,16 +143,19 @@ mod tests {
             per_ip_per_minute: 1000,
             failed_logins_per_hour: 10,
         });
-        for _ in 0..5 {
+        for _ in 0..10 {
             assert!(l.check_account("bob").is_ok());
             l.record_failure("bob");
         }
-        assert!(l.check_account("bob").is_ok());
-        l.record_failure("bob");
         assert!(matches!(
             l.check_account("bob"),
-            Err(ApiError::RateLimited { .. })
+            Err(ApiError::RateLimited { retry_after_secs }) if retry_after_secs > 3500
         ));
         assert!(l.check_account("alice").is_ok());
+        l.purge();
+        assert!(
+            l.check_account("bob").is_err(),
+            "purge keeps failures within the hour"
+        );
     }
 }

@@ -29,13 +29,22 @@ impl ConnId {
 /// What services publish and connections receive. Sessions turn these into wire frames.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A stored message (to both members of its room).
-    Message(Arc<MessageRow>),
+    /// A stored message, to both members of its room. The connection it was sent from (if
+    /// any) turns it into that client's `ack`, so acks and messages share one ordered stream.
+    Message {
+        message: Arc<MessageRow>,
+        origin: Option<ConnId>,
+    },
     Typing { room_id: RoomId, user_id: UserId },
     Read { room_id: RoomId, user_id: UserId, up_to: Seq },
     Presence { user_id: UserId, online: bool },
     /// The token with this id was revoked: connections authenticated with it must close.
     Revoked { jti: Arc<str> },
+    /// The recipient's account was deactivated: all their connections must close.
+    Deactivated,
+    /// An administrator deleted a message: the tombstone (empty body, `deleted_at` set), to
+    /// both members of its room.
+    MessageDeleted { message: Arc<MessageRow> },
 }
 
 /// The queue a connection reads its events from.

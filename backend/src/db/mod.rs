@@ -2,6 +2,8 @@
 //! scheme of `DATABASE_URL`; an r2d2 pool; embedded migrations per backend; and [`Db::run`], which
 //! runs blocking queries off the async executor.
 
+pub mod admin;
+pub mod audit;
 pub mod contacts;
 pub mod messages;
 pub mod models;

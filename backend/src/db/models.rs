@@ -14,6 +14,9 @@ pub struct UserRow {
     pub display_name: String,
     pub password_hash: String,
     pub created_at: NaiveDateTime,
+    pub is_admin: bool,
+    /// Set while the account is deactivated.
+    pub deactivated_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -48,6 +51,8 @@ pub struct MessageRow {
     pub client_msg_id: String,
     pub body: String,
     pub created_at: NaiveDateTime,
+    /// Set when an administrator deleted the message: `body` is then empty (a tombstone).
+    pub deleted_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -9,6 +9,9 @@ diesel::table! {
         display_name_key -> Text,
         password_hash -> Text,
         created_at -> Timestamp,
+        is_admin -> Bool,
+        deactivated_at -> Nullable<Timestamp>,
+        last_seen_at -> Nullable<Timestamp>,
     }
 }
 
@@ -49,6 +52,7 @@ diesel::table! {
         client_msg_id -> Text,
         body -> Text,
         created_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 
@@ -57,6 +61,18 @@ diesel::table! {
         jti -> Text,
         user_id -> BigInt,
         expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        actor_id -> Nullable<BigInt>,
+        action -> Text,
+        target_type -> Text,
+        target_id -> BigInt,
+        detail -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -70,5 +86,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     room_members,
     contacts,
     messages,
-    revoked_tokens
+    revoked_tokens,
+    audit_log
 );

@@ -43,6 +43,8 @@ impl UserRow {
         users::display_name,
         users::password_hash,
         users::created_at,
+        users::is_admin,
+        users::deactivated_at,
     ) {
         (
             users::id,
@@ -50,6 +52,8 @@ impl UserRow {
             users::display_name,
             users::password_hash,
             users::created_at,
+            users::is_admin,
+            users::deactivated_at,
         )
     }
 }

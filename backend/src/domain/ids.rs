@@ -8,7 +8,7 @@ use diesel::{AsExpression, FromSqlRow};
 use serde::{Deserialize, Serialize};
 
 macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident, minimum = $min:tt) => {
         $(#[$doc])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash,
@@ -16,7 +16,7 @@ macro_rules! id_type {
         )]
         #[serde(transparent)]
         #[diesel(sql_type = BigInt)]
-        #[schema(value_type = i64, format = Int64)]
+        #[schema(value_type = i64, format = Int64, minimum = $min)]
         pub struct $name(pub i64);
 
         impl<DB: Backend> ToSql<BigInt, DB> for $name
@@ -47,17 +47,21 @@ macro_rules! id_type {
 
 id_type!(
     /// A user's id.
-    UserId
+    UserId,
+    minimum = 1
 );
 id_type!(
     /// A room's id.
-    RoomId
+    RoomId,
+    minimum = 1
 );
 id_type!(
     /// A message's global id.
-    MessageId
+    MessageId,
+    minimum = 1
 );
 id_type!(
-    /// A message's position in its room: 1, 2, 3, … with no gaps.
-    Seq
+    /// A message's position in its room: 1, 2, 3, … with no gaps (0 where there is none yet).
+    Seq,
+    minimum = 0
 );

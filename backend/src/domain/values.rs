@@ -6,6 +6,49 @@ fn char_len(s: &str) -> usize {
     s.chars().count()
 }
 
+/// The rule for display names and search text: at most `max` characters as sent, no control
+/// characters, at least one character that is not whitespace. Returns the text trimmed.
+///
+/// `patterns::SINGLE_LINE_TEXT` states the same rule for the OpenAPI document.
+fn single_line_text<'a>(field: &str, raw: &'a str, max: usize) -> Result<&'a str, ApiError> {
+    if char_len(raw) > max {
+        return Err(ApiError::validation(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(ApiError::validation(
+            field,
+            "must contain a character that is not whitespace",
+        ));
+    }
+    Ok(trimmed)
+}
+
+/// The validation rules above as JSON Schema (ECMA-262) patterns, for the OpenAPI document.
+/// Whitespace is Unicode `White_Space` (what `str::trim` removes) and control characters are
+/// `Cc` (`char::is_control`), spelled out because regex dialects disagree on `\s`. The
+/// `#[schema(pattern = ...)]` attributes repeat these literals (they take only literals); tests
+/// check both against the `char` predicates.
+pub mod patterns {
+    /// No control characters, and at least one character that is neither whitespace nor control.
+    pub const SINGLE_LINE_TEXT: &str = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$";
+    /// As `SINGLE_LINE_TEXT`, but tab, line feed and carriage return are allowed.
+    pub const MESSAGE_TEXT: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$";
+    /// Usernames.
+    pub const USERNAME: &str = "^[A-Za-z0-9_.-]+$";
+    /// `client_msg_id`: printable ASCII, no spaces.
+    pub const CLIENT_MSG_ID: &str = "^[!-~]+$";
+}
+
 /// 3–32 characters of `[A-Za-z0-9_.-]`, unique case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
@@ -73,7 +116,8 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// 1–64 characters after trimming, no control characters.
+/// 1–64 characters with at least one that is not whitespace, no control characters; stored
+/// trimmed. (The length counts the characters as sent, so the limit is one JSON Schema can state.)
 #[derive(Debug, Clone)]
 pub struct DisplayName(String);
 
@@ -81,20 +125,7 @@ impl DisplayName {
     pub const MAX: usize = 64;
 
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let trimmed = raw.trim();
-        let len = char_len(trimmed);
-        if len == 0 || len > Self::MAX {
-            return Err(ApiError::validation(
-                "display_name",
-                format!("must be 1–{} characters long after trimming", Self::MAX),
-            ));
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(ApiError::validation(
-                "display_name",
-                "must not contain control characters",
-            ));
-        }
+        let trimmed = single_line_text("display_name", raw, Self::MAX)?;
         Ok(DisplayName(trimmed.to_owned()))
     }
 
@@ -111,7 +142,8 @@ impl DisplayName {
     }
 }
 
-/// 1–4,000 characters after trimming. The trimmed text is what is stored.
+/// At most 4,000 characters as sent, at least one of them not whitespace, and no control
+/// characters but tab, line feed and carriage return. The trimmed text is what is stored.
 #[derive(Debug, Clone)]
 pub struct MessageBody(String);
 
@@ -119,15 +151,26 @@ impl MessageBody {
     pub const MAX: usize = 4000;
 
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let trimmed = raw.trim();
-        let len = char_len(trimmed);
-        if len == 0 {
-            return Err(ApiError::validation("body", "must not be empty"));
-        }
-        if len > Self::MAX {
+        if char_len(raw) > Self::MAX {
             return Err(ApiError::validation(
                 "body",
                 format!("must be at most {} characters", Self::MAX),
+            ));
+        }
+        if raw
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        {
+            return Err(ApiError::validation(
+                "body",
+                "must not contain control characters other than tab and line breaks",
+            ));
+        }
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(ApiError::validation(
+                "body",
+                "must contain a character that is not whitespace",
             ));
         }
         Ok(MessageBody(trimmed.to_owned()))
@@ -184,14 +227,7 @@ impl SearchQuery {
     pub const MAX: usize = 64;
 
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let trimmed = raw.trim();
-        let len = char_len(trimmed);
-        if len == 0 || len > Self::MAX {
-            return Err(ApiError::validation(
-                "q",
-                format!("must be 1–{} characters long", Self::MAX),
-            ));
-        }
+        let trimmed = single_line_text("q", raw, Self::MAX)?;
         let mut pattern = String::with_capacity(trimmed.len() + 2);
         pattern.push('%');
         for c in trimmed.to_lowercase().chars() {
@@ -239,6 +275,78 @@ mod tests {
         assert_eq!(MessageBody::parse("  hi \n").unwrap().into_string(), "hi");
         assert!(MessageBody::parse(&"x".repeat(4000)).is_ok());
         assert!(MessageBody::parse(&"x".repeat(4001)).is_err());
+    }
+
+    #[test]
+    fn bodies_allow_line_breaks_but_no_other_controls() {
+        assert_eq!(
+            MessageBody::parse("a\tb\r\nc").unwrap().into_string(),
+            "a\tb\r\nc"
+        );
+        assert!(MessageBody::parse("a\u{0}b").is_err());
+        assert!(MessageBody::parse("\u{1b}[2J").is_err());
+        assert!(MessageBody::parse("\u{a0}\u{3000}").is_err());
+        // The limit counts the characters as sent.
+        assert!(MessageBody::parse(&format!(" {}", "x".repeat(4000))).is_err());
+        assert!(MessageBody::parse(&"é".repeat(4000)).is_ok());
+    }
+
+    #[test]
+    fn display_names() {
+        assert_eq!(DisplayName::parse("  Alice  ").unwrap().as_str(), "Alice");
+        assert!(DisplayName::parse("\u{a0}").is_err());
+        assert!(DisplayName::parse("Al\nice").is_err());
+        assert!(DisplayName::parse("Alice\n").is_err());
+        assert!(DisplayName::parse(&"x".repeat(64)).is_ok());
+        assert!(DisplayName::parse(&format!(" {}", "x".repeat(64))).is_err());
+    }
+
+    /// A regex character class (without brackets) of every `char` up to U+FFFF that `pred` holds for.
+    fn class(pred: impl Fn(char) -> bool) -> String {
+        let esc = |c: u32| {
+            if c <= 0xFF {
+                format!("\\x{c:02X}")
+            } else {
+                format!("\\u{c:04X}")
+            }
+        };
+        let mut out = String::new();
+        let mut c = 0u32;
+        while c <= 0xFFFF {
+            if !char::from_u32(c).is_some_and(&pred) {
+                c += 1;
+                continue;
+            }
+            let start = c;
+            while char::from_u32(c + 1).is_some_and(&pred) {
+                c += 1;
+            }
+            match c - start {
+                0 => out.push_str(&esc(start)),
+                1 => out.push_str(&(esc(start) + &esc(c))),
+                _ => out.push_str(&format!("{}-{}", esc(start), esc(c))),
+            }
+            c += 1;
+        }
+        out
+    }
+
+    #[test]
+    fn patterns_state_the_char_rules() {
+        // Nothing above U+FFFF is whitespace or a control character.
+        assert!((0x10000..=0x10FFFF)
+            .filter_map(char::from_u32)
+            .all(|c| !c.is_whitespace() && !c.is_control()));
+        let text = |ctrl: &dyn Fn(char) -> bool| {
+            let c = class(ctrl);
+            let visible = class(|x| ctrl(x) || x.is_whitespace() || x.is_control());
+            format!("^[^{c}]*[^{visible}][^{c}]*$")
+        };
+        assert_eq!(patterns::SINGLE_LINE_TEXT, text(&char::is_control));
+        assert_eq!(
+            patterns::MESSAGE_TEXT,
+            text(&|c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        );
     }
 
     #[test]

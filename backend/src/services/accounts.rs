@@ -74,7 +74,14 @@ pub async fn login(
         return Err(bad_credentials());
     }
     let user = user.ok_or_else(bad_credentials)?;
+    // Told only to someone who knows the password, so it reveals nothing to a guesser.
+    if user.deactivated_at.is_some() {
+        return Err(ApiError::Forbidden(
+            "this account has been deactivated".into(),
+        ));
+    }
     let token = issue(state, user.id)?;
+    crate::services::admin::touch_last_seen(state, user.id).await;
     Ok((token, user))
 }
 
@@ -91,9 +98,11 @@ pub async fn logout(state: &AppState, user: &AuthUser) -> ApiResult<()> {
         .run(move |c| db::tokens::revoke(c, &revoked, id, expires_at))
         .await?;
     // Close the WebSockets opened with this token.
-    state
-        .broker
-        .publish(Recipients::One(id), None, Event::Revoked { jti: jti.into() });
+    state.broker.publish(
+        Recipients::One(id),
+        None,
+        Event::Revoked { jti: jti.into() },
+    );
     Ok(())
 }
 
@@ -103,17 +112,25 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> 
     let claims = state.tokens.verify(token).ok_or_else(invalid)?;
     let id = claims.user_id().ok_or_else(invalid)?;
     let jti = claims.jti.clone();
-    if state
+    // Revocation, deactivation and role in one round trip, on every request.
+    let access = state
         .db
-        .run(move |c| db::tokens::is_revoked(c, &jti))
+        .run(move |c| db::admin::access(c, id, &jti))
         .await?
-    {
+        .ok_or_else(|| ApiError::Unauthorized("this account no longer exists".into()))?;
+    if access.revoked {
         return Err(ApiError::Unauthorized("this token has been revoked".into()));
+    }
+    if access.deactivated {
+        return Err(ApiError::Unauthorized(
+            "this account has been deactivated".into(),
+        ));
     }
     Ok(AuthUser {
         id,
         jti: claims.jti,
         exp: claims.exp,
+        is_admin: access.is_admin,
     })
 }
 

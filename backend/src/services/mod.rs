@@ -2,6 +2,7 @@
 //! these call the data layer.
 
 pub mod accounts;
+pub mod admin;
 pub mod contacts;
 pub mod messages;
 pub mod rooms;

@@ -65,18 +65,33 @@ impl Writer {
     }
 
     /// Stores a message (idempotent by `client_msg_id`) and publishes it to the room's members'
-    /// connections except `exclude`. Returns once the message is durable.
+    /// connections; `origin`, the sending connection, receives it as its ack. Returns once the
+    /// message is durable.
     pub async fn send(
         &self,
         user: UserId,
         room: RoomId,
         client_msg_id: ClientMsgId,
         body: MessageBody,
-        exclude: Option<ConnId>,
+        origin: Option<ConnId>,
     ) -> ApiResult<Sent> {
-        let (reply, answer) = oneshot::channel();
-        self.submit(Job::Send { user, room, client_msg_id, body, exclude, reply }).await?;
+        let answer = self.enqueue_send(user, room, client_msg_id, body, origin).await?;
         answer.await.map_err(|_| ApiError::internal("the writer dropped a request"))?
+    }
+
+    /// Queues a send and returns where its outcome will arrive. Sends queued one after another
+    /// get increasing seqs in their room: a connection enqueues each before reading the next.
+    pub async fn enqueue_send(
+        &self,
+        user: UserId,
+        room: RoomId,
+        client_msg_id: ClientMsgId,
+        body: MessageBody,
+        origin: Option<ConnId>,
+    ) -> ApiResult<oneshot::Receiver<ApiResult<Sent>>> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Send { user, room, client_msg_id, body, exclude: origin, reply }).await?;
+        Ok(answer)
     }
 
     /// Moves `user`'s read marker in `room` to `up_to` (clamped to the newest message; never
@@ -242,7 +257,8 @@ fn finish(job: Job, result: Done, broker: &SharedBroker) {
         (Job::Send { exclude, reply, .. }, Done::Sent(result)) => {
             let answer = result.map(|(sent, a, b)| {
                 if sent.created {
-                    broker.publish(Recipients::Pair(a, b), exclude, Event::Message(Arc::clone(&sent.message)));
+                    let event = Event::Message { message: Arc::clone(&sent.message), origin: exclude };
+                    broker.publish(Recipients::Pair(a, b), None, event);
                 }
                 sent
             });

@@ -60,6 +60,12 @@ pub enum ServerFrame<'a> {
         user_id: UserId,
         online: bool,
     },
+    /// An administrator deleted a message; `message` is its tombstone.
+    MessageDeleted {
+        room_id: RoomId,
+        seq: Seq,
+        message: MessageDto,
+    },
     Pong,
     Error {
         code: &'a str,

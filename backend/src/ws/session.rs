@@ -83,6 +83,7 @@ pub async fn run(
     let user = auth.id;
     if state.presence.connect(user) {
         announce_presence(&state, user, true).await;
+        crate::services::admin::touch_last_seen(&state, user).await;
     }
     let mut conn = Conn {
         state: Arc::clone(&state),
@@ -103,6 +104,7 @@ pub async fn run(
     state.broker.unsubscribe(user, id);
     if state.presence.disconnect(user) {
         announce_presence(&state, user, false).await;
+        crate::services::admin::touch_last_seen(&state, user).await;
     }
     if let End::Close(code, why) = end {
         let _ = tokio::time::timeout(
@@ -279,13 +281,20 @@ impl Conn {
                     Ok(p) => p,
                     Err(e) => return self.error(&e, Some(client_msg_id)).await,
                 };
-                let writer = self.state.writer.clone();
-                let (user, conn) = (self.auth.id, self.id);
-                pending.push_back(Box::pin(async move {
-                    let result = writer.send(user, RoomId(room_id), cmid, body, Some(conn)).await;
-                    (client_msg_id, result)
-                }));
-                Ok(())
+                // Queued to the writer now, in the order the frames came: seqs follow that order.
+                let queued = self.state.writer.enqueue_send(self.auth.id, RoomId(room_id), cmid, body, Some(self.id)).await;
+                match queued {
+                    Ok(answer) => {
+                        pending.push_back(Box::pin(async move {
+                            let result = answer
+                                .await
+                                .unwrap_or_else(|_| Err(ApiError::internal("the writer dropped a request")));
+                            (client_msg_id, result)
+                        }));
+                        Ok(())
+                    }
+                    Err(e) => self.error(&e, Some(client_msg_id)).await,
+                }
             }
             ClientFrame::Sync { room_id, after } => self.sync(RoomId(room_id), after).await,
             ClientFrame::Typing { room_id } => self.typing(RoomId(room_id)).await,
@@ -306,13 +315,15 @@ impl Conn {
         }
     }
 
+    /// A send this connection made has been handled. A new message's ack comes through the
+    /// broker, in seq order with the room's other messages; a known `client_msg_id` is acked
+    /// here with the stored message, and a failure becomes an error frame.
     async fn on_sent(&mut self, client_msg_id: String, result: ApiResult<messages::Sent>) -> Result<(), End> {
         match result {
+            Ok(sent) if sent.created => Ok(()),
             Ok(sent) => {
-                let m = &sent.message;
-                let seen = self.delivered.entry(m.room_id).or_insert(Seq(0));
-                *seen = (*seen).max(m.seq);
-                self.send(&ServerFrame::Ack { client_msg_id: &client_msg_id, message: MessageDto::from(&**m) }).await
+                let message = MessageDto::from(&*sent.message);
+                self.send(&ServerFrame::Ack { client_msg_id: &client_msg_id, message }).await
             }
             Err(e) => self.error(&e, Some(client_msg_id)).await,
         }
@@ -320,9 +331,15 @@ impl Conn {
 
     async fn on_event(&mut self, event: Event) -> Result<(), End> {
         match event {
-            Event::Message(m) => {
+            Event::Message { message: m, origin } => {
                 let seen = self.delivered.entry(m.room_id).or_insert(Seq(0));
+                if origin == Some(self.id) {
+                    *seen = (*seen).max(m.seq);
+                    let frame = ServerFrame::Ack { client_msg_id: &m.client_msg_id, message: MessageDto::from(&*m) };
+                    return self.send(&frame).await;
+                }
                 if m.seq <= *seen {
+                    // Already sent by a `sync`.
                     return Ok(());
                 }
                 *seen = m.seq;
@@ -331,6 +348,15 @@ impl Conn {
             Event::Typing { room_id, user_id } => self.send(&ServerFrame::Typing { room_id, user_id }).await,
             Event::Read { room_id, user_id, up_to } => self.send(&ServerFrame::Read { room_id, user_id, up_to }).await,
             Event::Presence { user_id, online } => self.send(&ServerFrame::Presence { user_id, online }).await,
+            Event::Deactivated => {
+                let e = ApiError::Unauthorized("this account has been deactivated".into());
+                self.error(&e, None).await?;
+                Err(close(CloseCode::Policy, "account deactivated"))
+            }
+            Event::MessageDeleted { message: m } => {
+                let frame = ServerFrame::MessageDeleted { room_id: m.room_id, seq: m.seq, message: MessageDto::from(&*m) };
+                self.send(&frame).await
+            }
             Event::Revoked { jti } => {
                 if *jti == *self.auth.jti {
                     let e = ApiError::Unauthorized("this token has been revoked".into());

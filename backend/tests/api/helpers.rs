@@ -14,12 +14,14 @@ pub struct TestApp {
     pub address: String,
     pub port: u16,
     pub client: reqwest::Client,
+    /// The server's `DATABASE_URL` (empty for `for_address`).
+    pub database_url: String,
     _dir: tempfile::TempDir,
     pg: Option<PgDatabase>,
 }
 
 /// A throw-away PostgreSQL database, dropped with the test.
-struct PgDatabase {
+pub struct PgDatabase {
     admin_url: String,
     name: String,
 }
@@ -73,9 +75,10 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// Starts the server with a test configuration adjusted by `tweak`.
-pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let (url, pg) = match postgres_url() {
+/// A new empty database for one test: a SQLite file in `dir`, or a PostgreSQL database that
+/// is dropped with the returned guard.
+pub fn fresh_database(dir: &std::path::Path) -> (String, Option<PgDatabase>) {
+    match postgres_url() {
         Some(admin_url) => {
             let name = format!("letschat_test_{}", uuid_like());
             let mut c = diesel::PgConnection::establish(&admin_url).expect("connect to PostgreSQL");
@@ -85,13 +88,16 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
             let url = replace_db_name(&admin_url, &name);
             (url, Some(PgDatabase { admin_url, name }))
         }
-        None => (
-            format!("sqlite://{}", dir.path().join("test.db").display()),
-            None,
-        ),
-    };
+        None => (format!("sqlite://{}", dir.join("test.db").display()), None),
+    }
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, pg) = fresh_database(dir.path());
     let mut config = test_config(url);
     tweak(&mut config);
+    let database_url = config.database_url.clone();
     let app = Application::build(config).await.expect("the app starts");
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
@@ -102,6 +108,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
+        database_url,
         _dir: dir,
         pg,
     }
@@ -162,6 +169,18 @@ pub struct User {
 }
 
 impl TestApp {
+    /// A client for a server that something else started on `port`.
+    pub fn for_address(port: u16) -> TestApp {
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            database_url: String::new(),
+            _dir: tempfile::tempdir().unwrap(),
+            pg: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

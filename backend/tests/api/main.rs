@@ -3,6 +3,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod support;
 
+mod admin;
+mod auth;
+mod concurrency;
+mod contacts;
+mod crash;
+mod docs;
+mod errors;
+mod messages;
 mod openapi;
+mod rate_limits;
+mod rooms;
 mod smoke;
+mod users;
+mod ws;
+mod ws_support;

@@ -350,7 +350,7 @@ async fn a_silent_connection_is_closed() {
 #[tokio::test]
 async fn a_slow_consumer_is_dropped_while_others_get_everything() {
     let app = crate::helpers::spawn_app_with(|c| {
-        c.ws.queue_capacity = 256;
+        c.ws.queue_capacity = 1024;
         c.ws.write_timeout = Duration::from_millis(500);
     })
     .await;
@@ -369,7 +369,7 @@ async fn a_slow_consumer_is_dropped_while_others_get_everything() {
     let a1 = app.ws(&a.token).await;
     // Far more than the socket buffers between the server and the slow reader can hold.
     let body = "y".repeat(4000);
-    const N: i64 = 2500;
+    const N: i64 = 4000;
     let (mut sink, mut acks) = a1.inner.split();
     let acker = tokio::spawn(async move {
         let mut n = 0;

@@ -3,6 +3,7 @@
 import { useEffect } from "react";
 import { matchPath, navigate, usePathname } from "../lib/router";
 import { useSession } from "../lib/services";
+import { AdminRoute, adminView } from "./routes/admin";
 import { ChatsRoute } from "./routes/chats";
 import { LoginRoute, RegisterRoute } from "./routes/auth";
 import { NotFoundRoute } from "./routes/not-found";
@@ -28,6 +29,7 @@ export function AppRouter() {
   }
   if (authPage) return null;
   if (path === "/") return <ChatsRoute roomId={null} />;
+  if (path === "/admin" || path.startsWith("/admin/")) return <AdminRoute view={adminView(path)} />;
   const chat = matchPath("/chat/:roomId", path);
   if (chat) {
     const id = Number(chat.roomId);

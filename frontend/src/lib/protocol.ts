@@ -21,11 +21,12 @@ export type ServerFrame =
   | { type: "typing"; room_id: number; user_id: number }
   | { type: "read"; room_id: number; user_id: number; up_to: number }
   | { type: "presence"; user_id: number; online: boolean }
+  | { type: "message_deleted"; room_id: number; seq: number; message: Message }
   | { type: "pong" }
   | { type: "error"; code: string; message: string; client_msg_id?: string };
 
 const SERVER_TYPES = new Set<ServerFrame["type"]>([
-  "ready", "ack", "message", "synced", "typing", "read", "presence", "pong", "error",
+  "ready", "ack", "message", "synced", "typing", "read", "presence", "message_deleted", "pong", "error",
 ]);
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -71,6 +72,8 @@ export function parseServerFrame(text: string): ServerFrame | null {
       return num("room_id") && num("user_id") && num("up_to") ? (raw as ServerFrame) : null;
     case "presence":
       return num("user_id") && typeof raw.online === "boolean" ? (raw as ServerFrame) : null;
+    case "message_deleted":
+      return num("room_id") && num("seq") && isMessage(raw.message) ? (raw as ServerFrame) : null;
     case "pong":
       return raw as ServerFrame;
     case "error":

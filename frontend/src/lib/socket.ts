@@ -76,6 +76,8 @@ export type SocketEvent =
   | { type: "state"; state: ConnectionState }
   | { type: "ready"; user: User; rooms: RoomState[]; reconnect: boolean }
   | { type: "message"; message: Message; own: boolean }
+  /** An administrator deleted a message: `message` is its tombstone (same seq, empty body). */
+  | { type: "message-deleted"; message: Message }
   | { type: "pending"; item: Outgoing }
   | { type: "ack"; item: Outgoing | null; message: Message }
   | { type: "send-failed"; item: Outgoing; code: string; message: string }
@@ -404,6 +406,8 @@ export class ChatSocket {
       }
       case "presence":
         return this.emit({ type: "presence", userId: f.user_id, online: f.online });
+      case "message_deleted":
+        return this.emit({ type: "message-deleted", message: f.message });
       case "pong":
         return;
       case "error":

@@ -4,6 +4,7 @@ import { Avatar } from "../../components/Avatar";
 import { Button } from "../../components/Button";
 import { ConnectionBanner } from "../../components/ConnectionBanner";
 import { Icon } from "../../components/Icon";
+import { useIsAdmin } from "../../features/admin";
 import { useLogout } from "../../features/auth";
 import { Conversation } from "../../features/chat";
 import { ContactList, NotificationPrompt, UserSearch, useContacts } from "../../features/contacts";
@@ -16,6 +17,7 @@ export function ChatsRoute({ roomId }: { roomId: number | null }) {
   const contacts = useContacts(roomId);
   const { logout, busy: loggingOut } = useLogout();
   const [findQuery, setFindQuery] = useState<string | null>(null);
+  const isAdmin = useIsAdmin();
   const me = session?.user;
 
   useEffect(() => {
@@ -39,6 +41,11 @@ export function ChatsRoute({ roomId }: { roomId: number | null }) {
               </div>
             </div>
             <div className="sidebar__actions">
+              {isAdmin ? (
+                <Button variant="ghost" icon onClick={() => navigate("/admin")} aria-label="Administration" title="Administration">
+                  <Icon name="shield" />
+                </Button>
+              ) : null}
               <Button variant="ghost" icon onClick={() => setFindQuery("")} aria-label="Find people" title="Find people">
                 <Icon name="userPlus" />
               </Button>

@@ -16,10 +16,17 @@ export type ChatItem = {
   own: boolean;
   /** Only for our own messages. */
   state: DeliveryState | null;
+  /** Deleted by an administrator: shown as "message deleted". */
+  deleted: boolean;
 };
 
 export type MessageGroup = { key: string; senderId: number; own: boolean; items: ChatItem[] };
 export type DaySection = { key: string; label: string; date: string; groups: MessageGroup[] };
+
+/** True for a tombstone: a message an administrator deleted (its body is erased). */
+export function isDeleted(m: Pick<Message, "deleted_at">): boolean {
+  return m.deleted_at != null;
+}
 
 /** Merges messages into an ascending-seq list with each seq once (the newer copy wins). */
 export function mergeMessages(existing: readonly Message[], incoming: readonly Message[]): Message[] {
@@ -29,7 +36,7 @@ export function mergeMessages(existing: readonly Message[], incoming: readonly M
   let changed = false;
   for (const m of incoming) {
     const old = bySeq.get(m.seq);
-    if (!old || old.id !== m.id || old.body !== m.body) {
+    if (!old || old.id !== m.id || old.body !== m.body || old.deleted_at !== m.deleted_at) {
       bySeq.set(m.seq, m);
       changed = true;
     }
@@ -63,6 +70,7 @@ export function buildItems(
       clientMsgId: m.client_msg_id,
       own,
       state: own ? (m.seq <= peerReadUpTo ? "read" : "sent") : null,
+      deleted: isDeleted(m),
     };
   });
   for (const p of pending) {
@@ -76,6 +84,7 @@ export function buildItems(
       clientMsgId: p.item.client_msg_id,
       own: true,
       state: p.failed ? "failed" : "sending",
+      deleted: false,
     });
   }
   return items;

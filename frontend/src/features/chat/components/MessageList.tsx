@@ -195,14 +195,14 @@ function Bubble({ item, peerName, position, onRetry, onDiscard }: BubbleProps) {
   const who = item.own ? "You" : peerName;
   return (
     <div
-      className={`msg msg--${position} ${item.own ? "is-own" : "is-peer"} ${item.state ? `is-${item.state}` : ""}`}
+      className={`msg msg--${position} ${item.own ? "is-own" : "is-peer"} ${item.state ? `is-${item.state}` : ""} ${item.deleted ? "is-deleted" : ""}`}
       data-seq={item.seq ?? undefined}
       data-client-msg-id={item.clientMsgId}
       data-state={item.state ?? undefined}
     >
       <div className="msg__bubble">
         <span className="sr-only">{who}: </span>
-        <MessageText text={item.body} />
+        {item.deleted ? <em className="msg__deleted">message deleted</em> : <MessageText text={item.body} />}
         <span className="msg__meta">
           <time dateTime={item.createdAt}>{time}</time>
           {item.state ? <DeliveryIcon state={item.state} /> : null}

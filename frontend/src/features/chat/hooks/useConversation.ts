@@ -188,6 +188,10 @@ export function useConversation(roomId: number, me: User, initialOnline: boolean
           dispatch({ type: "peer-typing", on: false });
         }
         return;
+      case "message-deleted":
+        if (e.message.room_id !== roomId) return;
+        dispatch({ type: "messages", messages: [e.message] });
+        return;
       case "ack":
         if (e.message.room_id !== roomId) return;
         dispatch({ type: "acked", clientMsgId: e.message.client_msg_id, message: e.message });

@@ -9,12 +9,14 @@ type Props = { contact: Contact; meId: number; active: boolean; typing: boolean;
 export function ContactRow({ contact, meId, active, typing, now }: Props) {
   const { user, last_message: last, unread_count: unread, online } = contact;
   const own = last?.sender_id === meId;
-  const preview = typing ? "typing…" : last ? (own ? `You: ${last.body}` : last.body) : "Say hello 👋";
+  // A message an administrator deleted has an empty body and `deleted_at`.
+  const text = last ? (last.deleted_at != null ? "message deleted" : last.body) : "";
+  const preview = typing ? "typing…" : last ? (own ? `You: ${text}` : text) : "Say hello 👋";
   const label = [
     user.display_name,
     online ? "online" : "offline",
     unread > 0 ? `${unread} unread ${unread === 1 ? "message" : "messages"}` : null,
-    last ? `last message ${own ? "from you" : ""}: ${last.body.slice(0, 80)}` : "no messages yet",
+    last ? `last message ${own ? "from you" : ""}: ${text.slice(0, 80)}` : "no messages yet",
   ]
     .filter(Boolean)
     .join(", ");

@@ -1,0 +1,462 @@
+//! Administration: managing accounts (create, deactivate, reactivate, reset a password, grant
+//! or remove the admin role), moderating rooms (reading them, tombstoning messages) and the
+//! server's figures. Every change is recorded in the audit log in the transaction that makes it,
+//! and published to the broker after it commits.
+
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+
+use crate::broker::{Event, Recipients};
+use crate::db::{
+    self,
+    admin::{RoomActivity, Totals, UserActivity},
+    audit::{AuditRow, NewEntry},
+    messages::Cursor,
+    models::{MessageRow, UserRow},
+    write_transaction, DbConnection,
+};
+use crate::domain::{DisplayName, MessageId, Password, RoomId, SearchQuery, UserId, Username};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// A user with activity counts and whether they are connected now.
+pub struct AdminUserView {
+    pub activity: UserActivity,
+    pub online: bool,
+}
+
+/// A room with its members and last activity.
+pub struct AdminRoomView {
+    pub activity: RoomActivity,
+    pub members: Vec<UserRow>,
+}
+
+/// One audit entry with its actor's username (`None` for the command line).
+pub struct AuditView {
+    pub row: AuditRow,
+    pub actor_username: Option<String>,
+}
+
+/// A page of results and the cursor of the next one, if any.
+pub struct Paged<T, C> {
+    pub items: Vec<T>,
+    pub next: Option<C>,
+}
+
+/// Server-wide figures.
+pub struct Stats {
+    pub totals: Totals,
+    pub connections: usize,
+    pub online_users: usize,
+}
+
+pub mod action {
+    pub const USER_CREATE: &str = "user.create";
+    pub const USER_DEACTIVATE: &str = "user.deactivate";
+    pub const USER_REACTIVATE: &str = "user.reactivate";
+    pub const USER_PASSWORD_RESET: &str = "user.password_reset";
+    pub const USER_GRANT_ADMIN: &str = "user.grant_admin";
+    pub const USER_REVOKE_ADMIN: &str = "user.revoke_admin";
+    pub const MESSAGE_DELETE: &str = "message.delete";
+}
+
+fn user_not_found() -> ApiError {
+    ApiError::not_found("user")
+}
+
+fn user_entry(actor: Option<UserId>, action: &'static str, user: &UserRow) -> NewEntry<'static> {
+    NewEntry {
+        actor,
+        action,
+        target_type: "user",
+        target_id: user.id.0,
+        detail: format!("@{}", user.username),
+    }
+}
+
+fn view(state: &AppState, activity: UserActivity) -> AdminUserView {
+    let online = state.presence.is_online(activity.user.id);
+    AdminUserView { activity, online }
+}
+
+pub async fn list_users(
+    state: &AppState,
+    query: Option<SearchQuery>,
+    after: Option<UserId>,
+    limit: i64,
+) -> ApiResult<Paged<AdminUserView, UserId>> {
+    let (rows, has_more) = state
+        .db
+        .run(move |c| {
+            db::admin::list_users(
+                c,
+                query.as_ref().map(SearchQuery::like_pattern),
+                after,
+                limit,
+            )
+        })
+        .await?;
+    let next = has_more.then(|| rows.last().map(|r| r.user.id)).flatten();
+    Ok(Paged {
+        items: rows.into_iter().map(|a| view(state, a)).collect(),
+        next,
+    })
+}
+
+pub async fn get_user(state: &AppState, id: UserId) -> ApiResult<AdminUserView> {
+    let activity = state
+        .db
+        .run(move |c| db::admin::find_user(c, id))
+        .await?
+        .ok_or_else(user_not_found)?;
+    Ok(view(state, activity))
+}
+
+/// Creates an account (optionally an administrator) on an administrator's behalf.
+pub async fn create_user(
+    state: &AppState,
+    actor: UserId,
+    username: Username,
+    password: Password,
+    display_name: Option<DisplayName>,
+    is_admin: bool,
+) -> ApiResult<AdminUserView> {
+    let hash = state.hasher.hash(password.expose().to_owned()).await?;
+    let display_name = display_name.unwrap_or_else(|| DisplayName::from_username(&username));
+    let id = state
+        .db
+        .run(move |c| {
+            write_transaction(c, |c| {
+                let user = db::users::insert(c, &username, &display_name, &hash)?;
+                if is_admin {
+                    db::admin::set_admin(c, user.id, true)?;
+                }
+                let mut entry = user_entry(Some(actor), action::USER_CREATE, &user);
+                if is_admin {
+                    entry.detail.push_str(" (admin)");
+                }
+                db::audit::record(c, &entry)?;
+                Ok::<_, ApiError>(user.id)
+            })
+        })
+        .await?;
+    tracing::info!(admin = %actor, user_id = %id, "admin created a user");
+    get_user(state, id).await
+}
+
+/// Deactivates (`active = false`) or reactivates an account. Deactivation takes effect at once:
+/// every token of the user is refused from the next request on, and their open WebSockets close.
+pub async fn set_active(
+    state: &AppState,
+    actor: UserId,
+    target: UserId,
+    active: bool,
+) -> ApiResult<AdminUserView> {
+    if !active && actor == target {
+        return Err(ApiError::Conflict(
+            "administrators cannot deactivate their own account".into(),
+        ));
+    }
+    let changed = state
+        .db
+        .run(move |c| {
+            write_transaction(c, |c| {
+                let user = db::users::find(c, target)?.ok_or_else(user_not_found)?;
+                if user.deactivated_at.is_none() == active {
+                    return Ok::<_, ApiError>(false);
+                }
+                let at: Option<NaiveDateTime> = (!active).then(db::now);
+                db::admin::set_deactivated(c, target, at)?;
+                let act = if active {
+                    action::USER_REACTIVATE
+                } else {
+                    action::USER_DEACTIVATE
+                };
+                db::audit::record(c, &user_entry(Some(actor), act, &user))?;
+                Ok(true)
+            })
+        })
+        .await?;
+    if changed && !active {
+        state
+            .broker
+            .publish(Recipients::One(target), None, Event::Deactivated);
+        tracing::info!(admin = %actor, user_id = %target, "account deactivated");
+    }
+    get_user(state, target).await
+}
+
+/// Sets a new password. The user's existing tokens keep working (deactivate to end sessions).
+pub async fn reset_password(
+    state: &AppState,
+    actor: UserId,
+    target: UserId,
+    password: Password,
+) -> ApiResult<()> {
+    let exists = state
+        .db
+        .run(move |c| db::users::find(c, target))
+        .await?
+        .is_some();
+    if !exists {
+        return Err(user_not_found());
+    }
+    let hash = state.hasher.hash(password.expose().to_owned()).await?;
+    state
+        .db
+        .run(move |c| {
+            write_transaction(c, |c| {
+                let user = db::users::find(c, target)?.ok_or_else(user_not_found)?;
+                db::admin::set_password(c, target, &hash)?;
+                db::audit::record(
+                    c,
+                    &user_entry(Some(actor), action::USER_PASSWORD_RESET, &user),
+                )
+            })
+        })
+        .await
+}
+
+/// Grants or removes the admin role. An administrator cannot remove their own.
+pub async fn set_admin(
+    state: &AppState,
+    actor: UserId,
+    target: UserId,
+    is_admin: bool,
+) -> ApiResult<AdminUserView> {
+    if !is_admin && actor == target {
+        return Err(ApiError::Conflict(
+            "administrators cannot remove their own admin role".into(),
+        ));
+    }
+    state
+        .db
+        .run(move |c| {
+            write_transaction(c, |c| {
+                let user = db::users::find(c, target)?.ok_or_else(user_not_found)?;
+                if user.is_admin == is_admin {
+                    return Ok::<_, ApiError>(());
+                }
+                db::admin::set_admin(c, target, is_admin)?;
+                let act = if is_admin {
+                    action::USER_GRANT_ADMIN
+                } else {
+                    action::USER_REVOKE_ADMIN
+                };
+                db::audit::record(c, &user_entry(Some(actor), act, &user))
+            })
+        })
+        .await?;
+    get_user(state, target).await
+}
+
+fn room_not_found() -> ApiError {
+    ApiError::not_found("room")
+}
+
+pub async fn list_rooms(
+    state: &AppState,
+    member: Option<UserId>,
+    before: Option<RoomId>,
+    limit: i64,
+) -> ApiResult<Paged<AdminRoomView, RoomId>> {
+    state
+        .db
+        .run(move |c| {
+            let (rooms, has_more) = db::admin::list_rooms(c, member, before, limit)?;
+            let next = has_more.then(|| rooms.last().map(|r| r.room.id)).flatten();
+            Ok(Paged {
+                items: with_members(c, rooms)?,
+                next,
+            })
+        })
+        .await
+}
+
+pub async fn get_room(state: &AppState, room: RoomId) -> ApiResult<AdminRoomView> {
+    state
+        .db
+        .run(move |c| {
+            let found = db::admin::find_room(c, room)?.ok_or_else(room_not_found)?;
+            with_members(c, vec![found])?
+                .pop()
+                .ok_or_else(room_not_found)
+        })
+        .await
+}
+
+fn with_members(c: &mut DbConnection, rooms: Vec<RoomActivity>) -> ApiResult<Vec<AdminRoomView>> {
+    let ids: Vec<RoomId> = rooms.iter().map(|r| r.room.id).collect();
+    let mut members = db::rooms::members_of(c, &ids)?;
+    Ok(rooms
+        .into_iter()
+        .map(|activity| {
+            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut members)
+                .into_iter()
+                .partition(|(r, _)| *r == activity.room.id);
+            members = rest;
+            AdminRoomView {
+                activity,
+                members: mine.into_iter().map(|(_, u)| u).collect(),
+            }
+        })
+        .collect())
+}
+
+/// A page of any room's history (tombstones included), in ascending seq order.
+pub async fn room_messages(
+    state: &AppState,
+    room: RoomId,
+    cursor: Cursor,
+    limit: i64,
+) -> ApiResult<(Vec<MessageRow>, bool)> {
+    state
+        .db
+        .run(move |c| {
+            db::admin::find_room(c, room)?.ok_or_else(room_not_found)?;
+            db::messages::page(c, room, cursor, limit)
+        })
+        .await
+}
+
+/// Turns a message into a tombstone (body erased, `deleted_at` set, seq kept) and tells both
+/// members' connections. Deleting a tombstone again changes nothing and returns it.
+pub async fn delete_message(
+    state: &AppState,
+    actor: UserId,
+    id: MessageId,
+) -> ApiResult<MessageRow> {
+    let (message, members, fresh) = state
+        .db
+        .run(move |c| {
+            write_transaction(c, |c| {
+                let Some(tomb) = db::admin::tombstone(c, id)? else {
+                    let existing = db::admin::find_message(c, id)?
+                        .ok_or_else(|| ApiError::not_found("message"))?;
+                    return Ok::<_, ApiError>((existing, None, false));
+                };
+                let members = db::rooms::members_pair(c, tomb.room_id)?;
+                db::audit::record(
+                    c,
+                    &NewEntry {
+                        actor: Some(actor),
+                        action: action::MESSAGE_DELETE,
+                        target_type: "message",
+                        target_id: tomb.id.0,
+                        detail: format!("room {} seq {}", tomb.room_id, tomb.seq),
+                    },
+                )?;
+                Ok((tomb, members, true))
+            })
+        })
+        .await?;
+    if let (true, Some((a, b))) = (fresh, members) {
+        state.broker.publish(
+            Recipients::Pair(a, b),
+            None,
+            Event::MessageDeleted {
+                message: Arc::new(message.clone()),
+            },
+        );
+    }
+    Ok(message)
+}
+
+pub async fn stats(state: &AppState) -> ApiResult<Stats> {
+    let totals = state.db.run(db::admin::totals).await?;
+    Ok(Stats {
+        totals,
+        connections: state.broker.connections(),
+        online_users: state.presence.online_users(),
+    })
+}
+
+pub async fn audit(
+    state: &AppState,
+    before: Option<i64>,
+    limit: i64,
+) -> ApiResult<Paged<AuditView, i64>> {
+    let (rows, has_more) = state
+        .db
+        .run(move |c| db::audit::page(c, before, limit))
+        .await?;
+    let next = has_more.then(|| rows.last().map(|(r, _)| r.id)).flatten();
+    Ok(Paged {
+        items: rows
+            .into_iter()
+            .map(|(row, actor_username)| AuditView {
+                row,
+                actor_username,
+            })
+            .collect(),
+        next,
+    })
+}
+
+/// Records that `user` was seen now (login, first connection opened, last one closed). Best
+/// effort: a failure is logged, never returned.
+pub async fn touch_last_seen(state: &AppState, user: UserId) {
+    if let Err(e) = state
+        .db
+        .run(move |c| db::admin::touch_last_seen(c, user))
+        .await
+    {
+        tracing::warn!(error = %e, "cannot record last seen");
+    }
+}
+
+/// What `letschat admin create` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ensured {
+    Created,
+    Promoted,
+    AlreadyAdmin,
+}
+
+/// The command line's `admin create`: makes the user `username` an administrator, creating
+/// the account with `password_hash` when it does not exist. Recorded in the audit log with no
+/// actor. `password_hash` is only called when an account has to be created.
+pub fn ensure_admin(
+    conn: &mut DbConnection,
+    username: &Username,
+    display_name: Option<DisplayName>,
+    password_hash: impl FnOnce() -> ApiResult<String>,
+) -> ApiResult<(UserRow, Ensured)> {
+    let existing = db::users::find_by_username(conn, &username.key())?;
+    let hash = match existing {
+        Some(_) => None,
+        None => Some(password_hash()?),
+    };
+    write_transaction(conn, |c| {
+        let (user, outcome) = match db::users::find_by_username(c, &username.key())? {
+            Some(u) if u.is_admin => (u, Ensured::AlreadyAdmin),
+            Some(u) => {
+                db::admin::set_admin(c, u.id, true)?;
+                db::audit::record(c, &user_entry(None, action::USER_GRANT_ADMIN, &u))?;
+                (u, Ensured::Promoted)
+            }
+            None => {
+                let hash = hash.clone().ok_or_else(|| {
+                    ApiError::Conflict("the account appeared meanwhile; run again".into())
+                })?;
+                let name = display_name
+                    .clone()
+                    .unwrap_or_else(|| DisplayName::from_username(username));
+                let u = db::users::insert(c, username, &name, &hash)?;
+                db::admin::set_admin(c, u.id, true)?;
+                let mut entry = user_entry(None, action::USER_CREATE, &u);
+                entry.detail.push_str(" (admin)");
+                db::audit::record(c, &entry)?;
+                (u, Ensured::Created)
+            }
+        };
+        let user = db::users::find(c, user.id)?.ok_or_else(user_not_found)?;
+        Ok((user, outcome))
+    })
+}
+
+/// The command line's `admin list`.
+pub fn list_admins(conn: &mut DbConnection) -> ApiResult<Vec<UserRow>> {
+    db::admin::admins(conn)
+}

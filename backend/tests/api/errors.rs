@@ -1,0 +1,282 @@
+//! The error shape for failures actix or the extractors produce: bad JSON, wrong content type,
+//! oversized bodies, unknown paths, wrong methods.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{spawn_app, TestApp, User};
+use crate::support::*;
+
+const JSON: Option<&str> = Some("application/json");
+
+async fn post_raw(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> crate::helpers::Resp {
+    raw(
+        app,
+        Method::POST,
+        path,
+        token,
+        content_type,
+        Some(body.to_vec()),
+    )
+    .await
+    .json()
+}
+
+async fn setup() -> (TestApp, User, i64) {
+    let app = spawn_app().await;
+    let (alice, _, room) = app.pair("alice", "bob").await;
+    (app, alice, room)
+}
+
+#[tokio::test]
+async fn malformed_json_is_400_invalid_json() {
+    let (app, alice, room) = setup().await;
+    let bodies: [&[u8]; 7] = [
+        b"{",
+        b"{\"username\": \"carol\", \"password\": }",
+        b"not json at all",
+        b"",
+        b"   ",
+        b"{\"username\":\"carol\",\"password\":\"password123\"} trailing",
+        b"\xff\xfe{}",
+    ];
+    for body in bodies {
+        let r = post_raw(&app, "/api/auth/register", None, JSON, body).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "invalid_json");
+        let r = post_raw(&app, "/api/contacts", Some(&alice.token), JSON, body).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "invalid_json");
+        let path = format!("/api/rooms/{room}/messages");
+        let r = post_raw(&app, &path, Some(&alice.token), JSON, body).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "invalid_json");
+        let path = format!("/api/rooms/{room}/read");
+        let r = post_raw(&app, &path, Some(&alice.token), JSON, body).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "invalid_json");
+    }
+    // Nothing was created by any of it.
+    assert_eq!(
+        login(&app, "carol", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let h = history(&app, &alice, room, "").await;
+    assert_eq!(h.body["messages"], json!([]));
+}
+
+#[tokio::test]
+async fn a_charset_or_json_suffix_is_still_json() {
+    let app = spawn_app().await;
+    let r = post_raw(
+        &app,
+        "/api/auth/register",
+        None,
+        Some("application/json; charset=utf-8"),
+        br#"{"username":"alice","password":"password123"}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r = post_raw(
+        &app,
+        "/api/auth/login",
+        None,
+        Some("Application/JSON"),
+        br#"{"username":"alice","password":"password123"}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+}
+
+#[tokio::test]
+async fn wrong_or_missing_content_type_is_415() {
+    let (app, alice, room) = setup().await;
+    let body = br#"{"username":"carol","password":"password123"}"#;
+    for ct in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/xml"),
+        Some("json"),
+    ] {
+        let r = post_raw(&app, "/api/auth/register", None, ct, body).await;
+        assert_error(
+            &r,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        );
+        let r = post_raw(&app, "/api/auth/login", None, ct, body).await;
+        assert_error(
+            &r,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        );
+        let path = format!("/api/rooms/{room}/messages");
+        let r = post_raw(
+            &app,
+            &path,
+            Some(&alice.token),
+            ct,
+            br#"{"client_msg_id":"x","body":"hi"}"#,
+        )
+        .await;
+        assert_error(
+            &r,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        );
+    }
+    assert_eq!(
+        login(&app, "carol", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let h = history(&app, &alice, room, "").await;
+    assert_eq!(h.body["messages"], json!([]));
+}
+
+/// A message request whose JSON is exactly `total` bytes long.
+fn message_of_size(total: usize) -> Vec<u8> {
+    let empty = br#"{"client_msg_id":"big","body":""}"#.len();
+    let body = "x".repeat(total - empty);
+    let doc = format!(r#"{{"client_msg_id":"big","body":"{body}"}}"#).into_bytes();
+    assert_eq!(doc.len(), total);
+    doc
+}
+
+#[tokio::test]
+async fn bodies_over_64_kib_are_413() {
+    let (app, alice, room) = setup().await;
+    let path = format!("/api/rooms/{room}/messages");
+    // Exactly 64 KiB is read (and then refused for the message's length).
+    let r = post_raw(
+        &app,
+        &path,
+        Some(&alice.token),
+        JSON,
+        &message_of_size(65_536),
+    )
+    .await;
+    assert_invalid(&r, &["body"]);
+    // One byte more is too large.
+    let r = post_raw(
+        &app,
+        &path,
+        Some(&alice.token),
+        JSON,
+        &message_of_size(65_537),
+    )
+    .await;
+    assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    let r = post_raw(
+        &app,
+        &path,
+        Some(&alice.token),
+        JSON,
+        &message_of_size(1_000_000),
+    )
+    .await;
+    assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    // On the public endpoints too.
+    let big = format!(
+        r#"{{"username":"carol","password":"password123","display_name":"{}"}}"#,
+        "d".repeat(70_000)
+    );
+    let r = post_raw(&app, "/api/auth/register", None, JSON, big.as_bytes()).await;
+    assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    // The server is fine afterwards.
+    let m = app.send(&alice, room, "after", "still works").await;
+    assert_eq!(m["seq"], 1);
+}
+
+#[tokio::test]
+async fn unknown_api_paths_are_json_404() {
+    let (app, alice, room) = setup().await;
+    for path in [
+        "/api/nope".to_owned(),
+        "/api/".to_owned(),
+        "/api".to_owned(),
+        "/api/users".to_owned(),
+        "/api/contacts/1/extra".to_owned(),
+        format!("/api/rooms/{room}/nope"),
+        format!("/api/rooms/{room}/messages/1"),
+        "/api/auth".to_owned(),
+        "/api/auth/register/x".to_owned(),
+    ] {
+        let r = app.get(&path, &alice.token).await;
+        assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+        // Without a token too: a missing route is not an auth question.
+        let r = app.call(Method::GET, &path, None, None).await;
+        assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+        let r = app.call(Method::POST, &path, None, Some(json!({}))).await;
+        assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    }
+}
+
+fn allow(r: &crate::helpers::Resp) -> Vec<String> {
+    let mut v: Vec<String> = r
+        .headers
+        .get(reqwest::header::ALLOW)
+        .unwrap_or_else(|| panic!("405 without Allow: {r:?}"))
+        .to_str()
+        .unwrap()
+        .split(',')
+        .map(|m| m.trim().to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn wrong_methods_are_405_with_allow() {
+    let (app, alice, room) = setup().await;
+    let cases: Vec<(Method, String, Vec<&str>)> = vec![
+        (Method::PUT, "/api/contacts".into(), vec!["GET", "POST"]),
+        (Method::DELETE, "/api/contacts".into(), vec!["GET", "POST"]),
+        (Method::PATCH, "/api/contacts".into(), vec!["GET", "POST"]),
+        (Method::GET, "/api/auth/login".into(), vec!["POST"]),
+        (Method::GET, "/api/auth/register".into(), vec!["POST"]),
+        (Method::GET, "/api/auth/logout".into(), vec!["POST"]),
+        (Method::DELETE, "/api/me".into(), vec!["GET"]),
+        (Method::POST, "/api/me".into(), vec!["GET"]),
+        (Method::POST, "/api/rooms".into(), vec!["GET"]),
+        (Method::PUT, format!("/api/rooms/{room}"), vec!["GET"]),
+        (
+            Method::DELETE,
+            format!("/api/rooms/{room}/messages"),
+            vec!["GET", "POST"],
+        ),
+        (Method::GET, format!("/api/rooms/{room}/read"), vec!["POST"]),
+        (Method::POST, "/api/users/search".into(), vec!["GET"]),
+        (Method::POST, "/api/health".into(), vec!["GET"]),
+        (Method::GET, "/api/contacts/5".into(), vec!["DELETE"]),
+    ];
+    for (method, path, allowed) in cases {
+        let r = app
+            .call(method.clone(), &path, Some(&alice.token), Some(json!({})))
+            .await;
+        assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+        assert_eq!(allow(&r), allowed, "{method} {path}");
+        // The same without a token.
+        let r = app.call(method.clone(), &path, None, None).await;
+        assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    }
+}
+
+#[tokio::test]
+async fn validation_errors_name_every_field_with_a_reason() {
+    let app = spawn_app().await;
+    let r = register_raw(
+        &app,
+        json!({"username": "a", "password": "b", "display_name": " "}),
+    )
+    .await;
+    assert_invalid(&r, &["username", "password", "display_name"]);
+    let msg = r.body["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("username") && msg.contains("password"),
+        "{msg}"
+    );
+}

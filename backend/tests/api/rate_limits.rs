@@ -1,0 +1,130 @@
+//! Sign-in rate limits: per client address (register + login), and failed logins per account.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{spawn_app_with, Resp};
+use crate::support::*;
+
+fn retry_after(r: &Resp) -> u64 {
+    r.headers
+        .get(reqwest::header::RETRY_AFTER)
+        .unwrap_or_else(|| panic!("429 without Retry-After: {r:?}"))
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After is a number of seconds")
+}
+
+fn assert_rate_limited(r: &Resp) {
+    assert_error(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert!(retry_after(r) >= 1, "{r:?}");
+}
+
+#[tokio::test]
+async fn the_fourth_register_from_one_address_is_rate_limited() {
+    let app = spawn_app_with(|c| c.auth_limits.per_ip_per_minute = 3).await;
+    for name in ["alice", "bob", "carol"] {
+        let r = register_raw(&app, json!({"username": name, "password": PASSWORD})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{name}: {r:?}");
+    }
+    let r = register_raw(&app, json!({"username": "dave", "password": PASSWORD})).await;
+    assert_rate_limited(&r);
+    // Refused means not created: dave cannot log in (login is limited too, so this is 429,
+    // not 200).
+    let r = login(&app, "dave", PASSWORD).await;
+    assert_rate_limited(&r);
+}
+
+#[tokio::test]
+async fn the_fourth_login_from_one_address_is_rate_limited() {
+    let app = spawn_app_with(|c| c.auth_limits.per_ip_per_minute = 3).await;
+    let alice = app.register("alice").await; // 1
+    assert_eq!(login(&app, "alice", PASSWORD).await.status, StatusCode::OK); // 2
+    assert_eq!(login(&app, "alice", PASSWORD).await.status, StatusCode::OK); // 3
+    let r = login(&app, "alice", PASSWORD).await; // 4
+    assert_rate_limited(&r);
+    // Only the sign-in endpoints are limited: the existing token keeps working.
+    let me = app.get("/api/me", &alice.token).await;
+    assert_eq!(me.status, StatusCode::OK);
+    for _ in 0..5 {
+        assert_eq!(
+            app.get("/api/contacts", &alice.token).await.status,
+            StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test]
+async fn failed_logins_lock_the_account_but_not_others() {
+    let app = spawn_app_with(|c| c.auth_limits.failed_logins_per_hour = 4).await;
+    let alice = app.register("alice").await;
+    app.register("bob").await;
+
+    // The allowance: four failures are answered as wrong credentials.
+    for i in 1..=4 {
+        let r = login(&app, "alice", &format!("wrong-password-{i}")).await;
+        assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    // After it the account answers 429, even to the right password, in any case of the name.
+    let r = login(&app, "alice", PASSWORD).await;
+    assert_rate_limited(&r);
+    let r = login(&app, "ALICE", PASSWORD).await;
+    assert_rate_limited(&r);
+    let r = login(&app, "alice", "wrong-password-5").await;
+    assert_rate_limited(&r);
+
+    // Another account is not affected.
+    let r = login(&app, "bob", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    // Nor are alice's existing tokens.
+    assert_eq!(
+        app.get("/api/me", &alice.token).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn failures_on_one_account_do_not_count_against_another() {
+    let app = spawn_app_with(|c| c.auth_limits.failed_logins_per_hour = 4).await;
+    app.register("alice").await;
+    app.register("bob").await;
+    for _ in 0..3 {
+        assert_eq!(
+            login(&app, "alice", "nope-nope").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            login(&app, "bob", "nope-nope").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Three failures each, within the allowance of four: both still log in.
+    assert_eq!(login(&app, "alice", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(login(&app, "bob", PASSWORD).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn rate_limited_requests_are_refused_before_validation_of_credentials() {
+    // A locked-out unknown account name is just as locked: no way to probe which names exist.
+    let app = spawn_app_with(|c| c.auth_limits.failed_logins_per_hour = 2).await;
+    app.register("alice").await;
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for _ in 0..3 {
+        known.push(login(&app, "alice", "wrong-wrong").await);
+        unknown.push(login(&app, "nobody", "wrong-wrong").await);
+    }
+    let statuses = |v: &[Resp]| v.iter().map(|r| r.status).collect::<Vec<_>>();
+    assert_eq!(statuses(&known), statuses(&unknown));
+    assert_eq!(
+        statuses(&known),
+        vec![
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    assert_rate_limited(&known[2]);
+    assert_rate_limited(&unknown[2]);
+}

@@ -1,0 +1,195 @@
+//! `letschat-bench`: drives a real Let's Chat server over loopback the way real clients do
+//! (REST to register and add contacts, then authenticated WebSockets) and reports what it
+//! measured. Each run spawns its own server on a fresh temporary SQLite database and stops it at
+//! the end, also on error or Ctrl-C.
+//!
+//! Scenarios:
+//! - `idle`: many concurrent authenticated idle WebSockets; the server's RSS per connection.
+//! - `throughput`: pairs of users sending with a window of outstanding messages; messages per
+//!   second, end-to-end latency and delivery checks.
+//! - `latency`: a fixed total message rate spread over many pairs; end-to-end latency.
+//!
+//! The process exits with 1 when a delivery check fails (a message acknowledged but never
+//! delivered, delivered twice, or out of order; an error frame; a connection the server dropped)
+//! and with 2 when the benchmark itself could not run.
+
+mod idle;
+mod report;
+mod server;
+mod setup;
+mod stats;
+mod traffic;
+mod ws;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Errors that stop a run: a message for the operator.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Turns anything printable into an [`Error`].
+pub fn err(msg: impl Into<String>) -> Error {
+    msg.into().into()
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "letschat-bench",
+    version,
+    about = "Load generator for the Let's Chat server (loopback only)",
+    long_about = "Spawns the Let's Chat server on a fresh temporary SQLite database, drives it over \
+                  127.0.0.x with real REST and WebSocket clients, prints the figures, and stops the \
+                  server. Exit status: 0 all checks passed, 1 a delivery check failed (lost, \
+                  duplicated or out-of-order messages, error frames, dropped connections, fewer \
+                  idle connections held than asked), 2 the run itself failed."
+)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+/// Options every scenario takes.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// The server binary to spawn.
+    #[arg(long, global = true, default_value = "target/release/letschat")]
+    pub server: PathBuf,
+    /// HTTP worker threads of the server (`LETSCHAT_WORKERS`); default: the server's own (one per core).
+    #[arg(long, global = true)]
+    pub workers: Option<u32>,
+    /// Extra environment for the server, `KEY=VALUE` (repeatable; applied last).
+    #[arg(long = "server-env", global = true, value_parser = parse_key_value)]
+    pub server_env: Vec<(String, String)>,
+    /// `RUST_LOG` for the server (its log goes to a file in the run's temporary folder).
+    #[arg(long, global = true, default_value = "info")]
+    pub server_log: String,
+    /// Record the server with `perf record` during the timed phase, into this file.
+    #[arg(long, global = true)]
+    pub perf: Option<PathBuf>,
+    /// Call-graph mode for `--perf` (`fp`, `dwarf`, `dwarf,16384`, or `none`).
+    #[arg(long, global = true, default_value = "dwarf,32768")]
+    pub perf_call_graph: String,
+    /// Sampling frequency for `--perf`, in Hz.
+    #[arg(long, global = true, default_value_t = 499)]
+    pub perf_freq: u32,
+    /// Keep the temporary folder (database and server log) instead of deleting it.
+    #[arg(long, global = true)]
+    pub keep: bool,
+    /// Also print the figures as one JSON object on the last line.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Connections opened at once (REST calls run at most `--rest-concurrency` at once).
+    #[arg(long, global = true, default_value_t = 500)]
+    pub connect_concurrency: usize,
+    /// REST requests (register, add contact) in flight at once during setup.
+    #[arg(long, global = true, default_value_t = 32)]
+    pub rest_concurrency: usize,
+    /// Client source addresses 127.0.0.2, 127.0.0.3, ... to spread connections over (0: as many
+    /// as needed for about 20,000 connections each).
+    #[arg(long, global = true, default_value_t = 0)]
+    pub source_addrs: u8,
+}
+
+#[derive(Subcommand, Debug)]
+enum Scenario {
+    /// Many concurrent authenticated idle WebSocket connections; server RSS per connection.
+    Idle(idle::IdleArgs),
+    /// P pairs, a window of W outstanding messages per sender, for D seconds.
+    Throughput(traffic::ThroughputArgs),
+    /// A fixed total rate R spread over P pairs, for D seconds; end-to-end latency.
+    Latency(traffic::LatencyArgs),
+}
+
+fn parse_key_value(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("'{s}' is not KEY=VALUE")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match server::raise_nofile_limit() {
+        Ok(n) => {
+            if n < 1_048_576 {
+                eprintln!("bench: open-file limit is {n} (could not raise it to 1048576)");
+            }
+        }
+        Err(e) => eprintln!("bench: cannot raise the open-file limit: {e}"),
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bench: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = runtime.block_on(run(cli));
+    // Holder tasks of idle connections may still be parked: do not wait for them.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match outcome {
+        Ok(report) => {
+            if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("bench: FAILED: {}", report.failures().join("; "));
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("bench: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<report::Report> {
+    // Spawned from the main thread (block_on runs here), which lives until the end: the
+    // server's parent-death signal is tied to it.
+    let mut server = server::Server::start(&cli.common)?;
+    eprintln!(
+        "bench: server pid {} on 127.0.0.1:{} (data and log in {})",
+        server.pid(),
+        server.port(),
+        server.dir().display()
+    );
+    let result = tokio::select! {
+        r = scenario(&cli, &server) => r,
+        _ = tokio::signal::ctrl_c() => Err(err("interrupted")),
+    };
+    let stopped = server.stop().await;
+    let mut report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            server.print_log_tail(20);
+            return Err(e);
+        }
+    };
+    report.server_log_warnings = server.log_warnings();
+    if let Err(e) = stopped {
+        eprintln!("bench: stopping the server: {e}");
+    }
+    report.print(cli.common.json);
+    Ok(report)
+}
+
+async fn scenario(cli: &Cli, server: &server::Server) -> Result<report::Report> {
+    let api = setup::Api::new(server.base_url())?;
+    server.wait_healthy(&api, Duration::from_secs(30)).await?;
+    match &cli.scenario {
+        Scenario::Idle(args) => idle::run(&cli.common, server, &api, args).await,
+        Scenario::Throughput(args) => {
+            traffic::run_throughput(&cli.common, server, &api, args).await
+        }
+        Scenario::Latency(args) => traffic::run_latency(&cli.common, server, &api, args).await,
+    }
+}

@@ -1,0 +1,180 @@
+//! Setup through the REST API, before anything is timed: register users, add contacts (which
+//! creates the pair's room). Bounded concurrency; 429 and 503 answers are retried after a pause.
+
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{err, Result};
+
+/// Every benchmark user has this password (the server runs with bcrypt cost 4).
+const PASSWORD: &str = "bench-password-1";
+/// Attempts for one request answered 429 or 503.
+const ATTEMPTS: u32 = 20;
+
+#[derive(Clone)]
+pub struct Api {
+    client: reqwest::Client,
+    base: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub username: String,
+    pub token: String,
+}
+
+#[derive(Deserialize)]
+struct AuthResponse {
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct ContactResponse {
+    room_id: i64,
+}
+
+impl Api {
+    pub fn new(base: String) -> Result<Api> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(256)
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| err(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Api { client, base })
+    }
+
+    pub async fn healthy(&self) -> bool {
+        let url = format!("{}/api/health", self.base);
+        matches!(
+            self.client.get(url).timeout(Duration::from_secs(2)).send().await,
+            Ok(r) if r.status() == StatusCode::OK
+        )
+    }
+
+    /// POSTs JSON, retrying on 429/503; returns the successful response's body.
+    async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &serde_json::Value,
+    ) -> Result<reqwest::Response> {
+        let url = format!("{}{path}", self.base);
+        let mut pause = Duration::from_millis(20);
+        for _ in 0..ATTEMPTS {
+            let mut req = self.client.post(&url).json(body);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let res = req
+                .send()
+                .await
+                .map_err(|e| err(format!("POST {path}: {e}")))?;
+            let status = res.status();
+            if status.is_success() {
+                return Ok(res);
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+                continue;
+            }
+            let text = res.text().await.unwrap_or_default();
+            return Err(err(format!("POST {path}: {status}: {text}")));
+        }
+        Err(err(format!(
+            "POST {path}: still refused after {ATTEMPTS} attempts"
+        )))
+    }
+
+    pub async fn register(&self, username: &str) -> Result<Account> {
+        let res = self
+            .post(
+                "/api/auth/register",
+                None,
+                &json!({"username": username, "password": PASSWORD}),
+            )
+            .await?;
+        let auth: AuthResponse = res
+            .json()
+            .await
+            .map_err(|e| err(format!("register {username}: {e}")))?;
+        Ok(Account {
+            username: username.to_owned(),
+            token: auth.token,
+        })
+    }
+
+    /// `owner` adds `other` as a contact; returns the pair's room.
+    pub async fn add_contact(&self, owner: &Account, other: &Account) -> Result<i64> {
+        let res = self
+            .post(
+                "/api/contacts",
+                Some(&owner.token),
+                &json!({"username": other.username}),
+            )
+            .await?;
+        let contact: ContactResponse = res
+            .json()
+            .await
+            .map_err(|e| err(format!("add contact: {e}")))?;
+        Ok(contact.room_id)
+    }
+}
+
+/// Registers `n` users named `{prefix}{i}`, `concurrency` at a time, in order.
+pub async fn register_many(
+    api: &Api,
+    prefix: &str,
+    n: usize,
+    concurrency: usize,
+) -> Result<Vec<Account>> {
+    stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            let name = format!("{prefix}{i}");
+            async move { api.register(&name).await }
+        })
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await
+}
+
+/// A pair of users and their room.
+#[derive(Debug, Clone)]
+pub struct Pair {
+    pub a: Account,
+    pub b: Account,
+    pub room: i64,
+}
+
+/// Registers `2n` users and makes `n` pairs of them, each with its room.
+pub async fn make_pairs(
+    api: &Api,
+    prefix: &str,
+    n: usize,
+    concurrency: usize,
+) -> Result<Vec<Pair>> {
+    let users = register_many(api, prefix, 2 * n, concurrency).await?;
+    let mut it = users.into_iter();
+    let mut pairs = Vec::with_capacity(n);
+    while let (Some(a), Some(b)) = (it.next(), it.next()) {
+        pairs.push((a, b));
+    }
+    stream::iter(pairs)
+        .map(|(a, b)| {
+            let api = api.clone();
+            async move {
+                let room = api.add_contact(&a, &b).await?;
+                Ok::<Pair, crate::Error>(Pair { a, b, room })
+            }
+        })
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await
+}

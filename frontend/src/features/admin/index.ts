@@ -1,0 +1,2 @@
+export { AdminScreen, type AdminView } from "./components/AdminScreen";
+export { useIsAdmin } from "./hooks/useIsAdmin";
