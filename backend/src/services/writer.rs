@@ -157,21 +157,32 @@ fn run(mut rx: mpsc::Receiver<Job>, db: Db, broker: SharedBroker) {
     }
 }
 
+/// Runs a batch inside its transaction. What several sends of a batch share is written once
+/// per batch: a room's newest message, a sender's read marker (sending reads everything before
+/// it), and the recipient's contact entry for the sender (whoever writes to you becomes your
+/// contact).
 fn apply_batch(
     c: &mut DbConnection,
     members: &mut HashMap<RoomId, (UserId, UserId)>,
     batch: &[Job],
     done: &mut Vec<Done>,
-) -> Result<(), diesel::result::Error> {
+) -> Result<(), ApiError> {
     let mut newest: HashMap<RoomId, MessageId> = HashMap::new();
+    let mut read_by_sender: HashMap<(RoomId, UserId), Seq> = HashMap::new();
+    let mut contacts: HashMap<(UserId, UserId), RoomId> = HashMap::new();
     for job in batch {
         match job {
             Job::Send { user, room, client_msg_id, body, .. } => {
                 let result = apply_send(c, members, *user, *room, client_msg_id, body);
-                if let Ok((sent, _, _)) = &result {
+                if let Ok((sent, a, b)) = &result {
                     if sent.created {
-                        let id = newest.entry(*room).or_insert(sent.message.id);
-                        *id = (*id).max(sent.message.id);
+                        let m = &sent.message;
+                        let id = newest.entry(*room).or_insert(m.id);
+                        *id = (*id).max(m.id);
+                        let seq = read_by_sender.entry((*room, *user)).or_insert(m.seq);
+                        *seq = (*seq).max(m.seq);
+                        let recipient = if a == user { *b } else { *a };
+                        contacts.insert((recipient, *user), *room);
                     }
                 }
                 done.push(Done::Sent(result));
@@ -180,6 +191,12 @@ fn apply_batch(
                 done.push(Done::Read(apply_read(c, members, *user, *room, *up_to)));
             }
         }
+    }
+    for ((room, user), seq) in read_by_sender {
+        db::rooms::advance_read_marker(c, room, user, seq)?;
+    }
+    for ((owner, contact), room) in contacts {
+        db::contacts::insert_if_absent(c, owner, contact, room)?;
     }
     for (room, id) in newest {
         db::messages::set_last_message(c, room, id)?;
@@ -218,16 +235,10 @@ fn apply_send(
     body: &MessageBody,
 ) -> ApiResult<(Sent, UserId, UserId)> {
     let (a, b) = membership(c, members, user, room)?;
-    let recipient = if a == user { b } else { a };
     // Each send in its own savepoint: a known client_msg_id rolls back only its own seq.
     let inserted = c.transaction(|c| db::messages::insert_next(c, room, user, client_msg_id.as_str(), body.as_str()));
     match inserted {
-        Ok(message) => {
-            // Sending reads everything before it; and whoever writes to you becomes your contact.
-            db::rooms::advance_read_marker(c, room, user, message.seq)?;
-            db::contacts::insert_if_absent(c, recipient, user, room)?;
-            Ok((Sent { message: Arc::new(message), created: true }, a, b))
-        }
+        Ok(message) => Ok((Sent { message: Arc::new(message), created: true }, a, b)),
         Err(e) if db::is_unique_violation(&e) => {
             let message = db::messages::find_by_client_id(c, room, user, client_msg_id.as_str())?
                 .ok_or_else(|| ApiError::internal(format!("unique violation without a message: {e}")))?;
