@@ -135,6 +135,8 @@ struct ConnResult {
     /// The connection ended before the run did.
     closed_early: bool,
     bad_frames: u64,
+    /// Acks that arrived before a lower-seq message of the other member.
+    acks_overtaking: u64,
 }
 
 struct Plan {
@@ -420,6 +422,7 @@ async fn run(
     let total_acked = sum(|r| r.acked.len());
     let total_delivered = sum(|r| r.delivered.len());
     let total_sent = sum(|r| r.sent);
+    let acks_overtaking = sum(|r| r.acks_overtaking);
 
     let acks_per_sec = (acked1 - acked0) as f64 / window_secs;
     let deliveries_per_sec = (delivered1 - delivered0) as f64 / window_secs;
@@ -505,6 +508,12 @@ async fn run(
         ),
         "server_hwm_kib",
         peak.hwm_kib,
+    );
+    report.row(
+        "acks ahead of a lower-seq peer message",
+        acks_overtaking.to_string(),
+        "acks_overtaking",
+        acks_overtaking,
     );
     report.row(
         "drain + delivery wait",
@@ -674,6 +683,12 @@ fn on_text(
             }
             if !res.acked.insert(m.seq) || res.delivered.contains(m.seq) {
                 res.duplicated += 1;
+            }
+            // A lower seq this connection has neither sent nor received yet: the ack overtook
+            // the other member's message (allowed; the message must still arrive).
+            let from = res.last_delivered.max(m.seq.saturating_sub(64)) + 1;
+            if (from..m.seq).any(|s| !res.acked.contains(s) && !res.delivered.contains(s)) {
+                res.acks_overtaking += 1;
             }
             res.outstanding = res.outstanding.saturating_sub(1);
             shared.acked.fetch_add(1, Ordering::Relaxed);

@@ -94,7 +94,12 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Command>, count: Arc<AtomicUsize>) 
     }
 }
 
-fn remove(subs: &mut HashMap<UserId, Vec<(ConnId, Outbox)>>, user: UserId, conn: ConnId, count: &AtomicUsize) {
+fn remove(
+    subs: &mut HashMap<UserId, Vec<(ConnId, Outbox)>>,
+    user: UserId,
+    conn: ConnId,
+    count: &AtomicUsize,
+) {
     if let Some(conns) = subs.get_mut(&user) {
         let before = conns.len();
         conns.retain(|(c, _)| *c != conn);
@@ -132,7 +137,11 @@ mod tests {
         b.subscribe(UserId(1), ConnId(2), tx2);
         b.subscribe(UserId(2), ConnId(3), tx3);
         for i in 0..5 {
-            b.publish(Recipients::Pair(UserId(1), UserId(2)), Some(ConnId(1)), frame(&i.to_string()));
+            b.publish(
+                Recipients::Pair(UserId(1), UserId(2)),
+                Some(ConnId(1)),
+                frame(&i.to_string()),
+            );
         }
         for i in 0..5 {
             assert_eq!(text(rx2.recv().await.unwrap()), i.to_string());

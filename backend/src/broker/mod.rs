@@ -35,16 +35,30 @@ pub enum Event {
         message: Arc<MessageRow>,
         origin: Option<ConnId>,
     },
-    Typing { room_id: RoomId, user_id: UserId },
-    Read { room_id: RoomId, user_id: UserId, up_to: Seq },
-    Presence { user_id: UserId, online: bool },
+    Typing {
+        room_id: RoomId,
+        user_id: UserId,
+    },
+    Read {
+        room_id: RoomId,
+        user_id: UserId,
+        up_to: Seq,
+    },
+    Presence {
+        user_id: UserId,
+        online: bool,
+    },
     /// The token with this id was revoked: connections authenticated with it must close.
-    Revoked { jti: Arc<str> },
+    Revoked {
+        jti: Arc<str>,
+    },
     /// The recipient's account was deactivated: all their connections must close.
     Deactivated,
     /// An administrator deleted a message: the tombstone (empty body, `deleted_at` set), to
     /// both members of its room.
-    MessageDeleted { message: Arc<MessageRow> },
+    MessageDeleted {
+        message: Arc<MessageRow>,
+    },
 }
 
 /// The queue a connection reads its events from.

@@ -53,11 +53,19 @@ pub fn insert_next(
 
 /// Records the room's newest message (orders conversations by recency). Once per room per
 /// batch of inserts, with the highest id of the batch.
-pub fn set_last_message(conn: &mut DbConnection, room: RoomId, id: MessageId) -> Result<(), diesel::result::Error> {
-    diesel::update(rooms::table.find(room).filter(rooms::last_message_id.lt(id.0)))
-        .set(rooms::last_message_id.eq(id))
-        .execute(conn)
-        .map(|_| ())
+pub fn set_last_message(
+    conn: &mut DbConnection,
+    room: RoomId,
+    id: MessageId,
+) -> Result<(), diesel::result::Error> {
+    diesel::update(
+        rooms::table
+            .find(room)
+            .filter(rooms::last_message_id.lt(id.0)),
+    )
+    .set(rooms::last_message_id.eq(id))
+    .execute(conn)
+    .map(|_| ())
 }
 
 pub fn find_many(conn: &mut DbConnection, ids: &[MessageId]) -> ApiResult<Vec<MessageRow>> {

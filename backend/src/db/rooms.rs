@@ -129,7 +129,10 @@ pub fn advance_read_marker(
 }
 
 /// The two members of a room, if it exists.
-pub fn members_pair(conn: &mut DbConnection, room: RoomId) -> Result<Option<(UserId, UserId)>, diesel::result::Error> {
+pub fn members_pair(
+    conn: &mut DbConnection,
+    room: RoomId,
+) -> Result<Option<(UserId, UserId)>, diesel::result::Error> {
     rooms::table
         .find(room)
         .select((rooms::user_low, rooms::user_high))
@@ -139,5 +142,9 @@ pub fn members_pair(conn: &mut DbConnection, room: RoomId) -> Result<Option<(Use
 }
 
 pub fn last_seq(conn: &mut DbConnection, room: RoomId) -> Result<Seq, diesel::result::Error> {
-    rooms::table.find(room).select(rooms::last_seq).first::<i64>(conn).map(Seq)
+    rooms::table
+        .find(room)
+        .select(rooms::last_seq)
+        .first::<i64>(conn)
+        .map(Seq)
 }

@@ -20,7 +20,10 @@ pub async fn send(
     body: MessageBody,
     exclude: Option<ConnId>,
 ) -> ApiResult<Sent> {
-    state.writer.send(me, room, client_msg_id, body, exclude).await
+    state
+        .writer
+        .send(me, room, client_msg_id, body, exclude)
+        .await
 }
 
 pub struct Page {
@@ -28,7 +31,13 @@ pub struct Page {
     pub has_more: bool,
 }
 
-pub async fn history(state: &AppState, me: UserId, room: RoomId, cursor: Cursor, limit: i64) -> ApiResult<Page> {
+pub async fn history(
+    state: &AppState,
+    me: UserId,
+    room: RoomId,
+    cursor: Cursor,
+    limit: i64,
+) -> ApiResult<Page> {
     state
         .db
         .run(move |c| {
@@ -41,6 +50,12 @@ pub async fn history(state: &AppState, me: UserId, room: RoomId, cursor: Cursor,
 
 /// Moves `me`'s read marker forward to `up_to` (a seq past the newest message counts as the
 /// newest) and tells the room's members' other connections.
-pub async fn mark_read(state: &AppState, me: UserId, room: RoomId, up_to: Seq, exclude: Option<ConnId>) -> ApiResult<()> {
+pub async fn mark_read(
+    state: &AppState,
+    me: UserId,
+    room: RoomId,
+    up_to: Seq,
+    exclude: Option<ConnId>,
+) -> ApiResult<()> {
     state.writer.read(me, room, up_to, exclude).await
 }

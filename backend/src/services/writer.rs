@@ -75,8 +75,12 @@ impl Writer {
         body: MessageBody,
         origin: Option<ConnId>,
     ) -> ApiResult<Sent> {
-        let answer = self.enqueue_send(user, room, client_msg_id, body, origin).await?;
-        answer.await.map_err(|_| ApiError::internal("the writer dropped a request"))?
+        let answer = self
+            .enqueue_send(user, room, client_msg_id, body, origin)
+            .await?;
+        answer
+            .await
+            .map_err(|_| ApiError::internal("the writer dropped a request"))?
     }
 
     /// Queues a send and returns where its outcome will arrive. Sends queued one after another
@@ -90,16 +94,39 @@ impl Writer {
         origin: Option<ConnId>,
     ) -> ApiResult<oneshot::Receiver<ApiResult<Sent>>> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Job::Send { user, room, client_msg_id, body, exclude: origin, reply }).await?;
+        self.submit(Job::Send {
+            user,
+            room,
+            client_msg_id,
+            body,
+            exclude: origin,
+            reply,
+        })
+        .await?;
         Ok(answer)
     }
 
     /// Moves `user`'s read marker in `room` to `up_to` (clamped to the newest message; never
     /// backwards) and tells both members' other connections.
-    pub async fn read(&self, user: UserId, room: RoomId, up_to: Seq, exclude: Option<ConnId>) -> ApiResult<()> {
+    pub async fn read(
+        &self,
+        user: UserId,
+        room: RoomId,
+        up_to: Seq,
+        exclude: Option<ConnId>,
+    ) -> ApiResult<()> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Job::Read { user, room, up_to, exclude, reply }).await?;
-        answer.await.map_err(|_| ApiError::internal("the writer dropped a request"))?
+        self.submit(Job::Read {
+            user,
+            room,
+            up_to,
+            exclude,
+            reply,
+        })
+        .await?;
+        answer
+            .await
+            .map_err(|_| ApiError::internal("the writer dropped a request"))?
     }
 
     async fn submit(&self, job: Job) -> ApiResult<()> {
@@ -148,8 +175,12 @@ fn run(mut rx: mpsc::Receiver<Job>, db: Db, broker: SharedBroker) {
             }
             Err(e) => {
                 tracing::error!(error = %e, jobs = batch.len(), "a batch failed to commit");
-                fail_all(batch.drain(..), || ApiError::internal("the batch failed to commit"));
-                if <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(c) {
+                fail_all(batch.drain(..), || {
+                    ApiError::internal("the batch failed to commit")
+                });
+                if <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(
+                    c,
+                ) {
                     conn = None;
                 }
             }
@@ -172,7 +203,13 @@ fn apply_batch(
     let mut contacts: HashMap<(UserId, UserId), RoomId> = HashMap::new();
     for job in batch {
         match job {
-            Job::Send { user, room, client_msg_id, body, .. } => {
+            Job::Send {
+                user,
+                room,
+                client_msg_id,
+                body,
+                ..
+            } => {
                 let result = apply_send(c, members, *user, *room, client_msg_id, body);
                 if let Ok((sent, a, b)) = &result {
                     if sent.created {
@@ -187,7 +224,9 @@ fn apply_batch(
                 }
                 done.push(Done::Sent(result));
             }
-            Job::Read { user, room, up_to, .. } => {
+            Job::Read {
+                user, room, up_to, ..
+            } => {
                 done.push(Done::Read(apply_read(c, members, *user, *room, *up_to)));
             }
         }
@@ -236,13 +275,31 @@ fn apply_send(
 ) -> ApiResult<(Sent, UserId, UserId)> {
     let (a, b) = membership(c, members, user, room)?;
     // Each send in its own savepoint: a known client_msg_id rolls back only its own seq.
-    let inserted = c.transaction(|c| db::messages::insert_next(c, room, user, client_msg_id.as_str(), body.as_str()));
+    let inserted = c.transaction(|c| {
+        db::messages::insert_next(c, room, user, client_msg_id.as_str(), body.as_str())
+    });
     match inserted {
-        Ok(message) => Ok((Sent { message: Arc::new(message), created: true }, a, b)),
+        Ok(message) => Ok((
+            Sent {
+                message: Arc::new(message),
+                created: true,
+            },
+            a,
+            b,
+        )),
         Err(e) if db::is_unique_violation(&e) => {
             let message = db::messages::find_by_client_id(c, room, user, client_msg_id.as_str())?
-                .ok_or_else(|| ApiError::internal(format!("unique violation without a message: {e}")))?;
-            Ok((Sent { message: Arc::new(message), created: false }, a, b))
+                .ok_or_else(|| {
+                ApiError::internal(format!("unique violation without a message: {e}"))
+            })?;
+            Ok((
+                Sent {
+                    message: Arc::new(message),
+                    created: false,
+                },
+                a,
+                b,
+            ))
         }
         Err(e) => Err(e.into()),
     }
@@ -268,20 +325,36 @@ fn finish(job: Job, result: Done, broker: &SharedBroker) {
         (Job::Send { exclude, reply, .. }, Done::Sent(result)) => {
             let answer = result.map(|(sent, a, b)| {
                 if sent.created {
-                    let event = Event::Message { message: Arc::clone(&sent.message), origin: exclude };
+                    let event = Event::Message {
+                        message: Arc::clone(&sent.message),
+                        origin: exclude,
+                    };
                     broker.publish(Recipients::Pair(a, b), None, event);
                 }
                 sent
             });
             let _ = reply.send(answer);
         }
-        (Job::Read { user, room, exclude, reply, .. }, Done::Read(result)) => {
+        (
+            Job::Read {
+                user,
+                room,
+                exclude,
+                reply,
+                ..
+            },
+            Done::Read(result),
+        ) => {
             let answer = result.map(|moved| {
                 if let Some((a, b, up_to)) = moved {
                     broker.publish(
                         Recipients::Pair(a, b),
                         exclude,
-                        Event::Read { room_id: room, user_id: user, up_to },
+                        Event::Read {
+                            room_id: room,
+                            user_id: user,
+                            up_to,
+                        },
                     );
                 }
             });

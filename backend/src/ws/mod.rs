@@ -29,9 +29,15 @@ fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
     origin == own || allowed.iter().any(|a| a.trim_end_matches('/') == origin)
 }
 
-pub async fn upgrade(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     if !origin_allowed(&req, &state.config.ws.allowed_origins) {
-        return Err(ApiError::Forbidden("this origin may not open the WebSocket".into()));
+        return Err(ApiError::Forbidden(
+            "this origin may not open the WebSocket".into(),
+        ));
     }
     // A token in the header is checked now; its verdict (even a refusal) is given as a frame.
     let header_auth = match bearer_token(&req) {
@@ -40,7 +46,15 @@ pub async fn upgrade(req: HttpRequest, body: web::Payload, state: web::Data<AppS
     };
     let (response, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::InvalidJson(format!("not a WebSocket upgrade: {e}")))?;
-    let stream = stream.max_frame_size(MAX_FRAME).aggregate_continuations().max_continuation_size(MAX_FRAME);
-    actix_web::rt::spawn(session::run(state.into_inner(), session, stream, header_auth));
+    let stream = stream
+        .max_frame_size(MAX_FRAME)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_FRAME);
+    actix_web::rt::spawn(session::run(
+        state.into_inner(),
+        session,
+        stream,
+        header_auth,
+    ));
     Ok(response)
 }

@@ -10,11 +10,25 @@ use crate::domain::{RoomId, Seq, UserId};
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
-    Auth { token: String },
-    Send { room_id: i64, client_msg_id: String, body: String },
-    Sync { room_id: i64, after: i64 },
-    Typing { room_id: i64 },
-    Read { room_id: i64, up_to: i64 },
+    Auth {
+        token: String,
+    },
+    Send {
+        room_id: i64,
+        client_msg_id: String,
+        body: String,
+    },
+    Sync {
+        room_id: i64,
+        after: i64,
+    },
+    Typing {
+        room_id: i64,
+    },
+    Read {
+        room_id: i64,
+        up_to: i64,
+    },
     Ping,
 }
 
@@ -118,7 +132,10 @@ fn explain(text: &str, e: &serde_json::Error) -> FrameError {
     let message = match value.get("type") {
         None => "the frame has no \"type\"".to_owned(),
         Some(serde_json::Value::String(t)) if !CLIENT_TYPES.contains(&t.as_str()) => {
-            format!("unknown frame type \"{t}\"; expected one of {}", CLIENT_TYPES.join(", "))
+            format!(
+                "unknown frame type \"{t}\"; expected one of {}",
+                CLIENT_TYPES.join(", ")
+            )
         }
         Some(_) => {
             let msg = e.to_string();
@@ -147,15 +164,29 @@ mod tests {
         let e = parse(r#"{"type":"shout"}"#).unwrap_err();
         assert_eq!(e.code, "validation_failed");
         assert!(e.message.contains("unknown frame type"));
-        let e = parse(r#"{"type":"send","room_id":"x","client_msg_id":"c1","body":"hi"}"#).unwrap_err();
-        assert_eq!((e.code, e.client_msg_id.as_deref()), ("validation_failed", Some("c1")));
-        assert!(parse(r#"{"room_id":1}"#).unwrap_err().message.contains("no \"type\""));
+        let e =
+            parse(r#"{"type":"send","room_id":"x","client_msg_id":"c1","body":"hi"}"#).unwrap_err();
+        assert_eq!(
+            (e.code, e.client_msg_id.as_deref()),
+            ("validation_failed", Some("c1"))
+        );
+        assert!(parse(r#"{"room_id":1}"#)
+            .unwrap_err()
+            .message
+            .contains("no \"type\""));
     }
 
     #[test]
     fn server_frames_have_a_type() {
-        let f = ServerFrame::Error { code: "not_found", message: "room not found".into(), client_msg_id: None };
-        assert_eq!(f.to_json(), r#"{"type":"error","code":"not_found","message":"room not found"}"#);
+        let f = ServerFrame::Error {
+            code: "not_found",
+            message: "room not found".into(),
+            client_msg_id: None,
+        };
+        assert_eq!(
+            f.to_json(),
+            r#"{"type":"error","code":"not_found","message":"room not found"}"#
+        );
         assert_eq!(ServerFrame::Pong.to_json(), r#"{"type":"pong"}"#);
     }
 }

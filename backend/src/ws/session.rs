@@ -6,7 +6,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
+use actix_ws::{
+    AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session,
+};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -72,7 +74,10 @@ pub async fn run(
         Err(e) => {
             let _ = send_error(&mut session, &e, None).await;
             let _ = session
-                .close(Some(CloseReason { code: CloseCode::Policy, description: Some("unauthorized".into()) }))
+                .close(Some(CloseReason {
+                    code: CloseCode::Policy,
+                    description: Some("unauthorized".into()),
+                }))
                 .await;
             return;
         }
@@ -109,7 +114,10 @@ pub async fn run(
     if let End::Close(code, why) = end {
         let _ = tokio::time::timeout(
             state.config.ws.write_timeout,
-            conn.session.close(Some(CloseReason { code, description: Some(why.into()) })),
+            conn.session.close(Some(CloseReason {
+                code,
+                description: Some(why.into()),
+            })),
         )
         .await;
     }
@@ -137,7 +145,10 @@ async fn first_frame_auth(
                     Ok(_) => Err(ApiError::Unauthorized(
                         "authenticate first: send {\"type\":\"auth\",\"token\":\"...\"}".into(),
                     )),
-                    Err(e) => Err(ApiError::Unauthorized(format!("expected an auth frame: {}", e.message))),
+                    Err(e) => Err(ApiError::Unauthorized(format!(
+                        "expected an auth frame: {}",
+                        e.message
+                    ))),
                 };
             }
             Some(Ok(AggregatedMessage::Ping(bytes))) => {
@@ -153,17 +164,30 @@ async fn first_frame_auth(
 async fn announce_presence(state: &AppState, user: UserId, online: bool) {
     match state.db.run(move |c| db::contacts::watchers(c, user)).await {
         Ok(watchers) if !watchers.is_empty() => {
-            state
-                .broker
-                .publish(Recipients::Many(watchers.into()), None, Event::Presence { user_id: user, online });
+            state.broker.publish(
+                Recipients::Many(watchers.into()),
+                None,
+                Event::Presence {
+                    user_id: user,
+                    online,
+                },
+            );
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot announce presence"),
     }
 }
 
-async fn send_error(session: &mut Session, e: &ApiError, client_msg_id: Option<String>) -> Result<(), actix_ws::Closed> {
-    let frame = ServerFrame::Error { code: e.code(), message: e.public_message(), client_msg_id };
+async fn send_error(
+    session: &mut Session,
+    e: &ApiError,
+    client_msg_id: Option<String>,
+) -> Result<(), actix_ws::Closed> {
+    let frame = ServerFrame::Error {
+        code: e.code(),
+        message: e.public_message(),
+        client_msg_id,
+    };
     session.text(frame.to_json()).await
 }
 
@@ -174,7 +198,9 @@ impl Conn {
     }
 
     async fn send_text(&mut self, text: String) -> Result<(), End> {
-        match tokio::time::timeout(self.state.config.ws.write_timeout, self.session.text(text)).await {
+        match tokio::time::timeout(self.state.config.ws.write_timeout, self.session.text(text))
+            .await
+        {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(End::Gone),
             Err(_) => Err(close(CloseCode::Again, "not reading")),
@@ -182,7 +208,12 @@ impl Conn {
     }
 
     async fn error(&mut self, e: &ApiError, client_msg_id: Option<String>) -> Result<(), End> {
-        self.send(&ServerFrame::Error { code: e.code(), message: e.public_message(), client_msg_id }).await
+        self.send(&ServerFrame::Error {
+            code: e.code(),
+            message: e.public_message(),
+            client_msg_id,
+        })
+        .await
     }
 
     /// The `ready` frame: the user and every room with its newest seq and read marker.
@@ -192,25 +223,40 @@ impl Conn {
             .state
             .db
             .run(move |c| {
-                let me = db::users::find(c, user)?
-                    .ok_or_else(|| ApiError::Unauthorized("this account no longer exists".into()))?;
+                let me = db::users::find(c, user)?.ok_or_else(|| {
+                    ApiError::Unauthorized("this account no longer exists".into())
+                })?;
                 Ok((me, db::rooms::list_for_member(c, user)?))
             })
             .await?;
         let mut states = Vec::with_capacity(rooms.len());
         for (room, read_up_to) in rooms {
             self.rooms.insert(room.id, room.other_member(user));
-            states.push(RoomState { room_id: room.id, last_seq: room.last_seq, read_up_to });
+            states.push(RoomState {
+                room_id: room.id,
+                last_seq: room.last_seq,
+                read_up_to,
+            });
         }
-        let frame = ServerFrame::Ready { user: UserDto::from(me), rooms: states };
-        self.send(&frame).await.map_err(|_| ApiError::internal("socket closed before ready"))
+        let frame = ServerFrame::Ready {
+            user: UserDto::from(me),
+            rooms: states,
+        };
+        self.send(&frame)
+            .await
+            .map_err(|_| ApiError::internal("socket closed before ready"))
     }
 
-    async fn serve(&mut self, stream: &mut AggregatedMessageStream, mut inbox: mpsc::Receiver<Event>) -> End {
+    async fn serve(
+        &mut self,
+        stream: &mut AggregatedMessageStream,
+        mut inbox: mpsc::Receiver<Event>,
+    ) -> End {
         let cfg = self.state.config.ws.clone();
         let per_sec = NonZeroU32::new(cfg.max_frames_per_sec).unwrap_or(NonZeroU32::MIN);
         let burst = per_sec.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN));
-        let flood: DefaultDirectRateLimiter = RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst));
+        let flood: DefaultDirectRateLimiter =
+            RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst));
         let mut pending: FuturesOrdered<PendingSend> = FuturesOrdered::new();
         let mut heartbeat = tokio::time::interval(cfg.ping_interval);
         heartbeat.tick().await;
@@ -266,29 +312,46 @@ impl Conn {
         }
     }
 
-    async fn on_text(&mut self, text: &str, pending: &mut FuturesOrdered<PendingSend>) -> Result<(), End> {
+    async fn on_text(
+        &mut self,
+        text: &str,
+        pending: &mut FuturesOrdered<PendingSend>,
+    ) -> Result<(), End> {
         let frame = match protocol::parse(text) {
             Ok(f) => f,
             Err(e) => {
-                let frame = ServerFrame::Error { code: e.code, message: e.message, client_msg_id: e.client_msg_id };
+                let frame = ServerFrame::Error {
+                    code: e.code,
+                    message: e.message,
+                    client_msg_id: e.client_msg_id,
+                };
                 return self.send(&frame).await;
             }
         };
         match frame {
-            ClientFrame::Send { room_id, client_msg_id, body } => {
-                let parsed = ClientMsgId::parse(&client_msg_id).and_then(|c| MessageBody::parse(&body).map(|b| (c, b)));
+            ClientFrame::Send {
+                room_id,
+                client_msg_id,
+                body,
+            } => {
+                let parsed = ClientMsgId::parse(&client_msg_id)
+                    .and_then(|c| MessageBody::parse(&body).map(|b| (c, b)));
                 let (cmid, body) = match parsed {
                     Ok(p) => p,
                     Err(e) => return self.error(&e, Some(client_msg_id)).await,
                 };
                 // Queued to the writer now, in the order the frames came: seqs follow that order.
-                let queued = self.state.writer.enqueue_send(self.auth.id, RoomId(room_id), cmid, body, Some(self.id)).await;
+                let queued = self
+                    .state
+                    .writer
+                    .enqueue_send(self.auth.id, RoomId(room_id), cmid, body, Some(self.id))
+                    .await;
                 match queued {
                     Ok(answer) => {
                         pending.push_back(Box::pin(async move {
-                            let result = answer
-                                .await
-                                .unwrap_or_else(|_| Err(ApiError::internal("the writer dropped a request")));
+                            let result = answer.await.unwrap_or_else(|_| {
+                                Err(ApiError::internal("the writer dropped a request"))
+                            });
                             (client_msg_id, result)
                         }));
                         Ok(())
@@ -300,9 +363,18 @@ impl Conn {
             ClientFrame::Typing { room_id } => self.typing(RoomId(room_id)).await,
             ClientFrame::Read { room_id, up_to } => {
                 if up_to < 0 {
-                    return self.error(&ApiError::validation("up_to", "must not be negative"), None).await;
+                    return self
+                        .error(&ApiError::validation("up_to", "must not be negative"), None)
+                        .await;
                 }
-                let result = messages::mark_read(&self.state, self.auth.id, RoomId(room_id), Seq(up_to), Some(self.id)).await;
+                let result = messages::mark_read(
+                    &self.state,
+                    self.auth.id,
+                    RoomId(room_id),
+                    Seq(up_to),
+                    Some(self.id),
+                )
+                .await;
                 match result {
                     Ok(()) => Ok(()),
                     Err(e) => self.error(&e, None).await,
@@ -310,7 +382,11 @@ impl Conn {
             }
             ClientFrame::Ping => self.send(&ServerFrame::Pong).await,
             ClientFrame::Auth { .. } => {
-                self.error(&ApiError::validation("type", "this connection is already authenticated"), None).await
+                self.error(
+                    &ApiError::validation("type", "this connection is already authenticated"),
+                    None,
+                )
+                .await
             }
         }
     }
@@ -318,12 +394,20 @@ impl Conn {
     /// A send this connection made has been handled. A new message's ack comes through the
     /// broker, in seq order with the room's other messages; a known `client_msg_id` is acked
     /// here with the stored message, and a failure becomes an error frame.
-    async fn on_sent(&mut self, client_msg_id: String, result: ApiResult<messages::Sent>) -> Result<(), End> {
+    async fn on_sent(
+        &mut self,
+        client_msg_id: String,
+        result: ApiResult<messages::Sent>,
+    ) -> Result<(), End> {
         match result {
             Ok(sent) if sent.created => Ok(()),
             Ok(sent) => {
                 let message = MessageDto::from(&*sent.message);
-                self.send(&ServerFrame::Ack { client_msg_id: &client_msg_id, message }).await
+                self.send(&ServerFrame::Ack {
+                    client_msg_id: &client_msg_id,
+                    message,
+                })
+                .await
             }
             Err(e) => self.error(&e, Some(client_msg_id)).await,
         }
@@ -335,7 +419,10 @@ impl Conn {
                 let seen = self.delivered.entry(m.room_id).or_insert(Seq(0));
                 if origin == Some(self.id) {
                     *seen = (*seen).max(m.seq);
-                    let frame = ServerFrame::Ack { client_msg_id: &m.client_msg_id, message: MessageDto::from(&*m) };
+                    let frame = ServerFrame::Ack {
+                        client_msg_id: &m.client_msg_id,
+                        message: MessageDto::from(&*m),
+                    };
                     return self.send(&frame).await;
                 }
                 if m.seq <= *seen {
@@ -343,18 +430,40 @@ impl Conn {
                     return Ok(());
                 }
                 *seen = m.seq;
-                self.send(&ServerFrame::Message { message: MessageDto::from(&*m) }).await
+                self.send(&ServerFrame::Message {
+                    message: MessageDto::from(&*m),
+                })
+                .await
             }
-            Event::Typing { room_id, user_id } => self.send(&ServerFrame::Typing { room_id, user_id }).await,
-            Event::Read { room_id, user_id, up_to } => self.send(&ServerFrame::Read { room_id, user_id, up_to }).await,
-            Event::Presence { user_id, online } => self.send(&ServerFrame::Presence { user_id, online }).await,
+            Event::Typing { room_id, user_id } => {
+                self.send(&ServerFrame::Typing { room_id, user_id }).await
+            }
+            Event::Read {
+                room_id,
+                user_id,
+                up_to,
+            } => {
+                self.send(&ServerFrame::Read {
+                    room_id,
+                    user_id,
+                    up_to,
+                })
+                .await
+            }
+            Event::Presence { user_id, online } => {
+                self.send(&ServerFrame::Presence { user_id, online }).await
+            }
             Event::Deactivated => {
                 let e = ApiError::Unauthorized("this account has been deactivated".into());
                 self.error(&e, None).await?;
                 Err(close(CloseCode::Policy, "account deactivated"))
             }
             Event::MessageDeleted { message: m } => {
-                let frame = ServerFrame::MessageDeleted { room_id: m.room_id, seq: m.seq, message: MessageDto::from(&*m) };
+                let frame = ServerFrame::MessageDeleted {
+                    room_id: m.room_id,
+                    seq: m.seq,
+                    message: MessageDto::from(&*m),
+                };
                 self.send(&frame).await
             }
             Event::Revoked { jti } => {
@@ -375,7 +484,11 @@ impl Conn {
             return Ok(*other);
         }
         let user = self.auth.id;
-        let found = self.state.db.run(move |c| db::rooms::find_for_member(c, room, user)).await?;
+        let found = self
+            .state
+            .db
+            .run(move |c| db::rooms::find_for_member(c, room, user))
+            .await?;
         let (room_row, _) = found.ok_or_else(crate::services::rooms::room_not_found)?;
         let other = room_row.other_member(user);
         self.rooms.insert(room, other);
@@ -388,20 +501,31 @@ impl Conn {
             Err(e) => return self.error(&e, None).await,
         };
         let now = Instant::now();
-        if self.last_typing.get(&room).is_some_and(|t| now.duration_since(*t) < TYPING_INTERVAL) {
+        if self
+            .last_typing
+            .get(&room)
+            .is_some_and(|t| now.duration_since(*t) < TYPING_INTERVAL)
+        {
             return Ok(());
         }
         self.last_typing.insert(room, now);
-        self.state
-            .broker
-            .publish(Recipients::One(other), None, Event::Typing { room_id: room, user_id: self.auth.id });
+        self.state.broker.publish(
+            Recipients::One(other),
+            None,
+            Event::Typing {
+                room_id: room,
+                user_id: self.auth.id,
+            },
+        );
         Ok(())
     }
 
     /// Replays every message of `room` after `after`, in order, then `synced`.
     async fn sync(&mut self, room: RoomId, after: i64) -> Result<(), End> {
         if after < 0 {
-            return self.error(&ApiError::validation("after", "must not be negative"), None).await;
+            return self
+                .error(&ApiError::validation("after", "must not be negative"), None)
+                .await;
         }
         if let Err(e) = self.other_member(room).await {
             return self.error(&e, None).await;
@@ -409,14 +533,21 @@ impl Conn {
         let mut cursor = Seq(after);
         loop {
             let from = cursor;
-            let page = self.state.db.run(move |c| db::messages::page(c, room, Cursor::After(from), SYNC_PAGE)).await;
+            let page = self
+                .state
+                .db
+                .run(move |c| db::messages::page(c, room, Cursor::After(from), SYNC_PAGE))
+                .await;
             let (rows, has_more) = match page {
                 Ok(p) => p,
                 Err(e) => return self.error(&e, None).await,
             };
             for m in &rows {
                 cursor = m.seq;
-                self.send(&ServerFrame::Message { message: MessageDto::from(m) }).await?;
+                self.send(&ServerFrame::Message {
+                    message: MessageDto::from(m),
+                })
+                .await?;
             }
             let seen = self.delivered.entry(room).or_insert(Seq(0));
             *seen = (*seen).max(cursor);
@@ -424,6 +555,10 @@ impl Conn {
                 break;
             }
         }
-        self.send(&ServerFrame::Synced { room_id: room, last_seq: cursor }).await
+        self.send(&ServerFrame::Synced {
+            room_id: room,
+            last_seq: cursor,
+        })
+        .await
     }
 }

@@ -20,14 +20,21 @@ struct Server {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn start(url: &str, port: u16) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_letschat"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_letschat"))
         .env("LETSCHAT_BIND", format!("127.0.0.1:{port}"))
         .env("DATABASE_URL", url)
-        .env("LETSCHAT_JWT_SECRET", "crash-test-secret-crash-test-secret!")
+        .env(
+            "LETSCHAT_JWT_SECRET",
+            "crash-test-secret-crash-test-secret!",
+        )
         .env("LETSCHAT_BCRYPT_COST", "4")
         .env("LETSCHAT_AUTH_RATE_PER_IP", "100000")
         .env("LETSCHAT_STATIC_DIR", "/nonexistent")
@@ -39,13 +46,19 @@ async fn start(url: &str, port: u16) -> Server {
         .expect("the server starts");
     let client = reqwest::Client::new();
     for _ in 0..200 {
-        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/api/health")).send().await {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/api/health"))
+            .send()
+            .await
+        {
             if r.status() == 200 {
                 return Server { child };
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the server did not come up");
 }
 
@@ -87,7 +100,10 @@ struct Phase {
 impl Client {
     fn record(&mut self, m: &Value) {
         let seq = m["seq"].as_i64().unwrap();
-        let entry = (m["client_msg_id"].as_str().unwrap().to_owned(), m["body"].as_str().unwrap().to_owned());
+        let entry = (
+            m["client_msg_id"].as_str().unwrap().to_owned(),
+            m["body"].as_str().unwrap().to_owned(),
+        );
         if let Some(old) = self.history.insert(seq, entry.clone()) {
             assert_eq!(old, entry, "{}: seq {seq} changed", self.name);
         }
@@ -96,8 +112,13 @@ impl Client {
     async fn run(mut self, port: u16, phase: Arc<Phase>) -> Client {
         let mut drained_reported = false;
         loop {
-            let mut req = format!("ws://127.0.0.1:{port}/api/ws").into_client_request().unwrap();
-            req.headers_mut().insert("Authorization", format!("Bearer {}", self.token).parse().unwrap());
+            let mut req = format!("ws://127.0.0.1:{port}/api/ws")
+                .into_client_request()
+                .unwrap();
+            req.headers_mut().insert(
+                "Authorization",
+                format!("Bearer {}", self.token).parse().unwrap(),
+            );
             let Ok((ws, _)) = tokio_tungstenite::connect_async(req).await else {
                 tokio::time::sleep(Duration::from_millis(30)).await;
                 continue;
@@ -135,7 +156,8 @@ impl Client {
                         return self;
                     }
                 }
-                let frame = match tokio::time::timeout(Duration::from_millis(100), rx.next()).await {
+                let frame = match tokio::time::timeout(Duration::from_millis(100), rx.next()).await
+                {
                     Err(_) => continue,
                     Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<Value>(&t).unwrap(),
                     Ok(Some(Ok(_))) => continue,
@@ -145,7 +167,8 @@ impl Client {
                     "ready" => {
                         ready = true;
                         let after = self.history.keys().next_back().copied().unwrap_or(0);
-                        let mut frames = vec![json!({"type":"sync","room_id":self.room,"after":after})];
+                        let mut frames =
+                            vec![json!({"type":"sync","room_id":self.room,"after":after})];
                         for (cmid, body) in &self.pending {
                             frames.push(json!({"type":"send","room_id":self.room,"client_msg_id":cmid,"body":body}));
                         }
@@ -166,11 +189,7 @@ impl Client {
                         self.record(&frame["message"]);
                     }
                     "message" => self.record(&frame["message"]),
-                    "synced" => {
-                        if asked_final {
-                            synced_after_final = true;
-                        }
-                    }
+                    "synced" if asked_final => synced_after_final = true,
                     // A send the server could not commit (it is going down): resent after reconnect.
                     "error" => {}
                     _ => {}
@@ -187,7 +206,12 @@ async fn full_history(app: &TestApp, token: &str, room: i64) -> Vec<Value> {
     let mut out = Vec::new();
     let mut after = 0;
     loop {
-        let r: Resp = app.get(&format!("/api/rooms/{room}/messages?after={after}&limit=200"), token).await;
+        let r: Resp = app
+            .get(
+                &format!("/api/rooms/{room}/messages?after={after}&limit=200"),
+                token,
+            )
+            .await;
         assert_eq!(r.status, 200);
         let page = r.body["messages"].as_array().unwrap().clone();
         if let Some(last) = page.last() {
@@ -245,13 +269,21 @@ async fn acked_messages_survive_sigkill_exactly_once_and_in_order() {
     phase.stop_sending.store(true, Ordering::SeqCst);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while phase.drained.load(Ordering::SeqCst) < n {
-        assert!(tokio::time::Instant::now() < deadline, "clients did not get every message acked");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "clients did not get every message acked"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     phase.final_sync.store(true, Ordering::SeqCst);
     let mut done = Vec::new();
     for t in tasks {
-        done.push(tokio::time::timeout(Duration::from_secs(30), t).await.expect("client finished").unwrap());
+        done.push(
+            tokio::time::timeout(Duration::from_secs(30), t)
+                .await
+                .expect("client finished")
+                .unwrap(),
+        );
     }
 
     let mut total = 0;
@@ -264,7 +296,10 @@ async fn acked_messages_survive_sigkill_exactly_once_and_in_order() {
         // Each (sender, client_msg_id) once.
         let mut seen = std::collections::HashSet::new();
         for m in &history {
-            let key = (m["sender_id"].as_i64().unwrap(), m["client_msg_id"].as_str().unwrap().to_owned());
+            let key = (
+                m["sender_id"].as_i64().unwrap(),
+                m["client_msg_id"].as_str().unwrap().to_owned(),
+            );
             assert!(seen.insert(key), "duplicate in room {room}: {m}");
         }
         let server_view: BTreeMap<i64, (String, String)> = history
@@ -272,26 +307,51 @@ async fn acked_messages_survive_sigkill_exactly_once_and_in_order() {
             .map(|m| {
                 (
                     m["seq"].as_i64().unwrap(),
-                    (m["client_msg_id"].as_str().unwrap().to_owned(), m["body"].as_str().unwrap().to_owned()),
+                    (
+                        m["client_msg_id"].as_str().unwrap().to_owned(),
+                        m["body"].as_str().unwrap().to_owned(),
+                    ),
                 )
             })
             .collect();
         for c in done.iter().filter(|c| c.room == *room) {
             // Every acked message is stored, at the seq it was acked with.
             for (cmid, seq) in &c.acked {
-                assert_eq!(server_view.get(seq).map(|e| e.0.as_str()), Some(cmid.as_str()), "{}: acked {cmid}", c.name);
+                assert_eq!(
+                    server_view.get(seq).map(|e| e.0.as_str()),
+                    Some(cmid.as_str()),
+                    "{}: acked {cmid}",
+                    c.name
+                );
             }
             assert!(c.pending.is_empty());
             // Both members end with the server's history.
-            let missing: Vec<_> = server_view.keys().filter(|k| !c.history.contains_key(k)).collect();
-            let extra: Vec<_> = c.history.keys().filter(|k| !server_view.contains_key(k)).collect();
-            assert!(missing.is_empty() && extra.is_empty(), "{}: missing seqs {missing:?}, unknown seqs {extra:?}", c.name);
-            assert!(c.history == server_view, "{}: a message differs from the server's", c.name);
+            let missing: Vec<_> = server_view
+                .keys()
+                .filter(|k| !c.history.contains_key(k))
+                .collect();
+            let extra: Vec<_> = c
+                .history
+                .keys()
+                .filter(|k| !server_view.contains_key(k))
+                .collect();
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "{}: missing seqs {missing:?}, unknown seqs {extra:?}",
+                c.name
+            );
+            assert!(
+                c.history == server_view,
+                "{}: a message differs from the server's",
+                c.name
+            );
             total += c.acked.len();
         }
     }
     assert!(total > 0);
-    eprintln!("crash test: {total} acknowledged messages over 4 SIGKILLs, all stored once and in order");
+    eprintln!(
+        "crash test: {total} acknowledged messages over 4 SIGKILLs, all stored once and in order"
+    );
     server.kill();
 }
 
@@ -305,9 +365,15 @@ async fn sigterm_closes_websockets_with_1001() {
     let a = app.register("alice").await;
     let mut ws = app.ws(&a.token).await;
     let pid = server.child.id();
-    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
-    assert_eq!(ws.closed(Duration::from_secs(10)).await, crate::ws_support::Closed::Code(1001));
+    assert_eq!(
+        ws.closed(Duration::from_secs(10)).await,
+        crate::ws_support::Closed::Code(1001)
+    );
     let mut server = server;
     let exit = tokio::task::spawn_blocking(move || {
         let s = server.child.wait().unwrap();

@@ -16,7 +16,10 @@ async fn header_auth_gets_ready_with_rooms() {
     app.send(&a, room, "m1", "hello").await;
     let ws = app.ws(&a.token).await;
     assert_eq!(ws.ready["user"]["username"], "alice");
-    assert_eq!(ws.ready["rooms"], json!([{"room_id": room, "last_seq": 1, "read_up_to": 1}]));
+    assert_eq!(
+        ws.ready["rooms"],
+        json!([{"room_id": room, "last_seq": 1, "read_up_to": 1}])
+    );
 }
 
 #[tokio::test]
@@ -24,8 +27,14 @@ async fn first_frame_auth_then_ready() {
     let app = spawn_app().await;
     let a = app.register("alice").await;
     let mut raw = app.ws_raw().await;
-    raw.send(Message::text(json!({"type":"auth","token":a.token}).to_string())).await.unwrap();
-    let Some(Ok(Message::Text(t))) = raw.next().await else { panic!("no frame") };
+    raw.send(Message::text(
+        json!({"type":"auth","token":a.token}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let Some(Ok(Message::Text(t))) = raw.next().await else {
+        panic!("no frame")
+    };
     let v: serde_json::Value = serde_json::from_str(&t).unwrap();
     assert_eq!(v["type"], "ready");
     assert_eq!(v["rooms"], json!([]));
@@ -52,7 +61,9 @@ async fn send_acks_and_fans_out_without_echo() {
     // No echo of the message to the sending connection.
     assert_eq!(a1.try_next(Duration::from_millis(300)).await, None);
     // Persisted before the ack.
-    let h = app.get(&format!("/api/rooms/{room}/messages"), &b.token).await;
+    let h = app
+        .get(&format!("/api/rooms/{room}/messages"), &b.token)
+        .await;
     assert_eq!(h.body["messages"][0], ack["message"]);
 }
 
@@ -62,29 +73,60 @@ async fn bad_and_revoked_tokens_get_an_error_frame_and_1008() {
     let a = app.register("alice").await;
 
     // Garbage token in the header.
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(app.ws_url()).unwrap();
-    req.headers_mut().insert("Authorization", "Bearer not-a-token".parse().unwrap());
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        app.ws_url(),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("Authorization", "Bearer not-a-token".parse().unwrap());
     let (inner, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let mut ws = crate::ws_support::Ws { inner, ready: serde_json::Value::Null };
+    let mut ws = crate::ws_support::Ws {
+        inner,
+        ready: serde_json::Value::Null,
+    };
     let f = ws.next().await;
-    assert_eq!((f["type"].as_str(), f["code"].as_str()), (Some("error"), Some("unauthorized")));
+    assert_eq!(
+        (f["type"].as_str(), f["code"].as_str()),
+        (Some("error"), Some("unauthorized"))
+    );
     assert_eq!(ws.closed(Duration::from_secs(5)).await, Closed::Code(1008));
 
     // A revoked token in the first frame.
     let login = app
-        .call(reqwest::Method::POST, "/api/auth/login", None, Some(json!({"username":"alice","password":"password123"})))
+        .call(
+            reqwest::Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({"username":"alice","password":"password123"})),
+        )
         .await;
     let second = login.body["token"].as_str().unwrap().to_owned();
-    assert_eq!(app.call(reqwest::Method::POST, "/api/auth/logout", Some(&second), None).await.status, 204);
+    assert_eq!(
+        app.call(
+            reqwest::Method::POST,
+            "/api/auth/logout",
+            Some(&second),
+            None
+        )
+        .await
+        .status,
+        204
+    );
     let inner = app.ws_raw().await;
-    let mut ws = crate::ws_support::Ws { inner, ready: serde_json::Value::Null };
+    let mut ws = crate::ws_support::Ws {
+        inner,
+        ready: serde_json::Value::Null,
+    };
     ws.send(json!({"type":"auth","token": second})).await;
     assert_eq!(ws.next().await["code"], "unauthorized");
     assert_eq!(ws.closed(Duration::from_secs(5)).await, Closed::Code(1008));
 
     // A first frame that is not auth.
     let inner = app.ws_raw().await;
-    let mut ws = crate::ws_support::Ws { inner, ready: serde_json::Value::Null };
+    let mut ws = crate::ws_support::Ws {
+        inner,
+        ready: serde_json::Value::Null,
+    };
     ws.send(json!({"type":"ping"})).await;
     assert_eq!(ws.next().await["code"], "unauthorized");
     assert_eq!(ws.closed(Duration::from_secs(5)).await, Closed::Code(1008));
@@ -96,9 +138,13 @@ async fn bad_and_revoked_tokens_get_an_error_frame_and_1008() {
 
 #[tokio::test]
 async fn no_auth_frame_in_time_closes_1008() {
-    let app = crate::helpers::spawn_app_with(|c| c.ws.auth_timeout = Duration::from_millis(300)).await;
+    let app =
+        crate::helpers::spawn_app_with(|c| c.ws.auth_timeout = Duration::from_millis(300)).await;
     let inner = app.ws_raw().await;
-    let mut ws = crate::ws_support::Ws { inner, ready: serde_json::Value::Null };
+    let mut ws = crate::ws_support::Ws {
+        inner,
+        ready: serde_json::Value::Null,
+    };
     assert_eq!(ws.next().await["code"], "unauthorized");
     assert_eq!(ws.closed(Duration::from_secs(5)).await, Closed::Code(1008));
 }
@@ -108,14 +154,32 @@ async fn logout_closes_that_tokens_sockets_only() {
     let app = spawn_app().await;
     let a = app.register("alice").await;
     let login = app
-        .call(reqwest::Method::POST, "/api/auth/login", None, Some(json!({"username":"alice","password":"password123"})))
+        .call(
+            reqwest::Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({"username":"alice","password":"password123"})),
+        )
         .await;
     let other_token = login.body["token"].as_str().unwrap().to_owned();
     let mut doomed = app.ws(&a.token).await;
     let mut kept = app.ws(&other_token).await;
-    assert_eq!(app.call(reqwest::Method::POST, "/api/auth/logout", Some(&a.token), None).await.status, 204);
+    assert_eq!(
+        app.call(
+            reqwest::Method::POST,
+            "/api/auth/logout",
+            Some(&a.token),
+            None
+        )
+        .await
+        .status,
+        204
+    );
     assert_eq!(doomed.next().await["code"], "unauthorized");
-    assert_eq!(doomed.closed(Duration::from_secs(5)).await, Closed::Code(1008));
+    assert_eq!(
+        doomed.closed(Duration::from_secs(5)).await,
+        Closed::Code(1008)
+    );
     kept.send(json!({"type":"ping"})).await;
     assert_eq!(kept.next().await, json!({"type":"pong"}));
 }
@@ -127,7 +191,8 @@ async fn a_burst_of_500_arrives_complete_and_in_order() {
     let mut a1 = app.ws(&a.token).await;
     let mut b1 = app.ws(&b.token).await;
     for i in 0..500 {
-        a1.send_msg(room, &format!("burst-{i}"), &format!("message {i}")).await;
+        a1.send_msg(room, &format!("burst-{i}"), &format!("message {i}"))
+            .await;
     }
     for i in 0..500i64 {
         let ack = a1.next_of("ack").await;
@@ -155,7 +220,9 @@ async fn a_resent_client_msg_id_gets_the_same_ack_and_is_not_redelivered() {
     assert_eq!(first, second);
     assert_eq!(b1.next_of("message").await["message"], first["message"]);
     assert_eq!(b1.try_next(Duration::from_millis(300)).await, None);
-    let h = app.get(&format!("/api/rooms/{room}/messages"), &b.token).await;
+    let h = app
+        .get(&format!("/api/rooms/{room}/messages"), &b.token)
+        .await;
     assert_eq!(h.body["messages"].as_array().unwrap().len(), 1);
 }
 
@@ -165,7 +232,9 @@ async fn reconnect_and_sync_gets_exactly_the_missed_messages() {
     let (a, b, room) = app.pair("alice", "bob").await;
     let mut b1 = app.ws(&b.token).await;
     app.send(&a, room, "m1", "one").await;
-    let seen = b1.next_of("message").await["message"]["seq"].as_i64().unwrap();
+    let seen = b1.next_of("message").await["message"]["seq"]
+        .as_i64()
+        .unwrap();
     assert_eq!(seen, 1);
     drop(b1);
     for i in 2..=120 {
@@ -173,14 +242,18 @@ async fn reconnect_and_sync_gets_exactly_the_missed_messages() {
     }
     let mut b2 = app.ws(&b.token).await;
     assert_eq!(b2.ready["rooms"][0]["last_seq"], 120);
-    b2.send(json!({"type":"sync","room_id":room,"after":seen})).await;
+    b2.send(json!({"type":"sync","room_id":room,"after":seen}))
+        .await;
     for seq in 2..=120i64 {
         let m = b2.next().await;
         assert_eq!(m["type"], "message");
         assert_eq!(m["message"]["seq"], seq);
         assert_eq!(m["message"]["body"], format!("n{seq}"));
     }
-    assert_eq!(b2.next().await, json!({"type":"synced","room_id":room,"last_seq":120}));
+    assert_eq!(
+        b2.next().await,
+        json!({"type":"synced","room_id":room,"last_seq":120})
+    );
     // A live message after the sync arrives once.
     app.send(&a, room, "m121", "live").await;
     assert_eq!(b2.next().await["message"]["seq"], 121);
@@ -206,7 +279,10 @@ async fn typing_is_relayed_to_the_other_member_and_rate_limited() {
     let mut b1 = app.ws(&b.token).await;
     a1.send(json!({"type":"typing","room_id":room})).await;
     a1.send(json!({"type":"typing","room_id":room})).await;
-    assert_eq!(b1.next().await, json!({"type":"typing","room_id":room,"user_id":a.id}));
+    assert_eq!(
+        b1.next().await,
+        json!({"type":"typing","room_id":room,"user_id":a.id})
+    );
     // The second notice within a second is not relayed, and nothing echoes to the typist.
     assert_eq!(b1.try_next(Duration::from_millis(300)).await, None);
     assert_eq!(a1.try_next(Duration::from_millis(100)).await, None);
@@ -224,7 +300,8 @@ async fn read_is_stored_relayed_and_updates_unread_counts() {
     let mut a1 = app.ws(&a.token).await;
     let mut b1 = app.ws(&b.token).await;
     let mut b2 = app.ws(&b.token).await;
-    b1.send(json!({"type":"read","room_id":room,"up_to":2})).await;
+    b1.send(json!({"type":"read","room_id":room,"up_to":2}))
+        .await;
     let expected = json!({"type":"read","room_id":room,"user_id":b.id,"up_to":2});
     assert_eq!(a1.next().await, expected);
     assert_eq!(b2.next().await, expected);
@@ -241,7 +318,10 @@ async fn presence_follows_the_first_and_last_connection() {
     app.add_contact(&b, &a).await;
     let mut b1 = app.ws(&b.token).await;
     let a1 = app.ws(&a.token).await;
-    assert_eq!(b1.next_of("presence").await, json!({"type":"presence","user_id":a.id,"online":true}));
+    assert_eq!(
+        b1.next_of("presence").await,
+        json!({"type":"presence","user_id":a.id,"online":true})
+    );
     let contacts = app.get("/api/contacts", &b.token).await;
     assert_eq!(contacts.body[0]["online"], true);
     let a2 = app.ws(&a.token).await;
@@ -249,7 +329,10 @@ async fn presence_follows_the_first_and_last_connection() {
     // Still one connection open: no offline yet.
     assert_eq!(b1.try_next_any(Duration::from_millis(300)).await, None);
     drop(a2);
-    assert_eq!(b1.next_of("presence").await, json!({"type":"presence","user_id":a.id,"online":false}));
+    assert_eq!(
+        b1.next_of("presence").await,
+        json!({"type":"presence","user_id":a.id,"online":false})
+    );
     let contacts = app.get("/api/contacts", &b.token).await;
     assert_eq!(contacts.body[0]["online"], false);
 }
@@ -266,26 +349,45 @@ async fn bad_frames_get_error_frames_and_the_connection_stays() {
     a1.send(json!({"type":"shout"})).await;
     let f = a1.next().await;
     assert_eq!(f["code"], "validation_failed");
-    assert!(f["message"].as_str().unwrap().contains("unknown frame type"));
-    a1.send(json!({"type":"send","room_id":room,"client_msg_id":"c1","body":"   "})).await;
+    assert!(f["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown frame type"));
+    a1.send(json!({"type":"send","room_id":room,"client_msg_id":"c1","body":"   "}))
+        .await;
     let f = a1.next().await;
-    assert_eq!((f["code"].as_str(), f["client_msg_id"].as_str()), (Some("validation_failed"), Some("c1")));
-    a1.send(json!({"type":"send","room_id":"x","client_msg_id":"c2","body":"hi"})).await;
+    assert_eq!(
+        (f["code"].as_str(), f["client_msg_id"].as_str()),
+        (Some("validation_failed"), Some("c1"))
+    );
+    a1.send(json!({"type":"send","room_id":"x","client_msg_id":"c2","body":"hi"}))
+        .await;
     let f = a1.next().await;
-    assert_eq!((f["code"].as_str(), f["client_msg_id"].as_str()), (Some("validation_failed"), Some("c2")));
-    a1.send(json!({"type":"send","room_id":other_room,"client_msg_id":"c3","body":"hi"})).await;
+    assert_eq!(
+        (f["code"].as_str(), f["client_msg_id"].as_str()),
+        (Some("validation_failed"), Some("c2"))
+    );
+    a1.send(json!({"type":"send","room_id":other_room,"client_msg_id":"c3","body":"hi"}))
+        .await;
     let f = a1.next().await;
-    assert_eq!((f["code"].as_str(), f["client_msg_id"].as_str()), (Some("not_found"), Some("c3")));
-    a1.send(json!({"type":"sync","room_id":other_room,"after":0})).await;
+    assert_eq!(
+        (f["code"].as_str(), f["client_msg_id"].as_str()),
+        (Some("not_found"), Some("c3"))
+    );
+    a1.send(json!({"type":"sync","room_id":other_room,"after":0}))
+        .await;
     assert_eq!(a1.next().await["code"], "not_found");
     a1.send(json!({"type":"typing","room_id":999})).await;
     assert_eq!(a1.next().await["code"], "not_found");
-    a1.send(json!({"type":"read","room_id":other_room,"up_to":1})).await;
+    a1.send(json!({"type":"read","room_id":other_room,"up_to":1}))
+        .await;
     assert_eq!(a1.next().await["code"], "not_found");
     a1.send(json!({"type":"ping"})).await;
     assert_eq!(a1.next().await, json!({"type":"pong"}));
     // Nothing was stored in the room of others.
-    let h = app.get(&format!("/api/rooms/{other_room}/messages"), &_c.token).await;
+    let h = app
+        .get(&format!("/api/rooms/{other_room}/messages"), &_c.token)
+        .await;
     assert_eq!(h.body["messages"], json!([]));
 }
 
@@ -295,7 +397,10 @@ async fn an_oversized_frame_closes_1009() {
     let a = app.register("alice").await;
     let mut a1 = app.ws(&a.token).await;
     let big = "x".repeat(70 * 1024);
-    let _ = a1.inner.send(Message::text(json!({"type":"ping","pad":big}).to_string())).await;
+    let _ = a1
+        .inner
+        .send(Message::text(json!({"type":"ping","pad":big}).to_string()))
+        .await;
     assert_eq!(a1.closed(Duration::from_secs(5)).await, Closed::Code(1009));
 }
 
@@ -305,7 +410,12 @@ async fn a_flood_closes_1008() {
     let a = app.register("alice").await;
     let mut a1 = app.ws(&a.token).await;
     for _ in 0..50 {
-        if a1.inner.send(Message::text(r#"{"type":"ping"}"#)).await.is_err() {
+        if a1
+            .inner
+            .send(Message::text(r#"{"type":"ping"}"#))
+            .await
+            .is_err()
+        {
             break;
         }
     }
@@ -314,11 +424,21 @@ async fn a_flood_closes_1008() {
 
 #[tokio::test]
 async fn cross_origin_upgrades_are_refused() {
-    let app = crate::helpers::spawn_app_with(|c| c.ws.allowed_origins = vec!["https://chat.example.com".into()]).await;
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.ws.allowed_origins = vec!["https://chat.example.com".into()]
+    })
+    .await;
     let a = app.register("alice").await;
     let upgrade = |origin: Option<String>| {
-        let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(app.ws_url()).unwrap();
-        req.headers_mut().insert("Authorization", format!("Bearer {}", a.token).parse().unwrap());
+        let mut req =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                app.ws_url(),
+            )
+            .unwrap();
+        req.headers_mut().insert(
+            "Authorization",
+            format!("Bearer {}", a.token).parse().unwrap(),
+        );
         if let Some(o) = origin {
             req.headers_mut().insert("Origin", o.parse().unwrap());
         }
@@ -328,8 +448,12 @@ async fn cross_origin_upgrades_are_refused() {
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 403),
         other => panic!("expected 403, got {other:?}"),
     }
-    assert!(upgrade(Some(format!("http://127.0.0.1:{}", app.port))).await.is_ok());
-    assert!(upgrade(Some("https://chat.example.com".into())).await.is_ok());
+    assert!(upgrade(Some(format!("http://127.0.0.1:{}", app.port)))
+        .await
+        .is_ok());
+    assert!(upgrade(Some("https://chat.example.com".into()))
+        .await
+        .is_ok());
     assert!(upgrade(None).await.is_ok());
 }
 
@@ -358,11 +482,26 @@ async fn a_slow_consumer_is_dropped_while_others_get_everything() {
     // A client with a tiny receive buffer that never reads.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(format!("127.0.0.1:{}", app.port).parse().unwrap()).await.unwrap();
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(app.ws_url()).unwrap();
-    req.headers_mut().insert("Authorization", format!("Bearer {}", b.token).parse().unwrap());
-    let (slow, _) = tokio_tungstenite::client_async(req, tokio_tungstenite::MaybeTlsStream::Plain(stream)).await.unwrap();
-    let mut slow = crate::ws_support::Ws { inner: slow, ready: serde_json::Value::Null };
+    let stream = socket
+        .connect(format!("127.0.0.1:{}", app.port).parse().unwrap())
+        .await
+        .unwrap();
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        app.ws_url(),
+    )
+    .unwrap();
+    req.headers_mut().insert(
+        "Authorization",
+        format!("Bearer {}", b.token).parse().unwrap(),
+    );
+    let (slow, _) =
+        tokio_tungstenite::client_async(req, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .unwrap();
+    let mut slow = crate::ws_support::Ws {
+        inner: slow,
+        ready: serde_json::Value::Null,
+    };
     slow.ready = slow.next_of("ready").await;
 
     let mut fast = app.ws(&b.token).await;
@@ -383,7 +522,8 @@ async fn a_slow_consumer_is_dropped_while_others_get_everything() {
     });
     let sender = tokio::spawn(async move {
         for i in 0..N {
-            let frame = json!({"type":"send","room_id":room,"client_msg_id":format!("s{i}"),"body":body});
+            let frame =
+                json!({"type":"send","room_id":room,"client_msg_id":format!("s{i}"),"body":body});
             sink.send(Message::text(frame.to_string())).await.unwrap();
         }
         acker.await.unwrap();
@@ -403,7 +543,10 @@ async fn a_slow_consumer_is_dropped_while_others_get_everything() {
             got += 1;
         }
     }
-    assert!(got < N, "the slow consumer should have been dropped, got all {got}");
+    assert!(
+        got < N,
+        "the slow consumer should have been dropped, got all {got}"
+    );
 }
 
 #[tokio::test]

@@ -35,31 +35,46 @@ impl TestApp {
     /// Connects with the token in the `Authorization` header and waits for `ready`.
     pub async fn ws(&self, token: &str) -> Ws {
         let mut req = self.ws_url().into_client_request().unwrap();
-        req.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
-        let (inner, _) = tokio_tungstenite::connect_async(req).await.expect("ws connects");
-        let mut ws = Ws { inner, ready: Value::Null };
+        req.headers_mut()
+            .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+        let (inner, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("ws connects");
+        let mut ws = Ws {
+            inner,
+            ready: Value::Null,
+        };
         ws.ready = ws.next_of("ready").await;
         ws
     }
 
     /// Connects without credentials (the caller sends an auth frame).
     pub async fn ws_raw(&self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
-        tokio_tungstenite::connect_async(self.ws_url()).await.expect("ws connects").0
+        tokio_tungstenite::connect_async(self.ws_url())
+            .await
+            .expect("ws connects")
+            .0
     }
 }
 
 impl Ws {
     pub async fn send(&mut self, v: Value) {
-        self.inner.send(Message::text(v.to_string())).await.expect("frame sent");
+        self.inner
+            .send(Message::text(v.to_string()))
+            .await
+            .expect("frame sent");
     }
 
     pub async fn send_msg(&mut self, room: i64, client_msg_id: &str, body: &str) {
-        self.send(json!({"type":"send","room_id":room,"client_msg_id":client_msg_id,"body":body})).await;
+        self.send(json!({"type":"send","room_id":room,"client_msg_id":client_msg_id,"body":body}))
+            .await;
     }
 
     /// The next JSON text frame other than `presence` (5 s at most).
     pub async fn next(&mut self) -> Value {
-        self.try_next(Duration::from_secs(5)).await.expect("a frame within 5 s")
+        self.try_next(Duration::from_secs(5))
+            .await
+            .expect("a frame within 5 s")
     }
 
     /// The next JSON text frame other than `presence` within `wait`, or None.
@@ -78,7 +93,9 @@ impl Ws {
     pub async fn try_next_any(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let msg = tokio::time::timeout_at(deadline, self.inner.next()).await.ok()??;
+            let msg = tokio::time::timeout_at(deadline, self.inner.next())
+                .await
+                .ok()??;
             match msg.ok()? {
                 Message::Text(t) => return Some(serde_json::from_str(&t).expect("JSON frame")),
                 Message::Close(_) => return None,
@@ -90,7 +107,10 @@ impl Ws {
     /// Skips frames until one of type `t`.
     pub async fn next_of(&mut self, t: &str) -> Value {
         loop {
-            let f = self.try_next_any(Duration::from_secs(5)).await.unwrap_or_else(|| panic!("no {t} frame within 5 s"));
+            let f = self
+                .try_next_any(Duration::from_secs(5))
+                .await
+                .unwrap_or_else(|| panic!("no {t} frame within 5 s"));
             if f["type"] == t {
                 return f;
             }

@@ -424,7 +424,7 @@ function UserDetail({ id }: { id: number }) {
           >
             <input
               type="password"
-              placeholder="New password (8+ characters)"
+              placeholder="New password"
               value={password}
               onChange={(e) => setPassword(e.target.value)}
               autoComplete="new-password"
