@@ -401,6 +401,7 @@ pub struct AdminRoomsQuery {
 
 /// List rooms, newest first, with member names, message counts and last activity.
 #[utoipa::path(
+    operation_id = "admin_list_rooms",
     tag = "admin",
     security(("bearer" = [])),
     params(AdminRoomsQuery),

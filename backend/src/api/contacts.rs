@@ -35,6 +35,7 @@ pub struct ContactSearchQuery {
 
 /// The caller's contacts, most recent conversation first.
 #[utoipa::path(
+    operation_id = "list_contacts",
     tag = "contacts",
     security(("bearer" = [])),
     responses(
@@ -53,6 +54,7 @@ pub async fn list(
 
 /// Filter the caller's own contacts by username or display name.
 #[utoipa::path(
+    operation_id = "search_contacts",
     tag = "contacts",
     security(("bearer" = [])),
     params(ContactSearchQuery),

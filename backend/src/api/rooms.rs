@@ -15,6 +15,7 @@ use crate::state::AppState;
 
 /// The rooms the caller belongs to, most recent conversation first.
 #[utoipa::path(
+    operation_id = "list_rooms",
     tag = "rooms",
     security(("bearer" = [])),
     responses(

@@ -30,6 +30,7 @@ pub struct UserSearchQuery {
 
 /// Find users by username or display name (never the caller).
 #[utoipa::path(
+    operation_id = "search_users",
     tag = "users",
     security(("bearer" = [])),
     params(UserSearchQuery),

@@ -49,7 +49,7 @@ export interface paths {
             cookie?: never;
         };
         /** List rooms, newest first, with member names, message counts and last activity. */
-        get: operations["list_rooms"];
+        get: operations["admin_list_rooms"];
         put?: never;
         post?: never;
         delete?: never;
@@ -277,7 +277,7 @@ export interface paths {
             cookie?: never;
         };
         /** The caller's contacts, most recent conversation first. */
-        get: operations["contacts_list"];
+        get: operations["list_contacts"];
         put?: never;
         /** Add a contact by username; creates the room the two share if it does not exist yet. */
         post: operations["add"];
@@ -295,7 +295,7 @@ export interface paths {
             cookie?: never;
         };
         /** Filter the caller's own contacts by username or display name. */
-        get: operations["contacts_search"];
+        get: operations["search_contacts"];
         put?: never;
         post?: never;
         delete?: never;
@@ -363,7 +363,7 @@ export interface paths {
             cookie?: never;
         };
         /** The rooms the caller belongs to, most recent conversation first. */
-        get: operations["rooms_list"];
+        get: operations["list_rooms"];
         put?: never;
         post?: never;
         delete?: never;
@@ -436,7 +436,7 @@ export interface paths {
             cookie?: never;
         };
         /** Find users by username or display name (never the caller). */
-        get: operations["users_search"];
+        get: operations["search_users"];
         put?: never;
         post?: never;
         delete?: never;
@@ -917,7 +917,7 @@ export interface operations {
             };
         };
     };
-    list_rooms: {
+    admin_list_rooms: {
         parameters: {
             query?: {
                 /** @description Only the rooms of this user. */
@@ -2082,7 +2082,7 @@ export interface operations {
             };
         };
     };
-    contacts_list: {
+    list_contacts: {
         parameters: {
             query?: never;
             header?: never;
@@ -2238,7 +2238,7 @@ export interface operations {
             };
         };
     };
-    contacts_search: {
+    search_contacts: {
         parameters: {
             query: {
                 /**
@@ -2448,7 +2448,7 @@ export interface operations {
             };
         };
     };
-    rooms_list: {
+    list_rooms: {
         parameters: {
             query?: never;
             header?: never;
@@ -2844,7 +2844,7 @@ export interface operations {
             };
         };
     };
-    users_search: {
+    search_users: {
         parameters: {
             query: {
                 /**
