@@ -44,8 +44,9 @@ test-postgres:
 	fi
 
 ## schemathesis against the served spec, authenticated as a registered user.
+# The server binary is built as the test suites build it (same features, so nothing recompiles).
 conformance: $(VENV)/.schemathesis
-	$(CARGO) build -p letschat
+	$(CARGO) test --workspace --no-run
 	SCHEMATHESIS=$(VENV)/bin/schemathesis ./scripts/conformance.sh
 
 $(VENV)/.schemathesis: scripts/requirements-conformance.txt
@@ -60,7 +61,7 @@ test-web: web-deps
 
 ## End-to-end tests in headless Chromium against the real server.
 e2e: web
-	$(CARGO) build -p letschat
+	$(CARGO) test --workspace --no-run
 	cd $(WEB) && LETSCHAT_BIN=../target/debug/letschat $(NPM) run e2e
 
 ## Regenerate openapi.yaml from the code, and the web client's typed API from it.

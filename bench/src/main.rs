@@ -43,9 +43,11 @@ pub fn err(msg: impl Into<String>) -> Error {
     about = "Load generator for the Let's Chat server (loopback only)",
     long_about = "Spawns the Let's Chat server on a fresh temporary SQLite database, drives it over \
                   127.0.0.x with real REST and WebSocket clients, prints the figures, and stops the \
-                  server. Exit status: 0 all checks passed, 1 a delivery check failed (lost, \
-                  duplicated or out-of-order messages, error frames, dropped connections, fewer \
-                  idle connections held than asked), 2 the run itself failed."
+                  server. Exit status: 0 all checks passed; 1 a check failed (lost, duplicated or \
+                  out-of-order messages, seq gaps, unacknowledged sends, error frames, connections \
+                  the server dropped, idle connections that failed to open or to answer a ping); \
+                  2 the run itself failed. Targets are reported as MET / NOT MET and do not change \
+                  the exit status."
 )]
 struct Cli {
     #[command(flatten)]
@@ -69,7 +71,8 @@ pub struct Common {
     /// `RUST_LOG` for the server (its log goes to a file in the run's temporary folder).
     #[arg(long, global = true, default_value = "info")]
     pub server_log: String,
-    /// Record the server with `perf record` during the timed phase, into this file.
+    /// Record the server with `perf record` during the measured window of `throughput` and
+    /// `latency`, into this file.
     #[arg(long, global = true)]
     pub perf: Option<PathBuf>,
     /// Call-graph mode for `--perf` (`fp`, `dwarf`, `dwarf,16384`, or `none`).
@@ -84,7 +87,7 @@ pub struct Common {
     /// Also print the figures as one JSON object on the last line.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Connections opened at once (REST calls run at most `--rest-concurrency` at once).
+    /// WebSocket connections being opened at once.
     #[arg(long, global = true, default_value_t = 500)]
     pub connect_concurrency: usize,
     /// REST requests (register, add contact) in flight at once during setup.
@@ -175,8 +178,19 @@ async fn run(cli: Cli) -> Result<report::Report> {
         }
     };
     report.server_log_warnings = server.log_warnings();
-    if let Err(e) = stopped {
-        eprintln!("bench: stopping the server: {e}");
+    match stopped {
+        Ok(took) => report.row(
+            "server stop after SIGTERM",
+            format!("{:.2} s", took.as_secs_f64()),
+            "server_stop_secs",
+            took.as_secs_f64(),
+        ),
+        Err(e) => report.row(
+            "server stop after SIGTERM",
+            e.to_string(),
+            "server_stop",
+            e.to_string(),
+        ),
     }
     report.print(cli.common.json);
     Ok(report)

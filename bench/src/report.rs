@@ -95,7 +95,12 @@ impl Report {
         println!(
             "  result: {}",
             if self.failures.is_empty() {
-                "PASS (no lost, duplicated or out-of-order messages)".to_owned()
+                match self.scenario {
+                    "idle" => "PASS (every connection opened, held and answered a ping)".to_owned(),
+                    _ => {
+                        "PASS (no lost, duplicated or out-of-order messages; no errors)".to_owned()
+                    }
+                }
             } else {
                 format!("FAIL: {}", self.failures.join("; "))
             }

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use crate::setup::Api;
 use crate::{err, Common, Result};
 
+/// How long the server gets to stop after SIGTERM (its own graceful shutdown allows 10 s).
+const STOP_GRACE: Duration = Duration::from_secs(15);
+
 /// What the kernel allows at most (`/proc/sys/fs/nr_open` is 1048576 by default).
 const WANTED_NOFILE: u64 = 1_048_576;
 
@@ -148,13 +151,17 @@ struct PerfSettings {
 
 impl Server {
     pub fn start(common: &Common) -> Result<Server> {
-        let binary = &common.server;
-        if !binary.is_file() {
-            return Err(err(format!(
-                "no server binary at {} (build it with `cargo build --release -p letschat`, or pass --server)",
-                binary.display()
-            )));
-        }
+        // Absolute: the server runs in the temporary folder.
+        let binary = match std::fs::canonicalize(&common.server) {
+            Ok(p) if p.is_file() => p,
+            _ => {
+                return Err(err(format!(
+                    "no server binary at {} (build it with `cargo build --release -p letschat`, or pass --server)",
+                    common.server.display()
+                )))
+            }
+        };
+        let binary = &binary;
         let dir = std::env::temp_dir().join(format!(
             "letschat-bench-{}-{:x}",
             std::process::id(),
@@ -162,6 +169,12 @@ impl Server {
         ));
         std::fs::create_dir_all(&dir)
             .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+        Self::spawn_in(common, binary, dir.clone()).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&dir);
+        })
+    }
+
+    fn spawn_in(common: &Common, binary: &Path, dir: PathBuf) -> Result<Server> {
         let log = dir.join("server.log");
         let port = free_port()?;
         let db = dir.join("bench.db");
@@ -290,7 +303,6 @@ impl Server {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(why) = self.exited() {
-                self.print_log_tail(20);
                 return Err(err(format!("{why} before it became healthy")));
             }
             if api.healthy().await {
@@ -350,28 +362,29 @@ impl Server {
         Ok(Some(child))
     }
 
-    /// SIGTERM, up to 5 s for a graceful stop, then SIGKILL.
-    pub async fn stop(&mut self) -> Result<()> {
+    /// SIGTERM, up to [`STOP_GRACE`] for a graceful stop, then SIGKILL. Returns how long the
+    /// graceful stop took.
+    pub async fn stop(&mut self) -> Result<Duration> {
         let Some(mut child) = self.child.take() else {
-            return Ok(());
+            return Ok(Duration::ZERO);
         };
+        let started = Instant::now();
         // SAFETY: kill only sends a signal to our own child, which has not been reaped yet.
         unsafe {
             libc::kill(self.pid as libc::pid_t, libc::SIGTERM);
         }
-        let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             match child.try_wait() {
-                Ok(Some(_)) => return Ok(()),
-                Ok(None) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(50)).await
+                Ok(Some(_)) => return Ok(started.elapsed()),
+                Ok(None) if started.elapsed() < STOP_GRACE => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
                 }
                 Ok(None) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(err(
-                        "the server did not stop within 5 s of SIGTERM; killed it",
-                    ));
+                    return Err(err(format!(
+                        "the server did not stop within {STOP_GRACE:?} of SIGTERM; killed it"
+                    )));
                 }
                 Err(e) => {
                     let _ = child.kill();
