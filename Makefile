@@ -9,7 +9,7 @@ NPM ?= npm
 VENV := .venv
 WEB := frontend
 
-.PHONY: run build web web-deps test test-rust test-postgres conformance test-web e2e openapi fmt lint clean
+.PHONY: run build web web-deps test test-rust test-postgres conformance test-web e2e screenshots openapi fmt lint clean
 
 ## Build everything and serve on http://127.0.0.1:8080 with the embedded SQLite database.
 run: web
@@ -62,7 +62,12 @@ test-web: web-deps
 ## End-to-end tests in headless Chromium against the real server.
 e2e: web
 	$(CARGO) test --workspace --no-run
-	cd $(WEB) && LETSCHAT_BIN=../target/debug/letschat $(NPM) run e2e
+	cd $(WEB) && LETSCHAT_BIN=../target/debug/letschat E2E_SCREENSHOTS=0 $(NPM) run e2e
+
+## The same run, refreshing docs/screenshots/.
+screenshots: web
+	$(CARGO) test --workspace --no-run
+	cd $(WEB) && LETSCHAT_BIN=../target/debug/letschat E2E_SCREENSHOTS=1 $(NPM) run e2e
 
 ## Regenerate openapi.yaml from the code, and the web client's typed API from it.
 openapi: web-deps

@@ -76,7 +76,7 @@ impl Application {
             config: Arc::clone(&config),
         };
 
-        let listener = TcpListener::bind(config.bind).map_err(|source| StartupError::Bind {
+        let listener = listen(config.bind).map_err(|source| StartupError::Bind {
             addr: config.bind.to_string(),
             source,
         })?;
@@ -116,6 +116,9 @@ impl Application {
             source,
         })?
         .shutdown_timeout(10)
+        // actix accepts 25,000 connections per worker by default; the open-file limit is the
+        // real bound for a chat server holding idle sockets.
+        .max_connections(250_000)
         // Signals are handled in `run_until_stopped`, which closes WebSockets first.
         .disable_signals();
         if config.workers > 0 {
@@ -155,6 +158,19 @@ impl Application {
         });
         self.server.await
     }
+}
+
+/// A listening socket with a deep accept queue (std's default of 128 overflows when thousands of
+/// clients reconnect at once, e.g. after a restart).
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)?.into_std()
 }
 
 async fn wait_for_signal() {
