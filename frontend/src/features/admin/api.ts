@@ -10,8 +10,8 @@ export type AdminRoomPage = S["AdminRoomPage"];
 export type AdminStats = S["AdminStats"];
 export type AuditEntry = S["AuditEntry"];
 export type AuditPage = S["AuditPage"];
-export type MessagePage = S["MessagePage"];
-export type Message = S["Message"];
+import type { Message, MessagePage } from "../../api/types";
+export type { Message, MessagePage };
 
 export const PAGE_SIZE = 25;
 
