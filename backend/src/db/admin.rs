@@ -64,8 +64,9 @@ pub fn find_user(conn: &mut DbConnection, id: UserId) -> ApiResult<Option<UserAc
     Ok(with_counts(conn, row.into_iter().collect())?.pop())
 }
 
-/// Adds contact, room and message counts to a page of users: three grouped queries on the
-/// `contacts` primary key, `room_members_user_idx` and `messages_sender_idx`.
+/// Adds contact, room and message counts to a page of users: two grouped queries on the
+/// `contacts` primary key and `room_members_user_idx` (each membership keeps how many messages
+/// the member sent in the room).
 fn with_counts(
     conn: &mut DbConnection,
     rows: Vec<(UserRow, Option<NaiveDateTime>)>,
@@ -81,19 +82,17 @@ fn with_counts(
         .load::<(i64, i64)>(conn)?
         .into_iter()
         .collect();
-    let room_counts: HashMap<i64, i64> = room_members::table
+    let room_counts: HashMap<i64, (i64, i64)> = room_members::table
         .filter(room_members::user_id.eq_any(&ids))
         .group_by(room_members::user_id)
-        .select((room_members::user_id, count_star()))
-        .load::<(i64, i64)>(conn)?
+        .select((
+            room_members::user_id,
+            count_star(),
+            sql::<BigInt>("CAST(COALESCE(SUM(sent_count), 0) AS BIGINT)"),
+        ))
+        .load::<(i64, i64, i64)>(conn)?
         .into_iter()
-        .collect();
-    let message_counts: HashMap<i64, i64> = messages::table
-        .filter(messages::sender_id.eq_any(&ids))
-        .group_by(messages::sender_id)
-        .select((messages::sender_id, count_star()))
-        .load::<(i64, i64)>(conn)?
-        .into_iter()
+        .map(|(user, rooms, sent)| (user, (rooms, sent)))
         .collect();
     Ok(rows
         .into_iter()
@@ -103,8 +102,8 @@ fn with_counts(
                 user,
                 last_seen_at,
                 contacts: contact_counts.get(&id).copied().unwrap_or(0),
-                rooms: room_counts.get(&id).copied().unwrap_or(0),
-                messages: message_counts.get(&id).copied().unwrap_or(0),
+                rooms: room_counts.get(&id).map_or(0, |c| c.0),
+                messages: room_counts.get(&id).map_or(0, |c| c.1),
             }
         })
         .collect())

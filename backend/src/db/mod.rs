@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod batch;
 pub mod contacts;
 pub mod messages;
 pub mod models;
@@ -269,4 +270,69 @@ pub fn now() -> chrono::NaiveDateTime {
 /// Checks that the database answers (for `GET /api/health`).
 pub fn ping(conn: &mut DbConnection) -> QueryResult<()> {
     conn.batch_execute("SELECT 1")
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::sql_types::BigInt;
+    use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+    use diesel_migrations::MigrationHarness;
+
+    use super::SQLITE_MIGRATIONS;
+
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Counts {
+        #[diesel(sql_type = BigInt)]
+        user_id: i64,
+        #[diesel(sql_type = BigInt)]
+        sent_count: i64,
+    }
+
+    /// Upgrading a database that already holds messages fills in each member's sent count.
+    #[test]
+    fn the_sent_counts_migration_counts_existing_messages() {
+        let mut c = SqliteConnection::establish(":memory:").unwrap();
+        let pending = c.pending_migrations(SQLITE_MIGRATIONS).unwrap();
+        let (before, after): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .partition(|m| *m.name().to_string() < *"2026-11-25-000003");
+        for m in &before {
+            c.run_migration(m.as_ref()).unwrap();
+        }
+        c.batch_execute(
+            "INSERT INTO users (id, username, username_key, display_name, display_name_key,
+                                password_hash, created_at)
+             VALUES (1, 'a', 'a', 'a', 'a', 'x', '2026-01-01 00:00:00'),
+                    (2, 'b', 'b', 'b', 'b', 'x', '2026-01-01 00:00:00');
+             INSERT INTO rooms (id, user_low, user_high, last_seq, created_at)
+             VALUES (1, 1, 2, 3, '2026-01-01 00:00:00');
+             INSERT INTO room_members (room_id, user_id) VALUES (1, 1), (1, 2);
+             INSERT INTO messages (room_id, seq, sender_id, client_msg_id, body, created_at)
+             VALUES (1, 1, 1, 'm1', 'x', '2026-01-01 00:00:00'),
+                    (1, 2, 1, 'm2', 'x', '2026-01-01 00:00:00'),
+                    (1, 3, 2, 'm3', 'x', '2026-01-01 00:00:00');",
+        )
+        .unwrap();
+        for m in &after {
+            c.run_migration(m.as_ref()).unwrap();
+        }
+        let counts: Vec<Counts> =
+            diesel::sql_query("SELECT user_id, sent_count FROM room_members ORDER BY user_id")
+                .load(&mut c)
+                .unwrap();
+        assert_eq!(
+            counts,
+            vec![
+                Counts {
+                    user_id: 1,
+                    sent_count: 2
+                },
+                Counts {
+                    user_id: 2,
+                    sent_count: 1
+                }
+            ]
+        );
+    }
 }

@@ -128,6 +128,23 @@ pub fn advance_read_marker(
     Ok(n > 0)
 }
 
+/// Adds `sent` to the messages `user` sent in `room`.
+pub fn add_sent(
+    conn: &mut DbConnection,
+    room: RoomId,
+    user: UserId,
+    sent: i64,
+) -> Result<(), diesel::result::Error> {
+    diesel::update(
+        room_members::table
+            .filter(room_members::room_id.eq(room))
+            .filter(room_members::user_id.eq(user)),
+    )
+    .set(room_members::sent_count.eq(room_members::sent_count + sent))
+    .execute(conn)
+    .map(|_| ())
+}
+
 /// The two members of a room, if it exists.
 pub fn members_pair(
     conn: &mut DbConnection,

@@ -31,6 +31,7 @@ diesel::table! {
         room_id -> BigInt,
         user_id -> BigInt,
         read_up_to -> BigInt,
+        sent_count -> BigInt,
     }
 }
 

@@ -7,19 +7,25 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
+use diesel::connection::SimpleConnection;
 use diesel::connection::TransactionManager;
+use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::broker::{ConnId, Event, Recipients, SharedBroker};
+use crate::db::batch::{RoomAdvance, RoomHead};
 use crate::db::{self, models::MessageRow, write_transaction, Db, DbConnection};
 use crate::domain::{ClientMsgId, MessageBody, MessageId, RoomId, Seq, UserId};
 use crate::error::{ApiError, ApiResult};
 use crate::services::rooms::room_not_found;
 
+type PooledConnection = diesel::r2d2::PooledConnection<db::Manager>;
+
 /// Requests taken into one transaction at most.
-const MAX_BATCH: usize = 1024;
+const MAX_BATCH: usize = 4096;
 /// Requests waiting for the writer before senders wait for room in the queue.
 const QUEUE: usize = 16 * 1024;
 
@@ -58,6 +64,12 @@ pub struct Writer {
 impl Writer {
     pub fn start(db: Db, broker: SharedBroker) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel(QUEUE);
+        if db.backend() == db::Backend::Sqlite {
+            let db = db.clone();
+            std::thread::Builder::new()
+                .name("letschat-checkpoint".into())
+                .spawn(move || checkpointer(db))?;
+        }
         std::thread::Builder::new()
             .name("letschat-writer".into())
             .spawn(move || run(rx, db, broker))?;
@@ -142,8 +154,10 @@ enum Done {
 }
 
 fn run(mut rx: mpsc::Receiver<Job>, db: Db, broker: SharedBroker) {
-    // Rooms never change members: remember them.
+    // Rooms never change members: remember them (PostgreSQL path).
     let mut members: HashMap<RoomId, (UserId, UserId)> = HashMap::new();
+    // Each room's members and head as last committed (SQLite path).
+    let mut heads: HashMap<RoomId, RoomHead> = HashMap::new();
     let mut conn = None;
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
@@ -157,7 +171,7 @@ fn run(mut rx: mpsc::Receiver<Job>, db: Db, broker: SharedBroker) {
         let c = match conn.as_mut() {
             Some(c) => c,
             None => match db.get() {
-                Ok(c) => conn.insert(c),
+                Ok(c) => conn.insert(prepare_connection(c)),
                 Err(e) => {
                     tracing::error!(error = %e, "the writer has no database connection");
                     fail_all(batch.drain(..), || ApiError::Unavailable);
@@ -166,7 +180,11 @@ fn run(mut rx: mpsc::Receiver<Job>, db: Db, broker: SharedBroker) {
             },
         };
         let mut done: Vec<Done> = Vec::with_capacity(batch.len());
-        let committed = write_transaction(c, |c| apply_batch(c, &mut members, &batch, &mut done));
+        let committed = if matches!(**c, DbConnection::Sqlite(_)) {
+            commit_sqlite(c, &mut heads, &batch, &mut done)
+        } else {
+            write_transaction(c, |c| apply_batch(c, &mut members, &batch, &mut done))
+        };
         match committed {
             Ok(()) => {
                 for (job, result) in batch.drain(..).zip(done) {
@@ -178,6 +196,7 @@ fn run(mut rx: mpsc::Receiver<Job>, db: Db, broker: SharedBroker) {
                 fail_all(batch.drain(..), || {
                     ApiError::internal("the batch failed to commit")
                 });
+                heads.clear();
                 if <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(
                     c,
                 ) {
@@ -186,6 +205,264 @@ fn run(mut rx: mpsc::Receiver<Job>, db: Db, broker: SharedBroker) {
             }
         }
     }
+}
+
+/// The writer's own connection settings. On SQLite the writer never checkpoints the WAL inside
+/// a commit (the [`checkpointer`] does that on its own connection), and keeps a larger page
+/// cache: the messages indexes' hot pages stay in memory.
+fn prepare_connection(mut c: PooledConnection) -> PooledConnection {
+    if let DbConnection::Sqlite(s) = &mut *c {
+        if let Err(e) =
+            s.batch_execute("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -65536;")
+        {
+            tracing::warn!(error = %e, "cannot tune the writer's connection");
+        }
+    }
+    c
+}
+
+/// How often the WAL is checkpointed into the database file while the server writes.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Copies the WAL back into the database file from its own thread, so that commits on the
+/// writer thread never pay for it. PASSIVE checkpoints never wait for the writer or readers.
+fn checkpointer(db: Db) {
+    loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        let mut c = match db.get() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "no connection to checkpoint the WAL");
+                continue;
+            }
+        };
+        if let DbConnection::Sqlite(s) = &mut *c {
+            if let Err(e) = s.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+        }
+    }
+}
+
+/// Why a SQLite batch did not commit.
+enum BatchError {
+    /// A room's seq moved under the writer's cached head (another process wrote to the
+    /// database): retried once with heads read afresh.
+    Stale,
+    Failed(ApiError),
+}
+
+impl From<diesel::result::Error> for BatchError {
+    fn from(e: diesel::result::Error) -> Self {
+        BatchError::Failed(e.into())
+    }
+}
+
+impl From<ApiError> for BatchError {
+    fn from(e: ApiError) -> Self {
+        BatchError::Failed(e)
+    }
+}
+
+/// Commits a batch on SQLite: one `BEGIN IMMEDIATE` transaction with one cached insert per
+/// message, seqs assigned from the rooms' heads kept in memory, and one statement per batch for
+/// the rooms' heads, the senders' read markers and the recipients' contacts.
+fn commit_sqlite(
+    c: &mut DbConnection,
+    heads: &mut HashMap<RoomId, RoomHead>,
+    batch: &[Job],
+    done: &mut Vec<Done>,
+) -> Result<(), ApiError> {
+    // Bounds the cache; it refills from the rooms table.
+    if heads.len() > MAX_CACHED_ROOMS {
+        heads.clear();
+    }
+    for attempt in 0..2 {
+        done.clear();
+        let mut work: HashMap<RoomId, (RoomHead, Seq)> = HashMap::new();
+        let result = write_transaction(c, |c| match c {
+            DbConnection::Sqlite(s) => apply_batch_sqlite(s, heads, &mut work, batch, done),
+            DbConnection::Postgresql(_) => Err(BatchError::Failed(ApiError::internal(
+                "SQLite batch on another database",
+            ))),
+        });
+        match result {
+            Ok(()) => {
+                heads.extend(work.into_iter().map(|(room, (head, _))| (room, head)));
+                return Ok(());
+            }
+            Err(BatchError::Stale) if attempt == 0 => {
+                tracing::warn!("a room's seq moved outside this server; retrying the batch");
+                heads.clear();
+            }
+            Err(BatchError::Stale) => {
+                heads.clear();
+                return Err(ApiError::internal("rooms kept changing under the writer"));
+            }
+            Err(BatchError::Failed(e)) => {
+                heads.clear();
+                return Err(e);
+            }
+        }
+    }
+    Err(ApiError::internal("the batch failed to commit"))
+}
+
+/// Rooms whose heads the SQLite writer keeps in memory at most.
+const MAX_CACHED_ROOMS: usize = 200_000;
+
+/// A room's head for this batch: from the batch's own work, the committed cache, or the table.
+/// The second value is the seq the batch started from.
+fn head_for<'w>(
+    s: &mut SqliteConnection,
+    heads: &HashMap<RoomId, RoomHead>,
+    work: &'w mut HashMap<RoomId, (RoomHead, Seq)>,
+    room: RoomId,
+) -> Result<Option<&'w mut RoomHead>, BatchError> {
+    use std::collections::hash_map::Entry;
+    match work.entry(room) {
+        Entry::Occupied(e) => Ok(Some(&mut e.into_mut().0)),
+        Entry::Vacant(e) => {
+            let head = match heads.get(&room) {
+                Some(h) => *h,
+                None => match db::batch::room_head(s, room)? {
+                    Some(h) => h,
+                    None => return Ok(None),
+                },
+            };
+            Ok(Some(&mut e.insert((head, head.last_seq)).0))
+        }
+    }
+}
+
+fn apply_batch_sqlite(
+    s: &mut SqliteConnection,
+    heads: &HashMap<RoomId, RoomHead>,
+    work: &mut HashMap<RoomId, (RoomHead, Seq)>,
+    batch: &[Job],
+    done: &mut Vec<Done>,
+) -> Result<(), BatchError> {
+    db::batch::begin_batch(s)?;
+    let now = db::now();
+    let mut next_id = db::batch::last_message_id(s)?.0 + 1;
+    // Per (room, sender): the newest seq sent and how many were sent.
+    let mut senders: HashMap<(RoomId, UserId), (Seq, i64)> = HashMap::new();
+    let mut contacts: HashMap<(UserId, UserId), RoomId> = HashMap::new();
+    for job in batch {
+        match job {
+            Job::Send {
+                user,
+                room,
+                client_msg_id,
+                body,
+                ..
+            } => {
+                let (user, room) = (*user, *room);
+                let head = match head_for(s, heads, work, room)? {
+                    Some(h) if h.user_low == user || h.user_high == user => h,
+                    _ => {
+                        done.push(Done::Sent(Err(room_not_found())));
+                        continue;
+                    }
+                };
+                let (a, b) = (head.user_low, head.user_high);
+                let seq = Seq(head.last_seq.0 + 1);
+                let id = MessageId(next_id);
+                let inserted = db::batch::insert_message(
+                    s,
+                    id,
+                    room,
+                    seq,
+                    user,
+                    client_msg_id.as_str(),
+                    body.as_str(),
+                    now,
+                );
+                let sent = match inserted {
+                    Ok(true) => {
+                        next_id += 1;
+                        head.last_seq = seq;
+                        head.last_message_id = id;
+                        let sender = senders.entry((room, user)).or_insert((seq, 0));
+                        sender.0 = sender.0.max(seq);
+                        sender.1 += 1;
+                        contacts.insert((if a == user { b } else { a }, user), room);
+                        Sent {
+                            message: Arc::new(MessageRow {
+                                id,
+                                room_id: room,
+                                seq,
+                                sender_id: user,
+                                client_msg_id: client_msg_id.as_str().to_owned(),
+                                body: body.as_str().to_owned(),
+                                created_at: now,
+                                deleted_at: None,
+                            }),
+                            created: true,
+                        }
+                    }
+                    Ok(false) => {
+                        let known =
+                            db::batch::find_by_client_id(s, room, user, client_msg_id.as_str())?;
+                        // Not a known client_msg_id: the seq is taken, someone else wrote to
+                        // this room.
+                        let Some(message) = known else {
+                            return Err(BatchError::Stale);
+                        };
+                        Sent {
+                            message: Arc::new(message),
+                            created: false,
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                done.push(Done::Sent(Ok((sent, a, b))));
+            }
+            Job::Read {
+                user, room, up_to, ..
+            } => {
+                let (user, room) = (*user, *room);
+                let head = match head_for(s, heads, work, room)? {
+                    Some(h) if h.user_low == user || h.user_high == user => *h,
+                    _ => {
+                        done.push(Done::Read(Err(room_not_found())));
+                        continue;
+                    }
+                };
+                let up_to = (*up_to).min(head.last_seq);
+                let moved = db::batch::advance_read_marker(s, room, user, up_to)?;
+                done.push(Done::Read(Ok(moved.then_some((
+                    head.user_low,
+                    head.user_high,
+                    up_to,
+                )))));
+            }
+        }
+    }
+    let senders: Vec<(RoomId, UserId, Seq, i64)> = senders
+        .into_iter()
+        .map(|((room, user), (seq, sent))| (room, user, seq, sent))
+        .collect();
+    db::batch::record_senders(s, &senders)?;
+    let entries: Vec<(UserId, UserId, RoomId)> = contacts
+        .into_iter()
+        .map(|((owner, contact), room)| (owner, contact, room))
+        .collect();
+    db::batch::insert_contacts_if_absent(s, &entries, now)?;
+    let advances: Vec<RoomAdvance> = work
+        .iter()
+        .filter(|(_, (head, from))| head.last_seq != *from)
+        .map(|(room, (head, from))| RoomAdvance {
+            room: *room,
+            from_seq: *from,
+            last_seq: head.last_seq,
+            last_message_id: head.last_message_id,
+        })
+        .collect();
+    if !db::batch::finish_rooms(s, &advances)? {
+        return Err(BatchError::Stale);
+    }
+    Ok(())
 }
 
 /// Runs a batch inside its transaction. What several sends of a batch share is written once
@@ -199,7 +476,7 @@ fn apply_batch(
     done: &mut Vec<Done>,
 ) -> Result<(), ApiError> {
     let mut newest: HashMap<RoomId, MessageId> = HashMap::new();
-    let mut read_by_sender: HashMap<(RoomId, UserId), Seq> = HashMap::new();
+    let mut senders: HashMap<(RoomId, UserId), (Seq, i64)> = HashMap::new();
     let mut contacts: HashMap<(UserId, UserId), RoomId> = HashMap::new();
     for job in batch {
         match job {
@@ -216,8 +493,9 @@ fn apply_batch(
                         let m = &sent.message;
                         let id = newest.entry(*room).or_insert(m.id);
                         *id = (*id).max(m.id);
-                        let seq = read_by_sender.entry((*room, *user)).or_insert(m.seq);
-                        *seq = (*seq).max(m.seq);
+                        let sender = senders.entry((*room, *user)).or_insert((m.seq, 0));
+                        sender.0 = sender.0.max(m.seq);
+                        sender.1 += 1;
                         let recipient = if a == user { *b } else { *a };
                         contacts.insert((recipient, *user), *room);
                     }
@@ -231,8 +509,9 @@ fn apply_batch(
             }
         }
     }
-    for ((room, user), seq) in read_by_sender {
+    for ((room, user), (seq, sent)) in senders {
         db::rooms::advance_read_marker(c, room, user, seq)?;
+        db::rooms::add_sent(c, room, user, sent)?;
     }
     for ((owner, contact), room) in contacts {
         db::contacts::insert_if_absent(c, owner, contact, room)?;

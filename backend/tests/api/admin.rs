@@ -226,10 +226,20 @@ async fn users_are_listed_searched_and_paged_with_counts() {
     let root = admin(&app, "root").await;
     let (alice, bob, room) = app.pair("alice", "bob").await;
     let carol = app.register("carol").await;
-    app.add_contact(&alice, &carol).await;
+    let room_ac = app.add_contact(&alice, &carol).await;
     app.send(&alice, room, "a1", "one").await;
     app.send(&alice, room, "a2", "two").await;
     app.send(&bob, room, "b1", "three").await;
+    app.send(&alice, room_ac, "c1", "hi carol").await;
+    // A resend is the same message: it does not count again.
+    let again = app
+        .post(
+            &format!("/api/rooms/{room}/messages"),
+            &alice.token,
+            json!({"client_msg_id": "a1", "body": "one"}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{again:?}");
 
     let r = app.get("/api/admin/users", &root.token).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
@@ -244,7 +254,8 @@ async fn users_are_listed_searched_and_paged_with_counts() {
     assert_eq!(a["id"], json!(alice.id));
     assert_eq!(a["contacts_count"], 2);
     assert_eq!(a["rooms_count"], 2);
-    assert_eq!(a["messages_count"], 2);
+    // Two in the room with bob, one in the room with carol.
+    assert_eq!(a["messages_count"], 3);
     assert_eq!(a["is_admin"], json!(false));
     assert!(a["deactivated_at"].is_null());
     assert!(

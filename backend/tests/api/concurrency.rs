@@ -228,3 +228,62 @@ async fn racing_registrations_of_one_name_create_one_account() {
     let found = app.get("/api/users/search?q=racer", &zed.token).await;
     assert_eq!(found.body.as_array().unwrap().len(), 1);
 }
+
+/// Writes a message into a room behind the server's back, as another server process on the
+/// same database would: the row at `seq`, and the room's head moved to it.
+fn write_outside(database_url: &str, room: i64, sender: i64, seq: i64) {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let sql = format!(
+        "INSERT INTO messages (room_id, seq, sender_id, client_msg_id, body, created_at) \
+         VALUES ({room}, {seq}, {sender}, 'outside-{seq}', 'from another process', CURRENT_TIMESTAMP); \
+         UPDATE rooms SET last_seq = {seq}, \
+         last_message_id = (SELECT max(id) FROM messages WHERE room_id = {room}) WHERE id = {room};"
+    );
+    if let Some(path) = database_url.strip_prefix("sqlite://") {
+        let mut c = diesel::SqliteConnection::establish(path).unwrap();
+        c.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
+        c.batch_execute(&format!("BEGIN IMMEDIATE; {sql} COMMIT;"))
+            .unwrap();
+    } else {
+        let mut c = diesel::PgConnection::establish(database_url).unwrap();
+        c.batch_execute(&format!("BEGIN; {sql} COMMIT;")).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_room_written_by_another_process_keeps_gap_free_seqs() {
+    let app = spawn_app().await;
+    let (alice, bob, room) = app.pair("alice", "bob").await;
+    // The server learns the room's head...
+    assert_eq!(app.send(&alice, room, "a-1", "one").await["seq"], 1);
+    // ...then another process adds seq 2 and 3.
+    let url = app.database_url.clone();
+    let (id, r) = (alice.id, room);
+    tokio::task::spawn_blocking(move || {
+        write_outside(&url, r, id, 2);
+        write_outside(&url, r, id, 3);
+    })
+    .await
+    .unwrap();
+    // The next sends continue after them, and a resend is still recognised.
+    assert_eq!(app.send(&bob, room, "b-1", "four").await["seq"], 4);
+    assert_eq!(app.send(&alice, room, "a-2", "five").await["seq"], 5);
+    let again = send(&app, &alice, room, "a-1".into(), "one".into()).await;
+    assert_eq!(again.status, StatusCode::OK, "{again:?}");
+    assert_eq!(again.body["seq"], 1);
+
+    let r = history(&app, &bob, room, "limit=50").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(pluck(&r.body["messages"], "seq"), [1, 2, 3, 4, 5]);
+    assert_eq!(
+        pluck(&r.body["messages"], "body"),
+        [
+            "one",
+            "from another process",
+            "from another process",
+            "four",
+            "five"
+        ]
+    );
+}

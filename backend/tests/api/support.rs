@@ -13,6 +13,13 @@ use crate::helpers::{Resp, TestApp, User};
 pub const PASSWORD: &str = "password123";
 
 /// The keys of a JSON object (panics on anything else).
+/// `key` of every object in the array `v`.
+pub fn pluck<'a>(v: &'a Value, key: &str) -> Vec<&'a Value> {
+    v.as_array()
+        .map(|a| a.iter().map(|o| &o[key]).collect())
+        .unwrap_or_default()
+}
+
 pub fn keys(v: &Value) -> BTreeSet<String> {
     v.as_object()
         .unwrap_or_else(|| panic!("expected a JSON object, got {v}"))

@@ -1,0 +1,240 @@
+//! The message writer's statements on SQLite, shaped for group commit: one prepared (and cached)
+//! insert per message, and one statement per batch for everything the batch's messages share —
+//! the rooms' newest seq and message, the senders' read markers and the recipients' contact
+//! entries. Per-batch statements take their rows as one JSON array bound as a single
+//! parameter, so their SQL text never changes with the batch size.
+//!
+//! The caller runs these inside one `BEGIN IMMEDIATE` transaction and assigns seqs itself from
+//! [`RoomHead::last_seq`]; [`finish_rooms`] checks that no one else moved a room's seq meanwhile.
+
+use std::fmt::Write;
+
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
+use diesel::sqlite::SqliteConnection;
+
+use super::models::MessageRow;
+use super::schema::{messages, rooms};
+use crate::domain::{MessageId, RoomId, Seq, UserId};
+
+/// What the writer needs of a room: its members and where its history ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomHead {
+    pub user_low: UserId,
+    pub user_high: UserId,
+    pub last_seq: Seq,
+    pub last_message_id: MessageId,
+}
+
+pub fn room_head(conn: &mut SqliteConnection, room: RoomId) -> QueryResult<Option<RoomHead>> {
+    rooms::table
+        .find(room)
+        .select((
+            rooms::user_low,
+            rooms::user_high,
+            rooms::last_seq,
+            rooms::last_message_id,
+        ))
+        .first::<(UserId, UserId, Seq, MessageId)>(conn)
+        .optional()
+        .map(|row| {
+            row.map(
+                |(user_low, user_high, last_seq, last_message_id)| RoomHead {
+                    user_low,
+                    user_high,
+                    last_seq,
+                    last_message_id,
+                },
+            )
+        })
+}
+
+/// Inserts a message with the given id and seq; returns false if it was not inserted because
+/// the sender already sent `client_msg_id` in this room or — if another writer got there
+/// first — the id or seq is taken (the caller tells these apart with [`find_by_client_id`]).
+///
+/// `OR IGNORE` (with foreign keys deferred to the commit, see [`begin_batch`]) and no
+/// `RETURNING` mean no constraint can abort the statement halfway, so SQLite needs no statement
+/// journal for it: no copy of every page the insert touches.
+#[allow(clippy::too_many_arguments)]
+pub fn insert_message(
+    conn: &mut SqliteConnection,
+    id: MessageId,
+    room: RoomId,
+    seq: Seq,
+    sender: UserId,
+    client_msg_id: &str,
+    body: &str,
+    created_at: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::insert_or_ignore_into(messages::table)
+        .values((
+            messages::id.eq(id),
+            messages::room_id.eq(room),
+            messages::seq.eq(seq),
+            messages::sender_id.eq(sender),
+            messages::client_msg_id.eq(client_msg_id),
+            messages::body.eq(body),
+            messages::created_at.eq(created_at),
+        ))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// The newest message id (0 when there is none). Messages are never removed, so ids above it
+/// are free.
+pub fn last_message_id(conn: &mut SqliteConnection) -> QueryResult<MessageId> {
+    messages::table
+        .select(diesel::dsl::max(messages::id))
+        .first::<Option<MessageId>>(conn)
+        .map(|id| id.unwrap_or(MessageId(0)))
+}
+
+/// Starts a batch inside its transaction: foreign keys are checked at the commit rather than
+/// after each statement (the setting ends with the transaction).
+pub fn begin_batch(conn: &mut SqliteConnection) -> QueryResult<()> {
+    conn.batch_execute("PRAGMA defer_foreign_keys = ON;")
+}
+
+pub fn find_by_client_id(
+    conn: &mut SqliteConnection,
+    room: RoomId,
+    sender: UserId,
+    client_msg_id: &str,
+) -> QueryResult<Option<MessageRow>> {
+    messages::table
+        .filter(messages::room_id.eq(room))
+        .filter(messages::sender_id.eq(sender))
+        .filter(messages::client_msg_id.eq(client_msg_id))
+        .select(MessageRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A room's new head after a batch, and the seq the batch started from.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomAdvance {
+    pub room: RoomId,
+    pub from_seq: Seq,
+    pub last_seq: Seq,
+    pub last_message_id: MessageId,
+}
+
+/// Moves each room's `last_seq` and `last_message_id` forward. Returns false, changing
+/// nothing the caller should keep, if some room's seq was no longer `from_seq` (another writer
+/// got there first): the caller then rolls the transaction back.
+pub fn finish_rooms(conn: &mut SqliteConnection, rooms: &[RoomAdvance]) -> QueryResult<bool> {
+    if rooms.is_empty() {
+        return Ok(true);
+    }
+    let mut json = String::with_capacity(rooms.len() * 40);
+    json.push('[');
+    for (i, r) in rooms.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        push_ints(
+            &mut json,
+            &[r.room.0, r.from_seq.0, r.last_seq.0, r.last_message_id.0],
+        );
+    }
+    json.push(']');
+    let changed = diesel::sql_query(
+        "UPDATE rooms SET last_seq = j.value ->> 2, last_message_id = j.value ->> 3 \
+         FROM json_each(?) AS j \
+         WHERE rooms.id = j.value ->> 0 AND rooms.last_seq = j.value ->> 1",
+    )
+    .bind::<Text, _>(&json)
+    .execute(conn)?;
+    Ok(changed == rooms.len())
+}
+
+/// Records what senders did in a batch: each `(room, user, seq, sent)` adds `sent` messages to
+/// `user`'s count in `room` and moves their read marker to `seq` unless it is already further
+/// (sending reads everything before it).
+pub fn record_senders(
+    conn: &mut SqliteConnection,
+    senders: &[(RoomId, UserId, Seq, i64)],
+) -> QueryResult<()> {
+    if senders.is_empty() {
+        return Ok(());
+    }
+    let mut json = String::with_capacity(senders.len() * 32);
+    json.push('[');
+    for (i, (room, user, seq, sent)) in senders.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        push_ints(&mut json, &[room.0, user.0, seq.0, *sent]);
+    }
+    json.push(']');
+    diesel::sql_query(
+        "UPDATE room_members SET read_up_to = max(read_up_to, j.value ->> 2),          sent_count = sent_count + (j.value ->> 3)          FROM json_each(?) AS j          WHERE room_members.room_id = j.value ->> 0 AND room_members.user_id = j.value ->> 1",
+    )
+    .bind::<Text, _>(&json)
+    .execute(conn)
+    .map(|_| ())
+}
+
+/// Moves one read marker forward; true if it moved.
+pub fn advance_read_marker(
+    conn: &mut SqliteConnection,
+    room: RoomId,
+    user: UserId,
+    up_to: Seq,
+) -> QueryResult<bool> {
+    diesel::sql_query(
+        "UPDATE room_members SET read_up_to = ? \
+         WHERE room_id = ? AND user_id = ? AND read_up_to < ?",
+    )
+    .bind::<BigInt, _>(up_to.0)
+    .bind::<BigInt, _>(room.0)
+    .bind::<BigInt, _>(user.0)
+    .bind::<BigInt, _>(up_to.0)
+    .execute(conn)
+    .map(|n| n > 0)
+}
+
+/// Adds `(owner, contact, room)` contact entries that do not exist yet.
+pub fn insert_contacts_if_absent(
+    conn: &mut SqliteConnection,
+    entries: &[(UserId, UserId, RoomId)],
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut json = String::with_capacity(entries.len() * 30);
+    json.push('[');
+    for (i, (owner, contact, room)) in entries.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        push_ints(&mut json, &[owner.0, contact.0, room.0]);
+    }
+    json.push(']');
+    // `WHERE true` keeps SQLite from reading `ON CONFLICT` as a join constraint.
+    diesel::sql_query(
+        "INSERT INTO contacts (owner_id, contact_id, room_id, created_at) \
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, ? FROM json_each(?) AS j WHERE true \
+         ON CONFLICT (owner_id, contact_id) DO NOTHING",
+    )
+    .bind::<Timestamp, _>(now)
+    .bind::<Text, _>(&json)
+    .execute(conn)
+    .map(|_| ())
+}
+
+/// Appends `[a,b,…]`.
+fn push_ints(out: &mut String, values: &[i64]) {
+    out.push('[');
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{v}");
+    }
+    out.push(']');
+}
