@@ -8,12 +8,14 @@
 //! [`RoomHead::last_seq`]; [`finish_rooms`] checks that no one else moved a room's seq meanwhile.
 
 use std::fmt::Write;
+use std::marker::PhantomData;
 
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text, Timestamp};
-use diesel::sqlite::SqliteConnection;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Text};
+use diesel::sqlite::{Sqlite, SqliteConnection};
 
 use super::models::MessageRow;
 use super::schema::{messages, rooms};
@@ -141,13 +143,7 @@ pub fn finish_rooms(conn: &mut SqliteConnection, rooms: &[RoomAdvance]) -> Query
         );
     }
     json.push(']');
-    let changed = diesel::sql_query(
-        "UPDATE rooms SET last_seq = j.value ->> 2, last_message_id = j.value ->> 3 \
-         FROM json_each(?) AS j \
-         WHERE rooms.id = j.value ->> 0 AND rooms.last_seq = j.value ->> 1",
-    )
-    .bind::<Text, _>(&json)
-    .execute(conn)?;
+    let changed = Fixed::<FinishRooms>::new(&[&json]).execute(conn)?;
     Ok(changed == rooms.len())
 }
 
@@ -170,12 +166,9 @@ pub fn record_senders(
         push_ints(&mut json, &[room.0, user.0, seq.0, *sent]);
     }
     json.push(']');
-    diesel::sql_query(
-        "UPDATE room_members SET read_up_to = max(read_up_to, j.value ->> 2),          sent_count = sent_count + (j.value ->> 3)          FROM json_each(?) AS j          WHERE room_members.room_id = j.value ->> 0 AND room_members.user_id = j.value ->> 1",
-    )
-    .bind::<Text, _>(&json)
-    .execute(conn)
-    .map(|_| ())
+    Fixed::<RecordSenders>::new(&[&json])
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// Moves one read marker forward; true if it moved.
@@ -215,16 +208,82 @@ pub fn insert_contacts_if_absent(
         push_ints(&mut json, &[owner.0, contact.0, room.0]);
     }
     json.push(']');
-    // `WHERE true` keeps SQLite from reading `ON CONFLICT` as a join constraint.
-    diesel::sql_query(
-        "INSERT INTO contacts (owner_id, contact_id, room_id, created_at) \
+    // Stored as diesel stores timestamps on SQLite.
+    let now = now.format("%F %T%.f").to_string();
+    Fixed::<InsertContacts>::new(&[&now, &json])
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// A statement whose SQL never changes, with text parameters. Unlike `sql_query`, which diesel
+/// prepares again on every call, it is prepared once per connection and then taken from the
+/// connection's statement cache, keyed by its type.
+struct Fixed<'a, K> {
+    params: &'a [&'a str],
+    kind: PhantomData<K>,
+}
+
+/// The SQL of a [`Fixed`] statement; each `?` takes the next parameter.
+trait FixedSql: 'static {
+    const SQL: &'static str;
+}
+
+impl<'a, K: FixedSql> Fixed<'a, K> {
+    fn new(params: &'a [&'a str]) -> Self {
+        Fixed {
+            params,
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K: FixedSql> QueryId for Fixed<'_, K> {
+    type QueryId = Fixed<'static, K>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<K: FixedSql> QueryFragment<Sqlite> for Fixed<'_, K> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        let mut parts = K::SQL.split('?');
+        if let Some(first) = parts.next() {
+            out.push_sql(first);
+        }
+        for (part, param) in parts.zip(self.params.iter()) {
+            out.push_bind_param::<Text, str>(param)?;
+            out.push_sql(part);
+        }
+        Ok(())
+    }
+}
+
+impl<K> RunQueryDsl<SqliteConnection> for Fixed<'_, K> {}
+
+/// `[[room, from_seq, last_seq, last_message_id], …]`
+struct FinishRooms;
+impl FixedSql for FinishRooms {
+    const SQL: &'static str =
+        "UPDATE rooms SET last_seq = j.value ->> 2, last_message_id = j.value ->> 3 \
+         FROM json_each(?) AS j \
+         WHERE rooms.id = j.value ->> 0 AND rooms.last_seq = j.value ->> 1";
+}
+
+/// `[[room, user, seq, sent], …]`
+struct RecordSenders;
+impl FixedSql for RecordSenders {
+    const SQL: &'static str =
+        "UPDATE room_members SET read_up_to = max(read_up_to, j.value ->> 2), \
+         sent_count = sent_count + (j.value ->> 3) \
+         FROM json_each(?) AS j \
+         WHERE room_members.room_id = j.value ->> 0 AND room_members.user_id = j.value ->> 1";
+}
+
+/// The creation time, then `[[owner, contact, room], …]`. `WHERE true` keeps SQLite from
+/// reading `ON CONFLICT` as a join constraint.
+struct InsertContacts;
+impl FixedSql for InsertContacts {
+    const SQL: &'static str = "INSERT INTO contacts (owner_id, contact_id, room_id, created_at) \
          SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, ? FROM json_each(?) AS j WHERE true \
-         ON CONFLICT (owner_id, contact_id) DO NOTHING",
-    )
-    .bind::<Timestamp, _>(now)
-    .bind::<Text, _>(&json)
-    .execute(conn)
-    .map(|_| ())
+         ON CONFLICT (owner_id, contact_id) DO NOTHING";
 }
 
 /// Appends `[a,b,…]`.
