@@ -14,6 +14,7 @@ pub mod tokens;
 pub mod users;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -138,6 +139,8 @@ pub type PoolError = r2d2::PoolError;
 pub struct Db {
     pool: Pool,
     backend: Backend,
+    /// One per pooled connection that [`Db::run`] may use (the message writer keeps one).
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,7 +192,14 @@ impl Db {
             .min_idle(Some(1.min(pool_size)))
             .connection_timeout(Duration::from_secs(5))
             .build(manager)?;
-        Ok(Db { pool, backend })
+        let permits = Arc::new(tokio::sync::Semaphore::new(
+            pool_size.saturating_sub(1).max(1) as usize,
+        ));
+        Ok(Db {
+            pool,
+            backend,
+            permits,
+        })
     }
 
     /// A connection for a long-lived blocking owner (the message writer). Blocks.
@@ -201,14 +211,21 @@ impl Db {
         self.backend
     }
 
-    /// Runs `f` with a pooled connection on a blocking thread.
+    /// Runs `f` with a pooled connection on a blocking thread. Callers wait for a connection
+    /// here, as tasks, before a thread is taken: a storm of requests (thousands of clients
+    /// reconnecting at once) queues in memory instead of parking hundreds of threads on the pool.
     pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::Unavailable)?;
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut conn = pool.get()?;
             f(&mut conn)
         })
