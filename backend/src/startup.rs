@@ -23,6 +23,7 @@ use crate::db::Db;
 use crate::presence::Presence;
 use crate::services::writer::Writer;
 use crate::state::AppState;
+use crate::telemetry::RequestSpan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -97,7 +98,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(json::path_error))
                 // Swagger UI and the spec before the `/api` scope, which would take their paths.
                 .route("/api/docs", web::get().to(docs_redirect))
-                .route("/api/ws", web::get().to(crate::ws::upgrade))
+                .route(crate::ws::PATH, web::get().to(crate::ws::upgrade))
                 .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", spec.clone()))
                 .into_utoipa_app()
                 .service(
@@ -108,7 +109,8 @@ impl Application {
                 .into_app()
                 .configure(|cfg| spa(cfg, &static_dir))
                 .wrap(ErrorHandlers::new().default_handler(api::json_errors))
-                .wrap(TracingLogger::default())
+                // One line per request; the WebSocket upgrade's is logged when it is answered.
+                .wrap(TracingLogger::<RequestSpan>::new())
         })
         .listen(listener)
         .map_err(|source| StartupError::Bind {
