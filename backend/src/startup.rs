@@ -126,6 +126,13 @@ impl Application {
         if config.workers > 0 {
             server = server.workers(config.workers);
         }
+        // Blocking tasks are database calls (which wait for one of `db_pool_size` connections)
+        // and password hashes (at most `hash_concurrency` at once): more threads than that per
+        // worker would only wait. actix's default, 512 / cores per worker, let a burst of
+        // connections start hundreds of threads that each kept their own memory.
+        server = server.worker_max_blocking_threads(
+            (config.db_pool_size as usize).saturating_add(config.hash_concurrency),
+        );
         let server = server.run();
 
         spawn_housekeeping(state.clone());
