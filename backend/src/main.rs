@@ -57,6 +57,7 @@ fn main() -> ExitCode {
 
 fn serve(args: ServeArgs) -> ExitCode {
     letschat::telemetry::init();
+    letschat::startup::raise_open_file_limit();
     let config = match Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {

@@ -169,6 +169,27 @@ impl Application {
     }
 }
 
+/// Raises the soft open-file limit as far as the hard limit allows (every WebSocket is a file
+/// descriptor, and the usual soft default of 1024 caps a server far below what it can hold),
+/// then logs the limit in force. Never fails: a limit that cannot be raised is kept.
+pub fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        // Linux refuses a limit above fs.nr_open even when the hard limit is unlimited.
+        let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(u64::MAX);
+        match rlimit::increase_nofile_limit(ceiling) {
+            Ok(limit) => tracing::info!(limit, "open-file limit"),
+            Err(e) => {
+                let limit = rlimit::Resource::NOFILE.get().ok().map(|(soft, _)| soft);
+                tracing::warn!(limit, error = %e, "cannot raise the open-file limit");
+            }
+        }
+    }
+}
+
 /// A listening socket with a deep accept queue (std's default of 128 overflows when thousands of
 /// clients reconnect at once, e.g. after a restart).
 fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
