@@ -7,6 +7,12 @@ use clap::{Parser, Subcommand};
 use letschat::config::{Config, ServeArgs};
 use letschat::startup::Application;
 
+/// mimalloc instead of the system allocator: the server makes many small, short-lived
+/// allocations on several threads (frames and messages built on one thread and freed on
+/// another), which glibc's per-thread arenas handle with lock contention and fragmentation.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "letschat",
@@ -51,6 +57,7 @@ fn main() -> ExitCode {
 
 fn serve(args: ServeArgs) -> ExitCode {
     letschat::telemetry::init();
+    letschat::startup::raise_open_file_limit();
     let config = match Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {

@@ -23,6 +23,7 @@ use crate::db::Db;
 use crate::presence::Presence;
 use crate::services::writer::Writer;
 use crate::state::AppState;
+use crate::telemetry::RequestSpan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -97,7 +98,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(json::path_error))
                 // Swagger UI and the spec before the `/api` scope, which would take their paths.
                 .route("/api/docs", web::get().to(docs_redirect))
-                .route("/api/ws", web::get().to(crate::ws::upgrade))
+                .route(crate::ws::PATH, web::get().to(crate::ws::upgrade))
                 .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", spec.clone()))
                 .into_utoipa_app()
                 .service(
@@ -108,7 +109,8 @@ impl Application {
                 .into_app()
                 .configure(|cfg| spa(cfg, &static_dir))
                 .wrap(ErrorHandlers::new().default_handler(api::json_errors))
-                .wrap(TracingLogger::default())
+                // One line per request; the WebSocket upgrade's is logged when it is answered.
+                .wrap(TracingLogger::<RequestSpan>::new())
         })
         .listen(listener)
         .map_err(|source| StartupError::Bind {
@@ -124,6 +126,13 @@ impl Application {
         if config.workers > 0 {
             server = server.workers(config.workers);
         }
+        // Blocking tasks are database calls (which wait for one of `db_pool_size` connections)
+        // and password hashes (at most `hash_concurrency` at once): more threads than that per
+        // worker would only wait. actix's default, 512 / cores per worker, let a burst of
+        // connections start hundreds of threads that each kept their own memory.
+        server = server.worker_max_blocking_threads(
+            (config.db_pool_size as usize).saturating_add(config.hash_concurrency),
+        );
         let server = server.run();
 
         spawn_housekeeping(state.clone());
@@ -157,6 +166,27 @@ impl Application {
             handle.stop(true).await;
         });
         self.server.await
+    }
+}
+
+/// Raises the soft open-file limit as far as the hard limit allows (every WebSocket is a file
+/// descriptor, and the usual soft default of 1024 caps a server far below what it can hold),
+/// then logs the limit in force. Never fails: a limit that cannot be raised is kept.
+pub fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        // Linux refuses a limit above fs.nr_open even when the hard limit is unlimited.
+        let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(u64::MAX);
+        match rlimit::increase_nofile_limit(ceiling) {
+            Ok(limit) => tracing::info!(limit, "open-file limit"),
+            Err(e) => {
+                let limit = rlimit::Resource::NOFILE.get().ok().map(|(soft, _)| soft);
+                tracing::warn!(limit, error = %e, "cannot raise the open-file limit");
+            }
+        }
     }
 }
 

@@ -93,6 +93,37 @@ impl From<MessageRow> for MessageDto {
     }
 }
 
+/// A message row serialized exactly as its `MessageDto` (same fields, same order, same
+/// bytes) but borrowing the row's strings instead of copying them: the WebSocket fan-out
+/// renders every stored message through this once.
+#[derive(Serialize)]
+pub struct MessageJson<'a> {
+    id: MessageId,
+    room_id: RoomId,
+    seq: Seq,
+    sender_id: UserId,
+    client_msg_id: &'a str,
+    body: &'a str,
+    created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> From<&'a MessageRow> for MessageJson<'a> {
+    fn from(m: &'a MessageRow) -> Self {
+        MessageJson {
+            id: m.id,
+            room_id: m.room_id,
+            seq: m.seq,
+            sender_id: m.sender_id,
+            client_msg_id: &m.client_msg_id,
+            body: &m.body,
+            created_at: utc(m.created_at),
+            deleted_at: m.deleted_at.map(utc),
+        }
+    }
+}
+
 /// One of the caller's contacts, with the room they share.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = Contact)]

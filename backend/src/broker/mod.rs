@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::db::models::MessageRow;
 use crate::domain::{RoomId, Seq, UserId};
+use crate::ws::protocol::WireMessage;
 
 pub use memory::MemoryBroker;
 
@@ -31,8 +32,9 @@ impl ConnId {
 pub enum Event {
     /// A stored message, to both members of its room. The connection it was sent from (if
     /// any) turns it into that client's `ack`, so acks and messages share one ordered stream.
+    /// Build it with `Event::message`: its JSON is rendered once for all connections.
     Message {
-        message: Arc<MessageRow>,
+        message: Arc<WireMessage>,
         origin: Option<ConnId>,
     },
     Typing {
@@ -59,6 +61,16 @@ pub enum Event {
     MessageDeleted {
         message: Arc<MessageRow>,
     },
+}
+
+impl Event {
+    /// The event for a stored message sent from `origin` (if it came over a WebSocket).
+    pub fn message(row: Arc<MessageRow>, origin: Option<ConnId>) -> Event {
+        Event::Message {
+            message: Arc::new(WireMessage::new(row)),
+            origin,
+        }
+    }
 }
 
 /// The queue a connection reads its events from.

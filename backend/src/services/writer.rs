@@ -604,10 +604,7 @@ fn finish(job: Job, result: Done, broker: &SharedBroker) {
         (Job::Send { exclude, reply, .. }, Done::Sent(result)) => {
             let answer = result.map(|(sent, a, b)| {
                 if sent.created {
-                    let event = Event::Message {
-                        message: Arc::clone(&sent.message),
-                        origin: exclude,
-                    };
+                    let event = Event::message(Arc::clone(&sent.message), exclude);
                     broker.publish(Recipients::Pair(a, b), None, event);
                 }
                 sent

@@ -11,6 +11,9 @@ use crate::error::ApiError;
 use crate::services::accounts;
 use crate::state::AppState;
 
+/// Where clients open the WebSocket.
+pub const PATH: &str = "/api/ws";
+
 /// Largest frame a client may send; a bigger one closes the connection with 1009.
 pub const MAX_FRAME: usize = 64 * 1024;
 

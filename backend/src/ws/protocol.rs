@@ -1,9 +1,13 @@
 //! The WebSocket frames of the wire contract (docs/websocket.md): what clients send, what the
 //! server sends back. All frames are JSON text with a `type`.
 
+use std::sync::{Arc, OnceLock};
+
+use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 
-use crate::api::dto::{MessageDto, UserDto};
+use crate::api::dto::{MessageDto, MessageJson, UserDto};
+use crate::db::models::MessageRow;
 use crate::domain::{RoomId, Seq, UserId};
 
 /// Client → server.
@@ -42,7 +46,8 @@ pub struct RoomState {
     pub read_up_to: Seq,
 }
 
-/// Server → client.
+/// Server → client. `ack` and `message` frames are sent pre-rendered (see `WireMessage`); their
+/// variants here define the shape, and the tests hold the two byte for byte equal.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame<'a> {
@@ -96,6 +101,110 @@ impl ServerFrame<'_> {
             r#"{"type":"error","code":"internal","message":"frame encoding failed"}"#.to_owned()
         })
     }
+}
+
+const ENCODING_FAILED: &str =
+    r#"{"type":"error","code":"internal","message":"frame encoding failed"}"#;
+const MESSAGE_PREFIX: &str = r#"{"type":"message","message":"#;
+const ACK_PREFIX: &str = r#"{"type":"ack","client_msg_id":"#;
+const ACK_MESSAGE_KEY: &str = r#","message":"#;
+
+/// A stored message on its way to connections. Its `message` frame is rendered once, by the
+/// first connection that needs it, and shared by all of them (a `ByteString` clone only bumps
+/// a reference count); the sender's `ack` is spliced from the same JSON.
+#[derive(Debug)]
+pub struct WireMessage {
+    row: Arc<MessageRow>,
+    frame: OnceLock<ByteString>,
+}
+
+impl WireMessage {
+    pub fn new(row: Arc<MessageRow>) -> WireMessage {
+        WireMessage {
+            row,
+            frame: OnceLock::new(),
+        }
+    }
+
+    pub fn row(&self) -> &MessageRow {
+        &self.row
+    }
+
+    /// `{"type":"message","message":…}`.
+    pub fn message_frame(&self) -> ByteString {
+        self.frame_ref().clone()
+    }
+
+    /// `{"type":"ack","client_msg_id":…,"message":…}`.
+    pub fn ack_frame(&self, client_msg_id: &str) -> ByteString {
+        match self.frame_ref().strip_prefix(MESSAGE_PREFIX) {
+            Some(rest) => ack_frame(client_msg_id, rest.strip_suffix('}').unwrap_or(rest)),
+            None => ByteString::from_static(ENCODING_FAILED),
+        }
+    }
+
+    fn frame_ref(&self) -> &ByteString {
+        self.frame.get_or_init(|| message_frame(&self.row))
+    }
+}
+
+/// `{"type":"message","message":…}` for one row, written straight from the row.
+pub fn message_frame(row: &MessageRow) -> ByteString {
+    let mut buf =
+        Vec::with_capacity(MESSAGE_PREFIX.len() + row.client_msg_id.len() + row.body.len() + 192);
+    buf.extend_from_slice(MESSAGE_PREFIX.as_bytes());
+    // Serializing a plain struct into memory cannot fail, and serde_json writes UTF-8.
+    if serde_json::to_writer(&mut buf, &MessageJson::from(row)).is_err() {
+        return ByteString::from_static(ENCODING_FAILED);
+    }
+    buf.push(b'}');
+    ByteString::try_from(buf).unwrap_or_else(|_| ByteString::from_static(ENCODING_FAILED))
+}
+
+/// `{"type":"ack","client_msg_id":…,"message":…}` around an already rendered message.
+fn ack_frame(client_msg_id: &str, message_json: &str) -> ByteString {
+    let mut out = String::with_capacity(
+        ACK_PREFIX.len() + client_msg_id.len() + 2 + ACK_MESSAGE_KEY.len() + message_json.len() + 1,
+    );
+    out.push_str(ACK_PREFIX);
+    push_json_str(&mut out, client_msg_id);
+    out.push_str(ACK_MESSAGE_KEY);
+    out.push_str(message_json);
+    out.push('}');
+    ByteString::from(out)
+}
+
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it: `"`, `\` and the
+/// control characters, nothing else.
+fn push_json_str(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // `b` is ASCII, so `i` is a char boundary.
+        out.push_str(&s[start..i]);
+        if short.is_empty() {
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(short);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// Why a text frame could not be understood: the error frame to answer with.
@@ -174,6 +283,69 @@ mod tests {
             .unwrap_err()
             .message
             .contains("no \"type\""));
+    }
+
+    fn row(client_msg_id: &str, body: &str, deleted: bool, nanos: u32) -> MessageRow {
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 25)
+            .and_then(|d| d.and_hms_nano_opt(14, 7, 9, nanos))
+            .unwrap();
+        MessageRow {
+            id: crate::domain::MessageId(42),
+            room_id: RoomId(7),
+            seq: Seq(1234),
+            sender_id: UserId(3),
+            client_msg_id: client_msg_id.to_owned(),
+            body: body.to_owned(),
+            created_at: at,
+            deleted_at: deleted.then_some(at),
+        }
+    }
+
+    #[test]
+    fn pre_rendered_frames_match_the_serialized_ones() {
+        let rows = [
+            row("c-1", "hello", false, 0),
+            row(
+                "c\"2\\",
+                "quote \" backslash \\ nl \n tab \t nul \u{0} del \u{7f}",
+                false,
+                123_456_789,
+            ),
+            row("é✓", "héllo 😀 </script> \u{1f}\u{8}\u{c}", false, 1_000),
+            row("gone", "", true, 500_000_000),
+        ];
+        for r in rows {
+            let wire = WireMessage::new(Arc::new(r.clone()));
+            let expected = ServerFrame::Message {
+                message: MessageDto::from(&r),
+            }
+            .to_json();
+            assert_eq!(&*wire.message_frame(), expected);
+            assert_eq!(&*message_frame(&r), expected);
+            for cmid in [r.client_msg_id.as_str(), "other \"id\"\r"] {
+                let expected = ServerFrame::Ack {
+                    client_msg_id: cmid,
+                    message: MessageDto::from(&r),
+                }
+                .to_json();
+                assert_eq!(&*wire.ack_frame(cmid), expected);
+            }
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_like_serde_json() {
+        let mut all: String = (0u8..0x80).map(char::from).collect();
+        all.push_str("é✓😀\u{2028}\u{2029}\u{fffd}");
+        for c in all.chars() {
+            let s = format!("a{c}b{c}");
+            let mut out = String::new();
+            push_json_str(&mut out, &s);
+            assert_eq!(out, serde_json::to_string(&s).unwrap(), "{:?}", c);
+        }
+        let mut out = String::new();
+        push_json_str(&mut out, &all);
+        assert_eq!(out, serde_json::to_string(&all).unwrap());
     }
 
     #[test]

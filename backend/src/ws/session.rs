@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 use actix_ws::{
     AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session,
 };
+use bytestring::ByteString;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
 
-use super::protocol::{self, ClientFrame, RoomState, ServerFrame};
+use super::protocol::{self, ClientFrame, RoomState, ServerFrame, WireMessage};
 use crate::api::dto::{MessageDto, UserDto};
 use crate::auth::AuthUser;
 use crate::broker::{ConnId, Event, Recipients};
@@ -197,7 +198,7 @@ impl Conn {
         self.send_text(frame.to_json()).await
     }
 
-    async fn send_text(&mut self, text: String) -> Result<(), End> {
+    async fn send_text(&mut self, text: impl Into<ByteString>) -> Result<(), End> {
         match tokio::time::timeout(self.state.config.ws.write_timeout, self.session.text(text))
             .await
         {
@@ -402,12 +403,8 @@ impl Conn {
         match result {
             Ok(sent) if sent.created => Ok(()),
             Ok(sent) => {
-                let message = MessageDto::from(&*sent.message);
-                self.send(&ServerFrame::Ack {
-                    client_msg_id: &client_msg_id,
-                    message,
-                })
-                .await
+                let frame = WireMessage::new(sent.message).ack_frame(&client_msg_id);
+                self.send_text(frame).await
             }
             Err(e) => self.error(&e, Some(client_msg_id)).await,
         }
@@ -415,25 +412,21 @@ impl Conn {
 
     async fn on_event(&mut self, event: Event) -> Result<(), End> {
         match event {
-            Event::Message { message: m, origin } => {
+            Event::Message { message, origin } => {
+                // The frames are rendered once per message and shared by every connection.
+                let m = message.row();
                 let seen = self.delivered.entry(m.room_id).or_insert(Seq(0));
                 if origin == Some(self.id) {
                     *seen = (*seen).max(m.seq);
-                    let frame = ServerFrame::Ack {
-                        client_msg_id: &m.client_msg_id,
-                        message: MessageDto::from(&*m),
-                    };
-                    return self.send(&frame).await;
+                    let frame = message.ack_frame(&m.client_msg_id);
+                    return self.send_text(frame).await;
                 }
                 if m.seq <= *seen {
                     // Already sent by a `sync`.
                     return Ok(());
                 }
                 *seen = m.seq;
-                self.send(&ServerFrame::Message {
-                    message: MessageDto::from(&*m),
-                })
-                .await
+                self.send_text(message.message_frame()).await
             }
             Event::Typing { room_id, user_id } => {
                 self.send(&ServerFrame::Typing { room_id, user_id }).await
@@ -544,10 +537,7 @@ impl Conn {
             };
             for m in &rows {
                 cursor = m.seq;
-                self.send(&ServerFrame::Message {
-                    message: MessageDto::from(m),
-                })
-                .await?;
+                self.send_text(protocol::message_frame(m)).await?;
             }
             let seen = self.delivered.entry(room).or_insert(Seq(0));
             *seen = (*seen).max(cursor);
