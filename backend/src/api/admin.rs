@@ -282,7 +282,8 @@ pub struct AdminPasswordRequest {
     pub password: String,
 }
 
-/// Set a new password for an account.
+/// Set a new password for an account. Every session signed in before it ends: the user's
+/// tokens stop working and their open WebSockets close with 1008.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),

@@ -16,6 +16,9 @@ pub struct Claims {
     pub exp: i64,
     /// Unique per token: what logout revokes.
     pub jti: String,
+    /// The user's session generation when the token was issued (see `users.session_generation`).
+    #[serde(default)]
+    pub gen: i64,
 }
 
 impl Claims {
@@ -45,13 +48,18 @@ impl TokenService {
         }
     }
 
-    pub fn issue(&self, user: UserId) -> Result<(String, Claims), jsonwebtoken::errors::Error> {
+    pub fn issue(
+        &self,
+        user: UserId,
+        gen: i64,
+    ) -> Result<(String, Claims), jsonwebtoken::errors::Error> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user.0.to_string(),
             iat: now,
             exp: now + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),
             jti: uuid::Uuid::new_v4().to_string(),
+            gen,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
         Ok((token, claims))
@@ -76,8 +84,8 @@ mod tests {
     #[test]
     fn round_trip_and_unique_jti() {
         let s = service();
-        let (t1, c1) = s.issue(UserId(42)).expect("issue");
-        let (_, c2) = s.issue(UserId(42)).expect("issue");
+        let (t1, c1) = s.issue(UserId(42), 0).expect("issue");
+        let (_, c2) = s.issue(UserId(42), 0).expect("issue");
         assert_ne!(c1.jti, c2.jti);
         assert_eq!(s.verify(&t1).and_then(|c| c.user_id()), Some(UserId(42)));
     }
@@ -89,7 +97,7 @@ mod tests {
         let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIiwiaWF0IjoxLCJleHAiOjk5OTk5OTk5OTk5LCJqdGkiOiJ4In0.";
         assert!(s.verify(none).is_none());
         let other = TokenService::new(&Secret::new(vec![8; 32]), Duration::from_secs(3600));
-        let (t, _) = other.issue(UserId(1)).expect("issue");
+        let (t, _) = other.issue(UserId(1), 0).expect("issue");
         assert!(s.verify(&t).is_none());
     }
 }

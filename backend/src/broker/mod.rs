@@ -58,6 +58,8 @@ pub enum Event {
     Deactivated,
     /// An administrator deleted a message: the tombstone (empty body, `deleted_at` set), to
     /// both members of its room.
+    /// The user's password was reset: every session signed in before it ends.
+    SessionsEnded,
     MessageDeleted {
         message: Arc<MessageRow>,
     },

@@ -128,9 +128,13 @@ pub fn set_admin(conn: &mut DbConnection, id: UserId, is_admin: bool) -> ApiResu
         > 0)
 }
 
+/// Sets a new password hash and ends every session signed in with the old password.
 pub fn set_password(conn: &mut DbConnection, id: UserId, hash: &str) -> ApiResult<bool> {
     Ok(diesel::update(users::table.find(id))
-        .set(users::password_hash.eq(hash))
+        .set((
+            users::password_hash.eq(hash),
+            users::session_generation.eq(users::session_generation + 1),
+        ))
         .execute(conn)?
         > 0)
 }
@@ -283,6 +287,7 @@ pub struct Access {
     pub revoked: bool,
     pub deactivated: bool,
     pub is_admin: bool,
+    pub session_generation: i64,
 }
 
 /// The state of `user`'s account and of the token `jti`; `None` when the account is gone.
@@ -294,12 +299,16 @@ pub fn access(conn: &mut DbConnection, user: UserId, jti: &str) -> ApiResult<Opt
             diesel::dsl::exists(revoked_tokens::table.find(jti.to_owned())),
             users::deactivated_at.is_not_null(),
             users::is_admin,
+            users::session_generation,
         ))
-        .first::<(bool, bool, bool)>(conn)
+        .first::<(bool, bool, bool, i64)>(conn)
         .optional()?
-        .map(|(revoked, deactivated, is_admin)| Access {
-            revoked,
-            deactivated,
-            is_admin,
-        }))
+        .map(
+            |(revoked, deactivated, is_admin, session_generation)| Access {
+                revoked,
+                deactivated,
+                is_admin,
+                session_generation,
+            },
+        ))
 }

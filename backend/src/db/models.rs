@@ -17,6 +17,8 @@ pub struct UserRow {
     pub is_admin: bool,
     /// Set while the account is deactivated.
     pub deactivated_at: Option<NaiveDateTime>,
+    /// Tokens issued in an earlier generation no longer work (a password reset moves it on).
+    pub session_generation: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

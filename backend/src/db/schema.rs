@@ -12,6 +12,7 @@ diesel::table! {
         is_admin -> Bool,
         deactivated_at -> Nullable<Timestamp>,
         last_seen_at -> Nullable<Timestamp>,
+        session_generation -> BigInt,
     }
 }
 

@@ -45,6 +45,7 @@ impl UserRow {
         users::created_at,
         users::is_admin,
         users::deactivated_at,
+        users::session_generation,
     ) {
         (
             users::id,
@@ -54,6 +55,7 @@ impl UserRow {
             users::created_at,
             users::is_admin,
             users::deactivated_at,
+            users::session_generation,
         )
     }
 }

@@ -13,10 +13,10 @@ fn bad_credentials() -> ApiError {
     ApiError::Unauthorized("wrong username or password".into())
 }
 
-fn issue(state: &AppState, user: UserId) -> ApiResult<String> {
+fn issue(state: &AppState, user: &UserRow) -> ApiResult<String> {
     state
         .tokens
-        .issue(user)
+        .issue(user.id, user.session_generation)
         .map(|(token, _)| token)
         .map_err(|e| ApiError::internal(format!("cannot sign a token: {e}")))
 }
@@ -48,7 +48,7 @@ pub async fn register(
         .db
         .run(move |c| db::users::insert(c, &username, &display_name, &hash))
         .await?;
-    let token = issue(state, user.id)?;
+    let token = issue(state, &user)?;
     tracing::info!(user_id = %user.id, "registered");
     Ok((token, user))
 }
@@ -80,7 +80,7 @@ pub async fn login(
             "this account has been deactivated".into(),
         ));
     }
-    let token = issue(state, user.id)?;
+    let token = issue(state, &user)?;
     crate::services::admin::touch_last_seen(state, user.id).await;
     Ok((token, user))
 }
@@ -120,6 +120,11 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> 
         .ok_or_else(|| ApiError::Unauthorized("this account no longer exists".into()))?;
     if access.revoked {
         return Err(ApiError::Unauthorized("this token has been revoked".into()));
+    }
+    if access.session_generation != claims.gen {
+        return Err(ApiError::Unauthorized(
+            "this session has ended: the password was changed".into(),
+        ));
     }
     if access.deactivated {
         return Err(ApiError::Unauthorized(

@@ -187,7 +187,8 @@ pub async fn set_active(
     get_user(state, target).await
 }
 
-/// Sets a new password. The user's existing tokens keep working (deactivate to end sessions).
+/// Sets a new password and ends the user's sessions: their tokens stop working and their
+/// WebSockets close (1008), so whoever knew the old password is signed out everywhere.
 pub async fn reset_password(
     state: &AppState,
     actor: UserId,
@@ -215,7 +216,12 @@ pub async fn reset_password(
                 )
             })
         })
-        .await
+        .await?;
+    state
+        .broker
+        .publish(Recipients::One(target), None, Event::SessionsEnded);
+    tracing::info!(admin = %actor, user_id = %target, "password reset; sessions ended");
+    Ok(())
 }
 
 /// Grants or removes the admin role. An administrator cannot remove their own.

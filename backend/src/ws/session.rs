@@ -451,6 +451,13 @@ impl Conn {
                 self.error(&e, None).await?;
                 Err(close(CloseCode::Policy, "account deactivated"))
             }
+            Event::SessionsEnded => {
+                let e = ApiError::Unauthorized(
+                    "this session has ended: the password was changed".into(),
+                );
+                self.error(&e, None).await?;
+                Err(close(CloseCode::Policy, "password changed"))
+            }
             Event::MessageDeleted { message: m } => {
                 let frame = ServerFrame::MessageDeleted {
                     room_id: m.room_id,

@@ -571,7 +571,9 @@ async fn deactivation_holds_across_a_restart() {
 async fn admins_reset_passwords_and_manage_roles() {
     let app = spawn_app().await;
     let root = admin(&app, "root").await;
-    let bob = app.register("bob").await;
+    let (alice, bob, room) = app.pair("alice", "bob").await;
+    let mut bob_ws = app.ws(&bob.token).await;
+    let mut alice_ws = app.ws(&alice.token).await;
     let r = app
         .post(
             &format!("/api/admin/users/{}/password", bob.id),
@@ -585,10 +587,34 @@ async fn admins_reset_passwords_and_manage_roles() {
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     );
+    // Whoever signed in with the old password is signed out everywhere: the token is refused
+    // and the open socket gets `unauthorized` and closes with 1008.
+    let f = bob_ws.next_of("error").await;
+    assert_eq!(f["code"], "unauthorized", "{f}");
     assert_eq!(
-        login(&app, "bob", "brand-new-secret").await.status,
+        bob_ws.closed(Duration::from_secs(5)).await,
+        Closed::Code(1008)
+    );
+    assert_error(
+        &app.get("/api/me", &bob.token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    // The new password signs in, and that session works; other users are untouched.
+    let relogin = login(&app, "bob", "brand-new-secret").await;
+    assert_eq!(relogin.status, StatusCode::OK);
+    let bob = User {
+        token: relogin.body["token"].as_str().unwrap().to_owned(),
+        ..bob
+    };
+    assert_eq!(app.get("/api/me", &bob.token).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/me", &alice.token).await.status,
         StatusCode::OK
     );
+    app.send(&alice, room, "after-reset", "still here").await;
+    let m = alice_ws.next_of("message").await;
+    assert_eq!(m["message"]["body"], "still here", "{m}");
     assert_invalid(
         &app.post(
             &format!("/api/admin/users/{}/password", bob.id),

@@ -427,7 +427,7 @@ async fn bad_credentials_are_401_on_every_protected_endpoint() {
         &Secret::new(b"another-secret-another-secret-another!".to_vec()),
         Duration::from_secs(3600),
     );
-    let (foreign, _) = other.issue(letschat::domain::UserId(alice.id)).unwrap();
+    let (foreign, _) = other.issue(letschat::domain::UserId(alice.id), 0).unwrap();
     assert_all_unauthorized(&app, room, Some(&format!("Bearer {foreign}"))).await;
 
     // `alg: none`, unsigned.

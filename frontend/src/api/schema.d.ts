@@ -193,7 +193,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Set a new password for an account. */
+        /**
+         * Set a new password for an account. Every session signed in before it ends: the user's
+         *     tokens stop working and their open WebSockets close with 1008.
+         */
         post: operations["reset_password"];
         delete?: never;
         options?: never;

@@ -419,7 +419,7 @@ function UserDetail({ id }: { id: number }) {
             className="admin-actions__password"
             onSubmit={(e) => {
               e.preventDefault();
-              void act(() => adminApi.resetPassword(api, u.id, password), "Password changed.").then(() => setPassword(""));
+              void act(() => adminApi.resetPassword(api, u.id, password), "Password changed; their sessions were signed out.").then(() => setPassword(""));
             }}
           >
             <input
