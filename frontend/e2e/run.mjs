@@ -295,6 +295,11 @@ async function main() {
       const texts = await messageTexts(bob);
       assertEqual(texts[0], "Hi Bob! 👋", "first message");
       assertEqual(texts[texts.length - 1], "Yes, I'm here!", "last message");
+      // The read receipt comes back with the socket's `ready` (the peer's read marker).
+      await until(
+        async () => (await bob.locator('.msg.is-own[data-state="read"]').count()) === 1,
+        "bob's reply still shows as read after the reload",
+      );
     }
   });
 

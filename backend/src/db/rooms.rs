@@ -94,6 +94,25 @@ pub fn list_for_member(conn: &mut DbConnection, user: UserId) -> ApiResult<Vec<(
         .collect())
 }
 
+/// The read markers of everyone but `user` in the given rooms, by room.
+pub fn peer_read_markers(
+    conn: &mut DbConnection,
+    user: UserId,
+    room_ids: &[i64],
+) -> ApiResult<std::collections::HashMap<RoomId, Seq>> {
+    let mut markers = std::collections::HashMap::with_capacity(room_ids.len());
+    // In chunks: both databases cap the number of bound parameters.
+    for chunk in room_ids.chunks(10_000) {
+        let rows = room_members::table
+            .filter(room_members::room_id.eq_any(chunk))
+            .filter(room_members::user_id.ne(user))
+            .select((room_members::room_id, room_members::read_up_to))
+            .load::<(i64, i64)>(conn)?;
+        markers.extend(rows.into_iter().map(|(room, seq)| (RoomId(room), Seq(seq))));
+    }
+    Ok(markers)
+}
+
 /// The member users of the given rooms, as (room, user) pairs.
 pub fn members_of(
     conn: &mut DbConnection,

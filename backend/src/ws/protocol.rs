@@ -44,6 +44,8 @@ pub struct RoomState {
     pub room_id: RoomId,
     pub last_seq: Seq,
     pub read_up_to: Seq,
+    /// The other member's read marker: what they have read of this room.
+    pub peer_read_up_to: Seq,
 }
 
 /// Server → client. `ack` and `message` frames are sent pre-rendered (see `WireMessage`); their

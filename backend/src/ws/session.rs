@@ -220,14 +220,16 @@ impl Conn {
     /// The `ready` frame: the user and every room with its newest seq and read marker.
     async fn ready(&mut self) -> ApiResult<()> {
         let user = self.auth.id;
-        let (me, rooms) = self
+        let (me, rooms, peers_read) = self
             .state
             .db
             .run(move |c| {
                 let me = db::users::find(c, user)?.ok_or_else(|| {
                     ApiError::Unauthorized("this account no longer exists".into())
                 })?;
-                Ok((me, db::rooms::list_for_member(c, user)?))
+                let rooms = db::rooms::list_for_member(c, user)?;
+                let ids: Vec<i64> = rooms.iter().map(|(r, _)| r.id.0).collect();
+                Ok((me, rooms, db::rooms::peer_read_markers(c, user, &ids)?))
             })
             .await?;
         let mut states = Vec::with_capacity(rooms.len());
@@ -237,6 +239,7 @@ impl Conn {
                 room_id: room.id,
                 last_seq: room.last_seq,
                 read_up_to,
+                peer_read_up_to: peers_read.get(&room.id).copied().unwrap_or(Seq(0)),
             });
         }
         let frame = ServerFrame::Ready {

@@ -18,7 +18,7 @@ async fn header_auth_gets_ready_with_rooms() {
     assert_eq!(ws.ready["user"]["username"], "alice");
     assert_eq!(
         ws.ready["rooms"],
-        json!([{"room_id": room, "last_seq": 1, "read_up_to": 1}])
+        json!([{"room_id": room, "last_seq": 1, "read_up_to": 1, "peer_read_up_to": 0}])
     );
 }
 
@@ -309,6 +309,14 @@ async fn read_is_stored_relayed_and_updates_unread_counts() {
     assert_eq!(b2.ready["rooms"][0]["read_up_to"], 0);
     let b3 = app.ws(&b.token).await;
     assert_eq!(b3.ready["rooms"][0]["read_up_to"], 2);
+    // A new connection of the sender learns how far the peer has read (read receipts survive
+    // a reload or a new device); alice herself has read everything she sent.
+    let a2 = app.ws(&a.token).await;
+    assert_eq!(
+        a2.ready["rooms"],
+        json!([{"room_id": room, "last_seq": 3, "read_up_to": 3, "peer_read_up_to": 2}])
+    );
+    assert_eq!(b3.ready["rooms"][0]["peer_read_up_to"], 3);
 }
 
 #[tokio::test]

@@ -3,7 +3,8 @@
 // come from the generated schema.
 import type { Message, User } from "../api/types";
 
-export type RoomState = { room_id: number; last_seq: number; read_up_to: number };
+/** `peer_read_up_to`: how far the other member has read (absent from older servers). */
+export type RoomState = { room_id: number; last_seq: number; read_up_to: number; peer_read_up_to?: number };
 
 export type ClientFrame =
   | { type: "auth"; token: string }

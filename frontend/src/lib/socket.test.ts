@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { alice, bob, FakeNetwork, FakeTimers, msg } from "../test/fakes";
+import type { RoomState } from "./protocol";
 import { backoffDelay, ChatSocket, type SocketEvent } from "./socket";
 
 let net: FakeNetwork;
@@ -11,7 +12,7 @@ function messages(): number[] {
   return events.flatMap((e) => (e.type === "message" ? [e.message.seq] : []));
 }
 
-function connectReady(rooms = [{ room_id: 7, last_seq: 3, read_up_to: 3 }]) {
+function connectReady(rooms: RoomState[] = [{ room_id: 7, last_seq: 3, read_up_to: 3 }]) {
   net.last.open();
   net.last.receive({ type: "ready", user: alice, rooms });
 }
@@ -323,6 +324,23 @@ describe("read markers, typing, presence", () => {
       { type: "read", roomId: 7, userId: 2, upTo: 3, own: false },
       { type: "presence", userId: 2, online: false },
     ]);
+  });
+
+  it("knows how far the peer has read, from ready and from live read frames", () => {
+    expect(sock.peerReadMarker(7)).toBe(0);
+    connectReady([{ room_id: 7, last_seq: 5, read_up_to: 5, peer_read_up_to: 3 }]);
+    expect(sock.peerReadMarker(7)).toBe(3);
+    expect(events.filter((e) => e.type === "read")).toEqual([{ type: "read", roomId: 7, userId: -1, upTo: 3, own: false }]);
+    net.last.receive({ type: "read", room_id: 7, user_id: bob.id, up_to: 5 });
+    expect(sock.peerReadMarker(7)).toBe(5);
+    // Our own marker and an older ready do not move it.
+    net.last.receive({ type: "read", room_id: 7, user_id: alice.id, up_to: 5 });
+    sock.markRead(7, 5);
+    net.last.serverClose();
+    timers.advance(1000);
+    connectReady([{ room_id: 7, last_seq: 5, read_up_to: 5, peer_read_up_to: 4 }]);
+    expect(sock.peerReadMarker(7)).toBe(5);
+    expect(sock.readMarker(7)).toBe(5);
   });
 
   it("sends typing only when connected", () => {

@@ -118,6 +118,8 @@ type RoomTrack = {
   watchers: number;
   /** Our own read marker as last sent (or as the server reported it). */
   readUpTo: number;
+  /** The other member's read marker, as the server last reported it. */
+  peerReadUpTo: number;
   readDirty: boolean;
 };
 
@@ -256,6 +258,11 @@ export class ChatSocket {
 
   readMarker(roomId: number): number {
     return this.rooms.get(roomId)?.readUpTo ?? 0;
+  }
+
+  /** How far the other member of the room has read, as far as this socket knows. */
+  peerReadMarker(roomId: number): number {
+    return this.rooms.get(roomId)?.peerReadUpTo ?? 0;
   }
 
   /** A view shows this room: after a reconnect it gets `sync`ed. Returns the unwatch function. */
@@ -398,9 +405,11 @@ export class ChatSocket {
         return this.emit({ type: "typing", roomId: f.room_id, userId: f.user_id });
       case "read": {
         const own = f.user_id === this.me?.id;
+        const r = this.track(f.room_id);
         if (own) {
-          const r = this.track(f.room_id);
           if (f.up_to > r.readUpTo) r.readUpTo = f.up_to;
+        } else if (f.up_to > r.peerReadUpTo) {
+          r.peerReadUpTo = f.up_to;
         }
         return this.emit({ type: "read", roomId: f.room_id, userId: f.user_id, upTo: f.up_to, own });
       }
@@ -428,6 +437,10 @@ export class ChatSocket {
     for (const rs of rooms) {
       const r = this.track(rs.room_id);
       if (rs.read_up_to > r.readUpTo) r.readUpTo = rs.read_up_to;
+      if (rs.peer_read_up_to !== undefined && rs.peer_read_up_to > r.peerReadUpTo) {
+        r.peerReadUpTo = rs.peer_read_up_to;
+        this.emit({ type: "read", roomId: rs.room_id, userId: -1, upTo: rs.peer_read_up_to, own: false });
+      }
       if (r.lastSeq === null) {
         r.lastSeq = rs.last_seq;
       } else if (rs.last_seq > r.lastSeq) {
@@ -551,7 +564,7 @@ export class ChatSocket {
   private track(roomId: number): RoomTrack {
     let r = this.rooms.get(roomId);
     if (!r) {
-      r = { lastSeq: null, ahead: new Map(), syncing: false, gapTimer: null, watchers: 0, readUpTo: 0, readDirty: false };
+      r = { lastSeq: null, ahead: new Map(), syncing: false, gapTimer: null, watchers: 0, readUpTo: 0, peerReadUpTo: 0, readDirty: false };
       this.rooms.set(roomId, r);
     }
     return r;

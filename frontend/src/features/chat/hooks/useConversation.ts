@@ -77,16 +77,6 @@ function reducer(s: ConversationState, a: Action): ConversationState {
 
 const TYPING_MS = 5000;
 
-// The peer's read marker only arrives live (REST does not carry it), so the highest one seen
-// is remembered per room: after a reload, read messages still show as read.
-function peerReadKey(meId: number, roomId: number): string {
-  return `letschat.peerRead.${meId}.${roomId}`;
-}
-function loadPeerRead(meId: number, roomId: number): number {
-  const v = Number(localStorage.getItem(peerReadKey(meId, roomId)) ?? "0");
-  return Number.isFinite(v) ? v : 0;
-}
-
 export type Conversation = ConversationState & {
   peer: User | null;
   send: (body: string) => void;
@@ -106,7 +96,8 @@ export function useConversation(roomId: number, me: User, initialOnline: boolean
     hasMore: false,
     loadingOlder: false,
     pending: socket.pending(roomId).map((item) => ({ item, failed: null })),
-    peerReadUpTo: loadPeerRead(me.id, roomId),
+    // The socket knows it from `ready` (and live `read` frames); later changes arrive as events.
+    peerReadUpTo: socket.peerReadMarker(roomId),
     peerTyping: false,
     peerOnline: initialOnline,
   }));
@@ -207,11 +198,6 @@ export function useConversation(roomId: number, me: User, initialOnline: boolean
       case "read":
         if (e.roomId !== roomId || e.own) return;
         dispatch({ type: "peer-read", upTo: e.upTo });
-        try {
-          if (e.upTo > loadPeerRead(me.id, roomId)) localStorage.setItem(peerReadKey(me.id, roomId), String(e.upTo));
-        } catch {
-          // storage unavailable: read state lasts for this page
-        }
         return;
       case "typing":
         if (e.roomId !== roomId || e.userId === me.id) return;
