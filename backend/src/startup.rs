@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_files::{Files, NamedFile};
 use actix_web::dev::{fn_service, Server, ServiceRequest, ServiceResponse};
-use actix_web::middleware::ErrorHandlers;
+use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use tokio::sync::watch;
 use tracing_actix_web::TracingLogger;
@@ -109,6 +109,7 @@ impl Application {
                 .into_app()
                 .configure(|cfg| spa(cfg, &static_dir))
                 .wrap(ErrorHandlers::new().default_handler(api::json_errors))
+                .wrap(from_fn(api::head_as_get))
                 // One line per request; the WebSocket upgrade's is logged when it is answered.
                 .wrap(TracingLogger::<RequestSpan>::new())
         })

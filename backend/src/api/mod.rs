@@ -114,6 +114,18 @@ impl RouteTable {
     }
 }
 
+/// HEAD is GET without the body (RFC 9110, 9.3.2): the request is routed as a GET, and the HTTP
+/// layer, which knows the request was a HEAD, sends the response's headers only.
+pub async fn head_as_get(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
+}
+
 /// Anything under `/api` that no handler took: 405 if the path exists with other methods, else 404.
 pub async fn fallback(req: HttpRequest) -> HttpResponse {
     method_not_allowed(&req).unwrap_or_else(|| {

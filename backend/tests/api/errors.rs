@@ -280,3 +280,54 @@ async fn validation_errors_name_every_field_with_a_reason() {
         "{msg}"
     );
 }
+
+/// Sends a raw HTTP/1.1 request and returns everything the server wrote before closing.
+async fn raw_http(app: &TestApp, request: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("the server did not close the connection")
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn head_answers_like_get_without_a_body() {
+    let (app, alice, room) = setup().await;
+    for path in [
+        "/api/health".to_owned(),
+        "/api/me".to_owned(),
+        format!("/api/rooms/{room}/messages"),
+    ] {
+        let get = app.call(Method::GET, &path, Some(&alice.token), None).await;
+        let response = raw_http(
+            &app,
+            format!(
+                "HEAD {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+                 Connection: close\r\n\r\n",
+                alice.token
+            ),
+        )
+        .await;
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{path}: {head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{path}: {head}"
+        );
+        assert_eq!(body, "", "{path}: HEAD sent a body");
+        assert_eq!(get.status, StatusCode::OK, "{path}");
+    }
+    // Auth and routing answer as for GET; a POST-only path is still a 405.
+    let r = app.call(Method::HEAD, "/api/me", None, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = app.call(Method::HEAD, "/api/auth/login", None, None).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(allow(&r), ["POST"]);
+}
