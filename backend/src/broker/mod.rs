@@ -56,10 +56,10 @@ pub enum Event {
     },
     /// The recipient's account was deactivated: all their connections must close.
     Deactivated,
-    /// An administrator deleted a message: the tombstone (empty body, `deleted_at` set), to
-    /// both members of its room.
     /// The user's password was reset: every session signed in before it ends.
     SessionsEnded,
+    /// An administrator deleted a message: the tombstone (empty body, `deleted_at` set), to
+    /// both members of its room.
     MessageDeleted {
         message: Arc<MessageRow>,
     },

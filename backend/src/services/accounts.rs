@@ -9,6 +9,11 @@ use crate::domain::{DisplayName, Password, UserId, Username};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
+/// A session signed in before the user's password was reset.
+pub fn session_ended() -> ApiError {
+    ApiError::Unauthorized("this session has ended: the password was changed".into())
+}
+
 fn bad_credentials() -> ApiError {
     ApiError::Unauthorized("wrong username or password".into())
 }
@@ -122,9 +127,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> 
         return Err(ApiError::Unauthorized("this token has been revoked".into()));
     }
     if access.session_generation != claims.gen {
-        return Err(ApiError::Unauthorized(
-            "this session has ended: the password was changed".into(),
-        ));
+        return Err(session_ended());
     }
     if access.deactivated {
         return Err(ApiError::Unauthorized(

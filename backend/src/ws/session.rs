@@ -455,10 +455,7 @@ impl Conn {
                 Err(close(CloseCode::Policy, "account deactivated"))
             }
             Event::SessionsEnded => {
-                let e = ApiError::Unauthorized(
-                    "this session has ended: the password was changed".into(),
-                );
-                self.error(&e, None).await?;
+                self.error(&accounts::session_ended(), None).await?;
                 Err(close(CloseCode::Policy, "password changed"))
             }
             Event::MessageDeleted { message: m } => {
