@@ -372,7 +372,9 @@ async fn heavy_list_requests_take_turns_per_user() {
         .filter(|(s, _)| *s == StatusCode::TOO_MANY_REQUESTS)
         .count();
     assert_eq!(ok + limited, 32, "{burst:?}");
-    assert!(ok >= 1, "{burst:?}");
+    // Both happen: she is served in turn, and the overlapping rest is turned away (here about
+    // 6-10 served and 22-26 refused).
+    assert!(ok >= 1 && limited >= 1, "{burst:?}");
     assert!(
         others.iter().all(|(s, _)| *s == StatusCode::OK),
         "{others:?}"
