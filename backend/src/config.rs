@@ -85,6 +85,34 @@ pub struct Config {
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
     pub ws: WsConfig,
+    /// Contacts one user may add (`LETSCHAT_MAX_CONTACTS`); adding one more is 409 `conflict`.
+    pub max_contacts: usize,
+    /// Per-user concurrency on the heavy list endpoints (see README, "Limits").
+    pub heavy: HeavyLimits,
+}
+
+/// How many of one user's requests to the heavy list endpoints (`GET /api/rooms`,
+/// `GET /api/contacts`, `GET /api/contacts/search`, `GET /api/users/search`) run and wait at
+/// once; any more get 429 `rate_limited` with `Retry-After`, so one user's burst of list
+/// requests holds at most `per_user` database connections and cannot slow anyone else down.
+#[derive(Debug, Clone)]
+pub struct HeavyLimits {
+    /// Requests of one user running at once (`LETSCHAT_HEAVY_REQUESTS_PER_USER`).
+    pub per_user: usize,
+    /// Requests of one user waiting for a turn (`LETSCHAT_HEAVY_QUEUE_PER_USER`).
+    pub queue_per_user: usize,
+    /// How long a request waits for its turn before it gets 429 (`LETSCHAT_HEAVY_WAIT`).
+    pub wait: Duration,
+}
+
+impl Default for HeavyLimits {
+    fn default() -> Self {
+        HeavyLimits {
+            per_user: 1,
+            queue_per_user: 4,
+            wait: Duration::from_secs(2),
+        }
+    }
 }
 
 /// Server settings as given on the command line or in the environment.
@@ -127,6 +155,18 @@ pub struct ServeArgs {
     /// Frames per second one WebSocket connection may send before it is closed as a flood.
     #[arg(long, env = "LETSCHAT_WS_MAX_FRAMES_PER_SEC")]
     pub ws_max_frames_per_sec: Option<String>,
+    /// Contacts one user may add (default 5000).
+    #[arg(long, env = "LETSCHAT_MAX_CONTACTS")]
+    pub max_contacts: Option<String>,
+    /// One user's requests to the heavy list endpoints running at once (default 1).
+    #[arg(long, env = "LETSCHAT_HEAVY_REQUESTS_PER_USER")]
+    pub heavy_requests_per_user: Option<String>,
+    /// One user's requests to the heavy list endpoints waiting for a turn (default 4).
+    #[arg(long, env = "LETSCHAT_HEAVY_QUEUE_PER_USER")]
+    pub heavy_queue_per_user: Option<String>,
+    /// How long such a request waits for its turn before it gets 429, e.g. `2s`, `500ms`.
+    #[arg(long, env = "LETSCHAT_HEAVY_WAIT")]
+    pub heavy_wait: Option<String>,
 }
 
 /// A configuration error: one line naming the variable.
@@ -254,6 +294,32 @@ impl Config {
             1..=1_000_000,
         )?;
 
+        let max_contacts = parse_num(
+            "LETSCHAT_MAX_CONTACTS",
+            args.max_contacts.as_deref(),
+            5000usize,
+            1..=1_000_000,
+        )?;
+        let mut heavy = HeavyLimits::default();
+        heavy.per_user = parse_num(
+            "LETSCHAT_HEAVY_REQUESTS_PER_USER",
+            args.heavy_requests_per_user.as_deref(),
+            heavy.per_user,
+            1..=1024,
+        )?;
+        heavy.queue_per_user = parse_num(
+            "LETSCHAT_HEAVY_QUEUE_PER_USER",
+            args.heavy_queue_per_user.as_deref(),
+            heavy.queue_per_user,
+            0..=1024,
+        )?;
+        if let Some(s) = args.heavy_wait.as_deref() {
+            heavy.wait = parse_duration(s).map_err(|why| bad("LETSCHAT_HEAVY_WAIT", why))?;
+        }
+        if heavy.wait > Duration::from_secs(60) {
+            return Err(bad("LETSCHAT_HEAVY_WAIT", "must be at most a minute"));
+        }
+
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Config {
             bind,
@@ -272,6 +338,8 @@ impl Config {
             hash_queue: 64,
             workers,
             ws,
+            max_contacts,
+            heavy,
         })
     }
 }

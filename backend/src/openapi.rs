@@ -55,7 +55,34 @@ pub fn build() -> utoipa::openapi::OpenApi {
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     add_common_responses(&mut api);
+    set_text_patterns(&mut api);
     api
+}
+
+/// The visible-text patterns, set here from `domain::values::patterns` (the one copy that tests
+/// check against the validators) on every request schema that carries such text: each
+/// `display_name` property and the message `body`.
+fn set_text_patterns(api: &mut utoipa::openapi::OpenApi) {
+    use crate::domain::values::patterns;
+    use utoipa::openapi::{RefOr, Schema};
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    for (name, schema) in components.schemas.iter_mut() {
+        let RefOr::T(Schema::Object(object)) = schema else {
+            continue;
+        };
+        for (prop, value) in object.properties.iter_mut() {
+            let pattern = match (name.as_str(), prop.as_str()) {
+                (_, "display_name") if name.ends_with("Request") => patterns::DISPLAY_NAME,
+                ("SendMessageRequest", "body") => patterns::MESSAGE_TEXT,
+                _ => continue,
+            };
+            if let RefOr::T(Schema::Object(field)) = value {
+                field.pattern = Some(pattern.to_owned());
+            }
+        }
+    }
 }
 
 /// The answers that come from the shared machinery rather than from a handler, added here to
@@ -193,10 +220,13 @@ mod tests {
     fn patterns_match_the_validators() {
         let api = serde_json::to_value(super::build()).unwrap();
         let text = serde_json::json!(patterns::SINGLE_LINE_TEXT);
-        assert_eq!(
-            schema_property(&api, "RegisterRequest", "display_name")["pattern"],
-            text
-        );
+        for schema in ["RegisterRequest", "AdminCreateUserRequest"] {
+            assert_eq!(
+                schema_property(&api, schema, "display_name")["pattern"],
+                serde_json::json!(patterns::DISPLAY_NAME),
+                "{schema}"
+            );
+        }
         // Every `q` is a `SearchQuery`.
         let mut searches = 0;
         for path in api["paths"].as_object().unwrap().keys() {

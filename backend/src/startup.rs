@@ -70,6 +70,7 @@ impl Application {
             hasher,
             broker,
             writer,
+            heavy: crate::services::heavy::HeavyLimiter::new(&config.heavy),
             shutdown: shutdown_rx,
             tokens: TokenService::new(&config.jwt_secret, config.token_ttl),
             limits: AuthRateLimits::new(&config.auth_limits),

@@ -9,6 +9,7 @@ use crate::broker::SharedBroker;
 use crate::config::Config;
 use crate::db::Db;
 use crate::presence::Presence;
+use crate::services::heavy::HeavyLimiter;
 use crate::services::writer::Writer;
 
 #[derive(Clone)]
@@ -20,6 +21,8 @@ pub struct AppState {
     pub presence: Presence,
     pub broker: SharedBroker,
     pub writer: Writer,
+    /// Per-user turns on the heavy list endpoints.
+    pub heavy: HeavyLimiter,
     pub config: Arc<Config>,
     /// Becomes true when the server is shutting down: WebSocket sessions close with 1001.
     pub shutdown: watch::Receiver<bool>,

@@ -148,7 +148,9 @@ pub struct AdminCreateUserRequest {
     /// 8–128 characters.
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
-    /// 1–64 characters; defaults to the username.
+    /// 1–64 characters, at least one of them visible (not only spaces, zero-width or format
+    /// characters), no control characters, no bidi overrides or isolates; defaults to the
+    /// username. (Its `pattern` is set by `openapi::build`.)
     #[schema(min_length = 1, max_length = 64)]
     pub display_name: Option<String>,
     /// Make the new account an administrator (default false).
@@ -229,8 +231,10 @@ pub async fn get_user(
     Ok(web::Json(user.into()))
 }
 
-/// Deactivate an account: it can no longer log in, its tokens stop working at once and its
-/// open WebSockets close (an `unauthorized` error frame, then close code 1008).
+/// Deactivate an account: it can no longer log in, its tokens stop working at once (for good:
+/// reactivation does not revive them) and its open WebSockets close (an `unauthorized` error
+/// frame, then close code 1008). While deactivated, the account is absent from user search,
+/// cannot be added as a contact (404) and cannot be sent messages (403).
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -253,7 +257,8 @@ pub async fn deactivate(
     Ok(web::Json(user.into()))
 }
 
-/// Reactivate a deactivated account: it can log in again (old tokens work again until they expire).
+/// Reactivate a deactivated account: it can log in again. Tokens issued before the deactivation
+/// stay invalid (deactivation ended those sessions): the user signs in anew.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -470,7 +475,8 @@ pub struct AdminHistoryQuery {
 }
 
 /// A page of any room's messages, deleted ones included as tombstones; paging as in
-/// `GET /api/rooms/{room_id}/messages`.
+/// `GET /api/rooms/{room_id}/messages`. Reading a room is audited: one `room.read` entry per
+/// administrator, room and hour, naming both members.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -486,7 +492,7 @@ pub struct AdminHistoryQuery {
 #[get("/admin/rooms/{room_id}/messages")]
 pub async fn room_messages(
     state: web::Data<AppState>,
-    _admin: AdminUser,
+    admin: AdminUser,
     path: web::Path<i64>,
     query: ApiQuery<AdminHistoryQuery>,
 ) -> ApiResult<web::Json<MessagePage>> {
@@ -499,7 +505,7 @@ pub async fn room_messages(
         (Some(b), Some(a)) => Cursor::Between(Seq(a), Seq(b)),
     };
     let (messages, has_more) =
-        admin::room_messages(&state, RoomId(path.into_inner()), cursor, limit).await?;
+        admin::room_messages(&state, admin.0.id, RoomId(path.into_inner()), cursor, limit).await?;
     Ok(web::Json(MessagePage {
         messages: messages.into_iter().map(Into::into).collect(),
         has_more,
@@ -598,12 +604,14 @@ pub struct AuditEntry {
     pub actor_id: Option<UserId>,
     pub actor_username: Option<String>,
     /// `user.create`, `user.deactivate`, `user.reactivate`, `user.password_reset`,
-    /// `user.grant_admin`, `user.revoke_admin` or `message.delete`.
+    /// `user.grant_admin`, `user.revoke_admin`, `message.delete` or `room.read` (an
+    /// administrator read a room's messages; one entry per administrator, room and hour).
     pub action: String,
-    /// `user` or `message`.
+    /// `user`, `message` or `room`.
     pub target_type: String,
     pub target_id: i64,
-    /// A short description of the target (`@username`, `room 7 seq 12`).
+    /// A short description of the target (`@username`, `room 7 seq 12`, `room 7 (@alice and
+    /// @bob)`).
     pub detail: String,
     pub created_at: DateTime<Utc>,
 }

@@ -41,6 +41,7 @@ pub struct ContactSearchQuery {
     responses(
         (status = 200, description = "Contacts, most recent conversation first", body = Vec<ContactDto>),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
+        (status = 429, description = "This user already has as many list requests running and waiting as allowed (`rate_limited`, with `Retry-After`); see README, Limits", body = ErrorBody),
     )
 )]
 #[get("/contacts")]
@@ -48,6 +49,7 @@ pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
 ) -> ApiResult<web::Json<Vec<ContactDto>>> {
+    let _turn = state.heavy.turn(user.id).await?;
     let found = contacts::list(&state, user.id, None).await?;
     Ok(web::Json(found.into_iter().map(Into::into).collect()))
 }
@@ -62,6 +64,7 @@ pub async fn list(
         (status = 200, description = "Matching contacts, most recent conversation first", body = Vec<ContactDto>),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
         (status = 422, description = "Missing or invalid `q`", body = ErrorBody),
+        (status = 429, description = "This user already has as many list requests running and waiting as allowed (`rate_limited`, with `Retry-After`); see README, Limits", body = ErrorBody),
     )
 )]
 #[get("/contacts/search")]
@@ -71,11 +74,14 @@ pub async fn search(
     query: ApiQuery<ContactSearchQuery>,
 ) -> ApiResult<web::Json<Vec<ContactDto>>> {
     let q = SearchQuery::parse(&query.0.q)?;
+    let _turn = state.heavy.turn(user.id).await?;
     let found = contacts::list(&state, user.id, Some(q)).await?;
     Ok(web::Json(found.into_iter().map(Into::into).collect()))
 }
 
 /// Add a contact by username; creates the room the two share if it does not exist yet.
+/// A deactivated account cannot be added (404, as for an unknown username). A user has at most
+/// `LETSCHAT_MAX_CONTACTS` contacts (default 5,000): adding one more is 409 `conflict`.
 #[utoipa::path(
     tag = "contacts",
     security(("bearer" = [])),
@@ -85,7 +91,8 @@ pub async fn search(
         (status = 200, description = "Already a contact", body = ContactDto),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
-        (status = 404, description = "No user has this username", body = ErrorBody),
+        (status = 404, description = "No user has this username, or that account is deactivated", body = ErrorBody),
+        (status = 409, description = "The caller already has the most contacts allowed (`LETSCHAT_MAX_CONTACTS`, default 5,000); re-adding an existing contact still answers 200", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "Missing username, or the caller's own", body = ErrorBody),

@@ -21,6 +21,7 @@ use crate::state::AppState;
     responses(
         (status = 200, description = "The caller's rooms", body = Vec<RoomDto>),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
+        (status = 429, description = "This user already has as many list requests running and waiting as allowed (`rate_limited`, with `Retry-After`); see README, Limits", body = ErrorBody),
     )
 )]
 #[get("/rooms")]
@@ -28,6 +29,7 @@ pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
 ) -> ApiResult<web::Json<Vec<RoomDto>>> {
+    let _turn = state.heavy.turn(user.id).await?;
     let found = rooms::list(&state, user.id).await?;
     Ok(web::Json(found.into_iter().map(Into::into).collect()))
 }
@@ -135,14 +137,11 @@ pub struct SendMessageRequest {
         example = "7d0f1c9e-1b9a-4c57-9f3e-2b8c0d1e4a6f"
     )]
     pub client_msg_id: String,
-    /// 1–4,000 characters, at least one of them not whitespace; no control characters but tab,
-    /// line feed and carriage return. Stored trimmed.
-    #[schema(
-        min_length = 1,
-        max_length = 4000,
-        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$",
-        example = "Hello!"
-    )]
+    /// 1–4,000 characters, at least one of them visible (not only spaces, zero-width or format
+    /// characters); no control characters but tab, line feed and carriage return. Stored
+    /// trimmed. (Its `pattern` is set from `domain::values::patterns::MESSAGE_TEXT` by
+    /// `openapi::build`.)
+    #[schema(min_length = 1, max_length = 4000, example = "Hello!")]
     pub body: String,
 }
 
@@ -157,6 +156,7 @@ pub struct SendMessageRequest {
         (status = 200, description = "This client_msg_id was already stored: the same message", body = MessageDto),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
+        (status = 403, description = "The other member's account is deactivated (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such room, or the caller is not in it", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),

@@ -28,7 +28,7 @@ pub struct UserSearchQuery {
     pub limit: Option<i64>,
 }
 
-/// Find users by username or display name (never the caller).
+/// Find users by username or display name (never the caller, never deactivated accounts).
 #[utoipa::path(
     operation_id = "search_users",
     tag = "users",
@@ -38,6 +38,7 @@ pub struct UserSearchQuery {
         (status = 200, description = "Matching users, by username", body = Vec<UserDto>),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
         (status = 422, description = "Missing or invalid `q` or `limit`", body = ErrorBody),
+        (status = 429, description = "This user already has as many list requests running and waiting as allowed (`rate_limited`, with `Retry-After`); see README, Limits", body = ErrorBody),
     )
 )]
 #[get("/users/search")]
@@ -52,6 +53,7 @@ pub async fn search(
     if !(1..=50).contains(&limit) {
         return Err(ApiError::validation("limit", "must be between 1 and 50"));
     }
+    let _turn = state.heavy.turn(user.id).await?;
     let users = accounts::search_users(&state, user.id, q, limit).await?;
     Ok(web::Json(users.into_iter().map(Into::into).collect()))
 }

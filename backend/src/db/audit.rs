@@ -70,3 +70,25 @@ pub fn page(
     rows.truncate(limit as usize);
     Ok((rows, has_more))
 }
+
+/// Whether `actor` already has an `action` entry on the target since `since` (on the
+/// `audit_log_target_idx` index: the target's entries, newest first).
+pub fn recorded_since(
+    conn: &mut DbConnection,
+    actor: UserId,
+    action: &str,
+    target_type: &str,
+    target_id: i64,
+    since: NaiveDateTime,
+) -> ApiResult<bool> {
+    Ok(audit_log::table
+        .filter(audit_log::target_type.eq(target_type))
+        .filter(audit_log::target_id.eq(target_id))
+        .filter(audit_log::actor_id.eq(actor.0))
+        .filter(audit_log::action.eq(action))
+        .filter(audit_log::created_at.gt(since))
+        .select(audit_log::id)
+        .first::<i64>(conn)
+        .optional()?
+        .is_some())
+}

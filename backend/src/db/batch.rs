@@ -18,7 +18,7 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::sqlite::{Sqlite, SqliteConnection};
 
 use super::models::MessageRow;
-use super::schema::{messages, rooms};
+use super::schema::{messages, rooms, users};
 use crate::domain::{MessageId, RoomId, Seq, UserId};
 
 /// What the writer needs of a room: its members and where its history ends.
@@ -296,4 +296,23 @@ fn push_ints(out: &mut String, values: &[i64]) {
         let _ = write!(out, "{v}");
     }
     out.push(']');
+}
+
+/// Which of `users` are deactivated accounts (primary-key look-ups).
+pub fn deactivated_among(
+    conn: &mut SqliteConnection,
+    ids: &[UserId],
+) -> QueryResult<std::collections::HashSet<UserId>> {
+    let mut found = std::collections::HashSet::new();
+    // In chunks: SQLite caps the number of bound parameters.
+    for chunk in ids.chunks(10_000) {
+        found.extend(
+            users::table
+                .filter(users::id.eq_any(chunk))
+                .filter(users::deactivated_at.is_not_null())
+                .select(users::id)
+                .load::<UserId>(conn)?,
+        );
+    }
+    Ok(found)
 }

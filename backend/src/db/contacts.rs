@@ -129,3 +129,41 @@ pub fn watchers(conn: &mut DbConnection, user: UserId) -> ApiResult<Vec<UserId>>
     ids.dedup();
     Ok(ids.into_iter().map(UserId).collect())
 }
+
+/// How many contacts `owner` has (a range of the primary key).
+pub fn count(conn: &mut DbConnection, owner: UserId) -> ApiResult<i64> {
+    Ok(contacts::table
+        .filter(contacts::owner_id.eq(owner))
+        .count()
+        .get_result(conn)?)
+}
+
+/// One entry of `owner`'s contacts list, as `list` shows it, read on its own.
+pub fn entry(
+    conn: &mut DbConnection,
+    owner: UserId,
+    contact: UserId,
+) -> ApiResult<Option<ContactEntry>> {
+    Ok(contacts::table
+        .inner_join(users::table.on(users::id.eq(contacts::contact_id)))
+        .inner_join(rooms::table.on(rooms::id.eq(contacts::room_id)))
+        .inner_join(
+            room_members::table.on(room_members::room_id
+                .eq(contacts::room_id)
+                .and(room_members::user_id.eq(contacts::owner_id))),
+        )
+        .filter(contacts::owner_id.eq(owner))
+        .filter(contacts::contact_id.eq(contact))
+        .select((
+            UserRow::as_select(),
+            RoomRow::as_select(),
+            room_members::read_up_to,
+        ))
+        .first::<(UserRow, RoomRow, i64)>(conn)
+        .optional()?
+        .map(|(user, room, read)| ContactEntry {
+            user,
+            room,
+            read_up_to: Seq(read),
+        }))
+}

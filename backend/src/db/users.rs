@@ -83,7 +83,8 @@ pub fn find_many(conn: &mut DbConnection, ids: &[UserId]) -> ApiResult<Vec<UserR
         .load(conn)?)
 }
 
-/// Users whose username or display name contains the pattern, the caller excluded.
+/// Active users whose username or display name contains the pattern, the caller excluded
+/// (deactivated accounts are never found).
 pub fn search(
     conn: &mut DbConnection,
     like_pattern: &str,
@@ -92,6 +93,7 @@ pub fn search(
 ) -> ApiResult<Vec<UserRow>> {
     Ok(users::table
         .filter(users::id.ne(exclude))
+        .filter(users::deactivated_at.is_null())
         .filter(
             users::username_key
                 .like(like_pattern)
@@ -102,4 +104,32 @@ pub fn search(
         .limit(limit)
         .select(UserRow::as_select())
         .load(conn)?)
+}
+
+/// Moves the user's session generation on: every token issued before stops working for good
+/// (tokens carry the generation they were issued in and it is checked on every request).
+pub fn end_sessions(conn: &mut DbConnection, id: UserId) -> ApiResult<bool> {
+    Ok(diesel::update(users::table.find(id))
+        .set(users::session_generation.eq(users::session_generation + 1))
+        .execute(conn)?
+        > 0)
+}
+
+/// Which of `ids` are deactivated accounts (primary-key look-ups).
+pub fn deactivated_among(
+    conn: &mut DbConnection,
+    ids: &[UserId],
+) -> Result<std::collections::HashSet<UserId>, diesel::result::Error> {
+    let mut found = std::collections::HashSet::new();
+    // In chunks: both databases cap the number of bound parameters.
+    for chunk in ids.chunks(10_000) {
+        found.extend(
+            users::table
+                .filter(users::id.eq_any(chunk))
+                .filter(users::deactivated_at.is_not_null())
+                .select(users::id)
+                .load::<UserId>(conn)?,
+        );
+    }
+    Ok(found)
 }

@@ -6,6 +6,32 @@ fn char_len(s: &str) -> usize {
     s.chars().count()
 }
 
+/// Whether `c` shows nothing on its own: whitespace (`White_Space`), control characters (`Cc`),
+/// format characters (`Cf`) and every `Default_Ignorable_Code_Point` (zero-width spaces and
+/// joiners, word joiner, BOM, bidi controls, variation selectors, tag characters, the Hangul
+/// fillers U+115F, U+1160, U+3164, U+FFA0), plus U+2800 BRAILLE PATTERN BLANK, which is drawn
+/// as an empty cell. The `Cf` characters that are `Prepended_Concatenation_Mark` (e.g. U+0600
+/// ARABIC NUMBER SIGN) are drawn and so count as visible. Properties come from ICU4X's
+/// `icu_properties` (the Unicode Character Database, compiled in).
+pub fn is_invisible(c: char) -> bool {
+    use icu_properties::props::{
+        DefaultIgnorableCodePoint, GeneralCategory, PrependedConcatenationMark,
+    };
+    use icu_properties::{CodePointMapData, CodePointSetData};
+    c.is_whitespace()
+        || c.is_control()
+        || c == '\u{2800}'
+        || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
+        || (CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::Format
+            && !CodePointSetData::new::<PrependedConcatenationMark>().contains(c))
+}
+
+/// The bidirectional embedding, override and isolate controls (U+202A–U+202E, U+2066–U+2069),
+/// which reorder the text around them: refused in display names.
+pub fn is_bidi_override(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// The rule for display names and search text: at most `max` characters as sent, no control
 /// characters, at least one character that is not whitespace. Returns the text trimmed.
 ///
@@ -33,16 +59,53 @@ fn single_line_text<'a>(field: &str, raw: &'a str, max: usize) -> Result<&'a str
     Ok(trimmed)
 }
 
+/// The rule for display names: at most `max` characters as sent, no control characters and no
+/// bidi overrides or isolates, at least one visible character (see [`is_invisible`]). Returns the
+/// text trimmed. `patterns::DISPLAY_NAME` states the same rule.
+fn display_text<'a>(field: &str, raw: &'a str, max: usize) -> Result<&'a str, ApiError> {
+    let trimmed = single_line_text(field, raw, max)?;
+    if trimmed.chars().any(is_bidi_override) {
+        return Err(ApiError::validation(
+            field,
+            "must not contain bidirectional override or isolate controls (U+202A–U+202E, U+2066–U+2069)",
+        ));
+    }
+    if trimmed.chars().all(is_invisible) {
+        return Err(ApiError::validation(
+            field,
+            "must contain a visible character (not only spaces, zero-width or format characters)",
+        ));
+    }
+    Ok(trimmed)
+}
+
 /// The validation rules above as JSON Schema (ECMA-262) patterns, for the OpenAPI document.
-/// Whitespace is Unicode `White_Space` (what `str::trim` removes) and control characters are
-/// `Cc` (`char::is_control`), spelled out because regex dialects disagree on `\s`. The
-/// `#[schema(pattern = ...)]` attributes repeat these literals (they take only literals); tests
-/// check both against the `char` predicates.
+/// Whitespace is Unicode `White_Space` (what `str::trim` removes), control characters are `Cc`
+/// (`char::is_control`) and invisible characters are [`is_invisible`]'s, spelled out because
+/// regex dialects disagree on `\s` and Unicode properties. Characters above U+FFFF appear as
+/// themselves (JSON Schema reads patterns with ECMA-262's `u` flag: one code point each; so do
+/// Python's `re` and Rust's `regex`). Tests check every pattern against the `char` predicates,
+/// and sample strings against a regex engine and the validators.
 pub mod patterns {
-    /// No control characters, and at least one character that is neither whitespace nor control.
+    /// Search text: no control characters, and at least one character that is neither
+    /// whitespace nor control.
     pub const SINGLE_LINE_TEXT: &str = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$";
-    /// As `SINGLE_LINE_TEXT`, but tab, line feed and carriage return are allowed.
-    pub const MESSAGE_TEXT: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$";
+    /// Display names: no control characters and no bidi overrides or isolates, and at least one
+    /// visible character.
+    pub const DISPLAY_NAME: &str = concat!(
+        r"^[^\x00-\x1F\x7F-\x9F\u202A-\u202E\u2066-\u2069]*[^\x00-\x20\x7F-\xA0\xAD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u2800\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF0-\uFFFB",
+        // Above U+FFFF, the characters themselves.
+        "\u{13430}-\u{1343F}\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0000}-\u{E0FFF}",
+        r"][^\x00-\x1F\x7F-\x9F\u202A-\u202E\u2066-\u2069]*$"
+    );
+    /// Message bodies: no control characters but tab, line feed and carriage return, and at
+    /// least one visible character.
+    pub const MESSAGE_TEXT: &str = concat!(
+        r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\xAD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u2800\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF0-\uFFFB",
+        // Above U+FFFF, the characters themselves.
+        "\u{13430}-\u{1343F}\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0000}-\u{E0FFF}",
+        r"][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+    );
     /// Usernames.
     pub const USERNAME: &str = "^[A-Za-z0-9_.-]+$";
     /// `client_msg_id`: printable ASCII, no spaces.
@@ -116,8 +179,9 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// 1–64 characters with at least one that is not whitespace, no control characters; stored
-/// trimmed. (The length counts the characters as sent, so the limit is one JSON Schema can state.)
+/// 1–64 characters with at least one visible character (see [`is_invisible`]), no control
+/// characters and no bidi overrides or isolates; stored trimmed. (The length counts the
+/// characters as sent, so the limit is one JSON Schema can state.)
 #[derive(Debug, Clone)]
 pub struct DisplayName(String);
 
@@ -125,7 +189,7 @@ impl DisplayName {
     pub const MAX: usize = 64;
 
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let trimmed = single_line_text("display_name", raw, Self::MAX)?;
+        let trimmed = display_text("display_name", raw, Self::MAX)?;
         Ok(DisplayName(trimmed.to_owned()))
     }
 
@@ -142,8 +206,9 @@ impl DisplayName {
     }
 }
 
-/// At most 4,000 characters as sent, at least one of them not whitespace, and no control
-/// characters but tab, line feed and carriage return. The trimmed text is what is stored.
+/// At most 4,000 characters as sent, at least one of them visible (see [`is_invisible`]: not
+/// only spaces, zero-width or format characters), and no control characters but tab, line feed
+/// and carriage return. The trimmed text is what is stored.
 #[derive(Debug, Clone)]
 pub struct MessageBody(String);
 
@@ -167,10 +232,10 @@ impl MessageBody {
             ));
         }
         let trimmed = raw.trim();
-        if trimmed.is_empty() {
+        if trimmed.chars().all(is_invisible) {
             return Err(ApiError::validation(
                 "body",
-                "must contain a character that is not whitespace",
+                "must contain a visible character (not only spaces, zero-width or format characters)",
             ));
         }
         Ok(MessageBody(trimmed.to_owned()))
@@ -301,18 +366,21 @@ mod tests {
         assert!(DisplayName::parse(&format!(" {}", "x".repeat(64))).is_err());
     }
 
-    /// A regex character class (without brackets) of every `char` up to U+FFFF that `pred` holds for.
+    /// A regex character class (without brackets) of every `char` that `pred` holds for: `\xHH`
+    /// and `\uHHHH` escapes in the Basic Multilingual Plane, the characters themselves above it.
     fn class(pred: impl Fn(char) -> bool) -> String {
         let esc = |c: u32| {
             if c <= 0xFF {
                 format!("\\x{c:02X}")
-            } else {
+            } else if c <= 0xFFFF {
                 format!("\\u{c:04X}")
+            } else {
+                char::from_u32(c).map(String::from).unwrap_or_default()
             }
         };
         let mut out = String::new();
         let mut c = 0u32;
-        while c <= 0xFFFF {
+        while c <= 0x10FFFF {
             if !char::from_u32(c).is_some_and(&pred) {
                 c += 1;
                 continue;
@@ -331,22 +399,157 @@ mod tests {
         out
     }
 
+    /// `^[^forbidden]*[^forbidden or not visible][^forbidden]*$`
+    fn text_pattern(forbidden: &dyn Fn(char) -> bool, blank: &dyn Fn(char) -> bool) -> String {
+        let c = class(forbidden);
+        let visible = class(|x| forbidden(x) || blank(x));
+        format!("^[^{c}]*[^{visible}][^{c}]*$")
+    }
+
+    fn message_control(c: char) -> bool {
+        c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+    }
+
+    fn name_forbidden(c: char) -> bool {
+        c.is_control() || is_bidi_override(c)
+    }
+
     #[test]
     fn patterns_state_the_char_rules() {
-        // Nothing above U+FFFF is whitespace or a control character.
-        assert!((0x10000..=0x10FFFF)
-            .filter_map(char::from_u32)
-            .all(|c| !c.is_whitespace() && !c.is_control()));
-        let text = |ctrl: &dyn Fn(char) -> bool| {
-            let c = class(ctrl);
-            let visible = class(|x| ctrl(x) || x.is_whitespace() || x.is_control());
-            format!("^[^{c}]*[^{visible}][^{c}]*$")
-        };
-        assert_eq!(patterns::SINGLE_LINE_TEXT, text(&char::is_control));
+        let blank = |c: char| c.is_whitespace() || c.is_control();
+        assert_eq!(
+            patterns::SINGLE_LINE_TEXT,
+            text_pattern(&char::is_control, &blank)
+        );
+        assert_eq!(
+            patterns::DISPLAY_NAME,
+            text_pattern(&name_forbidden, &is_invisible),
+            "DISPLAY_NAME"
+        );
         assert_eq!(
             patterns::MESSAGE_TEXT,
-            text(&|c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+            text_pattern(&message_control, &is_invisible),
+            "MESSAGE_TEXT"
         );
+    }
+
+    /// Strings to try both ways: visible text in many scripts, emoji sequences, and the
+    /// invisible characters alone and mixed.
+    fn samples() -> Vec<String> {
+        let mut out: Vec<String> = [
+            "hi",
+            "  Alice  ",
+            "\u{200B}",
+            "\u{2060}\u{FEFF}",
+            "   \u{200D}  ",
+            "\u{3164}",
+            "\u{2800}\u{2800}",
+            "\u{115F}\u{1160}\u{FFA0}",
+            "\u{E0041}\u{E0042}",
+            "\u{1D173}\u{FE0F}",
+            "\u{180E}\u{034F}",
+            "\u{0600}",
+            "a\u{202E}b",
+            "\u{2067}שלום\u{2069}",
+            "\u{200F}مرحبا",
+            "👩‍👩‍👧‍👦",
+            "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
+            "מה שלום? مرحبا بالعالم",
+            "a\tb\nc",
+            "\t\n",
+            "x\u{0}y",
+            "\u{1B}[2J",
+            "\u{85}",
+            "\u{3000}\u{A0}",
+            "𝐀",
+            "\u{1F600}\u{200B}",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        // Every character up to U+FFFF, and a stride through the rest, alone and padded.
+        for c in (0..=0xFFFFu32).chain((0x10000..=0x10FFFF).step_by(97)) {
+            if let Some(c) = char::from_u32(c) {
+                out.push(c.to_string());
+                out.push(format!(" {c}\u{200B}"));
+            }
+        }
+        out
+    }
+
+    /// A string matches the document's pattern exactly when the validator accepts it (the
+    /// length limits aside), so a client that follows the document is never refused, and the
+    /// fuzzer's non-matching strings are refused.
+    #[test]
+    fn patterns_agree_with_the_validators() {
+        let name = regex::Regex::new(patterns::DISPLAY_NAME).unwrap();
+        let body = regex::Regex::new(patterns::MESSAGE_TEXT).unwrap();
+        for s in samples() {
+            assert_eq!(
+                name.is_match(&s),
+                DisplayName::parse(&s).is_ok(),
+                "display name {s:?} ({:X?})",
+                s.chars().map(u32::from).collect::<Vec<_>>()
+            );
+            assert_eq!(
+                body.is_match(&s),
+                MessageBody::parse(&s).is_ok(),
+                "body {s:?} ({:X?})",
+                s.chars().map(u32::from).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn invisible_text_is_refused() {
+        for s in [
+            "\u{200B}",
+            "\u{2060}\u{FEFF}",
+            "  \u{200D} ",
+            "\u{3164}",
+            "\u{2800}",
+            "\u{E0020}\u{E007F}",
+            "\u{FE0F}",
+            "\u{00AD}",
+        ] {
+            assert!(MessageBody::parse(s).is_err(), "body {s:?}");
+            assert!(DisplayName::parse(s).is_err(), "name {s:?}");
+        }
+        for s in [
+            "👩‍💻 ok",
+            "👨‍👩‍👧",
+            "🏳️‍🌈",
+            "שלום עולם",
+            "مرحبا",
+            "\u{0600}",
+            &"a".repeat(4000),
+        ] {
+            assert!(MessageBody::parse(s).is_ok(), "body {s:?}");
+        }
+        assert_eq!(
+            MessageBody::parse("\u{200B}hi\u{200B}")
+                .unwrap()
+                .into_string(),
+            "\u{200B}hi\u{200B}"
+        );
+    }
+
+    #[test]
+    fn display_names_refuse_bidi_overrides_and_isolates() {
+        for s in [
+            "evil\u{202E}gnp.exe",
+            "\u{2067}admin",
+            "a\u{202A}b",
+            "x\u{2066}",
+            "\u{2069}",
+        ] {
+            assert!(DisplayName::parse(s).is_err(), "{s:?}");
+        }
+        // Marks that only set a direction are fine, and so is right-to-left text.
+        assert!(DisplayName::parse("\u{200F}דנה").is_ok());
+        assert!(DisplayName::parse("سارة 🌙").is_ok());
+        // Bodies may carry them (mixed-direction text needs them).
+        assert!(MessageBody::parse("abc \u{2067}שלום\u{2069}").is_ok());
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub mod action {
     pub const USER_GRANT_ADMIN: &str = "user.grant_admin";
     pub const USER_REVOKE_ADMIN: &str = "user.revoke_admin";
     pub const MESSAGE_DELETE: &str = "message.delete";
+    pub const ROOM_READ: &str = "room.read";
 }
 
 fn user_not_found() -> ApiError {
@@ -147,6 +148,8 @@ pub async fn create_user(
 
 /// Deactivates (`active = false`) or reactivates an account. Deactivation takes effect at once:
 /// every token of the user is refused from the next request on, and their open WebSockets close.
+/// It also ends the user's sessions for good (their session generation moves on), so
+/// reactivating the account does not bring those tokens back: the user logs in again.
 pub async fn set_active(
     state: &AppState,
     actor: UserId,
@@ -168,6 +171,9 @@ pub async fn set_active(
                 }
                 let at: Option<NaiveDateTime> = (!active).then(db::now);
                 db::admin::set_deactivated(c, target, at)?;
+                if !active {
+                    db::users::end_sessions(c, target)?;
+                }
                 let act = if active {
                     action::USER_REACTIVATE
                 } else {
@@ -310,9 +316,15 @@ fn with_members(c: &mut DbConnection, rooms: Vec<RoomActivity>) -> ApiResult<Vec
         .collect())
 }
 
-/// A page of any room's history (tombstones included), in ascending seq order.
+/// How long one `room.read` audit entry covers an administrator's reads of one room.
+const ROOM_READ_WINDOW: chrono::Duration = chrono::Duration::hours(1);
+
+/// A page of any room's history (tombstones included), in ascending seq order. Reading a
+/// private conversation is audited: one `room.read` entry per administrator, room and hour
+/// (the first read records it; paging on within the hour adds nothing), naming both members.
 pub async fn room_messages(
     state: &AppState,
+    actor: UserId,
     room: RoomId,
     cursor: Cursor,
     limit: i64,
@@ -320,7 +332,24 @@ pub async fn room_messages(
     state
         .db
         .run(move |c| {
-            db::admin::find_room(c, room)?.ok_or_else(room_not_found)?;
+            let found = db::admin::find_room(c, room)?.ok_or_else(room_not_found)?;
+            let since = db::now() - ROOM_READ_WINDOW;
+            if !db::audit::recorded_since(c, actor, action::ROOM_READ, "room", room.0, since)? {
+                let names: Vec<String> = db::rooms::members_of(c, &[room])?
+                    .into_iter()
+                    .map(|(_, u)| format!("@{}", u.username))
+                    .collect();
+                db::audit::record(
+                    c,
+                    &NewEntry {
+                        actor: Some(actor),
+                        action: action::ROOM_READ,
+                        target_type: "room",
+                        target_id: found.room.id.0,
+                        detail: format!("room {} ({})", room, names.join(" and ")),
+                    },
+                )?;
+            }
             db::messages::page(c, room, cursor, limit)
         })
         .await

@@ -17,13 +17,18 @@ pub struct ContactView {
 }
 
 /// Adds the user called `username` to `me`'s contacts (creating their room if needed).
-/// Returns the contact and whether it is new.
+/// Returns the contact and whether it is new. A deactivated account is not found, like an
+/// unknown name; a list already at the configured cap takes no new contact (409), though
+/// re-adding an existing one still answers it. Only the one contact is read back, never the
+/// whole list.
 pub async fn add(state: &AppState, me: UserId, username: String) -> ApiResult<(ContactView, bool)> {
     let key = username.to_ascii_lowercase();
+    let max = i64::try_from(state.config.max_contacts).unwrap_or(i64::MAX);
     let (entry, created) = state
         .db
         .run(move |c| {
             let target = db::users::find_by_username(c, &key)?
+                .filter(|u| u.deactivated_at.is_none())
                 .ok_or_else(|| ApiError::NotFound(format!("no user is called '{username}'")))?;
             if target.id == me {
                 return Err(ApiError::validation(
@@ -31,11 +36,19 @@ pub async fn add(state: &AppState, me: UserId, username: String) -> ApiResult<(C
                     "you cannot add yourself as a contact",
                 ));
             }
-            let room = db::rooms::get_or_create(c, me, target.id)?;
-            let (_, created) = db::contacts::insert_if_absent(c, me, target.id, room.id)?;
-            let entry = db::contacts::list(c, me, None)?
-                .into_iter()
-                .find(|e| e.user.id == target.id)
+            let created = match db::contacts::find(c, me, target.id)? {
+                Some(_) => false,
+                None => {
+                    // Checked before the insert: concurrent adds of one user can pass the cap
+                    // by at most the number of them running at once.
+                    if db::contacts::count(c, me)? >= max {
+                        return Err(contacts_full(max));
+                    }
+                    let room = db::rooms::get_or_create(c, me, target.id)?;
+                    db::contacts::insert_if_absent(c, me, target.id, room.id)?.1
+                }
+            };
+            let entry = db::contacts::entry(c, me, target.id)?
                 .ok_or_else(|| ApiError::internal("contact missing right after insert"))?;
             Ok((views(c, vec![entry])?, created))
         })
@@ -45,6 +58,12 @@ pub async fn add(state: &AppState, me: UserId, username: String) -> ApiResult<(C
         .pop()
         .ok_or_else(|| ApiError::internal("contact view missing"))?;
     Ok((view, created))
+}
+
+fn contacts_full(max: i64) -> ApiError {
+    ApiError::Conflict(format!(
+        "your contacts list is full ({max} contacts); remove one to add another"
+    ))
 }
 
 pub async fn list(

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod contacts;
+pub mod heavy;
 pub mod messages;
 pub mod rooms;
 pub mod writer;

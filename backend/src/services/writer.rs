@@ -5,7 +5,7 @@
 //! published to the broker right after the commit, in commit order, so every connection sees a
 //! room's messages in seq order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -335,6 +335,33 @@ fn head_for<'w>(
     }
 }
 
+/// A send into a room one of whose members is deactivated.
+fn deactivated_member() -> ApiError {
+    ApiError::Forbidden("messages cannot be sent to a deactivated account".into())
+}
+
+/// The deactivated accounts among the members of the rooms the batch's sends go to: one
+/// primary-key look-up per batch, on the members the rooms' heads already name (never cached:
+/// a deactivation anywhere counts from the next batch on).
+fn deactivated_in_batch_sqlite(
+    s: &mut SqliteConnection,
+    heads: &HashMap<RoomId, RoomHead>,
+    work: &mut HashMap<RoomId, (RoomHead, Seq)>,
+    batch: &[Job],
+) -> Result<HashSet<UserId>, BatchError> {
+    let mut members = Vec::new();
+    for job in batch {
+        if let Job::Send { room, .. } = job {
+            if let Some(head) = head_for(s, heads, work, *room)? {
+                members.extend([head.user_low, head.user_high]);
+            }
+        }
+    }
+    members.sort_unstable();
+    members.dedup();
+    Ok(db::batch::deactivated_among(s, &members)?)
+}
+
 fn apply_batch_sqlite(
     s: &mut SqliteConnection,
     heads: &HashMap<RoomId, RoomHead>,
@@ -343,6 +370,7 @@ fn apply_batch_sqlite(
     done: &mut Vec<Done>,
 ) -> Result<(), BatchError> {
     db::batch::begin_batch(s)?;
+    let deactivated = deactivated_in_batch_sqlite(s, heads, work, batch)?;
     let now = db::now();
     let mut next_id = db::batch::last_message_id(s)?.0 + 1;
     // Per (room, sender): the newest seq sent and how many were sent.
@@ -366,6 +394,10 @@ fn apply_batch_sqlite(
                     }
                 };
                 let (a, b) = (head.user_low, head.user_high);
+                if deactivated.contains(&a) || deactivated.contains(&b) {
+                    done.push(Done::Sent(Err(deactivated_member())));
+                    continue;
+                }
                 let seq = Seq(head.last_seq.0 + 1);
                 let id = MessageId(next_id);
                 let inserted = db::batch::insert_message(
@@ -478,6 +510,7 @@ fn apply_batch(
     let mut newest: HashMap<RoomId, MessageId> = HashMap::new();
     let mut senders: HashMap<(RoomId, UserId), (Seq, i64)> = HashMap::new();
     let mut contacts: HashMap<(UserId, UserId), RoomId> = HashMap::new();
+    let deactivated = deactivated_in_batch(c, members, batch)?;
     for job in batch {
         match job {
             Job::Send {
@@ -487,7 +520,14 @@ fn apply_batch(
                 body,
                 ..
             } => {
-                let result = apply_send(c, members, *user, *room, client_msg_id, body);
+                let result = apply_send(
+                    c,
+                    members,
+                    &deactivated,
+                    (*user, *room),
+                    client_msg_id,
+                    body,
+                );
                 if let Ok((sent, a, b)) = &result {
                     if sent.created {
                         let m = &sent.message;
@@ -522,6 +562,35 @@ fn apply_batch(
     Ok(())
 }
 
+/// As `deactivated_in_batch_sqlite`, with the members the writer remembers per room.
+fn deactivated_in_batch(
+    c: &mut DbConnection,
+    members: &mut HashMap<RoomId, (UserId, UserId)>,
+    batch: &[Job],
+) -> ApiResult<HashSet<UserId>> {
+    let mut ids = Vec::new();
+    for job in batch {
+        if let Job::Send { room, .. } = job {
+            let pair = match members.get(room) {
+                Some(p) => Some(*p),
+                None => {
+                    let p = db::rooms::members_pair(c, *room)?;
+                    if let Some(p) = p {
+                        members.insert(*room, p);
+                    }
+                    p
+                }
+            };
+            if let Some((a, b)) = pair {
+                ids.extend([a, b]);
+            }
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(db::users::deactivated_among(c, &ids)?)
+}
+
 /// The room's two members if `user` is one of them.
 fn membership(
     c: &mut DbConnection,
@@ -547,12 +616,15 @@ fn membership(
 fn apply_send(
     c: &mut DbConnection,
     members: &mut HashMap<RoomId, (UserId, UserId)>,
-    user: UserId,
-    room: RoomId,
+    deactivated: &HashSet<UserId>,
+    (user, room): (UserId, RoomId),
     client_msg_id: &ClientMsgId,
     body: &MessageBody,
 ) -> ApiResult<(Sent, UserId, UserId)> {
     let (a, b) = membership(c, members, user, room)?;
+    if deactivated.contains(&a) || deactivated.contains(&b) {
+        return Err(deactivated_member());
+    }
     // Each send in its own savepoint: a known client_msg_id rolls back only its own seq.
     let inserted = c.transaction(|c| {
         db::messages::insert_next(c, room, user, client_msg_id.as_str(), body.as_str())

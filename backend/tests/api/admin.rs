@@ -512,7 +512,7 @@ async fn deactivation_cuts_off_rest_and_websockets_at_once() {
     let stats = app.get("/api/admin/stats", &root.token).await;
     assert_eq!(stats.body["deactivated_users"], 1);
 
-    // Reactivated: he logs in again.
+    // Reactivated: he logs in again; the tokens from before the deactivation stay dead.
     let r = app
         .post(
             &format!("/api/admin/users/{}/reactivate", bob.id),
@@ -522,8 +522,16 @@ async fn deactivation_cuts_off_rest_and_websockets_at_once() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body["deactivated_at"].is_null());
-    assert_eq!(login(&app, "bob", PASSWORD).await.status, StatusCode::OK);
-    let mut again = app.ws(&second).await;
+    for token in [&bob.token, &second] {
+        assert_error(
+            &app.get("/api/me", token).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        );
+    }
+    let fresh = login(&app, "bob", PASSWORD).await;
+    assert_eq!(fresh.status, StatusCode::OK);
+    let mut again = app.ws(fresh.body["token"].as_str().unwrap()).await;
     again.send(json!({"type":"ping"})).await;
     assert_eq!(again.next_of("pong").await["type"], "pong");
 

@@ -67,6 +67,8 @@ pub fn test_config(database_url: String) -> Config {
         hash_queue: 1000,
         workers: 2,
         ws: letschat::config::WsConfig::default(),
+        max_contacts: 5000,
+        heavy: letschat::config::HeavyLimits::default(),
     }
 }
 
@@ -282,4 +284,32 @@ impl TestApp {
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         r.body
     }
+}
+
+/// As `spawn_app_with`, and also returns the server's state (for tests that must hold a
+/// limiter's turn or read figures the API does not show).
+pub async fn spawn_app_with_state(
+    tweak: impl FnOnce(&mut Config),
+) -> (TestApp, letschat::state::AppState) {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, pg) = fresh_database(dir.path());
+    let mut config = test_config(url);
+    tweak(&mut config);
+    let database_url = config.database_url.clone();
+    let app = Application::build(config).await.expect("the app starts");
+    let port = app.port();
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+    let test_app = TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        database_url,
+        _dir: dir,
+        pg,
+    };
+    (test_app, state)
 }

@@ -12,6 +12,7 @@ mod contacts;
 mod crash;
 mod docs;
 mod errors;
+mod low_findings;
 mod messages;
 mod openapi;
 mod rate_limits;

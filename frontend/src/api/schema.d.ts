@@ -84,7 +84,8 @@ export interface paths {
         };
         /**
          * A page of any room's messages, deleted ones included as tombstones; paging as in
-         *     `GET /api/rooms/{room_id}/messages`.
+         *     `GET /api/rooms/{room_id}/messages`. Reading a room is audited: one `room.read` entry per
+         *     administrator, room and hour, naming both members.
          */
         get: operations["room_messages"];
         put?: never;
@@ -174,8 +175,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Deactivate an account: it can no longer log in, its tokens stop working at once and its
-         *     open WebSockets close (an `unauthorized` error frame, then close code 1008).
+         * Deactivate an account: it can no longer log in, its tokens stop working at once (for good:
+         *     reactivation does not revive them) and its open WebSockets close (an `unauthorized` error
+         *     frame, then close code 1008). While deactivated, the account is absent from user search,
+         *     cannot be added as a contact (404) and cannot be sent messages (403).
          */
         post: operations["deactivate"];
         delete?: never;
@@ -213,7 +216,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Reactivate a deactivated account: it can log in again (old tokens work again until they expire). */
+        /**
+         * Reactivate a deactivated account: it can log in again. Tokens issued before the deactivation
+         *     stay invalid (deactivation ended those sessions): the user signs in anew.
+         */
         post: operations["reactivate"];
         delete?: never;
         options?: never;
@@ -282,7 +288,11 @@ export interface paths {
         /** The caller's contacts, most recent conversation first. */
         get: operations["list_contacts"];
         put?: never;
-        /** Add a contact by username; creates the room the two share if it does not exist yet. */
+        /**
+         * Add a contact by username; creates the room the two share if it does not exist yet.
+         *     A deactivated account cannot be added (404, as for an unknown username). A user has at most
+         *     `LETSCHAT_MAX_CONTACTS` contacts (default 5,000): adding one more is 409 `conflict`.
+         */
         post: operations["add"];
         delete?: never;
         options?: never;
@@ -438,7 +448,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Find users by username or display name (never the caller). */
+        /** Find users by username or display name (never the caller, never deactivated accounts). */
         get: operations["search_users"];
         put?: never;
         post?: never;
@@ -461,7 +471,11 @@ export interface components {
             username: string;
         };
         AdminCreateUserRequest: {
-            /** @description 1–64 characters; defaults to the username. */
+            /**
+             * @description 1–64 characters, at least one of them visible (not only spaces, zero-width or format
+             *     characters), no control characters, no bidi overrides or isolates; defaults to the
+             *     username. (Its `pattern` is set by `openapi::build`.)
+             */
             display_name?: string | null;
             /** @description Make the new account an administrator (default false). */
             is_admin?: boolean;
@@ -578,20 +592,24 @@ export interface components {
         AuditEntry: {
             /**
              * @description `user.create`, `user.deactivate`, `user.reactivate`, `user.password_reset`,
-             *     `user.grant_admin`, `user.revoke_admin` or `message.delete`.
+             *     `user.grant_admin`, `user.revoke_admin`, `message.delete` or `room.read` (an
+             *     administrator read a room's messages; one entry per administrator, room and hour).
              */
             action: string;
             actor_id?: components["schemas"]["UserId"] | null;
             actor_username?: string | null;
             /** Format: date-time */
             created_at: string;
-            /** @description A short description of the target (`@username`, `room 7 seq 12`). */
+            /**
+             * @description A short description of the target (`@username`, `room 7 seq 12`, `room 7 (@alice and
+             *     @bob)`).
+             */
             detail: string;
             /** Format: int64 */
             id: number;
             /** Format: int64 */
             target_id: number;
-            /** @description `user` or `message`. */
+            /** @description `user`, `message` or `room`. */
             target_type: string;
         };
         AuditPage: {
@@ -739,8 +757,10 @@ export interface components {
         RoomId: number;
         SendMessageRequest: {
             /**
-             * @description 1–4,000 characters, at least one of them not whitespace; no control characters but tab,
-             *     line feed and carriage return. Stored trimmed.
+             * @description 1–4,000 characters, at least one of them visible (not only spaces, zero-width or format
+             *     characters); no control characters but tab, line feed and carriage return. Stored
+             *     trimmed. (Its `pattern` is set from `domain::values::patterns::MESSAGE_TEXT` by
+             *     `openapi::build`.)
              * @example Hello!
              */
             body: string;
@@ -2112,6 +2132,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description This user already has as many list requests running and waiting as allowed (`rate_limited`, with `Retry-After`); see README, Limits */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unexpected server error (`internal`); the cause is only logged */
             500: {
                 headers: {
@@ -2183,8 +2212,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No user has this username */
+            /** @description No user has this username, or that account is deactivated */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller already has the most contacts allowed (`LETSCHAT_MAX_CONTACTS`, default 5,000); re-adding an existing contact still answers 200 */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2276,6 +2314,15 @@ export interface operations {
             };
             /** @description Missing or invalid `q` */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This user already has as many list requests running and waiting as allowed (`rate_limited`, with `Retry-After`); see README, Limits */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2471,6 +2518,15 @@ export interface operations {
             };
             /** @description Missing, invalid, expired or revoked token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This user already has as many list requests running and waiting as allowed (`rate_limited`, with `Retry-After`); see README, Limits */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2690,6 +2746,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The other member's account is deactivated (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such room, or the caller is not in it */
             404: {
                 headers: {
@@ -2884,6 +2949,15 @@ export interface operations {
             };
             /** @description Missing or invalid `q` or `limit` */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This user already has as many list requests running and waiting as allowed (`rate_limited`, with `Retry-After`); see README, Limits */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
