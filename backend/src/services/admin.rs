@@ -317,11 +317,12 @@ pub async fn room_messages(
     cursor: Cursor,
     limit: i64,
 ) -> ApiResult<(Vec<MessageRow>, bool)> {
+    let max_bytes = state.config.http.history_page_bytes;
     state
         .db
         .run(move |c| {
             db::admin::find_room(c, room)?.ok_or_else(room_not_found)?;
-            db::messages::page(c, room, cursor, limit)
+            db::messages::page_capped(c, room, cursor, limit, max_bytes)
         })
         .await
 }

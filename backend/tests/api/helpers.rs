@@ -67,6 +67,11 @@ pub fn test_config(database_url: String) -> Config {
         hash_queue: 1000,
         workers: 2,
         ws: letschat::config::WsConfig::default(),
+        // Tests open many connections from 127.0.0.1; `http_limits` lowers the cap.
+        http: letschat::config::HttpLimits {
+            max_connections_per_ip: 100_000,
+            ..Default::default()
+        },
     }
 }
 

@@ -12,6 +12,7 @@ mod contacts;
 mod crash;
 mod docs;
 mod errors;
+mod http_limits;
 mod messages;
 mod openapi;
 mod rate_limits;
