@@ -89,6 +89,42 @@ pub struct Config {
     pub max_contacts: usize,
     /// Per-user concurrency on the heavy list endpoints (see README, "Limits").
     pub heavy: HeavyLimits,
+    /// Bounds on what one HTTP connection can hold (see README, "Limits").
+    pub http: HttpLimits,
+}
+
+/// Bounds on the memory and time one HTTP connection can take (see README, "Limits").
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// A request body must have arrived this long after its headers, or the request is answered
+    /// 408 and the connection closed (`LETSCHAT_BODY_TIMEOUT`).
+    pub body_timeout: Duration,
+    /// Request headers must arrive this long after a connection opens (actix's
+    /// `client_request_timeout`; 408 and closed otherwise) (`LETSCHAT_HEADER_TIMEOUT`).
+    pub header_timeout: Duration,
+    /// An idle kept-alive connection is closed after this long (`LETSCHAT_KEEP_ALIVE`).
+    pub keep_alive: Duration,
+    /// Data the peer does not acknowledge for this long (a client that stopped reading, or is
+    /// gone) drops the connection: the socket's `TCP_USER_TIMEOUT` (`LETSCHAT_WRITE_TIMEOUT`).
+    pub write_timeout: Duration,
+    /// Concurrent connections from one client address (an IPv6 client counts by its /64)
+    /// (`LETSCHAT_MAX_CONNECTIONS_PER_IP`).
+    pub max_connections_per_ip: u32,
+    /// Largest history page, in bytes of message JSON (`LETSCHAT_HISTORY_PAGE_BYTES`).
+    pub history_page_bytes: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            body_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(5),
+            keep_alive: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(30),
+            max_connections_per_ip: 1000,
+            history_page_bytes: 256 * 1024,
+        }
+    }
 }
 
 /// How many of one user's requests to the heavy list endpoints (`GET /api/rooms`,
@@ -167,6 +203,25 @@ pub struct ServeArgs {
     /// How long such a request waits for its turn before it gets 429, e.g. `2s`, `500ms`.
     #[arg(long, env = "LETSCHAT_HEAVY_WAIT")]
     pub heavy_wait: Option<String>,
+    /// Time for a request body to arrive after its headers (e.g. `10s`); later is 408.
+    #[arg(long, env = "LETSCHAT_BODY_TIMEOUT")]
+    pub body_timeout: Option<String>,
+    /// Time for request headers to arrive on a new connection (e.g. `5s`); later is 408.
+    #[arg(long, env = "LETSCHAT_HEADER_TIMEOUT")]
+    pub header_timeout: Option<String>,
+    /// How long an idle kept-alive HTTP connection stays open (e.g. `5s`).
+    #[arg(long, env = "LETSCHAT_KEEP_ALIVE")]
+    pub keep_alive: Option<String>,
+    /// How long sent data may stay unacknowledged (a client that stopped reading) before the
+    /// connection is dropped (e.g. `30s`).
+    #[arg(long, env = "LETSCHAT_WRITE_TIMEOUT")]
+    pub write_timeout: Option<String>,
+    /// Concurrent connections per client address (IPv6: per /64).
+    #[arg(long, env = "LETSCHAT_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<String>,
+    /// Largest history page in bytes of message JSON.
+    #[arg(long, env = "LETSCHAT_HISTORY_PAGE_BYTES")]
+    pub history_page_bytes: Option<String>,
 }
 
 /// A configuration error: one line naming the variable.
@@ -319,6 +374,7 @@ impl Config {
         if heavy.wait > Duration::from_secs(60) {
             return Err(bad("LETSCHAT_HEAVY_WAIT", "must be at most a minute"));
         }
+        let http = http_limits(args)?;
 
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Config {
@@ -340,8 +396,81 @@ impl Config {
             ws,
             max_contacts,
             heavy,
+            http,
         })
     }
+}
+
+/// A duration setting between `min` and `max`.
+fn parse_bounded_duration(
+    var: &'static str,
+    raw: Option<&str>,
+    default: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<Duration, ConfigError> {
+    let value = match raw {
+        None => default,
+        Some(s) => parse_duration(s).map_err(|why| bad(var, why))?,
+    };
+    if value < min || value > max {
+        return Err(bad(
+            var,
+            format!(
+                "must be between {} and {}",
+                humantime::format_duration(min),
+                humantime::format_duration(max)
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+fn http_limits(args: &ServeArgs) -> Result<HttpLimits, ConfigError> {
+    let d = HttpLimits::default();
+    let (second, hour) = (Duration::from_secs(1), Duration::from_secs(3600));
+    Ok(HttpLimits {
+        body_timeout: parse_bounded_duration(
+            "LETSCHAT_BODY_TIMEOUT",
+            args.body_timeout.as_deref(),
+            d.body_timeout,
+            second,
+            hour,
+        )?,
+        header_timeout: parse_bounded_duration(
+            "LETSCHAT_HEADER_TIMEOUT",
+            args.header_timeout.as_deref(),
+            d.header_timeout,
+            second,
+            hour,
+        )?,
+        keep_alive: parse_bounded_duration(
+            "LETSCHAT_KEEP_ALIVE",
+            args.keep_alive.as_deref(),
+            d.keep_alive,
+            second,
+            hour,
+        )?,
+        write_timeout: parse_bounded_duration(
+            "LETSCHAT_WRITE_TIMEOUT",
+            args.write_timeout.as_deref(),
+            d.write_timeout,
+            second,
+            hour,
+        )?,
+        max_connections_per_ip: parse_num(
+            "LETSCHAT_MAX_CONNECTIONS_PER_IP",
+            args.max_connections_per_ip.as_deref(),
+            d.max_connections_per_ip,
+            1..=10_000_000,
+        )?,
+        history_page_bytes: parse_num(
+            "LETSCHAT_HISTORY_PAGE_BYTES",
+            args.history_page_bytes.as_deref(),
+            d.history_page_bytes,
+            16 * 1024..=64 * 1024 * 1024,
+        )?,
+    })
 }
 
 /// `7d`, `12h`, `90m`, `3600s`, `3600` (seconds), or anything humantime understands.

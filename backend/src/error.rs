@@ -41,6 +41,9 @@ pub enum ApiError {
     /// Anything unexpected. The cause is logged; the client only learns that it happened.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The request body did not arrive in time; the connection is closed after the answer.
+    #[error("the request body did not arrive within {timeout_secs} s")]
+    RequestTimeout { timeout_secs: u64 },
 }
 
 impl ApiError {
@@ -85,6 +88,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",
+            ApiError::RequestTimeout { .. } => "request_timeout",
         }
     }
 
@@ -126,6 +130,7 @@ impl ResponseError for ApiError {
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -143,6 +148,11 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable => {
                 res.insert_header((header::RETRY_AFTER, "1"));
+            }
+            // The rest of the body may still be on its way: nothing more is read from this
+            // connection.
+            ApiError::RequestTimeout { .. } => {
+                res.force_close();
             }
             _ => {}
         }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod http_limits;
 pub mod openapi;
 pub mod presence;
 pub mod services;

@@ -88,10 +88,12 @@ fn set_text_patterns(api: &mut utoipa::openapi::OpenApi) {
 /// The answers that come from the shared machinery rather than from a handler, added here to
 /// every operation that can give them (unless the route documents them itself), so that no
 /// route can forget one:
-/// - every operation: 500 `internal` (never with details), and 503 `unavailable` with
-///   `Retry-After` when the database cannot be reached;
+/// - every operation: 500 `internal` (never with details), 503 `unavailable` with
+///   `Retry-After` when the database cannot be reached, and 429 `rate_limited` with
+///   `Retry-After` on a connection over its address's cap (`http_limits`);
 /// - with a JSON body (`ApiJson`): 400 `invalid_json`, 413 `payload_too_large`, 415
-///   `unsupported_media_type` and 422 `validation_failed`;
+///   `unsupported_media_type`, 422 `validation_failed`, and 408 `request_timeout` when the body
+///   does not arrive within the body deadline;
 /// - with query parameters (`ApiQuery`): 422 `validation_failed`;
 /// - with a security requirement (`AuthUser`): 401 `unauthorized`.
 fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
@@ -125,8 +127,25 @@ fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
                 .header("Retry-After", retry_after())
                 .build(),
         ),
+        (
+            "429",
+            error(
+                "Too many requests (`rate_limited`), or too many open connections from the \
+                 client's address (the connection is then closed)",
+            )
+            .header("Retry-After", retry_after())
+            .build(),
+        ),
     ];
     let with_body = [
+        (
+            "408",
+            error(
+                "The body did not arrive within the body deadline (`request_timeout`); the \
+                 connection is closed",
+            )
+            .build(),
+        ),
         ("400", error("Malformed JSON (`invalid_json`)").build()),
         (
             "413",
@@ -256,9 +275,9 @@ mod tests {
         let api = serde_json::to_value(super::build()).unwrap();
         for (path, item) in api["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
-                let mut expected = vec!["500", "503"];
+                let mut expected = vec!["500", "503", "429"];
                 if op.get("requestBody").is_some() {
-                    expected.extend(["400", "413", "415", "422"]);
+                    expected.extend(["400", "408", "413", "415", "422"]);
                 }
                 let query = op["parameters"]
                     .as_array()

@@ -20,6 +20,7 @@ use crate::auth::{AuthRateLimits, PasswordHasher, TokenService};
 use crate::broker::{MemoryBroker, SharedBroker};
 use crate::config::Config;
 use crate::db::Db;
+use crate::http_limits::{self, ConnectionCounter};
 use crate::presence::Presence;
 use crate::services::writer::Writer;
 use crate::state::AppState;
@@ -111,14 +112,29 @@ impl Application {
                 .configure(|cfg| spa(cfg, &static_dir))
                 .wrap(ErrorHandlers::new().default_handler(api::json_errors))
                 .wrap(from_fn(api::head_as_get))
+                // Before any extractor reads a body: the connection cap and the body deadline.
+                .wrap(from_fn(http_limits::limit_requests))
                 // One line per request; the WebSocket upgrade's is logged when it is answered.
                 .wrap(TracingLogger::<RequestSpan>::new())
         })
+        // Before `listen`, which takes the callback as it is then.
+        .on_connect(http_limits::on_connect(
+            ConnectionCounter::default(),
+            config.http.max_connections_per_ip,
+            config.http.write_timeout,
+        ))
         .listen(listener)
         .map_err(|source| StartupError::Bind {
             addr: config.bind.to_string(),
             source,
         })?
+        // The first request's headers must arrive within this (408 and closed otherwise);
+        // bodies have their own deadline (`limit_requests`).
+        .client_request_timeout(config.http.header_timeout)
+        .keep_alive(config.http.keep_alive)
+        // After an early answer (a 408, or a body nobody read), keep reading and discarding for
+        // a second before closing, so that the client gets the answer rather than a reset.
+        .client_disconnect_timeout(Duration::from_secs(1))
         .shutdown_timeout(10)
         // actix accepts 25,000 connections per worker by default; the open-file limit is the
         // real bound for a chat server holding idle sockets.

@@ -474,9 +474,10 @@ pub struct AdminHistoryQuery {
     pub limit: Option<i64>,
 }
 
-/// A page of any room's messages, deleted ones included as tombstones; paging as in
-/// `GET /api/rooms/{room_id}/messages`. Reading a room is audited: one `room.read` entry per
-/// administrator, room and hour, naming both members.
+/// A page of any room's messages, deleted ones included as tombstones; paging, and the byte
+/// cap on a page (256 KiB of message JSON by default), as in `GET /api/rooms/{room_id}/messages`.
+/// Reading a room is audited: one `room.read` entry per administrator, room and hour, naming
+/// both members.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),

@@ -1,10 +1,12 @@
-//! Request extraction with the contract's errors: `ApiJson<T>` (content type, 64 KiB limit,
+//! Request extraction with the contract's errors: `ApiJson<T>` (content type, 64 KiB limit, a
+//! body late past its deadline → 408 `request_timeout`,
 //! syntax → 400 `invalid_json`, wrong fields → 422 `validation_failed` naming the field),
 //! `ApiQuery<T>` (a bad or missing query parameter → 422 naming it), and the error handlers for
 //! `web::Query` and path segments.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
@@ -46,6 +48,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
+        let timeout = req
+            .app_data::<web::Data<crate::state::AppState>>()
+            .map_or(Duration::ZERO, |s| s.config.http.body_timeout);
         let mut payload = payload.take();
         Box::pin(async move {
             if !json {
@@ -58,14 +63,27 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                     limit: MAX_JSON_BODY,
                 });
             }
-            let mut body = web::BytesMut::new();
+            // Grows with what arrived, never past the limit: a declared length reserves nothing.
+            let mut body: Vec<u8> = Vec::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk
-                    .map_err(|e| ApiError::InvalidJson(format!("cannot read the body: {e}")))?;
-                if body.len() + chunk.len() > MAX_JSON_BODY {
+                let chunk = chunk.map_err(|e| {
+                    if crate::http_limits::is_body_timeout(&e) {
+                        ApiError::RequestTimeout {
+                            timeout_secs: timeout.as_secs(),
+                        }
+                    } else {
+                        ApiError::InvalidJson(format!("cannot read the body: {e}"))
+                    }
+                })?;
+                let len = body.len() + chunk.len();
+                if len > MAX_JSON_BODY {
                     return Err(ApiError::PayloadTooLarge {
                         limit: MAX_JSON_BODY,
                     });
+                }
+                if len > body.capacity() {
+                    let target = len.max(body.capacity() * 2).min(MAX_JSON_BODY);
+                    body.reserve_exact(target - body.len());
                 }
                 body.extend_from_slice(&chunk);
             }

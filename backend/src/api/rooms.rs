@@ -77,7 +77,8 @@ pub struct MessagePage {
     /// Ascending seq.
     pub messages: Vec<MessageDto>,
     /// Whether more messages lie beyond this page: older ones when paging back (no cursor or
-    /// `before`), newer ones when paging forward (`after`).
+    /// `before`), newer ones when paging forward (`after`). Also true when the page was cut at
+    /// its byte cap.
     pub has_more: bool,
 }
 
@@ -85,6 +86,11 @@ pub struct MessagePage {
 ///
 /// With no cursor: the newest messages. With `before`: the newest messages older than it.
 /// With `after`: the oldest messages newer than it. With both: the oldest messages between them.
+///
+/// A page holds at most `limit` messages and at most 256 KiB of message JSON (the server's
+/// `LETSCHAT_HISTORY_PAGE_BYTES`): a page cut by bytes keeps the messages nearest the cursor
+/// and says `has_more: true`, so paging on from its first (or last) seq returns every message
+/// once. At least one message always comes when any is left.
 #[utoipa::path(
     tag = "rooms",
     security(("bearer" = [])),

@@ -123,3 +123,121 @@ pub fn page(
     }
     Ok((rows, has_more))
 }
+
+/// Like [`page`], and at most `max_bytes` of message JSON: a page that would be larger keeps
+/// the messages nearest its cursor (the newest when paging back, the oldest when paging
+/// forward) and reports `has_more`. At least one message is always returned, so paging moves.
+pub fn page_capped(
+    conn: &mut DbConnection,
+    room: RoomId,
+    cursor: Cursor,
+    limit: i64,
+    max_bytes: usize,
+) -> ApiResult<(Vec<MessageRow>, bool)> {
+    let (mut rows, has_more) = page(conn, room, cursor, limit)?;
+    let cut = cap_bytes(&mut rows, cursor, max_bytes);
+    Ok((rows, has_more || cut))
+}
+
+/// Bytes a message takes in a JSON response, at most: its escaped strings plus room for the
+/// numbers, timestamps and keys.
+pub fn json_size(m: &MessageRow) -> usize {
+    const FIXED: usize = 256;
+    FIXED + json_string_size(&m.body) + json_string_size(&m.client_msg_id)
+}
+
+fn json_string_size(s: &str) -> usize {
+    s.bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// Drops messages far from the cursor until the page fits `max_bytes`; true when any went.
+fn cap_bytes(rows: &mut Vec<MessageRow>, cursor: Cursor, max_bytes: usize) -> bool {
+    let newest_first = matches!(cursor, Cursor::Latest | Cursor::Before(_));
+    let mut total = 0usize;
+    let mut keep = 0usize;
+    let sizes: Box<dyn Iterator<Item = usize> + '_> = if newest_first {
+        Box::new(rows.iter().rev().map(json_size))
+    } else {
+        Box::new(rows.iter().map(json_size))
+    };
+    for size in sizes {
+        total = total.saturating_add(size);
+        if keep > 0 && total > max_bytes {
+            break;
+        }
+        keep += 1;
+    }
+    if keep == rows.len() {
+        return false;
+    }
+    if newest_first {
+        rows.drain(..rows.len() - keep);
+    } else {
+        rows.truncate(keep);
+    }
+    true
+}
+
+#[cfg(test)]
+mod byte_cap_tests {
+    use super::*;
+
+    fn row(seq: i64, body: &str) -> MessageRow {
+        MessageRow {
+            id: MessageId(seq),
+            room_id: RoomId(1),
+            seq: Seq(seq),
+            sender_id: UserId(1),
+            client_msg_id: format!("c{seq}"),
+            body: body.to_owned(),
+            created_at: chrono::DateTime::from_timestamp(0, 0).unwrap().naive_utc(),
+            deleted_at: None,
+        }
+    }
+
+    fn seqs(rows: &[MessageRow]) -> Vec<i64> {
+        rows.iter().map(|r| r.seq.0).collect()
+    }
+
+    #[test]
+    fn keeps_the_messages_nearest_the_cursor() {
+        let big = "😀".repeat(1000);
+        let page = || (1..=5).map(|s| row(s, &big)).collect::<Vec<_>>();
+        let cap = 2 * json_size(&row(1, &big)) + 10;
+        let mut back = page();
+        assert!(cap_bytes(&mut back, Cursor::Latest, cap));
+        assert_eq!(seqs(&back), vec![4, 5]);
+        let mut forward = page();
+        assert!(cap_bytes(&mut forward, Cursor::After(Seq(0)), cap));
+        assert_eq!(seqs(&forward), vec![1, 2]);
+        let mut one = page();
+        assert!(cap_bytes(&mut one, Cursor::Before(Seq(9)), 1));
+        assert_eq!(seqs(&one), vec![5]);
+        let mut all = page();
+        assert!(!cap_bytes(&mut all, Cursor::Latest, 1 << 20));
+        assert_eq!(all.len(), 5);
+    }
+
+    #[test]
+    fn size_bounds_the_serialized_message() {
+        let m = row(i64::MAX, "quote \" backslash \\ line\nfeed \u{1} 😀 שלום");
+        let mut wide = m.clone();
+        wide.id = MessageId(i64::MAX);
+        wide.room_id = RoomId(i64::MAX);
+        wide.sender_id = UserId(i64::MAX);
+        wide.deleted_at = Some(m.created_at);
+        let json = serde_json::to_vec(&crate::api::dto::MessageDto::from(&wide)).unwrap();
+        assert!(
+            json.len() <= json_size(&wide),
+            "{} > {}",
+            json.len(),
+            json_size(&wide)
+        );
+    }
+}

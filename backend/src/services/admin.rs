@@ -329,6 +329,7 @@ pub async fn room_messages(
     cursor: Cursor,
     limit: i64,
 ) -> ApiResult<(Vec<MessageRow>, bool)> {
+    let max_bytes = state.config.http.history_page_bytes;
     state
         .db
         .run(move |c| {
@@ -350,7 +351,7 @@ pub async fn room_messages(
                     },
                 )?;
             }
-            db::messages::page(c, room, cursor, limit)
+            db::messages::page_capped(c, room, cursor, limit, max_bytes)
         })
         .await
 }

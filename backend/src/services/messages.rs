@@ -38,11 +38,13 @@ pub async fn history(
     cursor: Cursor,
     limit: i64,
 ) -> ApiResult<Page> {
+    let max_bytes = state.config.http.history_page_bytes;
     state
         .db
         .run(move |c| {
             db::rooms::find_for_member(c, room, me)?.ok_or_else(room_not_found)?;
-            let (messages, has_more) = db::messages::page(c, room, cursor, limit)?;
+            let (messages, has_more) =
+                db::messages::page_capped(c, room, cursor, limit, max_bytes)?;
             Ok(Page { messages, has_more })
         })
         .await

@@ -69,6 +69,11 @@ pub fn test_config(database_url: String) -> Config {
         ws: letschat::config::WsConfig::default(),
         max_contacts: 5000,
         heavy: letschat::config::HeavyLimits::default(),
+        // Tests open many connections from 127.0.0.1; `http_limits` lowers the cap.
+        http: letschat::config::HttpLimits {
+            max_connections_per_ip: 100_000,
+            ..Default::default()
+        },
     }
 }
 

@@ -13,6 +13,7 @@ mod crash;
 mod docs;
 mod errors;
 mod low_findings;
+mod http_limits;
 mod messages;
 mod openapi;
 mod rate_limits;
