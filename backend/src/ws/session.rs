@@ -453,6 +453,8 @@ impl Conn {
         let cfg = self.state.config.ws.clone();
         let mut pending: FuturesOrdered<PendingSend> = FuturesOrdered::new();
         let mut reading: Option<PageRead> = None;
+        // An event taken from the queue while over budget that must wait for the budget.
+        let mut waiting: Option<Event> = None;
         let mut heartbeat = tokio::time::interval(cfg.ping_interval);
         heartbeat.tick().await;
         let mut last_heard = Instant::now();
@@ -461,6 +463,13 @@ impl Conn {
             return close(CloseCode::Away, "server shutting down");
         }
         loop {
+            if self.budget.open() {
+                if let Some(event) = waiting.take() {
+                    if let Err(end) = self.on_event(event).await {
+                        return end;
+                    }
+                }
+            }
             if let Err(end) = self.pump_sync(&mut reading).await {
                 return end;
             }
@@ -502,9 +511,17 @@ impl Conn {
                         }
                     }
                 }
-                // Over budget, events wait in the broker's bounded queue.
-                event = inbox.recv(), if self.budget.open() => match event {
-                    Some(event) => self.on_event(event).await,
+                // Over budget, events wait in the broker's bounded queue — except this
+                // connection's own acks: answers to its own frames, whose pong may be queued
+                // behind its further sends.
+                event = inbox.recv(), if waiting.is_none() => match event {
+                    Some(event) if self.budget.open() || self.is_own_ack(&event) => {
+                        self.on_event(event).await
+                    }
+                    Some(event) => {
+                        waiting = Some(event);
+                        Ok(())
+                    }
                     // The broker let go of this connection: it did not keep up.
                     None => Err(close(CloseCode::Again, "too slow; reconnect and sync")),
                 },
@@ -762,6 +779,10 @@ impl Conn {
             },
         );
         Ok(())
+    }
+
+    fn is_own_ack(&self, event: &Event) -> bool {
+        matches!(event, Event::Message { origin: Some(o), .. } if *o == self.id)
     }
 
     /// Forgets one of this connection's sends of `client_msg_id` as answered; false when none
