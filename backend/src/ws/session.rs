@@ -4,9 +4,10 @@
 //!
 //! Everything the session hands to the socket counts against an outgoing byte budget: every
 //! so often it sends a ping whose payload names the bytes sent before it, and the client's pong
-//! confirms them. While more than the budget is unconfirmed the session sends nothing more —
-//! broker events wait in their bounded queue and `sync` reads no further page — and a client
-//! that stays over budget past a grace is closed (1013). So what one connection holds is
+//! confirms them. While more than the budget is unconfirmed the session sends nothing but
+//! answers to the client's own frames — other broker events wait in their bounded queue and
+//! `sync` reads no further page — and a client that stays over budget past a grace is closed
+//! (1013). So what one connection holds is
 //! bounded by the budget plus one `sync` page, whatever the client does.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -472,6 +473,14 @@ impl Conn {
             }
             if let Err(end) = self.pump_sync(&mut reading).await {
                 return end;
+            }
+            if !pending.is_empty() {
+                // The client is sending: its pong may be queued behind those sends, which this
+                // session reads only as fast as they commit. The grace counts from when it
+                // caught up.
+                if let Some(since) = self.budget.over_since.as_mut() {
+                    *since = Instant::now();
+                }
             }
             let over_until = self
                 .budget
