@@ -418,6 +418,7 @@ async fn sockets_syncing_a_large_room_without_reading_hold_at_most_their_budget(
         .local_addr()
         .unwrap()
         .port();
+    // Another build can be measured the same way (e.g. one from before the budget).
     let bin = std::env::var("LETSCHAT_RSS_TEST_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_letschat").to_owned());
     let child = Command::new(bin)
