@@ -52,6 +52,22 @@ pub struct WsConfig {
     pub auth_timeout: Duration,
     /// A socket that cannot take a frame for this long belongs to a client that stopped reading.
     pub write_timeout: Duration,
+    /// WebSockets one user may hold open on this instance (`LETSCHAT_MAX_CONNECTIONS_PER_USER`);
+    /// the next one gets `rate_limited` and close 1008.
+    pub max_connections_per_user: usize,
+    /// Bytes a connection may have sent that its client has not yet confirmed reading (a pong to
+    /// the server's ping after them), live events and `sync` replay alike
+    /// (`LETSCHAT_WS_OUTGOING_BUDGET`). Over it, the session sends nothing more.
+    pub outgoing_budget: usize,
+    /// How long a connection may stay over its outgoing budget before it is closed with 1013
+    /// (`LETSCHAT_WS_OVER_BUDGET_GRACE`).
+    pub over_budget_grace: Duration,
+    /// Rendered bytes of one `sync` page (`LETSCHAT_WS_SYNC_PAGE_BYTES`); the next page is read
+    /// only when this one has been sent and the budget allows.
+    pub sync_page_bytes: usize,
+    /// `sync` requests one connection may have waiting (`LETSCHAT_WS_MAX_PENDING_SYNCS`); past
+    /// that a `sync` gets `rate_limited`.
+    pub max_pending_syncs: usize,
 }
 
 impl Default for WsConfig {
@@ -64,6 +80,11 @@ impl Default for WsConfig {
             idle_timeout: Duration::from_secs(60),
             auth_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
+            max_connections_per_user: 32,
+            outgoing_budget: 1024 * 1024,
+            over_budget_grace: Duration::from_secs(10),
+            sync_page_bytes: 256 * 1024,
+            max_pending_syncs: 256,
         }
     }
 }
@@ -222,6 +243,21 @@ pub struct ServeArgs {
     /// Largest history page in bytes of message JSON.
     #[arg(long, env = "LETSCHAT_HISTORY_PAGE_BYTES")]
     pub history_page_bytes: Option<String>,
+    /// WebSockets one user may hold open on this server.
+    #[arg(long, env = "LETSCHAT_MAX_CONNECTIONS_PER_USER")]
+    pub max_connections_per_user: Option<String>,
+    /// Bytes a WebSocket may have sent and not yet seen confirmed by its client.
+    #[arg(long, env = "LETSCHAT_WS_OUTGOING_BUDGET")]
+    pub ws_outgoing_budget: Option<String>,
+    /// How long a WebSocket may stay over its outgoing budget before it is closed (1013).
+    #[arg(long, env = "LETSCHAT_WS_OVER_BUDGET_GRACE")]
+    pub ws_over_budget_grace: Option<String>,
+    /// Bytes of rendered frames in one `sync` page.
+    #[arg(long, env = "LETSCHAT_WS_SYNC_PAGE_BYTES")]
+    pub ws_sync_page_bytes: Option<String>,
+    /// `sync` requests one WebSocket may have waiting.
+    #[arg(long, env = "LETSCHAT_WS_MAX_PENDING_SYNCS")]
+    pub ws_max_pending_syncs: Option<String>,
 }
 
 /// A configuration error: one line naming the variable.
@@ -347,6 +383,37 @@ impl Config {
             args.ws_max_frames_per_sec.as_deref(),
             ws.max_frames_per_sec,
             1..=1_000_000,
+        )?;
+        ws.max_connections_per_user = parse_num(
+            "LETSCHAT_MAX_CONNECTIONS_PER_USER",
+            args.max_connections_per_user.as_deref(),
+            ws.max_connections_per_user,
+            1..=100_000,
+        )?;
+        ws.outgoing_budget = parse_num(
+            "LETSCHAT_WS_OUTGOING_BUDGET",
+            args.ws_outgoing_budget.as_deref(),
+            ws.outgoing_budget,
+            4096..=1 << 30,
+        )?;
+        if let Some(s) = args.ws_over_budget_grace.as_deref() {
+            ws.over_budget_grace =
+                parse_duration(s).map_err(|why| bad("LETSCHAT_WS_OVER_BUDGET_GRACE", why))?;
+            if ws.over_budget_grace.is_zero() {
+                return Err(bad("LETSCHAT_WS_OVER_BUDGET_GRACE", "must be above zero"));
+            }
+        }
+        ws.sync_page_bytes = parse_num(
+            "LETSCHAT_WS_SYNC_PAGE_BYTES",
+            args.ws_sync_page_bytes.as_deref(),
+            ws.sync_page_bytes,
+            1024..=64 << 20,
+        )?;
+        ws.max_pending_syncs = parse_num(
+            "LETSCHAT_WS_MAX_PENDING_SYNCS",
+            args.ws_max_pending_syncs.as_deref(),
+            ws.max_pending_syncs,
+            1..=100_000,
         )?;
 
         let max_contacts = parse_num(

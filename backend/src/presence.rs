@@ -60,3 +60,87 @@ impl Presence {
         self.connections.read().map(|m| m.len()).unwrap_or(0)
     }
 }
+
+/// One of a user's connections, reserved by `Presence::reserve`. Dropping it gives the slot
+/// back, so no early return or panic leaves a connection counted (or a user shown online).
+pub struct Slot {
+    presence: Presence,
+    user: UserId,
+    first: bool,
+    released: bool,
+}
+
+impl Presence {
+    /// Counts a new connection of `user` unless they already hold `max` on this instance. The
+    /// check and the count happen under one lock, so parallel upgrades cannot exceed `max`.
+    pub fn reserve(&self, user: UserId, max: usize) -> Option<Slot> {
+        let mut map = self
+            .connections
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = map.entry(user).or_insert(0);
+        if *n >= max {
+            if *n == 0 {
+                map.remove(&user);
+            }
+            return None;
+        }
+        *n += 1;
+        let first = *n == 1;
+        drop(map);
+        Some(Slot {
+            presence: self.clone(),
+            user,
+            first,
+            released: false,
+        })
+    }
+}
+
+impl Slot {
+    /// True when this is the user's only connection: they just came online.
+    pub fn first(&self) -> bool {
+        self.first
+    }
+
+    /// Gives the slot back; true when it was the user's last connection (they went offline).
+    pub fn release(mut self) -> bool {
+        self.released = true;
+        self.presence.disconnect(self.user)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if !self.released {
+            self.presence.disconnect(self.user);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_capped_per_user_and_given_back_on_drop() {
+        let p = Presence::default();
+        let a = UserId(1);
+        let slots: Vec<Slot> = (0..3).filter_map(|_| p.reserve(a, 3)).collect();
+        assert_eq!(slots.len(), 3);
+        assert!(slots[0].first() && !slots[1].first());
+        assert!(p.reserve(a, 3).is_none());
+        assert!(p.reserve(UserId(2), 3).is_some_and(|s| s.first()));
+        let mut slots = slots.into_iter();
+        drop(slots.next());
+        assert_eq!(p.connection_count(), 2);
+        let again = p.reserve(a, 3);
+        assert!(again.is_some());
+        assert!(!slots.next().is_some_and(Slot::release));
+        assert!(!again.is_some_and(Slot::release));
+        assert!(slots.next().is_some_and(Slot::release));
+        assert!(!p.is_online(a));
+        assert!(p.reserve(a, 0).is_none());
+        assert!(!p.is_online(a));
+    }
+}

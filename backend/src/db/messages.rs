@@ -124,6 +124,49 @@ pub fn page(
     Ok((rows, has_more))
 }
 
+/// The oldest messages after `after`: at most `max_rows`, and no more than `max_bytes` counting
+/// each body's bytes plus `per_row` (at least one message, however large), with whether more
+/// follow. The sizes are read first (a few bytes a row), so a page of large messages is never
+/// loaded whole only to be cut: a `sync` page stays bounded in bytes, not only in rows.
+pub fn page_after_bytes(
+    conn: &mut DbConnection,
+    room: RoomId,
+    after: Seq,
+    max_rows: i64,
+    max_bytes: usize,
+    per_row: usize,
+) -> ApiResult<(Vec<MessageRow>, bool)> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::BigInt;
+    let sizes: Vec<(i64, i64)> = messages::table
+        .filter(messages::room_id.eq(room))
+        .filter(messages::seq.gt(after.0))
+        .order(messages::seq.asc())
+        .select((
+            messages::seq,
+            sql::<BigInt>("CAST(octet_length(body) AS BIGINT)"),
+        ))
+        .limit(max_rows + 1)
+        .load(conn)?;
+    let mut total = 0usize;
+    let mut take = 0usize;
+    for (_, len) in sizes.iter().take(max_rows.max(1) as usize) {
+        let size = usize::try_from(*len)
+            .unwrap_or(usize::MAX)
+            .saturating_add(per_row);
+        if take > 0 && total.saturating_add(size) > max_bytes {
+            break;
+        }
+        total = total.saturating_add(size);
+        take += 1;
+    }
+    if take == 0 {
+        return Ok((Vec::new(), false));
+    }
+    let (rows, more) = page(conn, room, Cursor::After(after), take as i64)?;
+    Ok((rows, more || sizes.len() > take))
+}
+
 /// Like [`page`], and at most `max_bytes` of message JSON: a page that would be larger keeps
 /// the messages nearest its cursor (the newest when paging back, the oldest when paging
 /// forward) and reports `has_more`. At least one message is always returned, so paging moves.

@@ -139,10 +139,7 @@ impl WireMessage {
 
     /// `{"type":"ack","client_msg_id":…,"message":…}`.
     pub fn ack_frame(&self, client_msg_id: &str) -> ByteString {
-        match self.frame_ref().strip_prefix(MESSAGE_PREFIX) {
-            Some(rest) => ack_frame(client_msg_id, rest.strip_suffix('}').unwrap_or(rest)),
-            None => ByteString::from_static(ENCODING_FAILED),
-        }
+        ack_from_message_frame(self.frame_ref(), client_msg_id)
     }
 
     fn frame_ref(&self) -> &ByteString {
@@ -161,6 +158,14 @@ pub fn message_frame(row: &MessageRow) -> ByteString {
     }
     buf.push(b'}');
     ByteString::try_from(buf).unwrap_or_else(|_| ByteString::from_static(ENCODING_FAILED))
+}
+
+/// The `ack` for a message whose `message` frame is already rendered (by `message_frame`).
+pub fn ack_from_message_frame(message_frame: &str, client_msg_id: &str) -> ByteString {
+    match message_frame.strip_prefix(MESSAGE_PREFIX) {
+        Some(rest) => ack_frame(client_msg_id, rest.strip_suffix('}').unwrap_or(rest)),
+        None => ByteString::from_static(ENCODING_FAILED),
+    }
 }
 
 /// `{"type":"ack","client_msg_id":…,"message":…}` around an already rendered message.
@@ -294,6 +299,15 @@ mod tests {
             .to_json();
             assert_eq!(&*wire.message_frame(), expected);
             assert_eq!(&*message_frame(&r), expected);
+            let ack = ServerFrame::Ack {
+                client_msg_id: &r.client_msg_id,
+                message: MessageDto::from(&r),
+            }
+            .to_json();
+            assert_eq!(
+                &*ack_from_message_frame(&message_frame(&r), &r.client_msg_id),
+                ack
+            );
             for cmid in [r.client_msg_id.as_str(), "other \"id\"\r"] {
                 let expected = ServerFrame::Ack {
                     client_msg_id: cmid,

@@ -1,7 +1,16 @@
-//! One WebSocket connection: authenticate, subscribe to the user's events, then one `select!`
-//! loop over the client's frames, the broker's events, finished sends, heartbeats and shutdown.
+//! One WebSocket connection: authenticate, take one of the user's connection slots, subscribe
+//! to the user's events, then one `select!` loop over the client's frames, the broker's events,
+//! finished sends, `sync` pages, heartbeats and shutdown.
+//!
+//! Everything the session hands to the socket counts against an outgoing byte budget: every
+//! so often it sends a ping whose payload names the bytes sent before it, and the client's pong
+//! confirms them. While more than the budget is unconfirmed the session sends nothing but
+//! answers to the client's own frames — other broker events wait in their bounded queue and
+//! `sync` reads no further page — and a client that stays over budget past a grace is closed
+//! (1013). So what one connection holds is
+//! bounded by the budget plus one `sync` page, whatever the client does.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +19,7 @@ use actix_ws::{
     AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session,
 };
 use bytestring::ByteString;
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, OptionFuture};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
@@ -19,7 +28,8 @@ use super::protocol::{self, ClientFrame, RoomState, ServerFrame, WireMessage};
 use crate::api::dto::{MessageDto, UserDto};
 use crate::auth::AuthUser;
 use crate::broker::{ConnId, Event, Recipients};
-use crate::db::{self, messages::Cursor};
+use crate::config::WsConfig;
+use crate::db::{self, models::MessageRow};
 use crate::domain::{ClientMsgId, MessageBody, RoomId, Seq, UserId};
 use crate::error::{ApiError, ApiResult};
 use crate::services::{accounts, messages};
@@ -28,12 +38,121 @@ use crate::state::AppState;
 /// Sends one connection may have waiting for their commit; past this the session stops reading
 /// the socket until some finish (backpressure instead of buffering).
 const MAX_PENDING_SENDS: usize = 64;
-/// Messages per page when replaying a `sync`.
-const SYNC_PAGE: i64 = 500;
+/// Messages per page when replaying a `sync`, at most (pages are also bounded in bytes).
+const SYNC_PAGE_ROWS: i64 = 500;
+/// Bytes a `sync` page counts for one message besides its body: the frame's JSON around it.
+const FRAME_OVERHEAD: usize = 256;
+/// Output between two budget pings, at most.
+const PING_EVERY_MAX: u64 = 64 * 1024;
+/// Budget pings waiting for their pong, at most (a newer pong confirms more than an older one).
+const MAX_PINGS_IN_FLIGHT: usize = 64;
 /// Typing notices relayed per room per connection.
 const TYPING_INTERVAL: Duration = Duration::from_millis(1000);
 
-type PendingSend = BoxFuture<'static, (String, ApiResult<messages::Sent>)>;
+type PendingSend = BoxFuture<'static, (RoomId, String, ApiResult<messages::Sent>)>;
+type PageRead = BoxFuture<'static, ApiResult<(Vec<PageFrame>, bool)>>;
+
+/// The outgoing byte budget: bytes handed to the socket, and how many of them the client has
+/// confirmed reading (a pong answering a ping sent after them).
+struct Budget {
+    limit: u64,
+    ping_every: u64,
+    sent: u64,
+    confirmed: u64,
+    pinged_at: u64,
+    /// Per-connection secret mixed into ping payloads, so a client that does not read cannot
+    /// confirm bytes with made-up pongs.
+    key: u64,
+    /// (payload, bytes sent before that ping), oldest first.
+    pings: VecDeque<(u64, u64)>,
+    over_since: Option<Instant>,
+}
+
+impl Budget {
+    fn new(limit: usize) -> Budget {
+        let limit = limit.max(1) as u64;
+        Budget {
+            limit,
+            // At most half the budget, so confirming the newest ping always reopens it.
+            ping_every: (limit / 8).clamp(1, PING_EVERY_MAX),
+            sent: 0,
+            confirmed: 0,
+            pinged_at: 0,
+            key: rand::random(),
+            pings: VecDeque::new(),
+            over_since: None,
+        }
+    }
+
+    fn in_flight(&self) -> u64 {
+        self.sent.saturating_sub(self.confirmed)
+    }
+
+    /// Whether the session may send more.
+    fn open(&self) -> bool {
+        self.in_flight() < self.limit
+    }
+
+    /// Counts `n` bytes handed to the socket; returns a ping payload when one is due.
+    fn wrote(&mut self, n: usize) -> Option<[u8; 8]> {
+        self.sent = self.sent.saturating_add(n as u64);
+        if !self.open() && self.over_since.is_none() {
+            self.over_since = Some(Instant::now());
+        }
+        if self.sent - self.pinged_at < self.ping_every {
+            return None;
+        }
+        self.pinged_at = self.sent;
+        let payload = self.sent ^ self.key;
+        if self.pings.len() >= MAX_PINGS_IN_FLIGHT {
+            self.pings.pop_front();
+        }
+        self.pings.push_back((payload, self.sent));
+        Some(payload.to_be_bytes())
+    }
+
+    /// A pong from the client: confirms what was sent before the ping it answers.
+    fn pong(&mut self, payload: &[u8]) {
+        let Ok(bytes) = <[u8; 8]>::try_from(payload) else {
+            return;
+        };
+        let payload = u64::from_be_bytes(bytes);
+        let Some(i) = self.pings.iter().position(|(p, _)| *p == payload) else {
+            return;
+        };
+        let (_, at) = self.pings[i];
+        self.pings.drain(..=i);
+        self.confirmed = self.confirmed.max(at);
+        if self.open() {
+            self.over_since = None;
+        }
+    }
+}
+
+/// A `sync` request waiting or being replayed.
+struct SyncJob {
+    room: RoomId,
+    /// The highest seq replayed so far (the request's `after` before the first page).
+    cursor: Seq,
+    /// The highest seq of a live message skipped because this replay will carry it: the
+    /// replay does not end before it (its commit preceded its publication, so a page read after
+    /// the event arrived contains it).
+    live_max: Seq,
+    /// `live_max` when the last page read started.
+    live_max_at_read: Seq,
+    /// A page has been read and more messages follow it.
+    read: bool,
+    more: bool,
+}
+
+/// A rendered `message` frame of a `sync` page.
+struct PageFrame {
+    room: RoomId,
+    seq: Seq,
+    frame: ByteString,
+    /// The `client_msg_id`, when this user sent the message (its frame may become an `ack`).
+    own: Option<String>,
+}
 
 struct Conn {
     state: Arc<AppState>,
@@ -46,6 +165,20 @@ struct Conn {
     /// `sync` is not sent twice.
     delivered: HashMap<RoomId, Seq>,
     last_typing: HashMap<RoomId, Instant>,
+    budget: Budget,
+    /// `sync` requests in order; the first is being replayed.
+    syncs: VecDeque<SyncJob>,
+    /// The replayed page not yet sent.
+    page: VecDeque<PageFrame>,
+    /// Seqs of this connection's own messages whose `ack` waits for the replay to reach them,
+    /// so the connection still sees its room in seq order.
+    held_acks: HashMap<RoomId, BTreeSet<Seq>>,
+    /// Deletions of messages the replay has not reached yet: sent right after them.
+    held_deletes: HashMap<RoomId, BTreeMap<Seq, Arc<MessageRow>>>,
+    /// This connection's sends not acknowledged yet, by room and `client_msg_id`.
+    awaiting: HashMap<(RoomId, String), u32>,
+    /// Own messages a replay acknowledged before the broker's event for them arrived.
+    acked_early: HashSet<(RoomId, Seq)>,
 }
 
 /// How a session ends.
@@ -59,35 +192,64 @@ fn close(code: CloseCode, why: &'static str) -> End {
     End::Close(code, why)
 }
 
+/// A limiter for the frames a client sends: text, binary and ping frames all count.
+fn flood_limiter(cfg: &WsConfig) -> DefaultDirectRateLimiter {
+    let per_sec = NonZeroU32::new(cfg.max_frames_per_sec).unwrap_or(NonZeroU32::MIN);
+    let burst = per_sec.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN));
+    RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst))
+}
+
+async fn close_now(state: &AppState, session: Session, code: CloseCode, why: &str) {
+    let _ = tokio::time::timeout(
+        state.config.ws.write_timeout,
+        session.close(Some(CloseReason {
+            code,
+            description: Some(why.into()),
+        })),
+    )
+    .await;
+}
+
 pub async fn run(
     state: Arc<AppState>,
     mut session: Session,
     mut stream: AggregatedMessageStream,
     header_auth: Option<ApiResult<AuthUser>>,
 ) {
+    let flood = flood_limiter(&state.config.ws);
     let auth = match header_auth {
         Some(Ok(auth)) => Ok(auth),
         Some(Err(e)) => Err(e),
-        None => first_frame_auth(&state, &mut session, &mut stream).await,
+        None => match first_frame_auth(&state, &mut session, &mut stream, &flood).await {
+            Ok(result) => result,
+            Err(End::Close(code, why)) => return close_now(&state, session, code, why).await,
+            Err(End::Gone) => return,
+        },
     };
     let auth = match auth {
         Ok(a) => a,
         Err(e) => {
             let _ = send_error(&mut session, &e, None).await;
-            let _ = session
-                .close(Some(CloseReason {
-                    code: CloseCode::Policy,
-                    description: Some("unauthorized".into()),
-                }))
-                .await;
-            return;
+            return close_now(&state, session, CloseCode::Policy, "unauthorized").await;
         }
+    };
+    let user = auth.id;
+    // Counted before subscribing, atomically: parallel upgrades cannot exceed the cap.
+    let max = state.config.ws.max_connections_per_user;
+    let Some(slot) = state.presence.reserve(user, max) else {
+        let frame = ServerFrame::Error {
+            code: "rate_limited",
+            message: format!("too many connections: at most {max} per user"),
+            client_msg_id: None,
+        };
+        let _ = tokio::time::timeout(state.config.ws.write_timeout, session.text(frame.to_json()))
+            .await;
+        return close_now(&state, session, CloseCode::Policy, "too many connections").await;
     };
     let id = ConnId::next();
     let (outbox, inbox) = mpsc::channel(state.config.ws.queue_capacity.max(1));
-    state.broker.subscribe(auth.id, id, outbox);
-    let user = auth.id;
-    if state.presence.connect(user) {
+    state.broker.subscribe(user, id, outbox);
+    if slot.first() {
         announce_presence(&state, user, true).await;
         crate::services::admin::touch_last_seen(&state, user).await;
     }
@@ -99,49 +261,62 @@ pub async fn run(
         rooms: HashMap::new(),
         delivered: HashMap::new(),
         last_typing: HashMap::new(),
+        budget: Budget::new(state.config.ws.outgoing_budget),
+        syncs: VecDeque::new(),
+        page: VecDeque::new(),
+        held_acks: HashMap::new(),
+        held_deletes: HashMap::new(),
+        awaiting: HashMap::new(),
+        acked_early: HashSet::new(),
     };
     let end = match conn.ready().await {
-        Ok(()) => conn.serve(&mut stream, inbox).await,
+        Ok(()) => conn.serve(&mut stream, inbox, &flood).await,
         Err(e) => {
             let _ = send_error(&mut conn.session, &e, None).await;
             close(CloseCode::Error, "internal error")
         }
     };
     state.broker.unsubscribe(user, id);
-    if state.presence.disconnect(user) {
+    if slot.release() {
         announce_presence(&state, user, false).await;
         crate::services::admin::touch_last_seen(&state, user).await;
     }
+    // What the connection held is released before the close frame waits for the socket.
+    let Conn { session, .. } = conn;
     if let End::Close(code, why) = end {
-        let _ = tokio::time::timeout(
-            state.config.ws.write_timeout,
-            conn.session.close(Some(CloseReason {
-                code,
-                description: Some(why.into()),
-            })),
-        )
-        .await;
+        close_now(&state, session, code, why).await;
     }
 }
 
-/// Waits for `{"type":"auth","token"}` as the first frame.
+/// Waits for `{"type":"auth","token"}` as the first frame. `Err` ends the connection without
+/// an error frame (a binary frame, a flood, or the client is gone).
 async fn first_frame_auth(
     state: &AppState,
     session: &mut Session,
     stream: &mut AggregatedMessageStream,
-) -> ApiResult<AuthUser> {
+    flood: &DefaultDirectRateLimiter,
+) -> Result<ApiResult<AuthUser>, End> {
     let deadline = tokio::time::sleep(state.config.ws.auth_timeout);
     tokio::pin!(deadline);
     loop {
         let msg = tokio::select! {
             _ = &mut deadline => {
-                return Err(ApiError::Unauthorized("no auth frame within the time allowed".into()));
+                return Ok(Err(ApiError::Unauthorized("no auth frame within the time allowed".into())));
             }
             msg = stream.recv() => msg,
         };
+        if matches!(
+            msg,
+            Some(Ok(AggregatedMessage::Text(_)
+                | AggregatedMessage::Binary(_)
+                | AggregatedMessage::Ping(_)))
+        ) && flood.check().is_err()
+        {
+            return Err(close(CloseCode::Policy, "too many frames"));
+        }
         match msg {
             Some(Ok(AggregatedMessage::Text(text))) => {
-                return match protocol::parse(&text) {
+                return Ok(match protocol::parse(&text) {
                     Ok(ClientFrame::Auth { token }) => accounts::authenticate(state, &token).await,
                     Ok(_) => Err(ApiError::Unauthorized(
                         "authenticate first: send {\"type\":\"auth\",\"token\":\"...\"}".into(),
@@ -150,13 +325,22 @@ async fn first_frame_auth(
                         "expected an auth frame: {}",
                         e.message
                     ))),
-                };
+                });
+            }
+            Some(Ok(AggregatedMessage::Binary(_))) => {
+                return Err(close(CloseCode::Unsupported, "frames must be JSON text"));
             }
             Some(Ok(AggregatedMessage::Ping(bytes))) => {
                 let _ = session.pong(&bytes).await;
             }
             Some(Ok(AggregatedMessage::Pong(_))) => {}
-            _ => return Err(ApiError::Unauthorized("expected an auth frame".into())),
+            None => return Err(End::Gone),
+            Some(Err(ProtocolError::Overflow)) => {
+                return Err(close(CloseCode::Size, "frame too large"));
+            }
+            Some(Ok(AggregatedMessage::Close(_)) | Err(_)) => {
+                return Ok(Err(ApiError::Unauthorized("expected an auth frame".into())));
+            }
         }
     }
 }
@@ -198,14 +382,24 @@ impl Conn {
         self.send_text(frame.to_json()).await
     }
 
+    /// Sends a text frame and counts it against the budget (with a ping when one is due).
     async fn send_text(&mut self, text: impl Into<ByteString>) -> Result<(), End> {
-        match tokio::time::timeout(self.state.config.ws.write_timeout, self.session.text(text))
-            .await
-        {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(End::Gone),
-            Err(_) => Err(close(CloseCode::Again, "not reading")),
+        let text: ByteString = text.into();
+        let n = text.len();
+        let wait = self.state.config.ws.write_timeout;
+        match tokio::time::timeout(wait, self.session.text(text)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(End::Gone),
+            Err(_) => return Err(close(CloseCode::Again, "not reading")),
         }
+        if let Some(payload) = self.budget.wrote(n) {
+            match tokio::time::timeout(wait, self.session.ping(&payload)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(End::Gone),
+                Err(_) => return Err(close(CloseCode::Again, "not reading")),
+            }
+        }
+        Ok(())
     }
 
     async fn error(&mut self, e: &ApiError, client_msg_id: Option<String>) -> Result<(), End> {
@@ -255,13 +449,13 @@ impl Conn {
         &mut self,
         stream: &mut AggregatedMessageStream,
         mut inbox: mpsc::Receiver<Event>,
+        flood: &DefaultDirectRateLimiter,
     ) -> End {
         let cfg = self.state.config.ws.clone();
-        let per_sec = NonZeroU32::new(cfg.max_frames_per_sec).unwrap_or(NonZeroU32::MIN);
-        let burst = per_sec.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN));
-        let flood: DefaultDirectRateLimiter =
-            RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst));
         let mut pending: FuturesOrdered<PendingSend> = FuturesOrdered::new();
+        let mut reading: Option<PageRead> = None;
+        // An event taken from the queue while over budget that must wait for the budget.
+        let mut waiting: Option<Event> = None;
         let mut heartbeat = tokio::time::interval(cfg.ping_interval);
         heartbeat.tick().await;
         let mut last_heard = Instant::now();
@@ -270,36 +464,82 @@ impl Conn {
             return close(CloseCode::Away, "server shutting down");
         }
         loop {
+            if self.budget.open() {
+                if let Some(event) = waiting.take() {
+                    if let Err(end) = self.on_event(event).await {
+                        return end;
+                    }
+                }
+            }
+            if let Err(end) = self.pump_sync(&mut reading).await {
+                return end;
+            }
+            if !pending.is_empty() {
+                // The client is sending: its pong may be queued behind those sends, which this
+                // session reads only as fast as they commit. The grace counts from when it
+                // caught up.
+                if let Some(since) = self.budget.over_since.as_mut() {
+                    *since = Instant::now();
+                }
+            }
+            let over_until = self
+                .budget
+                .over_since
+                .map(|t| tokio::time::Instant::from_std(t + cfg.over_budget_grace));
             let step = tokio::select! {
                 msg = stream.recv(), if pending.len() < MAX_PENDING_SENDS => {
                     last_heard = Instant::now();
-                    match msg {
-                        Some(Ok(AggregatedMessage::Text(text))) => {
-                            if flood.check().is_err() {
-                                Err(close(CloseCode::Policy, "too many frames"))
-                            } else {
+                    let counted = matches!(
+                        msg,
+                        Some(Ok(AggregatedMessage::Text(_)
+                            | AggregatedMessage::Binary(_)
+                            | AggregatedMessage::Ping(_)))
+                    );
+                    if counted && flood.check().is_err() {
+                        Err(close(CloseCode::Policy, "too many frames"))
+                    } else {
+                        match msg {
+                            Some(Ok(AggregatedMessage::Text(text))) => {
                                 self.on_text(&text, &mut pending).await
                             }
+                            Some(Ok(AggregatedMessage::Binary(_))) => {
+                                Err(close(CloseCode::Unsupported, "frames must be JSON text"))
+                            }
+                            Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                                self.session.pong(&bytes).await.map_err(|_| End::Gone)
+                            }
+                            Some(Ok(AggregatedMessage::Pong(bytes))) => {
+                                self.budget.pong(&bytes);
+                                Ok(())
+                            }
+                            Some(Ok(AggregatedMessage::Close(_))) | None => Err(End::Gone),
+                            Some(Err(ProtocolError::Overflow)) => {
+                                Err(close(CloseCode::Size, "frame too large"))
+                            }
+                            Some(Err(_)) => Err(close(CloseCode::Protocol, "protocol error")),
                         }
-                        Some(Ok(AggregatedMessage::Binary(_))) => {
-                            self.error(&ApiError::InvalidJson("frames must be JSON text".into()), None).await
-                        }
-                        Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                            self.session.pong(&bytes).await.map_err(|_| End::Gone)
-                        }
-                        Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
-                        Some(Ok(AggregatedMessage::Close(_))) | None => Err(End::Gone),
-                        Some(Err(ProtocolError::Overflow)) => Err(close(CloseCode::Size, "frame too large")),
-                        Some(Err(_)) => Err(close(CloseCode::Protocol, "protocol error")),
                     }
                 }
-                event = inbox.recv() => match event {
-                    Some(event) => self.on_event(event).await,
+                // Over budget, events wait in the broker's bounded queue — except this
+                // connection's own acks: answers to its own frames, whose pong may be queued
+                // behind its further sends.
+                event = inbox.recv(), if waiting.is_none() => match event {
+                    Some(event) if self.budget.open() || self.is_own_ack(&event) => {
+                        self.on_event(event).await
+                    }
+                    Some(event) => {
+                        waiting = Some(event);
+                        Ok(())
+                    }
                     // The broker let go of this connection: it did not keep up.
                     None => Err(close(CloseCode::Again, "too slow; reconnect and sync")),
                 },
-                Some((client_msg_id, result)) = pending.next(), if !pending.is_empty() => {
-                    self.on_sent(client_msg_id, result).await
+                Some(page) = OptionFuture::from(reading.as_mut()), if reading.is_some() => {
+                    reading = None;
+                    self.on_page(page).await
+                }
+                Some((room, client_msg_id, result)) = pending.next(), if !pending.is_empty() => {
+                    self.on_sent(room, client_msg_id, result).await
                 }
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() >= cfg.idle_timeout {
@@ -307,6 +547,11 @@ impl Conn {
                     } else {
                         self.session.ping(b"").await.map_err(|_| End::Gone)
                     }
+                }
+                _ = tokio::time::sleep_until(over_until.unwrap_or_else(tokio::time::Instant::now)),
+                    if over_until.is_some() =>
+                {
+                    Err(close(CloseCode::Again, "not reading; reconnect and sync"))
                 }
                 _ = shutdown.changed() => Err(close(CloseCode::Away, "server shutting down")),
             };
@@ -352,18 +597,23 @@ impl Conn {
                     .await;
                 match queued {
                     Ok(answer) => {
+                        let room = RoomId(room_id);
+                        *self
+                            .awaiting
+                            .entry((room, client_msg_id.clone()))
+                            .or_insert(0) += 1;
                         pending.push_back(Box::pin(async move {
                             let result = answer.await.unwrap_or_else(|_| {
                                 Err(ApiError::internal("the writer dropped a request"))
                             });
-                            (client_msg_id, result)
+                            (room, client_msg_id, result)
                         }));
                         Ok(())
                     }
                     Err(e) => self.error(&e, Some(client_msg_id)).await,
                 }
             }
-            ClientFrame::Sync { room_id, after } => self.sync(RoomId(room_id), after).await,
+            ClientFrame::Sync { room_id, after } => self.request_sync(RoomId(room_id), after).await,
             ClientFrame::Typing { room_id } => self.typing(RoomId(room_id)).await,
             ClientFrame::Read { room_id, up_to } => {
                 if up_to < 0 {
@@ -400,9 +650,13 @@ impl Conn {
     /// here with the stored message, and a failure becomes an error frame.
     async fn on_sent(
         &mut self,
+        room: RoomId,
         client_msg_id: String,
         result: ApiResult<messages::Sent>,
     ) -> Result<(), End> {
+        if !matches!(result, Ok(ref sent) if sent.created) {
+            self.take_awaiting(room, &client_msg_id);
+        }
         match result {
             Ok(sent) if sent.created => Ok(()),
             Ok(sent) => {
@@ -418,8 +672,22 @@ impl Conn {
             Event::Message { message, origin } => {
                 // The frames are rendered once per message and shared by every connection.
                 let m = message.row();
+                let own = origin == Some(self.id);
+                if own && self.acked_early.remove(&(m.room_id, m.seq)) {
+                    // A replay already answered it with this ack.
+                    return Ok(());
+                }
+                if self.replay_will_carry(m.room_id, m.seq) {
+                    if own {
+                        self.held_acks.entry(m.room_id).or_default().insert(m.seq);
+                    }
+                    return Ok(());
+                }
+                if own {
+                    self.take_awaiting(m.room_id, &m.client_msg_id);
+                }
                 let seen = self.delivered.entry(m.room_id).or_insert(Seq(0));
-                if origin == Some(self.id) {
+                if own {
                     *seen = (*seen).max(m.seq);
                     let frame = message.ack_frame(&m.client_msg_id);
                     return self.send_text(frame).await;
@@ -459,12 +727,14 @@ impl Conn {
                 Err(close(CloseCode::Policy, "password changed"))
             }
             Event::MessageDeleted { message: m } => {
-                let frame = ServerFrame::MessageDeleted {
-                    room_id: m.room_id,
-                    seq: m.seq,
-                    message: MessageDto::from(&*m),
-                };
-                self.send(&frame).await
+                if self.replay_will_carry(m.room_id, m.seq) {
+                    self.held_deletes
+                        .entry(m.room_id)
+                        .or_default()
+                        .insert(m.seq, m);
+                    return Ok(());
+                }
+                self.send_deleted(&m).await
             }
             Event::Revoked { jti } => {
                 if *jti == *self.auth.jti {
@@ -520,8 +790,38 @@ impl Conn {
         Ok(())
     }
 
-    /// Replays every message of `room` after `after`, in order, then `synced`.
-    async fn sync(&mut self, room: RoomId, after: i64) -> Result<(), End> {
+    fn is_own_ack(&self, event: &Event) -> bool {
+        matches!(event, Event::Message { origin: Some(o), .. } if *o == self.id)
+    }
+
+    /// Forgets one of this connection's sends of `client_msg_id` as answered; false when none
+    /// was waiting.
+    fn take_awaiting(&mut self, room: RoomId, client_msg_id: &str) -> bool {
+        let key = (room, client_msg_id.to_owned());
+        match self.awaiting.get_mut(&key) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                true
+            }
+            Some(_) => {
+                self.awaiting.remove(&key);
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn send_deleted(&mut self, m: &MessageRow) -> Result<(), End> {
+        let frame = ServerFrame::MessageDeleted {
+            room_id: m.room_id,
+            seq: m.seq,
+            message: MessageDto::from(m),
+        };
+        self.send(&frame).await
+    }
+
+    /// Queues a replay of every message of `room` after `after`, in order, then `synced`.
+    async fn request_sync(&mut self, room: RoomId, after: i64) -> Result<(), End> {
         if after < 0 {
             return self
                 .error(&ApiError::validation("after", "must not be negative"), None)
@@ -530,32 +830,198 @@ impl Conn {
         if let Err(e) = self.other_member(room).await {
             return self.error(&e, None).await;
         }
-        let mut cursor = Seq(after);
-        loop {
-            let from = cursor;
-            let page = self
-                .state
-                .db
-                .run(move |c| db::messages::page(c, room, Cursor::After(from), SYNC_PAGE))
-                .await;
-            let (rows, has_more) = match page {
-                Ok(p) => p,
-                Err(e) => return self.error(&e, None).await,
+        let max = self.state.config.ws.max_pending_syncs;
+        if self.syncs.len() >= max {
+            let frame = ServerFrame::Error {
+                code: "rate_limited",
+                message: format!("too many sync requests waiting (at most {max}); wait for synced"),
+                client_msg_id: None,
             };
-            for m in &rows {
-                cursor = m.seq;
-                self.send_text(protocol::message_frame(m)).await?;
+            return self.send(&frame).await;
+        }
+        self.syncs.push_back(SyncJob {
+            room,
+            cursor: Seq(after),
+            live_max: Seq(0),
+            live_max_at_read: Seq(0),
+            read: false,
+            more: true,
+        });
+        Ok(())
+    }
+
+    /// Whether a queued or running replay of `room` will still send `seq`: then a live event
+    /// about it is left to the replay (which must not end before it), so the connection gets
+    /// the room in seq order, without duplicates.
+    fn replay_will_carry(&mut self, room: RoomId, seq: Seq) -> bool {
+        let mut carried = false;
+        for job in self
+            .syncs
+            .iter_mut()
+            .filter(|j| j.room == room && j.cursor < seq)
+        {
+            job.live_max = job.live_max.max(seq);
+            carried = true;
+        }
+        carried
+    }
+
+    /// Moves the replay on as far as the budget allows: sends what is left of the page, then
+    /// ends the replay with `synced` or starts reading its next page.
+    async fn pump_sync(&mut self, reading: &mut Option<PageRead>) -> Result<(), End> {
+        loop {
+            while self.budget.open() {
+                let Some(frame) = self.page.pop_front() else {
+                    break;
+                };
+                self.send_replayed(frame).await?;
             }
-            let seen = self.delivered.entry(room).or_insert(Seq(0));
-            *seen = (*seen).max(cursor);
-            if !has_more {
-                break;
+            if !self.page.is_empty() || reading.is_some() {
+                return Ok(());
+            }
+            let Some(job) = self.syncs.front_mut() else {
+                return Ok(());
+            };
+            if job.read && !job.more && job.cursor >= job.live_max {
+                if let Some(job) = self.syncs.pop_front() {
+                    self.finish_sync(job).await?;
+                }
+                continue;
+            }
+            if !self.budget.open() {
+                return Ok(());
+            }
+            job.live_max_at_read = job.live_max;
+            let (state, me, room, after) =
+                (Arc::clone(&self.state), self.auth.id, job.room, job.cursor);
+            let max_bytes = self.state.config.ws.sync_page_bytes;
+            *reading = Some(Box::pin(async move {
+                state
+                    .db
+                    .run(move |c| read_page(c, me, room, after, max_bytes))
+                    .await
+            }));
+            return Ok(());
+        }
+    }
+
+    async fn on_page(&mut self, page: ApiResult<(Vec<PageFrame>, bool)>) -> Result<(), End> {
+        let (frames, more) = match page {
+            Ok(p) => p,
+            Err(e) => {
+                // Live events of the room may have been left to this replay: rather than lose
+                // them, the client reconnects and syncs again.
+                self.error(&e, None).await?;
+                return Err(close(CloseCode::Again, "sync failed; reconnect and sync"));
+            }
+        };
+        let Some(job) = self.syncs.front_mut() else {
+            return Ok(());
+        };
+        if frames.is_empty() && !more && job.live_max_at_read >= job.live_max {
+            // Read after every skipped live message was published, and still nothing newer:
+            // nothing is left to wait for.
+            job.live_max = job.live_max.min(job.cursor);
+        }
+        job.read = true;
+        job.more = more;
+        self.page.extend(frames);
+        Ok(())
+    }
+
+    /// Sends one replayed message: as the `ack` when this connection's send of it has not been
+    /// acknowledged yet, followed by its deletion when one was held back for it.
+    async fn send_replayed(&mut self, f: PageFrame) -> Result<(), End> {
+        let PageFrame {
+            room,
+            seq,
+            frame,
+            own,
+        } = f;
+        let held = self
+            .held_acks
+            .get_mut(&room)
+            .is_some_and(|held| held.remove(&seq));
+        let frame = match own {
+            Some(cmid) => {
+                // This connection's own send, not acknowledged yet: the replay carries its ack
+                // (and the broker's copy of it, if still to come, is then skipped).
+                let awaited = self.take_awaiting(room, &cmid);
+                if awaited && !held {
+                    self.acked_early.insert((room, seq));
+                }
+                if held || awaited {
+                    protocol::ack_from_message_frame(&frame, &cmid)
+                } else {
+                    frame
+                }
+            }
+            None => frame,
+        };
+        self.send_text(frame).await?;
+        if let Some(job) = self.syncs.front_mut() {
+            job.cursor = job.cursor.max(seq);
+        }
+        let seen = self.delivered.entry(room).or_insert(Seq(0));
+        *seen = (*seen).max(seq);
+        let deleted = self
+            .held_deletes
+            .get_mut(&room)
+            .and_then(|held| held.remove(&seq));
+        if let Some(m) = deleted {
+            self.send_deleted(&m).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish_sync(&mut self, job: SyncJob) -> Result<(), End> {
+        if !self.syncs.iter().any(|j| j.room == job.room) {
+            if let Some(acks) = self.held_acks.remove(&job.room) {
+                if !acks.is_empty() {
+                    tracing::warn!(room = %job.room.0, count = acks.len(), "acks held for a replay that did not reach them");
+                }
+            }
+            if let Some(held) = self.held_deletes.remove(&job.room) {
+                for m in held.into_values() {
+                    self.send_deleted(&m).await?;
+                }
             }
         }
         self.send(&ServerFrame::Synced {
-            room_id: room,
-            last_seq: cursor,
+            room_id: job.room,
+            last_seq: job.cursor,
         })
         .await
     }
+}
+
+/// One `sync` page, rendered on the database thread so only the frames come back: at most
+/// `max_bytes` of them (and at least one message).
+fn read_page(
+    c: &mut db::DbConnection,
+    me: UserId,
+    room: RoomId,
+    after: Seq,
+    max_bytes: usize,
+) -> ApiResult<(Vec<PageFrame>, bool)> {
+    let (rows, more) =
+        db::messages::page_after_bytes(c, room, after, SYNC_PAGE_ROWS, max_bytes, FRAME_OVERHEAD)?;
+    let mut frames = Vec::with_capacity(rows.len());
+    let mut bytes = 0usize;
+    let mut cut = false;
+    for row in rows {
+        if bytes >= max_bytes && !frames.is_empty() {
+            cut = true;
+            break;
+        }
+        let frame = protocol::message_frame(&row);
+        bytes = bytes.saturating_add(frame.len());
+        frames.push(PageFrame {
+            room,
+            seq: row.seq,
+            frame,
+            own: (row.sender_id == me).then_some(row.client_msg_id),
+        });
+    }
+    Ok((frames, more || cut))
 }

@@ -21,4 +21,5 @@ mod rooms;
 mod smoke;
 mod users;
 mod ws;
+mod ws_limits;
 mod ws_support;
