@@ -126,13 +126,14 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> 
     if access.revoked {
         return Err(ApiError::Unauthorized("this token has been revoked".into()));
     }
-    if access.session_generation != claims.gen {
-        return Err(session_ended());
-    }
+    // Deactivation also moves the generation on: say why while the account is deactivated.
     if access.deactivated {
         return Err(ApiError::Unauthorized(
             "this account has been deactivated".into(),
         ));
+    }
+    if access.session_generation != claims.gen {
+        return Err(session_ended());
     }
     Ok(AuthUser {
         id,

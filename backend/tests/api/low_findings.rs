@@ -155,6 +155,12 @@ async fn deactivated_accounts_are_hidden_unreachable_and_lose_their_old_tokens()
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let r = app.get("/api/me", &bob.token).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(
+        r.body["error"]["message"], "this account has been deactivated",
+        "{r:?}"
+    );
 
     // Not found in search, by anyone.
     for who in [&alice, &carol] {
