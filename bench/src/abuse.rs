@@ -398,13 +398,7 @@ pub async fn run(
             .filter(|(t, _)| *t >= from && *t < to)
             .map(|(_, l)| *l)
             .collect();
-        v.sort_unstable();
-        let n = v.len();
-        if n == 0 {
-            return (None, 0);
-        }
-        let idx = ((n as f64 * 0.99).ceil() as usize).clamp(1, n) - 1;
-        (Some(v[idx]), n)
+        (p99_of(&mut v), v.len())
     };
     let (quiet_p99, quiet_n) = phases
         .first()
@@ -523,14 +517,19 @@ pub async fn run(
 /// one of `from` (from /proc/net/tcp: the server's end, so a connection the server has closed
 /// no longer counts even if the client has not noticed).
 fn server_established(port: u16, from: &[Ipv4Addr]) -> usize {
-    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
-        return 0;
-    };
+    std::fs::read_to_string("/proc/net/tcp")
+        .map(|table| count_established(&table, port, from))
+        .unwrap_or(0)
+}
+
+/// The rows of a /proc/net/tcp table in state ESTABLISHED with local port `port` and remote
+/// address among `from`.
+fn count_established(table: &str, port: u16, from: &[Ipv4Addr]) -> usize {
     let parse = |a: &str| -> Option<(Ipv4Addr, u16)> {
         let (ip, p) = a.split_once(':')?;
         let ip = u32::from_str_radix(ip, 16).ok()?;
         let p = u16::from_str_radix(p, 16).ok()?;
-        // The kernel prints the address as a number in host byte order of its network bytes.
+        // The kernel prints the address's network-order bytes as a native-endian number.
         Some((Ipv4Addr::from(ip.to_ne_bytes()), p))
     };
     table
@@ -546,6 +545,17 @@ fn server_established(port: u16, from: &[Ipv4Addr]) -> usize {
                 && parse(remote).is_some_and(|(ip, _)| from.contains(&ip))
         })
         .count()
+}
+
+/// The 99th percentile (nearest rank) of `v`, which it sorts.
+fn p99_of(v: &mut [u64]) -> Option<u64> {
+    v.sort_unstable();
+    let n = v.len();
+    if n == 0 {
+        return None;
+    }
+    let idx = ((n as f64 * 0.99).ceil() as usize).clamp(1, n) - 1;
+    Some(v[idx])
 }
 
 /// A TCP connection from `source` with a small receive buffer (the client reads nothing).
@@ -1182,4 +1192,53 @@ async fn binary_flood(ctx: &Ctx<'_>, user: &Account) -> Result<PhaseResult> {
     );
     p.detail("connection", closing.clone(), "closing", closing);
     ctx.end(p).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn established_rows_of_the_server_port_from_the_given_clients() {
+        // 127.0.0.1:8080 <- 127.0.5.1:40000 established, <- 127.0.5.2 in FIN_WAIT1, <- 127.0.6.1
+        // established, and a listening socket.
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue\n\
+            0: 0100007F:1F90 00000000:0000 0A 00000000:00000000\n\
+            1: 0100007F:1F90 0105007F:9C40 01 00000000:00000000\n\
+            2: 0100007F:1F90 0205007F:9C41 04 00000000:00000000\n\
+            3: 0100007F:1F90 0106007F:9C42 01 00000000:00000000\n\
+            4: 0105007F:9C40 0100007F:1F90 01 00000000:00000000\n";
+        let sync = addrs(5, 2);
+        assert_eq!(
+            sync,
+            vec![Ipv4Addr::new(127, 0, 5, 1), Ipv4Addr::new(127, 0, 5, 2)]
+        );
+        assert_eq!(count_established(table, 8080, &sync), 1);
+        assert_eq!(count_established(table, 8080, &addrs(6, 1)), 1);
+        assert_eq!(count_established(table, 8081, &sync), 0);
+    }
+
+    #[test]
+    fn flood_sources_are_distinct_and_half_on_their_own_24() {
+        let all: Vec<Ipv4Addr> = (0..200).map(|i| flood_source(i, 200)).collect();
+        let distinct: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(distinct.len(), 200);
+        let nets: std::collections::HashSet<[u8; 3]> = all
+            .iter()
+            .map(|a| {
+                let o = a.octets();
+                [o[0], o[1], o[2]]
+            })
+            .collect();
+        assert_eq!(nets.len(), 101);
+        assert!(all.iter().all(|a| a.is_loopback()));
+    }
+
+    #[test]
+    fn p99_is_the_nearest_rank() {
+        let mut v: Vec<u64> = (1..=1000).rev().collect();
+        assert_eq!(p99_of(&mut v), Some(990));
+        assert_eq!(p99_of(&mut [7]), Some(7));
+        assert_eq!(p99_of(&mut []), None);
+    }
 }
