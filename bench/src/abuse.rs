@@ -367,15 +367,30 @@ pub async fn run(
     tokio::time::sleep(Duration::from_secs(args.quiet)).await;
     phases.push(ctx.end(quiet).await?);
 
-    let outcome: Result<()> = async {
-        phases.push(sync_amplification(&ctx, &syncer, big_room).await?);
-        phases.push(slow_readers(&ctx, &syncer, big_room).await?);
-        phases.push(slow_bodies(&ctx).await?);
-        phases.push(login_flood(&ctx, &real, &victims, device_token.as_deref()).await?);
-        phases.push(binary_flood(&ctx, &filler).await?);
-        Ok(())
-    }
-    .await;
+    // A phase that cannot run (e.g. the server no longer answers) fails the run; the next
+    // phases still run.
+    let mut phase_errors: Vec<String> = Vec::new();
+    let mut record = |name: &str, r: Result<PhaseResult>| match r {
+        Ok(p) => phases.push(p),
+        Err(e) => {
+            eprintln!("bench: phase {name} could not run: {e}");
+            phase_errors.push(format!("phase {name} could not run: {e}"));
+        }
+    };
+    record(
+        "1 sync amplification",
+        sync_amplification(&ctx, &syncer, big_room).await,
+    );
+    record(
+        "2 slow readers",
+        slow_readers(&ctx, &syncer, big_room).await,
+    );
+    record("3 slow bodies", slow_bodies(&ctx).await);
+    record(
+        "4 login flood",
+        login_flood(&ctx, &real, &victims, device_token.as_deref()).await,
+    );
+    record("5 binary flood", binary_flood(&ctx, &filler).await);
     rss.stop.store(true, Ordering::Relaxed);
     let run_peak = rss.run_peak.load(Ordering::Relaxed);
     let samples = rss.samples.load(Ordering::Relaxed);
@@ -384,7 +399,9 @@ pub async fn run(
     let (results, _) = running
         .finish(Duration::from_secs(args.traffic.grace))
         .await?;
-    outcome?;
+    for e in phase_errors {
+        report.fail(e);
+    }
 
     // Latency per phase, from the deliveries' send times.
     let mut timeline: Vec<(u64, u64)> = results
@@ -1094,7 +1111,7 @@ async fn binary_flood(ctx: &Ctx<'_>, user: &Account) -> Result<PhaseResult> {
         ctx.server.addr(),
         SocketAddrV4::new(source, 0),
         &user.token,
-        Duration::from_secs(10),
+        Duration::from_secs(30),
     )
     .await?;
     let (mut sink, mut stream) = ws.split();
