@@ -85,15 +85,16 @@ clean:
 	$(CARGO) clean
 	rm -rf $(VENV) $(WEB)/dist $(WEB)/node_modules
 
-## Load benchmark (not a test): release builds, then the idle, throughput and latency scenarios
-## with their default parameters against a server the tool spawns on a temporary SQLite database.
-## Figures and method: docs/performance.md. Every scenario runs; the target fails if any did.
+## Load benchmark (not a test): release builds, then the idle, throughput, latency and abuse
+## scenarios with their default parameters against a server the tool spawns on a temporary SQLite
+## database (abuse: the server's default limits; it fails when the server's peak RSS passes its
+## bound). Figures and method: docs/performance.md. Every scenario runs; the target fails if any did.
 .PHONY: bench
 bench:
 	$(CARGO) build --release -p letschat -p letschat-bench
 	@ulimit -n 1048576 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; \
 	status=0; \
-	for scenario in idle throughput latency; do \
+	for scenario in idle throughput latency abuse; do \
 		echo "== make bench: $$scenario"; \
 		./target/release/letschat-bench --server ./target/release/letschat $$scenario || status=1; \
 	done; \

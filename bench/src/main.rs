@@ -8,11 +8,16 @@
 //! - `throughput`: pairs of users sending with a window of outstanding messages; messages per
 //!   second, end-to-end latency and delivery checks.
 //! - `latency`: a fixed total message rate spread over many pairs; end-to-end latency.
+//! - `abuse`: the attacks of issue 9 (sync amplification, slow readers, slow bodies, login flood,
+//!   binary flood), one phase each, against the server's default limits while pairs exchange
+//!   messages; peak RSS per phase and messaging p99 against a quiet phase. Also exits with 1
+//!   when the server's peak RSS exceeds `--max-rss-mib`.
 //!
 //! The process exits with 1 when a delivery check fails (a message acknowledged but never
 //! delivered, delivered twice, or out of order; an error frame; a connection the server dropped)
 //! and with 2 when the benchmark itself could not run.
 
+mod abuse;
 mod idle;
 mod report;
 mod server;
@@ -107,6 +112,10 @@ enum Scenario {
     Throughput(traffic::ThroughputArgs),
     /// A fixed total rate R spread over P pairs, for D seconds; end-to-end latency.
     Latency(traffic::LatencyArgs),
+    /// Attacks (sync amplification, slow readers, slow bodies, login flood from 200 addresses,
+    /// binary flood), one phase each, while pairs exchange messages; server peak RSS and
+    /// messaging p99 against a quiet phase. Fails when peak RSS exceeds --max-rss-mib.
+    Abuse(abuse::AbuseArgs),
 }
 
 fn parse_key_value(s: &str) -> std::result::Result<(String, String), String> {
@@ -166,7 +175,7 @@ async fn run(cli: Cli) -> Result<report::Report> {
         server.dir().display()
     );
     let result = tokio::select! {
-        r = scenario(&cli, &server) => r,
+        r = scenario(&cli, &mut server) => r,
         _ = tokio::signal::ctrl_c() => Err(err("interrupted")),
     };
     let stopped = server.stop().await;
@@ -196,7 +205,7 @@ async fn run(cli: Cli) -> Result<report::Report> {
     Ok(report)
 }
 
-async fn scenario(cli: &Cli, server: &server::Server) -> Result<report::Report> {
+async fn scenario(cli: &Cli, server: &mut server::Server) -> Result<report::Report> {
     let api = setup::Api::new(server.base_url())?;
     server.wait_healthy(&api, Duration::from_secs(30)).await?;
     match &cli.scenario {
@@ -205,5 +214,6 @@ async fn scenario(cli: &Cli, server: &server::Server) -> Result<report::Report> 
             traffic::run_throughput(&cli.common, server, &api, args).await
         }
         Scenario::Latency(args) => traffic::run_latency(&cli.common, server, &api, args).await,
+        Scenario::Abuse(args) => abuse::run(&cli.common, server, &api, args).await,
     }
 }

@@ -141,6 +141,9 @@ pub struct Server {
     log: PathBuf,
     keep: bool,
     perf: Option<PerfSettings>,
+    binary: PathBuf,
+    secret: String,
+    common: Common,
 }
 
 struct PerfSettings {
@@ -149,8 +152,23 @@ struct PerfSettings {
     freq: u32,
 }
 
+/// The limits the server runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limits {
+    /// Benchmark-friendly: bcrypt cost 4, no auth rate limits, no per-connection frame cap.
+    Bench,
+    /// The server's own defaults (bcrypt cost 12, its default rate limits), except what the
+    /// caller passes as extra environment.
+    Defaults,
+}
+
 impl Server {
     pub fn start(common: &Common) -> Result<Server> {
+        Self::start_with(common, Limits::Bench, &[])
+    }
+
+    /// Starts the server with `limits` and `env` (applied before `--server-env`).
+    pub fn start_with(common: &Common, limits: Limits, env: &[(String, String)]) -> Result<Server> {
         // Absolute: the server runs in the temporary folder.
         let binary = match std::fs::canonicalize(&common.server) {
             Ok(p) if p.is_file() => p,
@@ -161,7 +179,6 @@ impl Server {
                 )))
             }
         };
-        let binary = &binary;
         let dir = std::env::temp_dir().join(format!(
             "letschat-bench-{}-{:x}",
             std::process::id(),
@@ -169,28 +186,58 @@ impl Server {
         ));
         std::fs::create_dir_all(&dir)
             .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
-        Self::spawn_in(common, binary, dir.clone()).inspect_err(|_| {
-            let _ = std::fs::remove_dir_all(&dir);
-        })
-    }
-
-    fn spawn_in(common: &Common, binary: &Path, dir: PathBuf) -> Result<Server> {
-        let log = dir.join("server.log");
-        let port = free_port()?;
-        let db = dir.join("bench.db");
         let secret = format!(
             "{:016x}{:016x}{:016x}",
             random_u64(),
             random_u64(),
             random_u64()
         );
-        let log_file =
-            File::create(&log).map_err(|e| err(format!("cannot create {}: {e}", log.display())))?;
+        let perf = common.perf.as_ref().map(|out| PerfSettings {
+            out: out.clone(),
+            call_graph: common.perf_call_graph.clone(),
+            freq: common.perf_freq,
+        });
+        let mut server = Server {
+            child: None,
+            pid: 0,
+            port: 0,
+            log: dir.join("server.log"),
+            dir,
+            keep: common.keep,
+            perf,
+            binary,
+            secret,
+            common: common.clone(),
+        };
+        // On error, dropping `server` removes the folder.
+        server.spawn(limits, env)?;
+        Ok(server)
+    }
+
+    /// Stops the server (gracefully, as [`Server::stop`]) and starts it again on the same
+    /// database with the same JWT secret (tokens stay valid), on a new port, with `limits` and
+    /// `env`. Returns how long the stop took.
+    pub async fn restart(&mut self, limits: Limits, env: &[(String, String)]) -> Result<Duration> {
+        let took = self.stop().await?;
+        self.spawn(limits, env)?;
+        Ok(took)
+    }
+
+    fn spawn(&mut self, limits: Limits, env: &[(String, String)]) -> Result<()> {
+        let common = &self.common;
+        let dir = &self.dir;
+        let port = free_port()?;
+        let db = dir.join("bench.db");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| err(format!("cannot create {}: {e}", self.log.display())))?;
         let log_err = log_file
             .try_clone()
             .map_err(|e| err(format!("cannot open the server log: {e}")))?;
 
-        let mut cmd = Command::new(binary);
+        let mut cmd = Command::new(&self.binary);
         // Only this run's settings: nothing inherited from the caller's LETSCHAT_* or DATABASE_URL.
         for (key, _) in std::env::vars_os() {
             let k = key.to_string_lossy();
@@ -200,21 +247,23 @@ impl Server {
         }
         cmd.env("LETSCHAT_BIND", format!("127.0.0.1:{port}"))
             .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-            .env("LETSCHAT_JWT_SECRET", secret)
-            .env("LETSCHAT_BCRYPT_COST", "4")
-            .env("LETSCHAT_AUTH_RATE_PER_IP", "1000000")
-            .env("LETSCHAT_FAILED_LOGINS_PER_HOUR", "1000000")
-            .env("LETSCHAT_WS_MAX_FRAMES_PER_SEC", "1000000")
+            .env("LETSCHAT_JWT_SECRET", &self.secret)
             .env("LETSCHAT_STATIC_DIR", dir.join("no-spa"))
             .env("RUST_LOG", &common.server_log)
             .env("NO_COLOR", "1");
+        if limits == Limits::Bench {
+            cmd.env("LETSCHAT_BCRYPT_COST", "4")
+                .env("LETSCHAT_AUTH_RATE_PER_IP", "1000000")
+                .env("LETSCHAT_FAILED_LOGINS_PER_HOUR", "1000000")
+                .env("LETSCHAT_WS_MAX_FRAMES_PER_SEC", "1000000");
+        }
         if let Some(w) = common.workers {
             cmd.env("LETSCHAT_WORKERS", w.to_string());
         }
-        for (k, v) in &common.server_env {
+        for (k, v) in env.iter().chain(&common.server_env) {
             cmd.env(k, v);
         }
-        cmd.current_dir(&dir)
+        cmd.current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log_file))
             .stderr(Stdio::from(log_err));
@@ -239,21 +288,11 @@ impl Server {
         }
         let child = cmd
             .spawn()
-            .map_err(|e| err(format!("cannot start {}: {e}", binary.display())))?;
-        let perf = common.perf.as_ref().map(|out| PerfSettings {
-            out: out.clone(),
-            call_graph: common.perf_call_graph.clone(),
-            freq: common.perf_freq,
-        });
-        Ok(Server {
-            pid: child.id(),
-            child: Some(child),
-            port,
-            dir,
-            log,
-            keep: common.keep,
-            perf,
-        })
+            .map_err(|e| err(format!("cannot start {}: {e}", self.binary.display())))?;
+        self.pid = child.id();
+        self.child = Some(child);
+        self.port = port;
+        Ok(())
     }
 
     pub fn pid(&self) -> u32 {

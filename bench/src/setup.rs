@@ -1,6 +1,7 @@
 //! Setup through the REST API, before anything is timed: register users, add contacts (which
 //! creates the pair's room). Bounded concurrency; 429 and 503 answers are retried after a pause.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -11,7 +12,7 @@ use serde_json::json;
 use crate::{err, Result};
 
 /// Every benchmark user has this password (the server runs with bcrypt cost 4).
-const PASSWORD: &str = "bench-password-1";
+pub const PASSWORD: &str = "bench-password-1";
 /// Attempts for one request answered 429 or 503.
 const ATTEMPTS: u32 = 20;
 
@@ -39,8 +40,19 @@ struct ContactResponse {
 
 impl Api {
     pub fn new(base: String) -> Result<Api> {
+        Self::build(base, None)
+    }
+
+    /// A client whose connections come from `source` (a loopback address), so that the server
+    /// sees that client address.
+    pub fn with_source(base: String, source: Ipv4Addr) -> Result<Api> {
+        Self::build(base, Some(source))
+    }
+
+    fn build(base: String, source: Option<Ipv4Addr>) -> Result<Api> {
         let client = reqwest::Client::builder()
             .no_proxy()
+            .local_address(source.map(IpAddr::V4))
             .pool_max_idle_per_host(256)
             .timeout(Duration::from_secs(60))
             .build()
@@ -125,6 +137,67 @@ impl Api {
             .map_err(|e| err(format!("add contact: {e}")))?;
         Ok(contact.room_id)
     }
+}
+
+impl Api {
+    /// One `POST /api/auth/login`, not retried: the status, the token and the device token when
+    /// the server gives them, and how long the answer took.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        device_token: Option<&str>,
+        timeout: Duration,
+    ) -> std::result::Result<LoginOutcome, reqwest::Error> {
+        let mut body = json!({"username": username, "password": password});
+        if let Some(d) = device_token {
+            body["device_token"] = json!(d);
+        }
+        let res = self
+            .client
+            .post(format!("{}/api/auth/login", self.base))
+            .json(&body)
+            .timeout(timeout)
+            .send()
+            .await?;
+        let status = res.status();
+        let mut outcome = LoginOutcome {
+            status,
+            token: None,
+            device_token: None,
+        };
+        if status.is_success() {
+            let v: serde_json::Value = res.json().await?;
+            outcome.token = v["token"].as_str().map(str::to_owned);
+            outcome.device_token = v["device_token"].as_str().map(str::to_owned);
+        }
+        Ok(outcome)
+    }
+
+    /// Posts a message through REST (retried on 429/503).
+    pub async fn post_message(
+        &self,
+        sender: &Account,
+        room: i64,
+        client_msg_id: &str,
+        body: &str,
+    ) -> Result<()> {
+        self.post(
+            &format!("/api/rooms/{room}/messages"),
+            Some(&sender.token),
+            &json!({"client_msg_id": client_msg_id, "body": body}),
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+/// What one login got.
+#[derive(Debug)]
+pub struct LoginOutcome {
+    pub status: StatusCode,
+    pub token: Option<String>,
+    pub device_token: Option<String>,
 }
 
 /// Registers `n` users named `{prefix}{i}`, `concurrency` at a time, in order.

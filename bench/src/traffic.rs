@@ -7,7 +7,7 @@
 //! have no gaps.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::report::{mib, Report};
 use crate::server::{loadavg, CpuWindow, Server};
-use crate::setup::{make_pairs, Api};
+use crate::setup::{make_pairs, Api, Pair};
 use crate::stats::{Latency, Samples, SeqSet, SharedHistogram};
 use crate::ws::{self, In, Socket};
 use crate::{err, Common, Result};
@@ -86,7 +86,7 @@ enum Phase {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Sending {
+pub enum Sending {
     None,
     /// Keep this many messages outstanding.
     Window(usize),
@@ -108,6 +108,8 @@ struct Shared {
     e2e: SharedHistogram,
     ack: SharedHistogram,
     body_pad: String,
+    /// Keep (send time, latency) of every measured delivery in the connection's results.
+    keep_timeline: bool,
 }
 
 impl Shared {
@@ -118,7 +120,7 @@ impl Shared {
 
 /// What one connection saw.
 #[derive(Default)]
-struct ConnResult {
+pub struct ConnResult {
     room: i64,
     /// Seqs acknowledged to this connection (its own sends).
     acked: SeqSet,
@@ -137,6 +139,9 @@ struct ConnResult {
     bad_frames: u64,
     /// Acks that arrived before a lower-seq message of the other member.
     acks_overtaking: u64,
+    /// (send time, send→message latency) of each measured delivery, in µs, when the run keeps a
+    /// timeline.
+    pub timeline: Vec<(u64, u64)>,
 }
 
 struct Plan {
@@ -236,66 +241,18 @@ async fn run(
 
     // Two connections per pair: 2i is the first user's, 2i+1 the second's.
     let sources = ws::Sources::new(2 * pairs.len(), common.source_addrs);
-    let addr: SocketAddr = server.addr();
-    let t = Instant::now();
-    let sockets: Vec<Socket> = stream::iter(0..2 * pairs.len())
-        .map(|i| {
-            let pair = &pairs[i / 2];
-            let token = if i % 2 == 0 {
-                pair.a.token.clone()
-            } else {
-                pair.b.token.clone()
-            };
-            let source = sources.for_conn(i);
-            async move { ws::connect(addr, source, &token, Duration::from_secs(30)).await }
-        })
-        .buffered(common.connect_concurrency.max(1))
-        .try_collect()
-        .await?;
-    eprintln!(
-        "bench: {} WebSockets open in {:.1} s",
-        sockets.len(),
-        t.elapsed().as_secs_f64()
-    );
-
-    let pad_len = plan.traffic.body_size.saturating_sub(21);
-    let shared = Arc::new(Shared {
-        epoch: Instant::now(),
-        window_start_us: AtomicU64::new(u64::MAX),
-        sent: AtomicU64::new(0),
-        acked: AtomicU64::new(0),
-        rejected: AtomicU64::new(0),
-        delivered: AtomicU64::new(0),
-        e2e: SharedHistogram::new()?,
-        ack: SharedHistogram::new()?,
-        body_pad: "x".repeat(pad_len),
-    });
-    let (phase_tx, phase_rx) = watch::channel(Phase::Ready);
-    let mut tasks = Vec::with_capacity(sockets.len());
-    let mut sender_no = 0usize;
-    for (i, socket) in sockets.into_iter().enumerate() {
-        let sends = i % 2 == 0 || plan.traffic.bidirectional;
-        let sending = if sends {
-            sender_no += 1;
-            (plan.sending)(sender_no - 1)
-        } else {
-            Sending::None
-        };
-        let room = pairs[i / 2].room;
-        tasks.push(tokio::spawn(drive(
-            i,
-            socket,
-            room,
-            sending,
-            Arc::clone(&shared),
-            phase_rx.clone(),
-        )));
-    }
-    // Presence frames settle.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    server.check_alive()?;
-
-    let _ = phase_tx.send(Phase::Run);
+    let running = Running::start(
+        common,
+        server,
+        &pairs,
+        &|i| sources.for_conn(i),
+        &plan.traffic,
+        &*plan.sending,
+        false,
+    )
+    .await?;
+    let shared = Arc::clone(&running.shared);
+    running.go();
     tokio::time::sleep(Duration::from_secs(plan.traffic.warmup)).await;
     let mem_start = server.mem()?;
     let cpu = CpuWindow::start(server.pid());
@@ -338,31 +295,9 @@ async fn run(
     let mem_end = server.mem()?;
 
     // Stop sending; let the outstanding sends be acknowledged, then the deliveries arrive.
-    let _ = phase_tx.send(Phase::Drain);
-    let grace = Duration::from_secs(plan.traffic.grace);
-    let drain_started = Instant::now();
-    while shared.sent.load(Ordering::Relaxed)
-        > shared.acked.load(Ordering::Relaxed) + shared.rejected.load(Ordering::Relaxed)
-        && drain_started.elapsed() < grace
-    {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let delivery_started = Instant::now();
-    // One receiving connection per message: the other member's.
-    while shared.delivered.load(Ordering::Relaxed) < shared.acked.load(Ordering::Relaxed)
-        && delivery_started.elapsed() < grace
-    {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let settle_secs = drain_started.elapsed().as_secs_f64();
-    let _ = phase_tx.send(Phase::Finish);
-    let mut results = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        results.push(
-            t.await
-                .map_err(|e| err(format!("a connection task failed: {e}")))?,
-        );
-    }
+    let (results, settle_secs) = running
+        .finish(Duration::from_secs(plan.traffic.grace))
+        .await?;
     if let Some(mut p) = perf {
         let status = tokio::task::spawn_blocking(move || p.wait()).await;
         if !matches!(status, Ok(Ok(s)) if s.success()) {
@@ -371,54 +306,7 @@ async fn run(
     }
     let peak = server.mem()?;
 
-    // Checks.
-    let mut rooms: HashMap<i64, Vec<&ConnResult>> = HashMap::new();
-    for r in &results {
-        rooms.entry(r.room).or_default().push(r);
-    }
-    let mut lost = 0u64;
-    let mut ack_dups = 0u64;
-    let mut gaps = 0u64;
-    for conns in rooms.values() {
-        for (i, c) in conns.iter().enumerate() {
-            for (j, o) in conns.iter().enumerate() {
-                if i == j {
-                    continue;
-                }
-                for s in o.acked.iter() {
-                    if c.acked.contains(s) {
-                        if i < j {
-                            ack_dups += 1;
-                        }
-                    } else if !c.delivered.contains(s) {
-                        lost += 1;
-                    }
-                }
-            }
-        }
-        // Every seq up to the newest one seen is accounted for.
-        let newest = conns
-            .iter()
-            .map(|c| c.acked.max().max(c.delivered.max()))
-            .max()
-            .unwrap_or(0);
-        for s in 1..=newest {
-            if !conns
-                .iter()
-                .any(|c| c.acked.contains(s) || c.delivered.contains(s))
-            {
-                gaps += 1;
-            }
-        }
-    }
     let sum = |f: fn(&ConnResult) -> u64| results.iter().map(f).sum::<u64>();
-    let duplicated = sum(|r| r.duplicated) + ack_dups;
-    let out_of_order = sum(|r| r.out_of_order);
-    let never_acked = sum(|r| r.outstanding);
-    let closed = sum(|r| u64::from(r.closed_early));
-    let error_frames = sum(|r| r.error_frames);
-    let wrong_room = sum(|r| r.wrong_room);
-    let bad_frames = sum(|r| r.bad_frames);
     let total_acked = sum(|r| r.acked.len());
     let total_delivered = sum(|r| r.delivered.len());
     let total_sent = sum(|r| r.sent);
@@ -521,6 +409,205 @@ async fn run(
         "settle_secs",
         settle_secs,
     );
+    delivery_checks(&mut report, &results);
+    let rate = acks_per_sec.min(deliveries_per_sec);
+    let p99_ms = (e2e.count > 0).then(|| e2e.p99_us as f64 / 1000.0);
+    Ok((report, rate, p99_ms))
+}
+
+/// Connections of pairs exchanging messages per their plan, each driven by its own task: the
+/// traffic of `throughput` and `latency`, also run in the background of `abuse`.
+pub struct Running {
+    shared: Arc<Shared>,
+    phase_tx: watch::Sender<Phase>,
+    tasks: Vec<tokio::task::JoinHandle<ConnResult>>,
+}
+
+impl Running {
+    /// Opens two connections per pair (2i is the first user's, from `source(2i)`; 2i+1 the
+    /// second's) and starts their tasks, which wait for [`Running::go`]. With `keep_timeline`,
+    /// every measured delivery is also kept with its send time, for [`Running::finish`]'s caller
+    /// to split into phases.
+    pub async fn start(
+        common: &Common,
+        server: &Server,
+        pairs: &[Pair],
+        source: &(dyn Fn(usize) -> SocketAddrV4 + Sync),
+        traffic: &TrafficArgs,
+        plan_sending: &(dyn Fn(usize) -> Sending + Send + Sync),
+        keep_timeline: bool,
+    ) -> Result<Running> {
+        let addr: SocketAddr = server.addr();
+        let t = Instant::now();
+        let sockets: Vec<Socket> = stream::iter(0..2 * pairs.len())
+            .map(|i| {
+                let pair = &pairs[i / 2];
+                let token = if i % 2 == 0 {
+                    pair.a.token.clone()
+                } else {
+                    pair.b.token.clone()
+                };
+                let source = source(i);
+                async move { ws::connect(addr, source, &token, Duration::from_secs(30)).await }
+            })
+            .buffered(common.connect_concurrency.max(1))
+            .try_collect()
+            .await?;
+        eprintln!(
+            "bench: {} WebSockets open in {:.1} s",
+            sockets.len(),
+            t.elapsed().as_secs_f64()
+        );
+
+        let pad_len = traffic.body_size.saturating_sub(21);
+        let shared = Arc::new(Shared {
+            epoch: Instant::now(),
+            window_start_us: AtomicU64::new(u64::MAX),
+            sent: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            e2e: SharedHistogram::new()?,
+            ack: SharedHistogram::new()?,
+            body_pad: "x".repeat(pad_len),
+            keep_timeline,
+        });
+        let (phase_tx, phase_rx) = watch::channel(Phase::Ready);
+        let mut tasks = Vec::with_capacity(sockets.len());
+        let mut sender_no = 0usize;
+        for (i, socket) in sockets.into_iter().enumerate() {
+            let sends = i % 2 == 0 || traffic.bidirectional;
+            let sending = if sends {
+                sender_no += 1;
+                plan_sending(sender_no - 1)
+            } else {
+                Sending::None
+            };
+            let room = pairs[i / 2].room;
+            tasks.push(tokio::spawn(drive(
+                i,
+                socket,
+                room,
+                sending,
+                Arc::clone(&shared),
+                phase_rx.clone(),
+            )));
+        }
+        // Presence frames settle.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        server.check_alive()?;
+        Ok(Running {
+            shared,
+            phase_tx,
+            tasks,
+        })
+    }
+
+    /// Starts sending.
+    pub fn go(&self) {
+        let _ = self.phase_tx.send(Phase::Run);
+    }
+
+    /// From now on, deliveries count in the latency figures. Returns the time (µs since the run's
+    /// epoch), the unit of the timeline.
+    pub fn start_measuring(&self) -> u64 {
+        let now = self.shared.now_us();
+        self.shared.window_start_us.store(now, Ordering::Relaxed);
+        now
+    }
+
+    /// Now, in µs since the run's epoch.
+    pub fn now_us(&self) -> u64 {
+        self.shared.now_us()
+    }
+
+    /// Stops sending, waits up to `grace` for the outstanding acks and then for the deliveries,
+    /// and collects every connection's results. Returns them and the seconds this took.
+    pub async fn finish(self, grace: Duration) -> Result<(Vec<ConnResult>, f64)> {
+        let Running {
+            shared,
+            phase_tx,
+            tasks,
+        } = self;
+        let _ = phase_tx.send(Phase::Drain);
+        let drain_started = Instant::now();
+        while shared.sent.load(Ordering::Relaxed)
+            > shared.acked.load(Ordering::Relaxed) + shared.rejected.load(Ordering::Relaxed)
+            && drain_started.elapsed() < grace
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let delivery_started = Instant::now();
+        // One receiving connection per message: the other member's.
+        while shared.delivered.load(Ordering::Relaxed) < shared.acked.load(Ordering::Relaxed)
+            && delivery_started.elapsed() < grace
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let settle_secs = drain_started.elapsed().as_secs_f64();
+        let _ = phase_tx.send(Phase::Finish);
+        let mut results = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            results.push(
+                t.await
+                    .map_err(|e| err(format!("a connection task failed: {e}")))?,
+            );
+        }
+        Ok((results, settle_secs))
+    }
+}
+
+/// The delivery checks over every connection's results, as failing rows of `report`: every
+/// message acknowledged to one member was delivered to the other member's connection, once, in
+/// order; no seq gaps; no error frames or dropped connections.
+pub fn delivery_checks(report: &mut Report, results: &[ConnResult]) {
+    let mut rooms: HashMap<i64, Vec<&ConnResult>> = HashMap::new();
+    for r in results {
+        rooms.entry(r.room).or_default().push(r);
+    }
+    let mut lost = 0u64;
+    let mut ack_dups = 0u64;
+    let mut gaps = 0u64;
+    for conns in rooms.values() {
+        for (i, c) in conns.iter().enumerate() {
+            for (j, o) in conns.iter().enumerate() {
+                if i == j {
+                    continue;
+                }
+                for s in o.acked.iter() {
+                    if c.acked.contains(s) {
+                        if i < j {
+                            ack_dups += 1;
+                        }
+                    } else if !c.delivered.contains(s) {
+                        lost += 1;
+                    }
+                }
+            }
+        }
+        // Every seq up to the newest one seen is accounted for.
+        let newest = conns
+            .iter()
+            .map(|c| c.acked.max().max(c.delivered.max()))
+            .max()
+            .unwrap_or(0);
+        for s in 1..=newest {
+            if !conns
+                .iter()
+                .any(|c| c.acked.contains(s) || c.delivered.contains(s))
+            {
+                gaps += 1;
+            }
+        }
+    }
+    let sum = |f: fn(&ConnResult) -> u64| results.iter().map(f).sum::<u64>();
+    let duplicated = sum(|r| r.duplicated) + ack_dups;
+    let out_of_order = sum(|r| r.out_of_order);
+    let never_acked = sum(|r| r.outstanding);
+    let closed = sum(|r| u64::from(r.closed_early));
+    let error_frames = sum(|r| r.error_frames);
+    let wrong_room = sum(|r| r.wrong_room);
+    let bad_frames = sum(|r| r.bad_frames);
     report.check("lost (acked, never delivered)", lost, "lost");
     report.check("duplicated", duplicated, "duplicated");
     report.check("out of order", out_of_order, "out_of_order");
@@ -533,9 +620,6 @@ async fn run(
     for s in results.iter().flat_map(|r| r.error_samples.iter()).take(3) {
         report.row("  e.g.", s.clone(), "error_sample", s.clone());
     }
-    let rate = acks_per_sec.min(deliveries_per_sec);
-    let p99_ms = (e2e.count > 0).then(|| e2e.p99_us as f64 / 1000.0);
-    Ok((report, rate, p99_ms))
 }
 
 fn latency_fields(report: &mut Report, prefix: &str, l: &Latency) {
@@ -716,7 +800,11 @@ fn on_text(
             shared.delivered.fetch_add(1, Ordering::Relaxed);
             if let Some(t) = sent_at(&m.body) {
                 if t >= window_start {
-                    e2e.record(shared.now_us().saturating_sub(t));
+                    let latency = shared.now_us().saturating_sub(t);
+                    e2e.record(latency);
+                    if shared.keep_timeline {
+                        res.timeline.push((t, latency));
+                    }
                 }
             }
             0

@@ -90,7 +90,7 @@ pub async fn connect(
     }
 }
 
-fn bound_socket(source: SocketAddrV4) -> Result<TcpSocket> {
+pub fn bound_socket(source: SocketAddrV4) -> Result<TcpSocket> {
     let socket = TcpSocket::new_v4().map_err(|e| err(format!("socket: {e}")))?;
     // Lets this run reuse source ports still in TIME_WAIT from an earlier run (towards another
     // server port, so the 4-tuple differs).
