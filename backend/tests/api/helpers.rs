@@ -61,12 +61,16 @@ pub fn test_config(database_url: String) -> Config {
         auth_limits: AuthLimits {
             per_ip_per_minute: 10_000,
             failed_logins_per_hour: 10_000,
+            per_prefix_per_minute: 10_000,
+            failed_logins_per_device: 10_000,
         },
         db_pool_size: 8,
         hash_concurrency: 2,
         hash_queue: 1000,
         workers: 2,
         ws: letschat::config::WsConfig::default(),
+        hash_per_prefix: 1000,
+        hash_per_address: 1000,
     }
 }
 
@@ -233,7 +237,7 @@ impl TestApp {
                 Method::POST,
                 "/api/auth/register",
                 None,
-                Some(json!({"username": username, "password": "password123"})),
+                Some(json!({"username": username, "password": "amber-tortoise-42"})),
             )
             .await;
         assert_eq!(
