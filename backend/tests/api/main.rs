@@ -20,3 +20,5 @@ mod smoke;
 mod users;
 mod ws;
 mod ws_support;
+
+mod login_abuse;
