@@ -128,8 +128,8 @@ fn run(args: AdminArgs) -> Result<(), String> {
         }
         AdminCommand::ResetPassword { username } => {
             let username = Username::parse(&username).map_err(explain)?;
-            let exists = crate::db::users::find_by_username(&mut conn, &username.key())
-                .map_err(explain)?;
+            let exists =
+                crate::db::users::find_by_username(&mut conn, &username.key()).map_err(explain)?;
             let Some(found) = exists else {
                 return Err(format!("no account named '{}'", username.as_str()));
             };
@@ -138,8 +138,9 @@ fn run(args: AdminArgs) -> Result<(), String> {
             password.refuse_username(&found.username).map_err(explain)?;
             let hash = crate::auth::password::hash_sync(password.expose(), cost)
                 .map_err(|e| format!("bcrypt: {e}"))?;
-            let user = crate::services::accounts::reset_password_offline(&mut conn, &username, &hash)
-                .map_err(explain)?;
+            let user =
+                crate::services::accounts::reset_password_offline(&mut conn, &username, &hash)
+                    .map_err(explain)?;
             println!(
                 "password reset for {} (id {}); sessions ended, login throttle cleared",
                 user.username, user.id

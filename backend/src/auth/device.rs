@@ -87,7 +87,10 @@ mod tests {
         let mut forged = t.clone().into_bytes();
         let last = forged.len() - 1;
         forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
-        assert_eq!(d.verify(&String::from_utf8(forged).unwrap(), UserId(42)), None);
+        assert_eq!(
+            d.verify(&String::from_utf8(forged).unwrap(), UserId(42)),
+            None
+        );
         assert_eq!(d.verify("", UserId(42)), None);
         assert_eq!(d.verify("d1.", UserId(42)), None);
         assert_eq!(d.verify(&"d1.A".repeat(100), UserId(42)), None);

@@ -113,9 +113,7 @@ mod tests {
         let s = service();
         let key = EncodingKey::from_secret(&[7; 32]);
         let now = chrono::Utc::now().timestamp();
-        let claims = |nbf: i64| {
-            serde_json::json!({"sub": "1", "iat": now, "exp": now + 600, "jti": "x", "nbf": nbf})
-        };
+        let claims = |nbf: i64| serde_json::json!({"sub": "1", "iat": now, "exp": now + 600, "jti": "x", "nbf": nbf});
         let plain = Header::new(Algorithm::HS256);
         let ok = jsonwebtoken::encode(&plain, &claims(now - 10), &key).unwrap();
         assert!(s.verify(&ok).is_some());

@@ -303,8 +303,7 @@ impl<J> FairQueue<J> {
     pub fn pop(&mut self) -> Option<Taken<J>> {
         self.picks = self.picks.wrapping_add(1);
         let public_turn = self.picks.is_multiple_of(4);
-        let from_priority =
-            !self.priority.is_empty() && (self.public.is_empty() || !public_turn);
+        let from_priority = !self.priority.is_empty() && (self.public.is_empty() || !public_turn);
         let (prefix, source, job) = if from_priority {
             self.priority.pop()?
         } else {
@@ -546,35 +545,80 @@ mod tests {
         let mut q = queue(100, 10, 10);
         // Prefix A queues three jobs from three addresses, then B and C one each.
         for (i, a) in ["10.0.0.1", "10.0.0.2", "10.0.0.3"].iter().enumerate() {
-            assert!(matches!(q.push(public(a), i as u32), Admission::Queued { .. }));
+            assert!(matches!(
+                q.push(public(a), i as u32),
+                Admission::Queued { .. }
+            ));
         }
-        assert!(matches!(q.push(public("10.0.1.1"), 10), Admission::Queued { .. }));
-        assert!(matches!(q.push(public("2001:db8::1"), 20), Admission::Queued { .. }));
+        assert!(matches!(
+            q.push(public("10.0.1.1"), 10),
+            Admission::Queued { .. }
+        ));
+        assert!(matches!(
+            q.push(public("2001:db8::1"), 20),
+            Admission::Queued { .. }
+        ));
         assert_eq!(drain(&mut q), vec![0, 10, 20, 1, 2]);
     }
 
     #[test]
     fn a_prefix_and_an_address_get_only_their_share() {
         let mut q = queue(100, 3, 2);
-        assert!(matches!(q.push(public("10.0.0.1"), 1), Admission::Queued { .. }));
-        assert!(matches!(q.push(public("10.0.0.1"), 2), Admission::Queued { .. }));
+        assert!(matches!(
+            q.push(public("10.0.0.1"), 1),
+            Admission::Queued { .. }
+        ));
+        assert!(matches!(
+            q.push(public("10.0.0.1"), 2),
+            Admission::Queued { .. }
+        ));
         // The address is at its cap; another address of the /24 is not...
-        assert!(matches!(q.push(public("10.0.0.1"), 3), Admission::Refused(3)));
-        assert!(matches!(q.push(public("10.0.0.9"), 4), Admission::Queued { .. }));
+        assert!(matches!(
+            q.push(public("10.0.0.1"), 3),
+            Admission::Refused(3)
+        ));
+        assert!(matches!(
+            q.push(public("10.0.0.9"), 4),
+            Admission::Queued { .. }
+        ));
         // ...until the /24 is at its cap.
-        assert!(matches!(q.push(public("10.0.0.77"), 5), Admission::Refused(5)));
+        assert!(matches!(
+            q.push(public("10.0.0.77"), 5),
+            Admission::Refused(5)
+        ));
         // An IPv6 /64 is one prefix too.
-        assert!(matches!(q.push(public("2001:db8:0:1::1"), 6), Admission::Queued { .. }));
-        assert!(matches!(q.push(public("2001:db8:0:1::2"), 7), Admission::Queued { .. }));
-        assert!(matches!(q.push(public("2001:db8:0:1::3"), 8), Admission::Queued { .. }));
-        assert!(matches!(q.push(public("2001:db8:0:1::4"), 9), Admission::Refused(9)));
-        assert!(matches!(q.push(public("2001:db8:0:2::1"), 10), Admission::Queued { .. }));
+        assert!(matches!(
+            q.push(public("2001:db8:0:1::1"), 6),
+            Admission::Queued { .. }
+        ));
+        assert!(matches!(
+            q.push(public("2001:db8:0:1::2"), 7),
+            Admission::Queued { .. }
+        ));
+        assert!(matches!(
+            q.push(public("2001:db8:0:1::3"), 8),
+            Admission::Queued { .. }
+        ));
+        assert!(matches!(
+            q.push(public("2001:db8:0:1::4"), 9),
+            Admission::Refused(9)
+        ));
+        assert!(matches!(
+            q.push(public("2001:db8:0:2::1"), 10),
+            Admission::Queued { .. }
+        ));
         // A running job keeps its share until it is done.
         let t = q.pop().unwrap();
         assert_eq!(t.job, 1);
-        assert!(matches!(q.push(public("10.0.0.5"), 11), Admission::Refused(11)));
+        assert!(matches!(
+            q.push(public("10.0.0.5"), 11),
+            Admission::Refused(11)
+        ));
         q.done(t.ticket);
-        assert!(matches!(q.push(public("10.0.0.5"), 12), Admission::Queued { .. }));
+        assert!(matches!(
+            q.push(public("10.0.0.5"), 12),
+            Admission::Queued { .. }
+        ));
     }
 
     #[test]
@@ -582,10 +626,16 @@ mod tests {
         let mut q = queue(6, 4, 4);
         // Two flooding prefixes fill the queue.
         for i in 0..4 {
-            assert!(matches!(q.push(public("10.0.0.1"), i), Admission::Queued { .. }));
+            assert!(matches!(
+                q.push(public("10.0.0.1"), i),
+                Admission::Queued { .. }
+            ));
         }
         for i in 10..12 {
-            assert!(matches!(q.push(public("10.0.1.1"), i), Admission::Queued { .. }));
+            assert!(matches!(
+                q.push(public("10.0.1.1"), i),
+                Admission::Queued { .. }
+            ));
         }
         assert_eq!(q.waiting(), 6);
         // A newcomer gets in: the newest job of the longest queue goes.
@@ -595,7 +645,10 @@ mod tests {
         }
         assert_eq!(q.waiting(), 6);
         // One whose own queue is as long as the longest is refused instead.
-        assert!(matches!(q.push(public("10.0.0.2"), 5), Admission::Refused(5)));
+        assert!(matches!(
+            q.push(public("10.0.0.2"), 5),
+            Admission::Refused(5)
+        ));
         // The newcomer is served in the first round.
         let order = drain(&mut q);
         assert_eq!(&order[..3], &[0, 10, 99]);
@@ -606,13 +659,19 @@ mod tests {
     fn device_token_logins_go_first_but_do_not_starve_the_rest() {
         let mut q = queue(100, 100, 100);
         for i in 0..3 {
-            assert!(matches!(q.push(public("10.0.0.1"), i), Admission::Queued { .. }));
+            assert!(matches!(
+                q.push(public("10.0.0.1"), i),
+                Admission::Queued { .. }
+            ));
         }
         for i in 10..16 {
             let s = Source::client(ip("10.0.5.5"), true);
             assert!(matches!(q.push(s, i), Admission::Queued { .. }));
         }
-        assert!(matches!(q.push(Source::internal(), 50), Admission::Queued { .. }));
+        assert!(matches!(
+            q.push(Source::internal(), 50),
+            Admission::Queued { .. }
+        ));
         let order = drain(&mut q);
         assert_eq!(order, vec![10, 50, 11, 0, 12, 13, 14, 1, 15, 2]);
     }
@@ -621,7 +680,10 @@ mod tests {
     fn internal_work_has_no_per_source_cap() {
         let mut q = queue(100, 1, 1);
         for i in 0..5 {
-            assert!(matches!(q.push(Source::internal(), i), Admission::Queued { .. }));
+            assert!(matches!(
+                q.push(Source::internal(), i),
+                Admission::Queued { .. }
+            ));
         }
     }
 
@@ -659,7 +721,10 @@ mod tests {
         })
         .unwrap();
         let hash = h.hash("amber-tortoise".into()).await.unwrap();
-        assert!(h.verify("amber-tortoise".into(), Some(hash.clone())).await.unwrap());
+        assert!(h
+            .verify("amber-tortoise".into(), Some(hash.clone()))
+            .await
+            .unwrap());
         assert!(!h.verify("amber-tortoisf".into(), Some(hash)).await.unwrap());
         let v = h
             .verify_from(public("10.1.1.1"), "x".into(), None)

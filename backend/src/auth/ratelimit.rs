@@ -223,7 +223,9 @@ mod tests {
         assert!(l.check_ip("10.1.2.200".parse().unwrap()).is_err());
         assert!(l.check_ip("10.1.3.1".parse().unwrap()).is_ok());
         for i in 1..=4 {
-            assert!(l.check_ip(format!("2001:db8::{i}").parse().unwrap()).is_ok());
+            assert!(l
+                .check_ip(format!("2001:db8::{i}").parse().unwrap())
+                .is_ok());
         }
         assert!(l.check_ip("2001:db8::ffff:1".parse().unwrap()).is_err());
         assert!(l.check_ip("2001:db8:0:1::1".parse().unwrap()).is_ok());

@@ -115,10 +115,7 @@ impl Password {
     /// Refuses a password equal to the account's username, in any case.
     pub fn refuse_username(&self, username: &str) -> Result<(), ApiError> {
         if self.0.to_lowercase() == username.to_lowercase() {
-            return Err(ApiError::validation(
-                "password",
-                "must not be the username",
-            ));
+            return Err(ApiError::validation("password", "must not be the username"));
         }
         Ok(())
     }
@@ -304,7 +301,13 @@ mod tests {
     fn common_passwords_and_the_username_are_refused() {
         let common = include_str!("../../data/common-passwords.txt");
         assert_eq!(common.lines().count(), 10_000);
-        for p in ["password", "12345678", "PassWord123", "iloveyou", "trustno1"] {
+        for p in [
+            "password",
+            "12345678",
+            "PassWord123",
+            "iloveyou",
+            "trustno1",
+        ] {
             assert!(Password::parse(p).is_err(), "{p} is common");
         }
         assert!(Password::is_common("password"));

@@ -237,7 +237,7 @@ impl TestApp {
                 Method::POST,
                 "/api/auth/register",
                 None,
-                Some(json!({"username": username, "password": "amber-tortoise-42"})),
+                Some(json!({"username": username, "password": "tortoise-42"})),
             )
             .await;
         assert_eq!(

@@ -32,7 +32,10 @@ async fn login_with(app: &TestApp, username: &str, password: &str, device: Optio
 async fn register(app: &TestApp, name: &str) -> (i64, String, String) {
     let r = register_raw(app, json!({"username": name, "password": PASSWORD})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-    let device = r.body["device_token"].as_str().expect("device_token").to_owned();
+    let device = r.body["device_token"]
+        .as_str()
+        .expect("device_token")
+        .to_owned();
     assert!(device.len() >= 20, "{device}");
     (
         r.body["user"]["id"].as_i64().unwrap(),
@@ -43,7 +46,10 @@ async fn register(app: &TestApp, name: &str) -> (i64, String, String) {
 
 fn assert_locked(r: &Resp) {
     assert_error(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
-    assert!(r.headers.get(reqwest::header::RETRY_AFTER).is_some(), "{r:?}");
+    assert!(
+        r.headers.get(reqwest::header::RETRY_AFTER).is_some(),
+        "{r:?}"
+    );
 }
 
 /// Fails `n` logins on `name` without a device token (the attacker).
@@ -140,13 +146,21 @@ async fn an_admin_password_reset_clears_the_throttle() {
     assert_locked(&login_with(&app, "alice", PASSWORD, None).await);
     let path = format!("/api/admin/users/{alice}/password");
     // The new password follows the rules.
-    let r = app.post(&path, &root_token, json!({"password": "iloveyou"})).await;
+    let r = app
+        .post(&path, &root_token, json!({"password": "iloveyou"}))
+        .await;
     assert_invalid(&r, &["password"]);
-    let r = app.post(&path, &root_token, json!({"password": "ALICE"})).await;
+    let r = app
+        .post(&path, &root_token, json!({"password": "ALICE"}))
+        .await;
     assert_invalid(&r, &["password"]);
     assert_locked(&login_with(&app, "alice", PASSWORD, None).await);
     let r = app
-        .post(&path, &root_token, json!({"password": "new secret ✨ for alice"}))
+        .post(
+            &path,
+            &root_token,
+            json!({"password": "new secret ✨ for alice"}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
     // The throttle is gone: the old password is just wrong, the new one works.
@@ -249,7 +263,14 @@ async fn a_legacy_bcrypt_hash_still_verifies_and_is_upgraded() {
 #[tokio::test]
 async fn common_passwords_and_the_username_are_refused() {
     let app = spawn_app_with(|_| {}).await;
-    for password in ["password", "PASSWORD", "iloveyou", "12345678", "qwertyuiop", "trustno1"] {
+    for password in [
+        "password",
+        "PASSWORD",
+        "iloveyou",
+        "12345678",
+        "qwertyuiop",
+        "trustno1",
+    ] {
         let r = register_raw(&app, json!({"username": "alice", "password": password})).await;
         assert_invalid(&r, &["password"]);
         assert!(
@@ -332,17 +353,29 @@ async fn jwts_with_a_future_nbf_or_a_crit_header_are_refused() {
     assert_eq!(app.get("/api/me", &ok).await.status, StatusCode::OK);
 
     let early = sign(&plain, &claims(json!({"nbf": now + 3600})));
-    assert_error(&app.get("/api/me", &early).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_error(
+        &app.get("/api/me", &early).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
 
     let mut crit = Header::new(Algorithm::HS256);
     crit.crit = Some(vec!["exp".into()]);
     let t = sign(&crit, &claims(json!({})));
-    assert_error(&app.get("/api/me", &t).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_error(
+        &app.get("/api/me", &t).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
     let mut crit = Header::new(Algorithm::HS256);
     crit.crit = Some(vec!["x-unknown".into()]);
     crit.extras.insert("x-unknown", "1");
     let t = sign(&crit, &claims(json!({})));
-    assert_error(&app.get("/api/me", &t).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_error(
+        &app.get("/api/me", &t).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
 }
 
 fn client_from(ip: &str) -> reqwest::Client {
@@ -379,7 +412,8 @@ async fn a_login_flood_from_many_addresses_does_not_stop_a_user_of_another_netwo
             let mut n = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 n += 1;
-                let body = json!({"username": format!("victim{}", n % 7), "password": "hunter2-wrong"});
+                let body =
+                    json!({"username": format!("victim{}", n % 7), "password": "hunter2-wrong"});
                 match client.post(&url).json(&body).send().await {
                     Ok(r) if r.status() == StatusCode::TOO_MANY_REQUESTS => refused += 1,
                     Ok(_) => answered += 1,
@@ -412,7 +446,10 @@ async fn a_login_flood_from_many_addresses_does_not_stop_a_user_of_another_netwo
         refused += r;
         answered += a;
     }
-    assert!(refused > 0, "the flood never filled its share: {answered} answered");
+    assert!(
+        refused > 0,
+        "the flood never filled its share: {answered} answered"
+    );
     assert_eq!(
         ok, attempts,
         "the real user got {ok}/{attempts} logins through ({refused} flood requests refused, {answered} answered)"
