@@ -42,7 +42,7 @@ async fn register_returns_201_with_token_and_user() {
         raw_resp.text
     );
     let r = raw_resp.json();
-    assert_eq!(keys(&r.body), set(&["token", "user"]));
+    assert_eq!(keys(&r.body), set(&["token", "user", "device_token"]));
     let user = &r.body["user"];
     assert_user(user);
     assert_eq!(user["username"], "alice");
@@ -253,7 +253,7 @@ async fn login_returns_a_fresh_working_token() {
     let alice = app.register("alice").await;
     let r = login(&app, "alice", PASSWORD).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    assert_eq!(keys(&r.body), set(&["token", "user"]));
+    assert_eq!(keys(&r.body), set(&["token", "user", "device_token"]));
     assert_user(&r.body["user"]);
     assert_eq!(r.body["user"]["id"], json!(alice.id));
     assert_eq!(r.body["user"]["username"], "alice");
