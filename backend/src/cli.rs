@@ -1,4 +1,5 @@
-//! `letschat admin ...`: create or promote an administrator and list them, working on the
+//! `letschat admin ...`: create or promote an administrator, list them, reset a password
+//! (which also clears the account's login throttle), working on the
 //! database of `DATABASE_URL` directly (the server need not run). There is no default admin
 //! account: the first one is made with `letschat admin create`.
 
@@ -42,6 +43,13 @@ pub enum AdminCommand {
     },
     /// List the administrators.
     List,
+    /// Set a new password for USERNAME: their sessions end and the account's login throttle is
+    /// cleared (a running server sees both at once). The password is read from
+    /// LETSCHAT_ADMIN_PASSWORD, or asked for on the terminal.
+    ResetPassword {
+        /// The account (any case).
+        username: String,
+    },
 }
 
 /// Runs `letschat admin ...`; messages go to standard output, errors to standard error.
@@ -88,7 +96,9 @@ fn run(args: AdminArgs) -> Result<(), String> {
             let (user, outcome) = admin::ensure_admin(&mut conn, &username, display_name, || {
                 let password = read_password().map_err(ApiError::internal)?;
                 let password = Password::parse(&password)?;
-                bcrypt::hash(password.expose(), cost).map_err(ApiError::internal)
+                password.refuse_username(username.as_str())?;
+                crate::auth::password::hash_sync(password.expose(), cost)
+                    .map_err(ApiError::internal)
             })
             .map_err(explain)?;
             let what = match outcome {
@@ -116,6 +126,27 @@ fn run(args: AdminArgs) -> Result<(), String> {
             }
             Ok(())
         }
+        AdminCommand::ResetPassword { username } => {
+            let username = Username::parse(&username).map_err(explain)?;
+            let exists =
+                crate::db::users::find_by_username(&mut conn, &username.key()).map_err(explain)?;
+            let Some(found) = exists else {
+                return Err(format!("no account named '{}'", username.as_str()));
+            };
+            let password = ask_password(&format!("New password for {}: ", found.username))?;
+            let password = Password::parse(&password).map_err(explain)?;
+            password.refuse_username(&found.username).map_err(explain)?;
+            let hash = crate::auth::password::hash_sync(password.expose(), cost)
+                .map_err(|e| format!("bcrypt: {e}"))?;
+            let user =
+                crate::services::accounts::reset_password_offline(&mut conn, &username, &hash)
+                    .map_err(explain)?;
+            println!(
+                "password reset for {} (id {}); sessions ended, login throttle cleared",
+                user.username, user.id
+            );
+            Ok(())
+        }
     }
 }
 
@@ -129,13 +160,19 @@ fn explain(e: ApiError) -> String {
 /// The new account's password: `LETSCHAT_ADMIN_PASSWORD`, or typed twice on the terminal
 /// without echo.
 fn read_password() -> Result<String, String> {
+    ask_password("Password for the new administrator: ")
+}
+
+/// A password: `LETSCHAT_ADMIN_PASSWORD`, or typed twice on the terminal without echo after
+/// `question`.
+fn ask_password(question: &str) -> Result<String, String> {
     if let Ok(p) = std::env::var("LETSCHAT_ADMIN_PASSWORD") {
         return Ok(p);
     }
     if !std::io::stdin().is_terminal() {
         return Err("no terminal to ask for a password: set LETSCHAT_ADMIN_PASSWORD".to_owned());
     }
-    let first = prompt("Password for the new administrator: ")?;
+    let first = prompt(question)?;
     let second = prompt("Repeat the password: ")?;
     if first != second {
         return Err("the passwords differ".to_owned());

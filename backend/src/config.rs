@@ -31,8 +31,12 @@ impl std::fmt::Debug for Secret {
 pub struct AuthLimits {
     /// Register + login requests allowed per client IP per minute (burst of the same size).
     pub per_ip_per_minute: u32,
-    /// Failed logins allowed per account per hour.
+    /// Failed logins allowed per account per hour (those without a valid device token).
     pub failed_logins_per_hour: u32,
+    /// Register + login requests allowed per /24 (IPv4) or /64 (IPv6) per minute.
+    pub per_prefix_per_minute: u32,
+    /// Failed logins allowed per device token per hour.
+    pub failed_logins_per_device: u32,
 }
 
 /// WebSocket session limits (see docs/websocket.md).
@@ -112,6 +116,10 @@ pub struct Config {
     pub heavy: HeavyLimits,
     /// Bounds on what one HTTP connection can hold (see README, "Limits").
     pub http: HttpLimits,
+    /// Password hashes one /24 (IPv4) or /64 (IPv6) may have queued or running at once.
+    pub hash_per_prefix: usize,
+    /// Password hashes one client address may have queued or running at once.
+    pub hash_per_address: usize,
 }
 
 /// Bounds on the memory and time one HTTP connection can take (see README, "Limits").
@@ -258,6 +266,18 @@ pub struct ServeArgs {
     /// `sync` requests one WebSocket may have waiting.
     #[arg(long, env = "LETSCHAT_WS_MAX_PENDING_SYNCS")]
     pub ws_max_pending_syncs: Option<String>,
+    /// Register and login requests per /24 (IPv4) or /64 (IPv6) per minute.
+    #[arg(long, env = "LETSCHAT_AUTH_RATE_PER_PREFIX")]
+    pub auth_rate_per_prefix: Option<String>,
+    /// Failed logins per device token per hour.
+    #[arg(long, env = "LETSCHAT_FAILED_LOGINS_PER_DEVICE")]
+    pub failed_logins_per_device: Option<String>,
+    /// Password hashes one /24 (IPv4) or /64 (IPv6) may have queued or running at once.
+    #[arg(long, env = "LETSCHAT_HASH_PER_PREFIX")]
+    pub hash_per_prefix: Option<String>,
+    /// Password hashes one client address may have queued or running at once.
+    #[arg(long, env = "LETSCHAT_HASH_PER_ADDRESS")]
+    pub hash_per_address: Option<String>,
 }
 
 /// A configuration error: one line naming the variable.
@@ -443,6 +463,31 @@ impl Config {
         }
         let http = http_limits(args)?;
 
+        let per_prefix = parse_num(
+            "LETSCHAT_AUTH_RATE_PER_PREFIX",
+            args.auth_rate_per_prefix.as_deref(),
+            300u32,
+            1..=1_000_000,
+        )?;
+        let failed_per_device = parse_num(
+            "LETSCHAT_FAILED_LOGINS_PER_DEVICE",
+            args.failed_logins_per_device.as_deref(),
+            10u32,
+            1..=1_000_000,
+        )?;
+        let hash_per_prefix = parse_num(
+            "LETSCHAT_HASH_PER_PREFIX",
+            args.hash_per_prefix.as_deref(),
+            4usize,
+            1..=10_000,
+        )?;
+        let hash_per_address = parse_num(
+            "LETSCHAT_HASH_PER_ADDRESS",
+            args.hash_per_address.as_deref(),
+            2usize,
+            1..=10_000,
+        )?;
+
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Config {
             bind,
@@ -454,6 +499,8 @@ impl Config {
             auth_limits: AuthLimits {
                 per_ip_per_minute: per_ip,
                 failed_logins_per_hour: failed,
+                per_prefix_per_minute: per_prefix,
+                failed_logins_per_device: failed_per_device,
             },
             db_pool_size,
             // Leave at least one core to messaging when hashing floods in.
@@ -464,6 +511,8 @@ impl Config {
             max_contacts,
             heavy,
             http,
+            hash_per_prefix,
+            hash_per_address,
         })
     }
 }

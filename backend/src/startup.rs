@@ -53,12 +53,16 @@ impl Application {
         let db = tokio::task::spawn_blocking(move || Db::connect(&url, pool_size))
             .await
             .map_err(|e| StartupError::Other(e.to_string()))??;
-        let (cost, conc, queue) = (
-            config.bcrypt_cost,
-            config.hash_concurrency,
-            config.hash_queue,
-        );
-        let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(cost, conc, queue))
+        let hasher_config = crate::auth::password::HasherConfig {
+            cost: config.bcrypt_cost,
+            threads: config.hash_concurrency,
+            fairness: crate::auth::password::Fairness {
+                capacity: config.hash_queue,
+                per_prefix: config.hash_per_prefix,
+                per_address: config.hash_per_address,
+            },
+        };
+        let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(hasher_config))
             .await
             .map_err(|e| StartupError::Other(e.to_string()))?
             .map_err(|e| StartupError::Other(format!("bcrypt: {e}")))?;

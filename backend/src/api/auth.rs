@@ -1,5 +1,8 @@
 //! `/api/auth/*` and `/api/me`.
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Next};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -22,7 +25,8 @@ pub struct RegisterRequest {
         example = "alice"
     )]
     pub username: String,
-    /// 8–128 characters.
+    /// 8–128 characters; every byte counts (no truncation at bcrypt's 72 bytes). Refused (422)
+    /// when it equals the username (in any case) or is one of the 10,000 most common passwords.
     #[schema(min_length = 8, max_length = 128, example = "correct horse battery")]
     pub password: String,
     /// 1–64 characters, at least one of them not whitespace, no control characters; stored
@@ -43,6 +47,11 @@ pub struct LoginRequest {
     pub username: String,
     #[schema(example = "correct horse battery")]
     pub password: String,
+    /// A `device_token` this account received at an earlier register or login on this device.
+    /// When the account is throttled for failed logins, a login with a valid device token of
+    /// the account is judged on that token's own failures only. An invalid one is ignored.
+    #[serde(default)]
+    pub device_token: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -50,12 +59,26 @@ pub struct AuthResponse {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,
     pub user: UserDto,
+    /// Opaque; keep it on this device and send it with later logins (`LoginRequest.device_token`).
+    pub device_token: String,
 }
 
 fn client_ip(req: &HttpRequest) -> std::net::IpAddr {
     req.peer_addr()
         .map(|a| a.ip())
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+/// Counts a register or login request against its address's and prefix's limits before the
+/// body is read, so a refused client cannot make the server hold its body.
+pub async fn sign_in_gate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        state.limits.check_ip(client_ip(req.request()))?;
+    }
+    next.call(req).await
 }
 
 /// Create an account and get a token.
@@ -69,11 +92,11 @@ fn client_ip(req: &HttpRequest) -> std::net::IpAddr {
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "Invalid username, password or display name", body = ErrorBody),
-        (status = 429, description = "Too many requests from this address", body = ErrorBody,
+        (status = 429, description = "Too many requests from this address or its /24 (IPv4) or /64 (IPv6) network, counted before the body is read; or the password hashers are busy with this network's share", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-#[post("/auth/register")]
+#[post("/auth/register", wrap = "from_fn(sign_in_gate)")]
 pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -93,14 +116,20 @@ pub async fn register(
             .map_err(|e| collect(&mut errors, e))
             .ok(),
     };
+    if let (Some(u), Some(p)) = (&username, &password) {
+        let _ = p
+            .refuse_username(u.as_str())
+            .map_err(|e| collect(&mut errors, e));
+    }
     let (Some(username), Some(password), true) = (username, password, errors.is_empty()) else {
         return Err(ApiError::validation_fields(errors));
     };
-    let (token, user) =
+    let (token, user, device_token) =
         accounts::register(&state, client_ip(&req), username, password, display_name).await?;
     Ok(HttpResponse::Created().json(AuthResponse {
         token,
         user: user.into(),
+        device_token,
     }))
 }
 
@@ -122,27 +151,33 @@ fn collect(into: &mut crate::error::FieldErrors, e: ApiError) {
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "A field is missing or not a string", body = ErrorBody),
-        (status = 429, description = "Too many requests from this address, or too many failed logins on this account", body = ErrorBody,
+        (status = 429, description = "Too many requests from this address or its /24 (IPv4) or /64 (IPv6) network (counted before the body is read); too many failed logins on this account without a valid device token — or, with one, on that device token; or the password hashers are busy with this network's share", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-#[post("/auth/login")]
+#[post("/auth/login", wrap = "from_fn(sign_in_gate)")]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: ApiJson<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
-    let LoginRequest { username, password } = body.0;
+    let LoginRequest {
+        username,
+        password,
+        device_token,
+    } = body.0;
     // A name that cannot be a username matches no account; it is not sent to the database
     // (PostgreSQL refuses text with NUL characters) but still costs a password check.
     let username = match Username::parse(&username) {
         Ok(_) => username,
         Err(_) => String::new(),
     };
-    let (token, user) = accounts::login(&state, client_ip(&req), username, password).await?;
+    let (token, user, device_token) =
+        accounts::login(&state, client_ip(&req), username, password, device_token).await?;
     Ok(HttpResponse::Ok().json(AuthResponse {
         token,
         user: user.into(),
+        device_token,
     }))
 }
 

@@ -1,4 +1,7 @@
 //! HS256 JSON Web Tokens, pinned to that algorithm, with `sub`, `iat`, `exp` and a unique `jti`.
+//! A token whose `nbf` is in the future, or whose header has a `crit` member (no extension is
+//! understood here, so RFC 7515 says to refuse it), is refused. The service also issues the
+//! device tokens (`auth::device`), whose key is derived from the same secret.
 
 use std::time::Duration;
 
@@ -33,6 +36,7 @@ pub struct TokenService {
     decoding: DecodingKey,
     validation: Validation,
     ttl: Duration,
+    pub device: super::DeviceTokens,
 }
 
 impl TokenService {
@@ -40,11 +44,13 @@ impl TokenService {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "jti"]);
         validation.leeway = 5;
+        validation.validate_nbf = true;
         TokenService {
             encoding: EncodingKey::from_secret(secret.expose()),
             decoding: DecodingKey::from_secret(secret.expose()),
             validation,
             ttl,
+            device: super::DeviceTokens::new(secret),
         }
     }
 
@@ -69,6 +75,7 @@ impl TokenService {
     pub fn verify(&self, token: &str) -> Option<Claims> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .ok()
+            .filter(|data| data.header.crit.is_none())
             .map(|data| data.claims)
     }
 }
@@ -98,6 +105,23 @@ mod tests {
         assert!(s.verify(none).is_none());
         let other = TokenService::new(&Secret::new(vec![8; 32]), Duration::from_secs(3600));
         let (t, _) = other.issue(UserId(1), 0).expect("issue");
+        assert!(s.verify(&t).is_none());
+    }
+
+    #[test]
+    fn rejects_future_nbf_and_crit_headers() {
+        let s = service();
+        let key = EncodingKey::from_secret(&[7; 32]);
+        let now = chrono::Utc::now().timestamp();
+        let claims = |nbf: i64| serde_json::json!({"sub": "1", "iat": now, "exp": now + 600, "jti": "x", "nbf": nbf});
+        let plain = Header::new(Algorithm::HS256);
+        let ok = jsonwebtoken::encode(&plain, &claims(now - 10), &key).unwrap();
+        assert!(s.verify(&ok).is_some());
+        let early = jsonwebtoken::encode(&plain, &claims(now + 600), &key).unwrap();
+        assert!(s.verify(&early).is_none());
+        let mut crit = Header::new(Algorithm::HS256);
+        crit.crit = Some(vec!["exp".into()]);
+        let t = jsonwebtoken::encode(&crit, &claims(now - 10), &key).unwrap();
         assert!(s.verify(&t).is_none());
     }
 }

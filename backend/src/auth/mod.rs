@@ -2,12 +2,14 @@
 //! rate limits on the sign-in endpoints.
 
 pub mod admin;
+pub mod device;
 pub mod extractor;
 pub mod jwt;
 pub mod password;
 pub mod ratelimit;
 
 pub use admin::AdminUser;
+pub use device::DeviceTokens;
 pub use extractor::AuthUser;
 pub use jwt::{Claims, TokenService};
 pub use password::PasswordHasher;

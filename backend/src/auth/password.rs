@@ -1,91 +1,735 @@
-//! bcrypt hashing and verification on a bounded set of blocking threads, so that a flood of
-//! logins queues here (and is turned away once the queue is full) instead of starving messaging.
+//! Password hashing: bcrypt over a SHA-256 pre-hash, so every byte of a password counts (bcrypt
+//! alone ignores what follows byte 72), run on a dedicated pool of low-priority threads whose
+//! work is shared fairly between source addresses.
+//!
+//! - **Format.** New hashes are `sha256:` + bcrypt(base64(SHA-256(password))). Hashes without the
+//!   mark are plain bcrypt from before; they still verify, and a successful login replaces them
+//!   (see [`Verified::upgraded`]).
+//! - **Fairness.** A flood of logins from many addresses must slow everyone a little, not stop
+//!   everyone: jobs wait in one queue per network prefix (/24 for IPv4, /64 for IPv6), served
+//!   round-robin; one prefix may hold at most `per_prefix` jobs (queued or running) and one
+//!   address `per_address`, past which that source gets 429. When the whole queue is full, a new
+//!   job evicts the newest job of the longest queue instead of being refused, so a prefix with
+//!   little waiting is always admitted. Logins presenting a valid device token (and the server's
+//!   own hashing for authenticated callers) wait in a priority queue served first.
+//! - **Priority.** The threads lower their own CPU priority to nice 19, so bcrypt runs on CPU
+//!   that messaging does not want. (Not `SCHED_IDLE`: on a machine kept busy by anything else it
+//!   would starve logins outright; nice 19 still gets a small share.)
+//! - **Timing.** A login for an unknown account verifies a real hash of the same cost and format
+//!   (the dummy hash), so it takes as long as a wrong password.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Condvar, Mutex};
 
-use tokio::sync::Semaphore;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
 
+use super::ratelimit::prefix_of;
 use crate::error::{ApiError, ApiResult};
 
-#[derive(Clone)]
-pub struct PasswordHasher {
-    inner: Arc<Inner>,
+/// The mark of a pre-hashed bcrypt hash.
+const PREHASHED: &str = "sha256:";
+
+fn prehash(password: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(password.as_bytes()))
 }
 
-struct Inner {
+/// A new hash of `password` (pre-hashed), for the server's pool and the command line alike.
+pub fn hash_sync(password: &str, cost: u32) -> Result<String, bcrypt::BcryptError> {
+    Ok(format!(
+        "{PREHASHED}{}",
+        bcrypt::hash(prehash(password), cost)?
+    ))
+}
+
+/// The outcome of a login's password check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub ok: bool,
+    /// A pre-hashed replacement for a matching legacy (plain bcrypt) hash. Not given for a
+    /// password over 72 bytes: plain bcrypt matched only its first 72, so the tail may differ
+    /// from the one the owner chose.
+    pub upgraded: Option<String>,
+}
+
+/// Checks `password` against a stored hash of either format.
+pub fn verify_sync(password: &str, stored: &str, cost: u32) -> Verified {
+    if let Some(hash) = stored.strip_prefix(PREHASHED) {
+        let ok = bcrypt::verify(prehash(password), hash).unwrap_or(false);
+        return Verified { ok, upgraded: None };
+    }
+    let ok = bcrypt::verify(password, stored).unwrap_or(false);
+    let upgraded = (ok && password.len() <= 72)
+        .then(|| hash_sync(password, cost).ok())
+        .flatten();
+    Verified { ok, upgraded }
+}
+
+/// Who a hashing job is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Class {
+    /// The server's own work for an authenticated caller (admin create/reset, password
+    /// checks of signed-in users): the priority queue, no per-source caps.
+    Internal,
+    /// A login with a valid device token: the priority queue, with per-source caps.
+    Trusted,
+    /// Anyone else (register, logins without a device token).
+    Public,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source {
+    pub addr: IpAddr,
+    pub class: Class,
+}
+
+impl Source {
+    /// A sign-in request from `addr`; `trusted` when it carries a valid device token.
+    pub fn client(addr: IpAddr, trusted: bool) -> Self {
+        Source {
+            addr,
+            class: if trusted {
+                Class::Trusted
+            } else {
+                Class::Public
+            },
+        }
+    }
+
+    pub fn internal() -> Self {
+        Source {
+            addr: IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+            class: Class::Internal,
+        }
+    }
+
+    fn priority(&self) -> bool {
+        self.class != Class::Public
+    }
+}
+
+/// Limits of the fair queue.
+#[derive(Debug, Clone, Copy)]
+pub struct Fairness {
+    /// Jobs waiting, in all, before new ones evict others (or are refused).
+    pub capacity: usize,
+    /// Jobs one /24 (IPv4) or /64 (IPv6) may have queued or running.
+    pub per_prefix: usize,
+    /// Jobs one address may have queued or running.
+    pub per_address: usize,
+}
+
+/// What `FairQueue::push` did with a job.
+#[derive(Debug)]
+pub enum Admission<J> {
+    /// Queued; `evicted` (if any) was dropped to make room.
+    Queued { evicted: Option<J> },
+    /// Over its source's share: not queued.
+    Refused(J),
+}
+
+/// A job taken from the queue, with the ticket `done` needs to release its share.
+#[derive(Debug)]
+pub struct Taken<J> {
+    pub job: J,
+    pub ticket: Ticket,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket {
+    source: Source,
+    prefix: IpAddr,
+}
+
+#[derive(Debug)]
+struct Lane<J> {
+    /// Per prefix, its jobs in arrival order.
+    queues: HashMap<IpAddr, VecDeque<(Source, J)>>,
+    /// Prefixes with waiting jobs, in the order they will be served.
+    order: VecDeque<IpAddr>,
+}
+
+impl<J> Default for Lane<J> {
+    fn default() -> Self {
+        Lane {
+            queues: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+}
+
+impl<J> Lane<J> {
+    fn len_of(&self, prefix: &IpAddr) -> usize {
+        self.queues.get(prefix).map_or(0, VecDeque::len)
+    }
+
+    fn push(&mut self, prefix: IpAddr, source: Source, job: J) {
+        let queue = self.queues.entry(prefix).or_default();
+        if queue.is_empty() {
+            self.order.push_back(prefix);
+        }
+        queue.push_back((source, job));
+    }
+
+    /// Round-robin: the first prefix in line gives one job and goes to the back.
+    fn pop(&mut self) -> Option<(IpAddr, Source, J)> {
+        let prefix = self.order.pop_front()?;
+        let queue = self.queues.get_mut(&prefix)?;
+        let (source, job) = queue.pop_front()?;
+        if queue.is_empty() {
+            self.queues.remove(&prefix);
+        } else {
+            self.order.push_back(prefix);
+        }
+        Some((prefix, source, job))
+    }
+
+    /// Removes the newest job of the longest queue, if it is longer than `than`.
+    fn evict_longest(&mut self, than: usize) -> Option<(IpAddr, Source, J)> {
+        let (prefix, len) = self
+            .queues
+            .iter()
+            .map(|(p, q)| (*p, q.len()))
+            .max_by_key(|(_, len)| *len)?;
+        if len <= than {
+            return None;
+        }
+        let queue = self.queues.get_mut(&prefix)?;
+        let (source, job) = queue.pop_back()?;
+        if queue.is_empty() {
+            self.queues.remove(&prefix);
+            self.order.retain(|p| *p != prefix);
+        }
+        Some((prefix, source, job))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+/// The scheduler, without threads (unit-tested on its own).
+#[derive(Debug)]
+pub struct FairQueue<J> {
+    limits: Fairness,
+    priority: Lane<J>,
+    public: Lane<J>,
+    waiting: usize,
+    /// Jobs queued or running, per (priority lane, prefix) and per (priority lane, address).
+    per_prefix: HashMap<(bool, IpAddr), usize>,
+    per_address: HashMap<(bool, IpAddr), usize>,
+    picks: u64,
+}
+
+fn release(map: &mut HashMap<(bool, IpAddr), usize>, key: (bool, IpAddr)) {
+    if let Some(n) = map.get_mut(&key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            map.remove(&key);
+        }
+    }
+}
+
+impl<J> FairQueue<J> {
+    pub fn new(limits: Fairness) -> Self {
+        FairQueue {
+            limits: Fairness {
+                capacity: limits.capacity.max(1),
+                per_prefix: limits.per_prefix.max(1),
+                per_address: limits.per_address.max(1),
+            },
+            priority: Lane::default(),
+            public: Lane::default(),
+            waiting: 0,
+            per_prefix: HashMap::new(),
+            per_address: HashMap::new(),
+            picks: 0,
+        }
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.waiting
+    }
+
+    pub fn push(&mut self, source: Source, job: J) -> Admission<J> {
+        let prefix = prefix_of(source.addr);
+        let lane_key = source.priority();
+        if source.class != Class::Internal {
+            let by_prefix = self.per_prefix.get(&(lane_key, prefix)).copied();
+            let by_addr = self.per_address.get(&(lane_key, source.addr)).copied();
+            if by_prefix.unwrap_or(0) >= self.limits.per_prefix
+                || by_addr.unwrap_or(0) >= self.limits.per_address
+            {
+                return Admission::Refused(job);
+            }
+        }
+        let mut evicted = None;
+        if self.waiting >= self.limits.capacity {
+            // Make room at the expense of the longest public queue, if it is longer than this
+            // source's own: whoever has the least waiting gets in.
+            let own = if lane_key {
+                0
+            } else {
+                self.public.len_of(&prefix)
+            };
+            match self.public.evict_longest(own + 1) {
+                Some((p, s, j)) => {
+                    self.forget(Ticket {
+                        source: s,
+                        prefix: p,
+                    });
+                    self.waiting -= 1;
+                    evicted = Some(j);
+                }
+                None => return Admission::Refused(job),
+            }
+        }
+        *self.per_prefix.entry((lane_key, prefix)).or_default() += 1;
+        *self.per_address.entry((lane_key, source.addr)).or_default() += 1;
+        let lane = if lane_key {
+            &mut self.priority
+        } else {
+            &mut self.public
+        };
+        lane.push(prefix, source, job);
+        self.waiting += 1;
+        Admission::Queued { evicted }
+    }
+
+    /// The next job: the priority lane first, but every fourth pick goes to the public lane
+    /// when it has work, so device-token logins cannot starve everyone else.
+    pub fn pop(&mut self) -> Option<Taken<J>> {
+        self.picks = self.picks.wrapping_add(1);
+        let public_turn = self.picks.is_multiple_of(4);
+        let from_priority = !self.priority.is_empty() && (self.public.is_empty() || !public_turn);
+        let (prefix, source, job) = if from_priority {
+            self.priority.pop()?
+        } else {
+            self.public.pop()?
+        };
+        self.waiting -= 1;
+        Some(Taken {
+            job,
+            ticket: Ticket { source, prefix },
+        })
+    }
+
+    /// Releases the share of a job taken with `pop` once it has run.
+    pub fn done(&mut self, taken: Ticket) {
+        self.forget(taken);
+    }
+
+    fn forget(&mut self, t: Ticket) {
+        let lane_key = t.source.priority();
+        release(&mut self.per_prefix, (lane_key, t.prefix));
+        release(&mut self.per_address, (lane_key, t.source.addr));
+    }
+}
+
+type Job = Box<dyn FnOnce(&Settings) + Send>;
+
+struct Settings {
     cost: u32,
-    permits: Semaphore,
-    /// Requests running or waiting.
-    in_flight: AtomicUsize,
-    max_in_flight: usize,
-    /// A real hash of a random password at the configured cost: unknown users are verified
-    /// against it, so a login takes as long whether or not the account exists.
+    /// A real hash of a random password at the configured cost and format: unknown users are
+    /// verified against it, so a login takes as long whether or not the account exists.
     dummy_hash: String,
 }
 
-/// Decrements the in-flight count when a request leaves, however it leaves.
-struct Slot<'a>(&'a AtomicUsize);
-impl Drop for Slot<'_> {
+struct Shared {
+    queue: Mutex<FairQueue<Job>>,
+    ready: Condvar,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+/// Stops the threads when the last handle goes.
+struct Pool {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Pool {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.shared
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.shared.ready.notify_all();
+    }
+}
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    pool: Arc<Pool>,
+}
+
+/// How the hashing pool is set up.
+#[derive(Debug, Clone, Copy)]
+pub struct HasherConfig {
+    pub cost: u32,
+    /// Hashing threads.
+    pub threads: usize,
+    pub fairness: Fairness,
+}
+
+fn rate_limited() -> ApiError {
+    ApiError::RateLimited {
+        retry_after_secs: 1,
+    }
+}
+
+/// Lowers the calling thread's CPU priority to nice 19 (Linux: niceness is per thread).
+fn lower_own_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread's own id; no memory is shared.
+    unsafe {
+        let tid = libc::gettid();
+        if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19) != 0 {
+            tracing::warn!("cannot lower the password hashers' CPU priority");
+        }
+    }
+}
+
+fn worker(shared: Arc<Shared>, settings: Arc<Settings>) {
+    lower_own_priority();
+    loop {
+        let taken = {
+            let Ok(mut queue) = shared.queue.lock() else {
+                return;
+            };
+            loop {
+                if let Some(t) = queue.pop() {
+                    break t;
+                }
+                if shared.closed.load(std::sync::atomic::Ordering::Acquire) {
+                    return;
+                }
+                queue = match shared.ready.wait(queue) {
+                    Ok(q) => q,
+                    Err(_) => return,
+                };
+            }
+        };
+        let ticket = taken.ticket;
+        (taken.job)(&settings);
+        if let Ok(mut queue) = shared.queue.lock() {
+            queue.done(ticket);
+        }
     }
 }
 
 impl PasswordHasher {
-    /// Builds the hasher; computes the dummy hash, so call it off the executor.
-    pub fn new(cost: u32, concurrency: usize, queue: usize) -> Result<Self, bcrypt::BcryptError> {
+    /// Computes the dummy hash and starts the threads, so call it off the executor.
+    pub fn new(config: HasherConfig) -> Result<Self, String> {
         let random: [u8; 16] = rand::random();
-        let dummy_hash = bcrypt::hash(hex::encode(random), cost)?;
+        let settings = Arc::new(Settings {
+            cost: config.cost,
+            dummy_hash: hash_sync(&hex::encode(random), config.cost).map_err(|e| e.to_string())?,
+        });
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(FairQueue::new(config.fairness)),
+            ready: Condvar::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        });
+        for i in 0..config.threads.max(1) {
+            let (shared, settings) = (Arc::clone(&shared), Arc::clone(&settings));
+            std::thread::Builder::new()
+                .name(format!("password-{i}"))
+                .spawn(move || worker(shared, settings))
+                .map_err(|e| format!("cannot start the password hashers: {e}"))?;
+        }
         Ok(PasswordHasher {
-            inner: Arc::new(Inner {
-                cost,
-                permits: Semaphore::new(concurrency.max(1)),
-                in_flight: AtomicUsize::new(0),
-                max_in_flight: concurrency.max(1) + queue,
-                dummy_hash,
-            }),
+            pool: Arc::new(Pool { shared }),
         })
     }
 
-    async fn run<T, F>(&self, f: F) -> ApiResult<T>
+    /// Queues `f` for `source` and waits for its result; 429 when the source is over its share
+    /// (or its job was evicted to make room for a source with less waiting).
+    async fn run<T, F>(&self, source: Source, f: F) -> ApiResult<T>
     where
-        F: FnOnce(&Inner) -> T + Send + 'static,
+        F: FnOnce(&Settings) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let inner = &self.inner;
-        if inner.in_flight.fetch_add(1, Ordering::AcqRel) >= inner.max_in_flight {
-            inner.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return Err(ApiError::RateLimited {
-                retry_after_secs: 1,
-            });
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |settings| {
+            // The caller has gone (client disconnected): skip the work.
+            if !tx.is_closed() {
+                let _ = tx.send(f(settings));
+            }
+        });
+        let shared = &self.pool.shared;
+        {
+            let mut queue = shared
+                .queue
+                .lock()
+                .map_err(|_| ApiError::internal("password queue poisoned"))?;
+            match queue.push(source, job) {
+                Admission::Refused(_) => return Err(rate_limited()),
+                Admission::Queued { evicted } => drop(evicted),
+            }
         }
-        let _slot = Slot(&inner.in_flight);
-        let _permit = inner
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| ApiError::internal("password hasher closed"))?;
-        let shared = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || f(&shared))
-            .await
-            .map_err(|e| ApiError::internal(format!("password task failed: {e}")))
+        shared.ready.notify_one();
+        rx.await.map_err(|_| rate_limited())
     }
 
+    /// Hashes a password for the server's own use (an authenticated caller's request).
     pub async fn hash(&self, password: String) -> ApiResult<String> {
-        self.run(move |inner| bcrypt::hash(password, inner.cost))
+        self.hash_from(Source::internal(), password).await
+    }
+
+    /// Hashes a password on behalf of `source` (registration).
+    pub async fn hash_from(&self, source: Source, password: String) -> ApiResult<String> {
+        self.run(source, move |s| hash_sync(&password, s.cost))
             .await?
             .map_err(|e| ApiError::internal(format!("bcrypt: {e}")))
     }
 
-    /// Verifies `password` against `hash`, or against the dummy hash when there is no account,
-    /// so both cases cost the same. Returns false for `None`.
+    /// Verifies `password` for an authenticated caller (against the dummy hash when there is
+    /// no account, so both cases cost the same; false then).
     pub async fn verify(&self, password: String, hash: Option<String>) -> ApiResult<bool> {
-        self.run(move |inner| {
+        Ok(self
+            .verify_from(Source::internal(), password, hash)
+            .await?
+            .ok)
+    }
+
+    /// Verifies a login's password on behalf of `source`.
+    pub async fn verify_from(
+        &self,
+        source: Source,
+        password: String,
+        hash: Option<String>,
+    ) -> ApiResult<Verified> {
+        self.run(source, move |s| {
             let known = hash.is_some();
-            let target = hash.as_deref().unwrap_or(&inner.dummy_hash);
-            bcrypt::verify(password, target).unwrap_or(false) && known
+            let target = hash.as_deref().unwrap_or(&s.dummy_hash);
+            let mut v = verify_sync(&password, target, s.cost);
+            v.ok &= known;
+            v
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn public(s: &str) -> Source {
+        Source::client(ip(s), false)
+    }
+
+    fn queue(capacity: usize, per_prefix: usize, per_address: usize) -> FairQueue<u32> {
+        FairQueue::new(Fairness {
+            capacity,
+            per_prefix,
+            per_address,
+        })
+    }
+
+    /// Pops everything, releasing each job at once; the jobs in serving order.
+    fn drain(q: &mut FairQueue<u32>) -> Vec<u32> {
+        let mut out = Vec::new();
+        while let Some(t) = q.pop() {
+            out.push(t.job);
+            q.done(t.ticket);
+        }
+        out
+    }
+
+    #[test]
+    fn prefixes_are_served_round_robin() {
+        let mut q = queue(100, 10, 10);
+        // Prefix A queues three jobs from three addresses, then B and C one each.
+        for (i, a) in ["10.0.0.1", "10.0.0.2", "10.0.0.3"].iter().enumerate() {
+            assert!(matches!(
+                q.push(public(a), i as u32),
+                Admission::Queued { .. }
+            ));
+        }
+        assert!(matches!(
+            q.push(public("10.0.1.1"), 10),
+            Admission::Queued { .. }
+        ));
+        assert!(matches!(
+            q.push(public("2001:db8::1"), 20),
+            Admission::Queued { .. }
+        ));
+        assert_eq!(drain(&mut q), vec![0, 10, 20, 1, 2]);
+    }
+
+    #[test]
+    fn a_prefix_and_an_address_get_only_their_share() {
+        let mut q = queue(100, 3, 2);
+        assert!(matches!(
+            q.push(public("10.0.0.1"), 1),
+            Admission::Queued { .. }
+        ));
+        assert!(matches!(
+            q.push(public("10.0.0.1"), 2),
+            Admission::Queued { .. }
+        ));
+        // The address is at its cap; another address of the /24 is not...
+        assert!(matches!(
+            q.push(public("10.0.0.1"), 3),
+            Admission::Refused(3)
+        ));
+        assert!(matches!(
+            q.push(public("10.0.0.9"), 4),
+            Admission::Queued { .. }
+        ));
+        // ...until the /24 is at its cap.
+        assert!(matches!(
+            q.push(public("10.0.0.77"), 5),
+            Admission::Refused(5)
+        ));
+        // An IPv6 /64 is one prefix too.
+        assert!(matches!(
+            q.push(public("2001:db8:0:1::1"), 6),
+            Admission::Queued { .. }
+        ));
+        assert!(matches!(
+            q.push(public("2001:db8:0:1::2"), 7),
+            Admission::Queued { .. }
+        ));
+        assert!(matches!(
+            q.push(public("2001:db8:0:1::3"), 8),
+            Admission::Queued { .. }
+        ));
+        assert!(matches!(
+            q.push(public("2001:db8:0:1::4"), 9),
+            Admission::Refused(9)
+        ));
+        assert!(matches!(
+            q.push(public("2001:db8:0:2::1"), 10),
+            Admission::Queued { .. }
+        ));
+        // A running job keeps its share until it is done.
+        let t = q.pop().unwrap();
+        assert_eq!(t.job, 1);
+        assert!(matches!(
+            q.push(public("10.0.0.5"), 11),
+            Admission::Refused(11)
+        ));
+        q.done(t.ticket);
+        assert!(matches!(
+            q.push(public("10.0.0.5"), 12),
+            Admission::Queued { .. }
+        ));
+    }
+
+    #[test]
+    fn a_full_queue_makes_room_for_a_newcomer_at_the_longest_queues_expense() {
+        let mut q = queue(6, 4, 4);
+        // Two flooding prefixes fill the queue.
+        for i in 0..4 {
+            assert!(matches!(
+                q.push(public("10.0.0.1"), i),
+                Admission::Queued { .. }
+            ));
+        }
+        for i in 10..12 {
+            assert!(matches!(
+                q.push(public("10.0.1.1"), i),
+                Admission::Queued { .. }
+            ));
+        }
+        assert_eq!(q.waiting(), 6);
+        // A newcomer gets in: the newest job of the longest queue goes.
+        match q.push(public("192.168.7.7"), 99) {
+            Admission::Queued { evicted } => assert_eq!(evicted, Some(3)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(q.waiting(), 6);
+        // One whose own queue is as long as the longest is refused instead.
+        assert!(matches!(
+            q.push(public("10.0.0.2"), 5),
+            Admission::Refused(5)
+        ));
+        // The newcomer is served in the first round.
+        let order = drain(&mut q);
+        assert_eq!(&order[..3], &[0, 10, 99]);
+        assert_eq!(order.len(), 6);
+    }
+
+    #[test]
+    fn device_token_logins_go_first_but_do_not_starve_the_rest() {
+        let mut q = queue(100, 100, 100);
+        for i in 0..3 {
+            assert!(matches!(
+                q.push(public("10.0.0.1"), i),
+                Admission::Queued { .. }
+            ));
+        }
+        for i in 10..16 {
+            let s = Source::client(ip("10.0.5.5"), true);
+            assert!(matches!(q.push(s, i), Admission::Queued { .. }));
+        }
+        assert!(matches!(
+            q.push(Source::internal(), 50),
+            Admission::Queued { .. }
+        ));
+        let order = drain(&mut q);
+        assert_eq!(order, vec![10, 50, 11, 0, 12, 13, 14, 1, 15, 2]);
+    }
+
+    #[test]
+    fn internal_work_has_no_per_source_cap() {
+        let mut q = queue(100, 1, 1);
+        for i in 0..5 {
+            assert!(matches!(
+                q.push(Source::internal(), i),
+                Admission::Queued { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn every_byte_counts_and_legacy_hashes_still_verify() {
+        let a = format!("{}{}", "x".repeat(72), "tail-one");
+        let b = format!("{}{}", "x".repeat(72), "tail-two");
+        let h = hash_sync(&a, 4).unwrap();
+        assert!(h.starts_with(PREHASHED));
+        assert!(verify_sync(&a, &h, 4).ok);
+        assert!(!verify_sync(&b, &h, 4).ok);
+        // A plain bcrypt hash from before verifies, and is upgraded when the password fits.
+        let legacy = bcrypt::hash("old-password", 4).unwrap();
+        let v = verify_sync("old-password", &legacy, 4);
+        assert!(v.ok);
+        let new = v.upgraded.expect("upgraded");
+        assert!(verify_sync("old-password", &new, 4).ok);
+        assert!(!verify_sync("old-passwore", &legacy, 4).ok);
+        // Over 72 bytes plain bcrypt cannot tell the tails apart: no upgrade then.
+        let legacy_long = bcrypt::hash(&a, 4).unwrap();
+        let v = verify_sync(&b, &legacy_long, 4);
+        assert!(v.ok && v.upgraded.is_none());
+    }
+
+    #[tokio::test]
+    async fn the_pool_hashes_and_verifies() {
+        let h = PasswordHasher::new(HasherConfig {
+            cost: 4,
+            threads: 2,
+            fairness: Fairness {
+                capacity: 8,
+                per_prefix: 2,
+                per_address: 2,
+            },
+        })
+        .unwrap();
+        let hash = h.hash("amber-tortoise".into()).await.unwrap();
+        assert!(h
+            .verify("amber-tortoise".into(), Some(hash.clone()))
+            .await
+            .unwrap());
+        assert!(!h.verify("amber-tortoisf".into(), Some(hash)).await.unwrap());
+        let v = h
+            .verify_from(public("10.1.1.1"), "x".into(), None)
+            .await
+            .unwrap();
+        assert!(!v.ok);
     }
 }

@@ -13,6 +13,7 @@ diesel::table! {
         deactivated_at -> Nullable<Timestamp>,
         last_seen_at -> Nullable<Timestamp>,
         session_generation -> BigInt,
+        login_throttle_epoch -> BigInt,
     }
 }
 

@@ -133,3 +133,38 @@ pub fn deactivated_among(
     }
     Ok(found)
 }
+/// The account's login-throttle epoch: failed logins counted in an earlier one no longer count.
+pub fn login_throttle_epoch(conn: &mut DbConnection, id: UserId) -> ApiResult<i64> {
+    Ok(users::table
+        .find(id)
+        .select(users::login_throttle_epoch)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Moves the account to a new login-throttle epoch, which clears its throttle on every instance.
+pub fn clear_login_throttle(conn: &mut DbConnection, id: UserId) -> ApiResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::login_throttle_epoch.eq(users::login_throttle_epoch + 1))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Replaces a password hash with a new one of the same password (a legacy hash upgraded at
+/// login), unless the password was changed meanwhile. Sessions are not affected.
+pub fn upgrade_password_hash(
+    conn: &mut DbConnection,
+    id: UserId,
+    old_hash: &str,
+    new_hash: &str,
+) -> ApiResult<bool> {
+    Ok(diesel::update(
+        users::table
+            .find(id)
+            .filter(users::password_hash.eq(old_hash)),
+    )
+    .set(users::password_hash.eq(new_hash))
+    .execute(conn)?
+        > 0)
+}

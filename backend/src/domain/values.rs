@@ -150,7 +150,8 @@ impl Username {
     }
 }
 
-/// 8–128 characters.
+/// 8–128 characters, not one of the 10,000 most common passwords. Every byte counts: the hasher
+/// pre-hashes it, so nothing past bcrypt's 72 bytes is lost (see `auth::password`).
 pub struct Password(String);
 
 impl Password {
@@ -165,7 +166,34 @@ impl Password {
                 format!("must be {}–{} characters long", Self::MIN, Self::MAX),
             ));
         }
+        if Self::is_common(raw) {
+            return Err(ApiError::validation(
+                "password",
+                "is one of the 10,000 most common passwords; choose another",
+            ));
+        }
         Ok(Password(raw.to_owned()))
+    }
+
+    /// Refuses a password equal to the account's username, in any case.
+    pub fn refuse_username(&self, username: &str) -> Result<(), ApiError> {
+        if self.0.to_lowercase() == username.to_lowercase() {
+            return Err(ApiError::validation("password", "must not be the username"));
+        }
+        Ok(())
+    }
+
+    /// Whether `raw`, in lower case, is on the list of the 10,000 most common passwords
+    /// (`backend/data/common-passwords.txt`; its origin is in `backend/data/README.md`).
+    pub fn is_common(raw: &str) -> bool {
+        static COMMON: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+            std::sync::LazyLock::new(|| {
+                include_str!("../../data/common-passwords.txt")
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .collect()
+            });
+        COMMON.contains(raw.to_lowercase().as_str())
     }
 
     pub fn expose(&self) -> &str {
@@ -328,10 +356,31 @@ mod tests {
 
     #[test]
     fn passwords_count_characters() {
-        assert!(Password::parse("1234567").is_err());
-        assert!(Password::parse("12345678").is_ok());
+        assert!(Password::parse("q7-wz!k").is_err());
+        assert!(Password::parse("q7-wz!kx").is_ok());
         assert!(Password::parse(&"é".repeat(128)).is_ok());
         assert!(Password::parse(&"é".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn common_passwords_and_the_username_are_refused() {
+        let common = include_str!("../../data/common-passwords.txt");
+        assert_eq!(common.lines().count(), 10_000);
+        for p in [
+            "password",
+            "12345678",
+            "PassWord123",
+            "iloveyou",
+            "trustno1",
+        ] {
+            assert!(Password::parse(p).is_err(), "{p} is common");
+        }
+        assert!(Password::is_common("password"));
+        assert!(!Password::is_common("amber-tortoise-42"));
+        let p = Password::parse("Alice.Liddell").unwrap();
+        assert!(p.refuse_username("alice.liddell").is_err());
+        assert!(p.refuse_username("ALICE.LIDDELL").is_err());
+        assert!(p.refuse_username("alice").is_ok());
     }
 
     #[test]

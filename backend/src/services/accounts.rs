@@ -1,7 +1,13 @@
 //! Accounts: register, login, logout, token authentication.
+//!
+//! Sign-in requests were already counted per address and prefix before their body was read
+//! (`api::auth::sign_in_gate`). Logins are then throttled per account — failures with a valid
+//! device token count against that token only (see `auth::ratelimit`) — and their password
+//! checks share the hashing pool fairly by source address (`auth::password`).
 
 use std::net::IpAddr;
 
+use crate::auth::password::Source;
 use crate::auth::AuthUser;
 use crate::broker::{Event, Recipients};
 use crate::db::{self, models::UserRow};
@@ -26,14 +32,15 @@ fn issue(state: &AppState, user: &UserRow) -> ApiResult<String> {
         .map_err(|e| ApiError::internal(format!("cannot sign a token: {e}")))
 }
 
+/// Creates an account; returns its token, row and a device token.
 pub async fn register(
     state: &AppState,
     ip: IpAddr,
     username: Username,
     password: Password,
     display_name: Option<DisplayName>,
-) -> ApiResult<(String, UserRow)> {
-    state.limits.check_ip(ip)?;
+) -> ApiResult<(String, UserRow, String)> {
+    password.refuse_username(username.as_str())?;
     // A cheap look-up first, so a taken name costs no hash; the unique index settles races.
     let key = username.key();
     if state
@@ -47,38 +54,74 @@ pub async fn register(
             username.as_str()
         )));
     }
-    let hash = state.hasher.hash(password.expose().to_owned()).await?;
+    let hash = state
+        .hasher
+        .hash_from(Source::client(ip, false), password.expose().to_owned())
+        .await?;
     let display_name = display_name.unwrap_or_else(|| DisplayName::from_username(&username));
     let user = state
         .db
         .run(move |c| db::users::insert(c, &username, &display_name, &hash))
         .await?;
     let token = issue(state, &user)?;
+    let device_token = state.tokens.device.issue(user.id);
     tracing::info!(user_id = %user.id, "registered");
-    Ok((token, user))
+    Ok((token, user, device_token))
 }
 
-/// Same answer and about the same time for an unknown user and a wrong password.
+/// Same answer and about the same time for an unknown user and a wrong password. Returns the
+/// token, the user and a new device token.
 pub async fn login(
     state: &AppState,
     ip: IpAddr,
     username: String,
     password: String,
-) -> ApiResult<(String, UserRow)> {
-    state.limits.check_ip(ip)?;
+    device_token: Option<String>,
+) -> ApiResult<(String, UserRow, String)> {
     let key = username.to_ascii_lowercase();
-    state.limits.check_account(&key)?;
     let lookup = key.clone();
-    let user = state
+    let (user, epoch) = state
         .db
-        .run(move |c| db::users::find_by_username(c, &lookup))
+        .run(move |c| {
+            let user = db::users::find_by_username(c, &lookup)?;
+            let epoch = match &user {
+                Some(u) => db::users::login_throttle_epoch(c, u.id)?,
+                None => 0,
+            };
+            Ok::<_, ApiError>((user, epoch))
+        })
         .await?;
+    // Unknown names are throttled like accounts, so a 429 tells nothing about existence.
+    let account = match &user {
+        Some(u) => format!("{}#{epoch}", u.id),
+        None => format!("?{key}"),
+    };
+    let device = match (&user, device_token) {
+        (Some(u), Some(t)) => state.tokens.device.verify(&t, u.id),
+        _ => None,
+    };
+    state.limits.check_login(&account, device.as_deref())?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    if !state.hasher.verify(password, hash).await? {
-        state.limits.record_failure(&key);
+    let verified = state
+        .hasher
+        .verify_from(Source::client(ip, device.is_some()), password, hash)
+        .await?;
+    if !verified.ok {
+        state.limits.record_failure(&account, device.as_deref());
         return Err(bad_credentials());
     }
     let user = user.ok_or_else(bad_credentials)?;
+    state.limits.record_success(device.as_deref());
+    if let Some(new_hash) = verified.upgraded {
+        let (id, old) = (user.id, user.password_hash.clone());
+        if let Err(e) = state
+            .db
+            .run(move |c| db::users::upgrade_password_hash(c, id, &old, &new_hash))
+            .await
+        {
+            tracing::warn!(error = %e, "cannot upgrade a legacy password hash");
+        }
+    }
     // Told only to someone who knows the password, so it reveals nothing to a guesser.
     if user.deactivated_at.is_some() {
         return Err(ApiError::Forbidden(
@@ -86,8 +129,9 @@ pub async fn login(
         ));
     }
     let token = issue(state, &user)?;
+    let device_token = state.tokens.device.issue(user.id);
     crate::services::admin::touch_last_seen(state, user.id).await;
-    Ok((token, user))
+    Ok((token, user, device_token))
 }
 
 /// Revokes the caller's token at once; their other tokens keep working.
@@ -161,4 +205,31 @@ pub async fn search_users(
         .db
         .run(move |c| db::users::search(c, query.like_pattern(), me, limit))
         .await
+}
+
+/// The command line's `admin reset-password`: sets `password_hash` (already hashed) for
+/// `username`, ends the account's sessions (their tokens stop working at the next request, on
+/// every instance) and clears its login throttle. Recorded in the audit log with no actor.
+pub fn reset_password_offline(
+    conn: &mut db::DbConnection,
+    username: &Username,
+    password_hash: &str,
+) -> ApiResult<UserRow> {
+    db::write_transaction(conn, |c| {
+        let user = db::users::find_by_username(c, &username.key())?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        db::admin::set_password(c, user.id, password_hash)?;
+        db::users::clear_login_throttle(c, user.id)?;
+        db::audit::record(
+            c,
+            &db::audit::NewEntry {
+                actor: None,
+                action: crate::services::admin::action::USER_PASSWORD_RESET,
+                target_type: "user",
+                target_id: user.id.0,
+                detail: format!("@{}", user.username),
+            },
+        )?;
+        Ok(user)
+    })
 }

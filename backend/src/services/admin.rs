@@ -123,6 +123,7 @@ pub async fn create_user(
     display_name: Option<DisplayName>,
     is_admin: bool,
 ) -> ApiResult<AdminUserView> {
+    password.refuse_username(username.as_str())?;
     let hash = state.hasher.hash(password.expose().to_owned()).await?;
     let display_name = display_name.unwrap_or_else(|| DisplayName::from_username(&username));
     let id = state
@@ -194,21 +195,21 @@ pub async fn set_active(
 }
 
 /// Sets a new password and ends the user's sessions: their tokens stop working and their
-/// WebSockets close (1008), so whoever knew the old password is signed out everywhere.
+/// WebSockets close (1008), so whoever knew the old password is signed out everywhere. It also
+/// clears the account's login throttle (on every instance: the epoch is in the database), so
+/// an account locked by someone guessing passwords opens again.
 pub async fn reset_password(
     state: &AppState,
     actor: UserId,
     target: UserId,
     password: Password,
 ) -> ApiResult<()> {
-    let exists = state
+    let user = state
         .db
         .run(move |c| db::users::find(c, target))
         .await?
-        .is_some();
-    if !exists {
-        return Err(user_not_found());
-    }
+        .ok_or_else(user_not_found)?;
+    password.refuse_username(&user.username)?;
     let hash = state.hasher.hash(password.expose().to_owned()).await?;
     state
         .db
@@ -216,6 +217,7 @@ pub async fn reset_password(
             write_transaction(c, |c| {
                 let user = db::users::find(c, target)?.ok_or_else(user_not_found)?;
                 db::admin::set_password(c, target, &hash)?;
+                db::users::clear_login_throttle(c, target)?;
                 db::audit::record(
                     c,
                     &user_entry(Some(actor), action::USER_PASSWORD_RESET, &user),

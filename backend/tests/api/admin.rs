@@ -80,7 +80,7 @@ async fn cli_admin_create_creates_promotes_and_lists() {
     let (ok, _, err) = cli(
         &app,
         &["create", "--username", "no spaces"],
-        Some("password123"),
+        Some("tortoise-42"),
     )
     .await;
     assert!(!ok, "{err}");
@@ -155,7 +155,7 @@ async fn every_admin_endpoint_is_forbidden_to_others() {
         (
             Method::POST,
             "/api/admin/users".into(),
-            Some(json!({"username": "carol", "password": "password123"})),
+            Some(json!({"username": "carol", "password": "tortoise-42"})),
         ),
         (Method::GET, format!("/api/admin/users/{}", bob.id), None),
         (
@@ -332,7 +332,7 @@ async fn admins_create_users() {
         .post(
             "/api/admin/users",
             &root.token,
-            json!({"username": "Dora", "password": "password123", "display_name": "Dora E."}),
+            json!({"username": "Dora", "password": "tortoise-42", "display_name": "Dora E."}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
@@ -342,7 +342,7 @@ async fn admins_create_users() {
     assert_eq!(r.body["messages_count"], 0);
     let dora = r.body["id"].as_i64().unwrap();
     assert_eq!(
-        login(&app, "dora", "password123").await.status,
+        login(&app, "dora", "tortoise-42").await.status,
         StatusCode::OK
     );
 
@@ -350,7 +350,7 @@ async fn admins_create_users() {
         .post(
             "/api/admin/users",
             &root.token,
-            json!({"username": "eve", "password": "password123", "is_admin": true}),
+            json!({"username": "eve", "password": "tortoise-42", "is_admin": true}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
@@ -361,7 +361,7 @@ async fn admins_create_users() {
         &app.post(
             "/api/admin/users",
             &root.token,
-            json!({"username": "dora", "password": "password123"}),
+            json!({"username": "dora", "password": "tortoise-42"}),
         )
         .await,
         StatusCode::CONFLICT,

@@ -28,7 +28,7 @@ async fn register_returns_201_with_token_and_user() {
         "/api/auth/register",
         None,
         Some("application/json"),
-        Some(br#"{"username":"alice","password":"password123"}"#.to_vec()),
+        Some(br#"{"username":"alice","password":"tortoise-42"}"#.to_vec()),
     )
     .await;
     assert_eq!(raw_resp.status, StatusCode::CREATED, "{raw_resp:?}");
@@ -42,7 +42,7 @@ async fn register_returns_201_with_token_and_user() {
         raw_resp.text
     );
     let r = raw_resp.json();
-    assert_eq!(keys(&r.body), set(&["token", "user"]));
+    assert_eq!(keys(&r.body), set(&["token", "user", "device_token"]));
     let user = &r.body["user"];
     assert_user(user);
     assert_eq!(user["username"], "alice");
@@ -63,7 +63,7 @@ async fn register_keeps_case_and_trims_the_display_name() {
     let app = spawn_app().await;
     let r = register_raw(
         &app,
-        json!({"username": "Alice.B-1_x", "password": "password123", "display_name": "  Alice Liddell  "}),
+        json!({"username": "Alice.B-1_x", "password": "tortoise-42", "display_name": "  Alice Liddell  "}),
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
@@ -73,7 +73,7 @@ async fn register_keeps_case_and_trims_the_display_name() {
     // Unicode display names are fine.
     let r = register_raw(
         &app,
-        json!({"username": "zoe", "password": "password123", "display_name": "Zoë 🌸"}),
+        json!({"username": "zoe", "password": "tortoise-42", "display_name": "Zoë 🌸"}),
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
@@ -113,31 +113,31 @@ async fn register_validates_every_field() {
     let app = spawn_app().await;
     let cases: Vec<(Value, Vec<&str>)> = vec![
         (
-            json!({"username": "ab", "password": "password123"}),
+            json!({"username": "ab", "password": "tortoise-42"}),
             vec!["username"],
         ),
         (
-            json!({"username": "", "password": "password123"}),
+            json!({"username": "", "password": "tortoise-42"}),
             vec!["username"],
         ),
         (
-            json!({"username": "a".repeat(33), "password": "password123"}),
+            json!({"username": "a".repeat(33), "password": "tortoise-42"}),
             vec!["username"],
         ),
         (
-            json!({"username": "al ice", "password": "password123"}),
+            json!({"username": "al ice", "password": "tortoise-42"}),
             vec!["username"],
         ),
         (
-            json!({"username": "al!ce", "password": "password123"}),
+            json!({"username": "al!ce", "password": "tortoise-42"}),
             vec!["username"],
         ),
         (
-            json!({"username": "élan", "password": "password123"}),
+            json!({"username": "élan", "password": "tortoise-42"}),
             vec!["username"],
         ),
         (
-            json!({"username": "a/b/c", "password": "password123"}),
+            json!({"username": "a/b/c", "password": "tortoise-42"}),
             vec!["username"],
         ),
         (
@@ -153,19 +153,19 @@ async fn register_validates_every_field() {
             vec!["password"],
         ),
         (
-            json!({"username": "alice", "password": "password123", "display_name": ""}),
+            json!({"username": "alice", "password": "tortoise-42", "display_name": ""}),
             vec!["display_name"],
         ),
         (
-            json!({"username": "alice", "password": "password123", "display_name": "   "}),
+            json!({"username": "alice", "password": "tortoise-42", "display_name": "   "}),
             vec!["display_name"],
         ),
         (
-            json!({"username": "alice", "password": "password123", "display_name": "d".repeat(65)}),
+            json!({"username": "alice", "password": "tortoise-42", "display_name": "d".repeat(65)}),
             vec!["display_name"],
         ),
         (
-            json!({"username": "alice", "password": "password123", "display_name": "bell\u{7}"}),
+            json!({"username": "alice", "password": "tortoise-42", "display_name": "bell\u{7}"}),
             vec!["display_name"],
         ),
         (
@@ -182,7 +182,7 @@ async fn register_validates_every_field() {
     // None of the rejected attempts took the name.
     let r = register_raw(
         &app,
-        json!({"username": "alice", "password": "password123"}),
+        json!({"username": "alice", "password": "tortoise-42"}),
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
@@ -192,11 +192,11 @@ async fn register_validates_every_field() {
 async fn register_accepts_the_boundaries() {
     let app = spawn_app().await;
     let cases = [
-        json!({"username": "abc", "password": "12345678"}),
+        json!({"username": "abc", "password": "q7-wz!kx"}),
         json!({"username": "b".repeat(32), "password": "x".repeat(128)}),
         json!({"username": "c_d.e-f", "password": "é".repeat(128)}),
-        json!({"username": "dname", "password": "password123", "display_name": "d".repeat(64)}),
-        json!({"username": "dname2", "password": "password123", "display_name": "é".repeat(64)}),
+        json!({"username": "dname", "password": "tortoise-42", "display_name": "d".repeat(64)}),
+        json!({"username": "dname2", "password": "tortoise-42", "display_name": "é".repeat(64)}),
     ];
     for body in cases {
         let r = register_raw(&app, body.clone()).await;
@@ -210,21 +210,21 @@ async fn register_accepts_the_boundaries() {
 #[tokio::test]
 async fn missing_or_mistyped_fields_are_named() {
     let app = spawn_app().await;
-    let r = register_raw(&app, json!({"password": "password123"})).await;
+    let r = register_raw(&app, json!({"password": "tortoise-42"})).await;
     assert_invalid(&r, &["username"]);
     let r = register_raw(&app, json!({"username": "alice"})).await;
     assert_invalid(&r, &["password"]);
-    let r = register_raw(&app, json!({"username": 5, "password": "password123"})).await;
+    let r = register_raw(&app, json!({"username": 5, "password": "tortoise-42"})).await;
     assert_invalid(&r, &["username"]);
     let r = register_raw(&app, json!({"username": "alice", "password": null})).await;
     assert_invalid(&r, &["password"]);
     let r = register_raw(
         &app,
-        json!({"username": "alice", "password": "password123", "display_name": 7}),
+        json!({"username": "alice", "password": "tortoise-42", "display_name": 7}),
     )
     .await;
     assert_invalid(&r, &["display_name"]);
-    let r = register_raw(&app, json!(["alice", "password123"])).await;
+    let r = register_raw(&app, json!(["alice", "tortoise-42"])).await;
     assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 
     let r = app
@@ -241,7 +241,7 @@ async fn missing_or_mistyped_fields_are_named() {
             Method::POST,
             "/api/auth/login",
             None,
-            Some(json!({"password": "password123"})),
+            Some(json!({"password": "tortoise-42"})),
         )
         .await;
     assert_invalid(&r, &["username"]);
@@ -253,7 +253,7 @@ async fn login_returns_a_fresh_working_token() {
     let alice = app.register("alice").await;
     let r = login(&app, "alice", PASSWORD).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    assert_eq!(keys(&r.body), set(&["token", "user"]));
+    assert_eq!(keys(&r.body), set(&["token", "user", "device_token"]));
     assert_user(&r.body["user"]);
     assert_eq!(r.body["user"]["id"], json!(alice.id));
     assert_eq!(r.body["user"]["username"], "alice");
@@ -507,7 +507,7 @@ async fn public_endpoints_need_no_token() {
         Method::POST,
         "/api/auth/register",
         Some("Bearer garbage"),
-        Some(json!({"username": "alice", "password": "password123"})),
+        Some(json!({"username": "alice", "password": "tortoise-42"})),
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
@@ -516,7 +516,7 @@ async fn public_endpoints_need_no_token() {
         Method::POST,
         "/api/auth/login",
         Some("Bearer garbage"),
-        Some(json!({"username": "alice", "password": "password123"})),
+        Some(json!({"username": "alice", "password": "tortoise-42"})),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");

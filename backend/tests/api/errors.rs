@@ -43,7 +43,7 @@ async fn malformed_json_is_400_invalid_json() {
         b"not json at all",
         b"",
         b"   ",
-        b"{\"username\":\"carol\",\"password\":\"password123\"} trailing",
+        b"{\"username\":\"carol\",\"password\":\"tortoise-42\"} trailing",
         b"\xff\xfe{}",
     ];
     for body in bodies {
@@ -75,7 +75,7 @@ async fn a_charset_or_json_suffix_is_still_json() {
         "/api/auth/register",
         None,
         Some("application/json; charset=utf-8"),
-        br#"{"username":"alice","password":"password123"}"#,
+        br#"{"username":"alice","password":"tortoise-42"}"#,
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
@@ -84,7 +84,7 @@ async fn a_charset_or_json_suffix_is_still_json() {
         "/api/auth/login",
         None,
         Some("Application/JSON"),
-        br#"{"username":"alice","password":"password123"}"#,
+        br#"{"username":"alice","password":"tortoise-42"}"#,
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
@@ -93,7 +93,7 @@ async fn a_charset_or_json_suffix_is_still_json() {
 #[tokio::test]
 async fn wrong_or_missing_content_type_is_415() {
     let (app, alice, room) = setup().await;
-    let body = br#"{"username":"carol","password":"password123"}"#;
+    let body = br#"{"username":"carol","password":"tortoise-42"}"#;
     for ct in [
         None,
         Some("text/plain"),
@@ -181,7 +181,7 @@ async fn bodies_over_64_kib_are_413() {
     assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
     // On the public endpoints too.
     let big = format!(
-        r#"{{"username":"carol","password":"password123","display_name":"{}"}}"#,
+        r#"{{"username":"carol","password":"tortoise-42","display_name":"{}"}}"#,
         "d".repeat(70_000)
     );
     let r = post_raw(&app, "/api/auth/register", None, JSON, big.as_bytes()).await;

@@ -61,6 +61,8 @@ pub fn test_config(database_url: String) -> Config {
         auth_limits: AuthLimits {
             per_ip_per_minute: 10_000,
             failed_logins_per_hour: 10_000,
+            per_prefix_per_minute: 10_000,
+            failed_logins_per_device: 10_000,
         },
         db_pool_size: 8,
         hash_concurrency: 2,
@@ -74,6 +76,8 @@ pub fn test_config(database_url: String) -> Config {
             max_connections_per_ip: 100_000,
             ..Default::default()
         },
+        hash_per_prefix: 1000,
+        hash_per_address: 1000,
     }
 }
 
@@ -240,7 +244,7 @@ impl TestApp {
                 Method::POST,
                 "/api/auth/register",
                 None,
-                Some(json!({"username": username, "password": "password123"})),
+                Some(json!({"username": username, "password": "tortoise-42"})),
             )
             .await;
         assert_eq!(

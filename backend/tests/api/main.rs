@@ -23,3 +23,5 @@ mod users;
 mod ws;
 mod ws_limits;
 mod ws_support;
+
+mod login_abuse;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::helpers::{Resp, TestApp, User};
 
 /// The password every helper-registered user has (see `TestApp::register`).
-pub const PASSWORD: &str = "password123";
+pub const PASSWORD: &str = "tortoise-42";
 
 /// The keys of a JSON object (panics on anything else).
 /// `key` of every object in the array `v`.

@@ -97,7 +97,7 @@ async fn bad_and_revoked_tokens_get_an_error_frame_and_1008() {
             reqwest::Method::POST,
             "/api/auth/login",
             None,
-            Some(json!({"username":"alice","password":"password123"})),
+            Some(json!({"username":"alice","password":"tortoise-42"})),
         )
         .await;
     let second = login.body["token"].as_str().unwrap().to_owned();
@@ -158,7 +158,7 @@ async fn logout_closes_that_tokens_sockets_only() {
             reqwest::Method::POST,
             "/api/auth/login",
             None,
-            Some(json!({"username":"alice","password":"password123"})),
+            Some(json!({"username":"alice","password":"tortoise-42"})),
         )
         .await;
     let other_token = login.body["token"].as_str().unwrap().to_owned();

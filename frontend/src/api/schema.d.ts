@@ -622,6 +622,8 @@ export interface components {
             next_cursor?: number | null;
         };
         AuthResponse: {
+            /** @description Opaque; keep it on this device and send it with later logins (`LoginRequest.device_token`). */
+            device_token: string;
             /** @description Send as `Authorization: Bearer <token>`. */
             token: string;
             user: components["schemas"]["User"];
@@ -666,6 +668,12 @@ export interface components {
             status: string;
         };
         LoginRequest: {
+            /**
+             * @description A `device_token` this account received at an earlier register or login on this device.
+             *     When the account is throttled for failed logins, a login with a valid device token of
+             *     the account is judged on that token's own failures only. An invalid one is ignored.
+             */
+            device_token?: string | null;
             /** @example correct horse battery */
             password: string;
             /**
@@ -730,7 +738,8 @@ export interface components {
              */
             display_name?: string | null;
             /**
-             * @description 8–128 characters.
+             * @description 8–128 characters; every byte counts (no truncation at bcrypt's 72 bytes). Refused (422)
+             *     when it equals the username (in any case) or is one of the 10,000 most common passwords.
              * @example correct horse battery
              */
             password: string;
@@ -1925,7 +1934,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many requests from this address, or too many failed logins on this account */
+            /** @description Too many requests from this address or its /24 (IPv4) or /64 (IPv6) network (counted before the body is read); too many failed logins on this account without a valid device token — or, with one, on that device token; or the password hashers are busy with this network's share */
             429: {
                 headers: {
                     /** @description Seconds to wait */
@@ -2072,7 +2081,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many requests from this address */
+            /** @description Too many requests from this address or its /24 (IPv4) or /64 (IPv6) network, counted before the body is read; or the password hashers are busy with this network's share */
             429: {
                 headers: {
                     /** @description Seconds to wait */

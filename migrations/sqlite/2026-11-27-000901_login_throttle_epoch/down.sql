@@ -1,0 +1,1 @@
+ALTER TABLE users DROP COLUMN login_throttle_epoch;
