@@ -83,9 +83,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * A page of any room's messages, deleted ones included as tombstones; paging as in
-         *     `GET /api/rooms/{room_id}/messages`. Reading a room is audited: one `room.read` entry per
-         *     administrator, room and hour, naming both members.
+         * A page of any room's messages, deleted ones included as tombstones; paging, and the byte
+         *     cap on a page (256 KiB of message JSON by default), as in `GET /api/rooms/{room_id}/messages`.
+         *     Reading a room is audited: one `room.read` entry per administrator, room and hour, naming
+         *     both members.
          */
         get: operations["room_messages"];
         put?: never;
@@ -413,6 +414,11 @@ export interface paths {
          * A page of a room's history, in ascending seq order.
          * @description With no cursor: the newest messages. With `before`: the newest messages older than it.
          *     With `after`: the oldest messages newer than it. With both: the oldest messages between them.
+         *
+         *     A page holds at most `limit` messages and at most 256 KiB of message JSON (the server's
+         *     `LETSCHAT_HISTORY_PAGE_BYTES`): a page cut by bytes keeps the messages nearest the cursor
+         *     and says `has_more: true`, so paging on from its first (or last) seq returns every message
+         *     once. At least one message always comes when any is left.
          */
         get: operations["history"];
         put?: never;
@@ -715,7 +721,8 @@ export interface components {
         MessagePage: {
             /**
              * @description Whether more messages lie beyond this page: older ones when paging back (no cursor or
-             *     `before`), newer ones when paging forward (`after`).
+             *     `before`), newer ones when paging forward (`after`). Also true when the page was cut at
+             *     its byte cap.
              */
             has_more: boolean;
             /** @description Ascending seq. */
@@ -857,6 +864,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unexpected server error (`internal`); the cause is only logged */
             500: {
                 headers: {
@@ -921,6 +939,17 @@ export interface operations {
             /** @description No such message */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1001,6 +1030,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unexpected server error (`internal`); the cause is only logged */
             500: {
                 headers: {
@@ -1065,6 +1105,17 @@ export interface operations {
             /** @description No such room */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1157,6 +1208,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unexpected server error (`internal`); the cause is only logged */
             500: {
                 headers: {
@@ -1209,6 +1271,17 @@ export interface operations {
             /** @description The caller is not an administrator */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1292,6 +1365,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unexpected server error (`internal`); the cause is only logged */
             500: {
                 headers: {
@@ -1363,6 +1447,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Username taken */
             409: {
                 headers: {
@@ -1393,6 +1486,17 @@ export interface operations {
             /** @description Invalid username, password or display name */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1463,6 +1567,17 @@ export interface operations {
             /** @description No such user */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1552,6 +1667,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Administrators cannot remove their own role */
             409: {
                 headers: {
@@ -1582,6 +1706,17 @@ export interface operations {
             /** @description `is_admin` missing or not a boolean */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1661,6 +1796,17 @@ export interface operations {
             /** @description Administrators cannot deactivate themselves */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1748,6 +1894,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB (`payload_too_large`) */
             413: {
                 headers: {
@@ -1769,6 +1924,17 @@ export interface operations {
             /** @description Invalid password */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1845,6 +2011,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unexpected server error (`internal`); the cause is only logged */
             500: {
                 headers: {
@@ -1900,6 +2077,15 @@ export interface operations {
             };
             /** @description Wrong username or password (the same answer for both) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1992,6 +2178,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unexpected server error (`internal`); the cause is only logged */
             500: {
                 headers: {
@@ -2038,6 +2235,15 @@ export interface operations {
             };
             /** @description Malformed JSON */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2230,6 +2436,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The caller already has the most contacts allowed (`LETSCHAT_MAX_CONTACTS`, default 5,000); re-adding an existing contact still answers 200 */
             409: {
                 headers: {
@@ -2260,6 +2475,17 @@ export interface operations {
             /** @description Missing username, or the caller's own */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2398,6 +2624,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unexpected server error (`internal`); the cause is only logged */
             500: {
                 headers: {
@@ -2436,6 +2673,17 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Unexpected server error (`internal`); the cause is only logged */
@@ -2479,6 +2727,17 @@ export interface operations {
             /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2604,6 +2863,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unexpected server error (`internal`); the cause is only logged */
             500: {
                 headers: {
@@ -2675,6 +2945,17 @@ export interface operations {
             /** @description Invalid cursor or limit */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2773,6 +3054,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -2794,6 +3084,17 @@ export interface operations {
             /** @description Invalid client_msg_id or body */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2872,6 +3173,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -2893,6 +3203,17 @@ export interface operations {
             /** @description Negative or missing up_to */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
