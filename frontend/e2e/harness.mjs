@@ -67,6 +67,7 @@ export class Server {
       LETSCHAT_JWT_SECRET: "e2e-secret-0123456789-abcdefghijklmnopqrstuvwxyz",
       LETSCHAT_BCRYPT_COST: "4",
       LETSCHAT_AUTH_RATE_PER_IP: "10000",
+      LETSCHAT_AUTH_RATE_PER_PREFIX: "10000",
       RUST_LOG: process.env.RUST_LOG ?? "warn",
     };
     this.log.write(`\n--- start ${new Date().toISOString()} on ${this.port}\n`);

@@ -581,6 +581,26 @@ async function main() {
     for (const p of [E, F, R]) await p.context.close();
   });
 
+  await steps.run("a device token keeps its owner signed in while someone guesses their password", async () => {
+    const { page, context } = await newPage("ivy");
+    await register(page, "ivy", "Ivy 🌿 Ng");
+    const kept = await page.evaluate(() => localStorage.getItem("letschat.deviceTokens"));
+    assert(kept && kept.includes('"ivy"'), `the browser keeps ivy's device token: ${kept}`);
+    await page.getByRole("button", { name: "Log out" }).click();
+    await page.waitForURL((u) => u.pathname === "/login");
+    let locked = false;
+    for (let i = 0; i < 150 && !locked; i++) {
+      const r = await rest("POST", "/api/auth/login", { body: { username: "ivy", password: `guess-${i}-wrong` } });
+      locked = r.status === 429;
+    }
+    assert(locked, "guessing throttles the account for logins without its device token");
+    const bare = await rest("POST", "/api/auth/login", { body: { username: "ivy", password: PASSWORD } });
+    assertEqual(bare.status, 429, "the right password without the device token waits");
+    await login(page, "ivy");
+    await page.getByRole("button", { name: "Log out" }).waitFor();
+    await context.close();
+  });
+
   await steps.run("no errors in the browser console", async () => {
     assert(consoleErrors.length === 0, `console errors:\n${consoleErrors.join("\n")}`);
   });

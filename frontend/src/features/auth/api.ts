@@ -1,13 +1,19 @@
 import { call, type ApiClient } from "../../lib/api-client";
 import type { AuthResponse } from "../../api/types";
+import { deviceTokenFor, rememberDeviceToken } from "./deviceTokens";
 
-export function login(api: ApiClient, username: string, password: string): Promise<AuthResponse> {
-  return call(() => api.POST("/api/auth/login", { body: { username, password } }));
+export async function login(api: ApiClient, username: string, password: string): Promise<AuthResponse> {
+  const device_token = deviceTokenFor(username) ?? null;
+  const res = await call(() => api.POST("/api/auth/login", { body: { username, password, device_token } }));
+  rememberDeviceToken(res.user.username, res.device_token);
+  return res;
 }
 
-export function register(api: ApiClient, username: string, password: string, displayName: string): Promise<AuthResponse> {
+export async function register(api: ApiClient, username: string, password: string, displayName: string): Promise<AuthResponse> {
   const display_name = displayName.trim() || null;
-  return call(() => api.POST("/api/auth/register", { body: { username, password, display_name } }));
+  const res = await call(() => api.POST("/api/auth/register", { body: { username, password, display_name } }));
+  rememberDeviceToken(res.user.username, res.device_token);
+  return res;
 }
 
 /** Revokes the token server-side. The session ends locally whatever the answer. */
