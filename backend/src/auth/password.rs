@@ -267,14 +267,17 @@ impl<J> FairQueue<J> {
         }
         let mut evicted = None;
         if self.waiting >= self.limits.capacity {
-            // Make room at the expense of the longest public queue, if it is longer than this
-            // source's own: whoever has the least waiting gets in.
-            let own = if lane_key {
+            // Make room at the expense of the longest public queue: for a login with a valid
+            // device token, any public job (its owner has proven this device before); for a
+            // public job, only a queue longer than this source's own would be after it joined,
+            // so whoever has the least waiting gets in and a lone job is never pushed out by
+            // a flood of newcomers.
+            let than = if lane_key {
                 0
             } else {
-                self.public.len_of(&prefix)
+                self.public.len_of(&prefix) + 1
             };
-            match self.public.evict_longest(own + 1) {
+            match self.public.evict_longest(than) {
                 Some((p, s, j)) => {
                     self.forget(Ticket {
                         source: s,
@@ -674,6 +677,30 @@ mod tests {
         ));
         let order = drain(&mut q);
         assert_eq!(order, vec![10, 50, 11, 0, 12, 13, 14, 1, 15, 2]);
+    }
+
+    #[test]
+    fn a_device_token_login_gets_in_when_a_flood_from_many_prefixes_fills_the_queue() {
+        let mut q = queue(4, 2, 2);
+        // Four flooding prefixes with one job each: no public queue is longer than one.
+        for i in 0..4u32 {
+            assert!(matches!(
+                q.push(public(&format!("10.0.{i}.1")), i),
+                Admission::Queued { .. }
+            ));
+        }
+        // Another public newcomer is refused (it would only swap places with a lone job)...
+        assert!(matches!(
+            q.push(public("10.0.9.1"), 9),
+            Admission::Refused(9)
+        ));
+        // ...but a login with a valid device token takes a public job's place and goes first.
+        match q.push(Source::client(ip("192.168.7.7"), true), 99) {
+            Admission::Queued { evicted } => assert!(evicted.is_some()),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(q.waiting(), 4);
+        assert_eq!(drain(&mut q)[0], 99);
     }
 
     #[test]

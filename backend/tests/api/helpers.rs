@@ -322,3 +322,87 @@ pub async fn spawn_app_with_state(
     };
     (test_app, state)
 }
+
+/// The real `letschat` binary as a child process on a free port (for tests that measure the
+/// server process itself, e.g. its memory); killed when dropped.
+pub struct ChildServer {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl ChildServer {
+    /// Starts `bin` (the built `letschat` when `None`) on `database_url` with a fast bcrypt cost
+    /// and two workers, plus `env` (applied last), and waits until it answers its health check.
+    pub async fn start(
+        bin: Option<String>,
+        database_url: &str,
+        env: &[(&str, &str)],
+    ) -> ChildServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = std::process::Command::new(
+            bin.unwrap_or_else(|| env!("CARGO_BIN_EXE_letschat").to_owned()),
+        );
+        cmd.env("LETSCHAT_BIND", format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", database_url)
+            .env(
+                "LETSCHAT_JWT_SECRET",
+                "child-test-secret-child-test-secret!",
+            )
+            .env("LETSCHAT_BCRYPT_COST", "4")
+            .env("LETSCHAT_STATIC_DIR", "/nonexistent")
+            .env("LETSCHAT_WORKERS", "2")
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let server = ChildServer {
+            child: cmd.spawn().expect("the server starts"),
+            port,
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = client
+                .get(format!("http://127.0.0.1:{port}/api/health"))
+                .send()
+                .await
+            {
+                if r.status() == 200 {
+                    return server;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not come up");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident and peak resident memory (`VmRSS`, `VmHWM`), in KiB.
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no {name} in {status}"))
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -2,7 +2,6 @@
 //! concurrent connections per client address (429, closed, before any body is read), history
 //! pages cut by bytes, and the real binary's memory while 200 connections stall their bodies.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -10,7 +9,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{fresh_database, spawn_app_with, TestApp};
+use crate::helpers::{fresh_database, spawn_app_with, ChildServer, TestApp};
 
 /// Generous bound on any single wait, so a broken server fails the test instead of hanging it.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -365,20 +364,6 @@ async fn history_pages_are_cut_by_bytes_and_paging_returns_every_message_once() 
     assert_eq!(page.body["has_more"], true);
 }
 
-/// Resident and peak memory of a process, in KiB.
-fn memory_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("no {name} in {status}"))
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 /// 200 connections that send nearly all of a 65,000-byte login body and stall: the server
 /// holds at most a body (64 KiB) and its read buffer for each, and closes all of them at the
 /// body deadline. See README, "Limits".
@@ -389,53 +374,20 @@ async fn two_hundred_stalled_bodies_stay_bounded_and_are_all_closed() {
     const BOUND_PER_CONNECTION_KIB: u64 = 256;
     let dir = tempfile::tempdir().unwrap();
     let (url, _pg) = fresh_database(dir.path());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_letschat"))
-        .env("LETSCHAT_BIND", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", &url)
-        .env(
-            "LETSCHAT_JWT_SECRET",
-            "limits-test-secret-limits-test-secret",
-        )
-        .env("LETSCHAT_BCRYPT_COST", "4")
-        .env("LETSCHAT_STATIC_DIR", "/nonexistent")
-        .env("LETSCHAT_WORKERS", "2")
-        .env("LETSCHAT_BODY_TIMEOUT", "3s")
-        // The sign-in rate limits answer before a body is read; this test is about bodies.
-        .env("LETSCHAT_AUTH_RATE_PER_IP", "100000")
-        .env("LETSCHAT_AUTH_RATE_PER_PREFIX", "100000")
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the server starts");
-    let pid = child.id();
-    let client = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..200 {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/api/health"))
-            .send()
-            .await
-        {
-            up = r.status() == 200;
-            if up {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    drop(client);
-    if !up {
-        let _ = child.kill();
-        panic!("the server did not come up");
-    }
+    let server = ChildServer::start(
+        None,
+        &url,
+        &[
+            ("LETSCHAT_BODY_TIMEOUT", "3s"),
+            // The sign-in rate limits answer before a body is read; this test is about bodies.
+            ("LETSCHAT_AUTH_RATE_PER_IP", "100000"),
+            ("LETSCHAT_AUTH_RATE_PER_PREFIX", "100000"),
+        ],
+    )
+    .await;
+    let port = server.port;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (before, _) = memory_kib(pid);
+    let (before, _) = server.memory_kib();
 
     let head = login_head(65_000);
     let mut body = format!(
@@ -462,9 +414,8 @@ async fn two_hundred_stalled_bodies_stay_bounded_and_are_all_closed() {
             timed_out += 1;
         }
     }
-    let (after, peak) = memory_kib(pid);
-    let _ = child.kill();
-    let _ = child.wait();
+    let (after, peak) = server.memory_kib();
+    drop(server);
     assert_eq!(timed_out, CONNECTIONS, "every stalled body gets its 408");
     let growth = peak.saturating_sub(before);
     eprintln!(

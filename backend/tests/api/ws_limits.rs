@@ -3,7 +3,6 @@
 //! clients, and the real binary's memory measured from `/proc`.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -11,7 +10,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{fresh_database, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{fresh_database, spawn_app, spawn_app_with, ChildServer, TestApp};
 use crate::ws_support::{Closed, Ws};
 
 /// A WebSocket over a TCP socket with a 4 KiB receive buffer: a client that can stop reading
@@ -387,24 +386,6 @@ async fn sync_requests_waiting_are_bounded() {
 
 // ---- memory of the real binary ----------------------------------------------------------
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn vm_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/<pid>/status")
-}
-
 /// The documented bound on what one connection holds (README, "Limits"): the outgoing budget,
 /// one `sync` page being sent plus one being read, and the connection's buffers.
 const PER_CONNECTION_BOUND_KIB: u64 = 1024 + 2 * 256 + 64;
@@ -413,51 +394,19 @@ const PER_CONNECTION_BOUND_KIB: u64 = 1024 + 2 * 256 + 64;
 async fn sockets_syncing_a_large_room_without_reading_hold_at_most_their_budget() {
     let dir = tempfile::tempdir().unwrap();
     let (url, _pg) = fresh_database(dir.path());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     // Another build can be measured the same way (e.g. one from before the budget).
-    let bin = std::env::var("LETSCHAT_RSS_TEST_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_letschat").to_owned());
-    let child = Command::new(bin)
-        .env("LETSCHAT_BIND", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", &url)
-        .env(
-            "LETSCHAT_JWT_SECRET",
-            "rss-test-secret-rss-test-secret-rss!",
-        )
-        .env("LETSCHAT_BCRYPT_COST", "4")
-        .env("LETSCHAT_AUTH_RATE_PER_IP", "100000")
-        .env("LETSCHAT_STATIC_DIR", "/nonexistent")
-        .env("LETSCHAT_WORKERS", "2")
-        // 100 sockets of one user: the per-connection bound is what is measured here.
-        .env("LETSCHAT_MAX_CONNECTIONS_PER_USER", "128")
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the server starts");
-    let pid = child.id();
-    let _server = Server(child);
+    let server = ChildServer::start(
+        std::env::var("LETSCHAT_RSS_TEST_BIN").ok(),
+        &url,
+        &[
+            ("LETSCHAT_AUTH_RATE_PER_IP", "100000"),
+            // 100 sockets of one user: the per-connection bound is what is measured here.
+            ("LETSCHAT_MAX_CONNECTIONS_PER_USER", "128"),
+        ],
+    )
+    .await;
+    let port = server.port;
     let app = TestApp::for_address(port);
-    let client = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..200 {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/api/health"))
-            .send()
-            .await
-        {
-            if r.status() == 200 {
-                up = true;
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "the server did not come up");
 
     // 600 messages of 4,000 emoji: 16 KB each, 9.6 MB in the room.
     let (a, b, room) = app.pair("alice", "bob").await;
@@ -466,7 +415,7 @@ async fn sockets_syncing_a_large_room_without_reading_hold_at_most_their_budget(
     assert_eq!(seqs.len(), 600);
 
     let mut sockets = Vec::new();
-    let before = vm_rss_kib(pid);
+    let before = server.memory_kib().0;
     const SOCKETS: u64 = 100;
     for _ in 0..SOCKETS {
         let mut ws = small_buffer_ws(port, &b.token).await;
@@ -490,7 +439,7 @@ async fn sockets_syncing_a_large_room_without_reading_hold_at_most_their_budget(
     let mut peak = before;
     for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        peak = peak.max(vm_rss_kib(pid));
+        peak = peak.max(server.memory_kib().0);
     }
     let growth = peak.saturating_sub(before);
     let bound = SOCKETS * PER_CONNECTION_BOUND_KIB;

@@ -2,28 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { alice } from "../test/fakes";
 import { createApiClient } from "./api-client";
 import { SessionStore } from "./session";
-
-class MemoryStorage implements Storage {
-  private m = new Map<string, string>();
-  get length() {
-    return this.m.size;
-  }
-  clear() {
-    this.m.clear();
-  }
-  getItem(k: string) {
-    return this.m.get(k) ?? null;
-  }
-  key(i: number) {
-    return [...this.m.keys()][i] ?? null;
-  }
-  removeItem(k: string) {
-    this.m.delete(k);
-  }
-  setItem(k: string, v: string) {
-    this.m.set(k, v);
-  }
-}
+import { MemoryStorage } from "../test/storage";
 
 describe("SessionStore", () => {
   it("survives a reload through storage and ends cleanly", () => {

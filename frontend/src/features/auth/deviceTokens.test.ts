@@ -1,27 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { MemoryStorage } from "../../test/storage";
 import { deviceTokenFor, rememberDeviceToken } from "./deviceTokens";
-
-class MemoryStorage implements Storage {
-  private m = new Map<string, string>();
-  get length() {
-    return this.m.size;
-  }
-  clear() {
-    this.m.clear();
-  }
-  getItem(k: string) {
-    return this.m.get(k) ?? null;
-  }
-  key(i: number) {
-    return [...this.m.keys()][i] ?? null;
-  }
-  removeItem(k: string) {
-    this.m.delete(k);
-  }
-  setItem(k: string, v: string) {
-    this.m.set(k, v);
-  }
-}
 
 describe("device tokens", () => {
   it("are kept per username, case-insensitively, newest replacing older", () => {
