@@ -15,7 +15,8 @@
 //! messaging 127.0.3.x (`--conns-per-source` WebSockets each), registrations after the restart
 //! 127.0.9.1, sync attacker 127.0.5.x, slow readers 127.0.6.x, slow bodies 127.0.7.x, binary
 //! flood 127.0.8.1, login flood 127.1.N.1 (one /24 each) and 127.0.0.100–199, the real user
-//! 127.2.0.1.
+//! 127.2.0.1, the list burst (one user with `--list-contacts` rooms keeping `--list-parallel`
+//! `GET /api/rooms` in flight) 127.0.10.1.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -35,7 +36,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::report::{mib, Report};
 use crate::server::{read_mem, Limits, Server};
-use crate::setup::{make_pairs, Account, Api, PASSWORD};
+use crate::setup::{make_pairs, register_many, Account, Api, PASSWORD};
 use crate::stats::ms;
 use crate::traffic::{self, Running, Sending, TrafficArgs};
 use crate::ws::{self, In, Socket};
@@ -99,6 +100,12 @@ pub struct AbuseArgs {
     /// Binary flood: binary frames sent on one connection.
     #[arg(long, default_value_t = 100_000)]
     pub binary_frames: usize,
+    /// List burst: contacts of the user whose list requests burst.
+    #[arg(long, default_value_t = 1000)]
+    pub list_contacts: usize,
+    /// List burst: `GET /api/rooms` requests that user keeps in flight at once.
+    #[arg(long, default_value_t = 32)]
+    pub list_parallel: usize,
     #[command(flatten)]
     pub traffic: TrafficArgs,
 }
@@ -269,6 +276,23 @@ pub async fn run(
         .buffer_unordered(common.rest_concurrency.clamp(1, 8))
         .try_collect::<Vec<()>>()
         .await?;
+    // The list burst's user, with many contacts (each a room).
+    let lister = api.register("abuse-lister").await?;
+    let listed = register_many(
+        api,
+        "abuse-listed-",
+        args.list_contacts,
+        common.rest_concurrency.clamp(1, 8),
+    )
+    .await?;
+    stream::iter(listed.iter())
+        .map(|other| {
+            let (api, lister) = (api.clone(), &lister);
+            async move { api.add_contact(lister, other).await }
+        })
+        .buffer_unordered(common.rest_concurrency.clamp(1, 8))
+        .try_collect::<Vec<i64>>()
+        .await?;
     eprintln!(
         "bench: {} users, {} rooms and {} messages of {} B set up in {:.1} s",
         2 * pairs.len() + 2,
@@ -391,6 +415,7 @@ pub async fn run(
         login_flood(&ctx, &real, &victims, device_token.as_deref()).await,
     );
     record("5 binary flood", binary_flood(&ctx, &filler).await);
+    record("6 list burst", list_burst(&ctx, &lister).await);
     rss.stop.store(true, Ordering::Relaxed);
     let run_peak = rss.run_peak.load(Ordering::Relaxed);
     let samples = rss.samples.load(Ordering::Relaxed);
@@ -1258,4 +1283,50 @@ mod tests {
         assert_eq!(p99_of(&mut [7]), Some(7));
         assert_eq!(p99_of(&mut []), None);
     }
+}
+
+/// 6. One user with many contacts keeps `--list-parallel` `GET /api/rooms` in flight for
+///    `--hold` seconds (each answer is the whole list of their rooms).
+async fn list_burst(ctx: &Ctx<'_>, user: &Account) -> Result<PhaseResult> {
+    let mut p = ctx.begin("list_burst", "6 list burst");
+    let api = Api::with_source(ctx.server.base_url(), Ipv4Addr::new(127, 0, 10, 1))?;
+    let until = Instant::now() + Duration::from_secs(ctx.args.hold);
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let tasks: Vec<_> = (0..ctx.args.list_parallel.max(1))
+        .map(|_| {
+            let (api, token, tally) = (api.clone(), user.token.clone(), Arc::clone(&tally));
+            tokio::spawn(async move {
+                while Instant::now() < until {
+                    let what = match api.get_status("/api/rooms", &token).await {
+                        Ok(status) => status.as_u16().to_string(),
+                        Err(_) => "error".to_owned(),
+                    };
+                    let refused = what == "429";
+                    if let Ok(mut t) = tally.lock() {
+                        t.add(what);
+                    }
+                    if refused {
+                        // As a client honouring Retry-After would, but impatient.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let tally = tally.lock().map(|t| Tally(t.0.clone())).unwrap_or_default();
+    p.detail(
+        "GET /api/rooms answers",
+        format!(
+            "{} with {} in flight, {} contacts",
+            tally.describe(),
+            ctx.args.list_parallel,
+            ctx.args.list_contacts
+        ),
+        "list_answers",
+        tally.json(),
+    );
+    ctx.end(p).await
 }

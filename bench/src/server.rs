@@ -255,7 +255,14 @@ impl Server {
             cmd.env("LETSCHAT_BCRYPT_COST", "4")
                 .env("LETSCHAT_AUTH_RATE_PER_IP", "1000000")
                 .env("LETSCHAT_FAILED_LOGINS_PER_HOUR", "1000000")
-                .env("LETSCHAT_WS_MAX_FRAMES_PER_SEC", "1000000");
+                .env("LETSCHAT_WS_MAX_FRAMES_PER_SEC", "1000000")
+                // The load generator is many clients on a few addresses: no per-address or
+                // per-network share of sign-ins, hashing or connections may throttle it.
+                .env("LETSCHAT_AUTH_RATE_PER_PREFIX", "1000000")
+                .env("LETSCHAT_HASH_PER_ADDRESS", "10000")
+                .env("LETSCHAT_HASH_PER_PREFIX", "10000")
+                .env("LETSCHAT_MAX_CONNECTIONS_PER_IP", "1000000")
+                .env("LETSCHAT_MAX_CONNECTIONS_PER_USER", "100000");
         }
         if let Some(w) = common.workers {
             cmd.env("LETSCHAT_WORKERS", w.to_string());

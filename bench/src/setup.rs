@@ -140,6 +140,23 @@ impl Api {
 }
 
 impl Api {
+    /// One authenticated `GET`, not retried: its status (the body is read and dropped).
+    pub async fn get_status(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> reqwest::Result<reqwest::StatusCode> {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let status = res.status();
+        res.bytes().await?;
+        Ok(status)
+    }
+
     /// One `POST /api/auth/login`, not retried: the status, the token and the device token when
     /// the server gives them, and how long the answer took.
     pub async fn login(
