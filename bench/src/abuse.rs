@@ -1236,6 +1236,52 @@ async fn binary_flood(ctx: &Ctx<'_>, user: &Account) -> Result<PhaseResult> {
     ctx.end(p).await
 }
 
+/// 6. One user with many contacts keeps `--list-parallel` `GET /api/rooms` in flight for
+///    `--hold` seconds (each answer is the whole list of their rooms).
+async fn list_burst(ctx: &Ctx<'_>, user: &Account) -> Result<PhaseResult> {
+    let mut p = ctx.begin("list_burst", "6 list burst");
+    let api = Api::with_source(ctx.server.base_url(), Ipv4Addr::new(127, 0, 10, 1))?;
+    let until = Instant::now() + Duration::from_secs(ctx.args.hold);
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let tasks: Vec<_> = (0..ctx.args.list_parallel.max(1))
+        .map(|_| {
+            let (api, token, tally) = (api.clone(), user.token.clone(), Arc::clone(&tally));
+            tokio::spawn(async move {
+                while Instant::now() < until {
+                    let what = match api.get_status("/api/rooms", &token).await {
+                        Ok(status) => status.as_u16().to_string(),
+                        Err(_) => "error".to_owned(),
+                    };
+                    let refused = what == "429";
+                    if let Ok(mut t) = tally.lock() {
+                        t.add(what);
+                    }
+                    if refused {
+                        // As a client honouring Retry-After would, but impatient.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let tally = tally.lock().map(|t| Tally(t.0.clone())).unwrap_or_default();
+    p.detail(
+        "GET /api/rooms answers",
+        format!(
+            "{} with {} in flight, {} contacts",
+            tally.describe(),
+            ctx.args.list_parallel,
+            ctx.args.list_contacts
+        ),
+        "list_answers",
+        tally.json(),
+    );
+    ctx.end(p).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1283,50 +1329,4 @@ mod tests {
         assert_eq!(p99_of(&mut [7]), Some(7));
         assert_eq!(p99_of(&mut []), None);
     }
-}
-
-/// 6. One user with many contacts keeps `--list-parallel` `GET /api/rooms` in flight for
-///    `--hold` seconds (each answer is the whole list of their rooms).
-async fn list_burst(ctx: &Ctx<'_>, user: &Account) -> Result<PhaseResult> {
-    let mut p = ctx.begin("list_burst", "6 list burst");
-    let api = Api::with_source(ctx.server.base_url(), Ipv4Addr::new(127, 0, 10, 1))?;
-    let until = Instant::now() + Duration::from_secs(ctx.args.hold);
-    let tally = Arc::new(Mutex::new(Tally::default()));
-    let tasks: Vec<_> = (0..ctx.args.list_parallel.max(1))
-        .map(|_| {
-            let (api, token, tally) = (api.clone(), user.token.clone(), Arc::clone(&tally));
-            tokio::spawn(async move {
-                while Instant::now() < until {
-                    let what = match api.get_status("/api/rooms", &token).await {
-                        Ok(status) => status.as_u16().to_string(),
-                        Err(_) => "error".to_owned(),
-                    };
-                    let refused = what == "429";
-                    if let Ok(mut t) = tally.lock() {
-                        t.add(what);
-                    }
-                    if refused {
-                        // As a client honouring Retry-After would, but impatient.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        let _ = t.await;
-    }
-    let tally = tally.lock().map(|t| Tally(t.0.clone())).unwrap_or_default();
-    p.detail(
-        "GET /api/rooms answers",
-        format!(
-            "{} with {} in flight, {} contacts",
-            tally.describe(),
-            ctx.args.list_parallel,
-            ctx.args.list_contacts
-        ),
-        "list_answers",
-        tally.json(),
-    );
-    ctx.end(p).await
 }
