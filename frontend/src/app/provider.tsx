@@ -45,16 +45,16 @@ export function AppProvider({ children, services }: { children: ReactNode; servi
     const onStorage = (e: StorageEvent) => {
       if (e.key === null || e.key === "letschat.session") session.syncFromStorage();
     };
-    const wake = () => socket.reconnectNow();
+    const onOnline = () => socket.networkBack();
     const onVisible = () => document.visibilityState === "visible" && socket.reconnectNow();
     window.addEventListener("storage", onStorage);
-    window.addEventListener("online", wake);
+    window.addEventListener("online", onOnline);
     document.addEventListener("visibilitychange", onVisible);
     return () => {
       offSession();
       offSocket();
       window.removeEventListener("storage", onStorage);
-      window.removeEventListener("online", wake);
+      window.removeEventListener("online", onOnline);
       document.removeEventListener("visibilitychange", onVisible);
       socket.stop();
     };

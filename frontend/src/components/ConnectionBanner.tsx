@@ -2,7 +2,11 @@ import { useEffect, useState } from "react";
 import { useConnectionState, useSocket } from "../lib/services";
 import { Icon } from "./Icon";
 
-/** Says when live updates are off (connecting, reconnecting, offline), never when all is well. */
+/**
+ * Says when live updates are off (connecting, reconnecting, offline), never when all is well.
+ * "Offline" follows the browser at once, even while the socket has not yet noticed the network
+ * is gone.
+ */
 export function ConnectionBanner() {
   const state = useConnectionState();
   const socket = useSocket();
@@ -37,7 +41,7 @@ export function ConnectionBanner() {
     return () => window.clearInterval(t);
   }, [state.status]);
 
-  const visible = state.status !== "open" && state.status !== "idle" && (graceOver || !online);
+  const visible = state.status !== "idle" && (!online || (state.status !== "open" && graceOver));
   let text = "";
   if (!online) text = "You're offline. Messages will be sent when you reconnect.";
   else if (state.status === "waiting") {

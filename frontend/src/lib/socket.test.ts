@@ -107,6 +107,27 @@ describe("reconnecting", () => {
     expect(net.sockets).toHaveLength(2);
   });
 
+  it("networkBack replaces a connection that lived through an outage and resends what is unacknowledged", () => {
+    sock.watch(7);
+    connectReady();
+    const old = net.last;
+    const item = sock.send(7, "typed while offline");
+    sock.networkBack();
+    expect(old.closed).not.toBeNull();
+    expect(net.sockets).toHaveLength(2);
+    expect(sock.getState().status).toBe("connecting");
+    connectReady([{ room_id: 7, last_seq: 5, read_up_to: 3 }]);
+    expect(net.last.sentOf("send").map((f) => f.client_msg_id)).toEqual([item.client_msg_id]);
+    expect(net.last.sentOf("sync")).toEqual([{ type: "sync", room_id: 7, after: 3 }]);
+  });
+
+  it("networkBack does nothing when logged out", () => {
+    sock.stop();
+    sock.networkBack();
+    expect(net.sockets).toHaveLength(1);
+    expect(sock.getState().status).toBe("idle");
+  });
+
   it("treats a silent connection as dead after a ping goes unanswered", () => {
     const s = new ChatSocket({ url: "u", factory: net.factory, timers, pingIntervalMs: 1000, pongTimeoutMs: 500 });
     s.start("t");

@@ -204,7 +204,7 @@ export class ChatSocket {
     this.setState({ status: "idle" });
   }
 
-  /** Skips the backoff wait (the browser came back online, the tab became visible). */
+  /** Skips the backoff wait (the tab became visible, the user asked to retry). */
   reconnectNow(): void {
     if (!this.token) return;
     if (this.state.status === "waiting") {
@@ -212,6 +212,18 @@ export class ChatSocket {
       this.reconnectTimer = null;
       this.connect();
     }
+  }
+
+  /**
+   * The browser is back online. A connection that lived through the outage may have died with
+   * the network without a close event, so a fresh one starts at once: `ready` and `sync` bring
+   * back whatever was missed, and unacknowledged messages are sent again.
+   */
+  networkBack(): void {
+    if (!this.token) return;
+    const ws = this.ws;
+    if (ws) this.drop(ws, 1000, "network changed");
+    this.reconnectNow();
   }
 
   /** Queues a message; it is sent now if connected, else on the next `ready`. */

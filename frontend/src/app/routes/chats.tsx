@@ -36,7 +36,9 @@ export function ChatsRoute({ roomId }: { roomId: number | null }) {
             <div className="sidebar__me">
               <Avatar name={me.display_name} id={me.id} size="sm" />
               <div className="sidebar__me-names">
-                <span className="sidebar__me-name">{me.display_name}</span>
+                <span className="sidebar__me-name" dir="auto">
+                  {me.display_name}
+                </span>
                 <span className="sidebar__me-username">@{me.username}</span>
               </div>
             </div>
@@ -96,7 +98,9 @@ export function ChatsRoute({ roomId }: { roomId: number | null }) {
                 </>
               ) : (
                 <>
-                  <h2>Welcome, {me.display_name.split(" ")[0]}!</h2>
+                  <h2>
+                    Welcome, <bdi>{me.display_name.split(" ")[0]}</bdi>!
+                  </h2>
                   <p>Your conversations will show up here. Here's how to start:</p>
                   <ol className="steps-list">
                     <li>

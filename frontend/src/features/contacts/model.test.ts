@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Contact } from "../../api/types";
 import { alice, bob, msg } from "../../test/fakes";
-import { contactsReducer, totalUnread, type ContactsState } from "./model";
+import { contactLabel, contactsReducer, totalUnread, type ContactsState } from "./model";
 
 const carol = { ...bob, id: 3, username: "carol", display_name: "Carol" };
 
@@ -58,5 +58,31 @@ describe("contacts reducer", () => {
   it("adds a new contact without duplicating an existing one", () => {
     const s = contactsReducer(base(), { type: "added", contact: contact(bob, 10, 3, 1, 1) });
     expect(s.contacts.filter((c) => c.user.id === bob.id)).toHaveLength(1);
+  });
+});
+
+describe("contactLabel", () => {
+  const last = (sender: number, body: string, extra = {}) => msg(10, 4, sender, { body, ...extra });
+  const c = (over: Partial<Contact>): Contact => ({ user: bob, room_id: 10, last_message: null, unread_count: 0, online: false, ...over });
+
+  it("names the last message without a stray space, from the other person or from you", () => {
+    const theirs = contactLabel(c({ last_message: last(bob.id, "Hi there"), unread_count: 1, online: true }), alice.id, false);
+    const mine = contactLabel(c({ last_message: last(alice.id, "See you") }), alice.id, false);
+    expect(theirs).toBe("Bob, online, 1 unread message, last message: Hi there");
+    expect(mine).toBe("Bob, offline, last message from you: See you");
+    for (const label of [theirs, mine]) expect(label).not.toMatch(/ [:,]/u);
+  });
+
+  it("says when there is nothing yet, when they type, and when a message was deleted", () => {
+    expect(contactLabel(c({ unread_count: 3 }), alice.id, true)).toBe("Bob, offline, 3 unread messages, typing, no messages yet");
+    const deleted = last(bob.id, "", { deleted_at: "2026-01-01T12:00:00Z" });
+    expect(contactLabel(c({ last_message: deleted }), alice.id, false)).toBe("Bob, offline, last message: message deleted");
+  });
+
+  it("cuts a long message at 80 characters, never inside an emoji, and folds line breaks", () => {
+    const body = `${"a".repeat(79)}😀😀 tail`;
+    const label = contactLabel(c({ last_message: last(bob.id, body) }), alice.id, false);
+    expect(label.endsWith(`: ${"a".repeat(79)}😀…`)).toBe(true);
+    expect(contactLabel(c({ last_message: last(bob.id, "one\n\ntwo") }), alice.id, false)).toBe("Bob, offline, last message: one two");
   });
 });

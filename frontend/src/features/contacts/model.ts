@@ -73,3 +73,34 @@ export function contactsReducer(state: ContactsState, action: ContactsAction): C
 export function totalUnread(contacts: Contact[]): number {
   return contacts.reduce((n, c) => n + c.unread_count, 0);
 }
+
+const LABEL_PREVIEW_CHARS = 80;
+
+/** The text a row shows for a message: its body, or a note when an administrator deleted it. */
+export function previewText(m: Message): string {
+  return m.deleted_at != null ? "message deleted" : m.body;
+}
+
+/**
+ * A contact row's accessible name: who, presence, unread count, typing, and the last message
+ * ("last message: …" or "last message from you: …"), cut to 80 characters on a character
+ * boundary (never inside an emoji).
+ */
+export function contactLabel(contact: Contact, meId: number, typing: boolean): string {
+  const { user, last_message: last, unread_count: unread, online } = contact;
+  let lastPart = "no messages yet";
+  if (last) {
+    const chars = Array.from(previewText(last).replace(/\s+/gu, " ").trim());
+    const text = chars.length > LABEL_PREVIEW_CHARS ? `${chars.slice(0, LABEL_PREVIEW_CHARS).join("")}…` : chars.join("");
+    lastPart = `${last.sender_id === meId ? "last message from you" : "last message"}: ${text}`;
+  }
+  return [
+    user.display_name,
+    online ? "online" : "offline",
+    unread > 0 ? `${unread} unread ${unread === 1 ? "message" : "messages"}` : null,
+    typing ? "typing" : null,
+    lastPart,
+  ]
+    .filter((part): part is string => part !== null)
+    .join(", ");
+}

@@ -82,7 +82,9 @@ export function Conversation({ roomId, me, peerHint, onBack }: Props) {
         </Button>
         {peer ? <Avatar name={peer.display_name} id={peer.id} online={online ?? undefined} /> : <span className="avatar avatar--md skeleton" />}
         <div className="conv__who">
-          <h2 className="conv__name">{peerName}</h2>
+          <h2 className="conv__name" dir="auto">
+            {peerName}
+          </h2>
           <p className={`conv__status ${conv.peerTyping ? "is-typing" : online ? "is-online" : ""}`} aria-live="polite">
             {peer ? <span className="conv__username">@{peer.username}</span> : null}
             {status ? <span> · {status}</span> : null}
@@ -104,7 +106,9 @@ export function Conversation({ roomId, me, peerHint, onBack }: Props) {
       ) : items.length === 0 ? (
         <div className="conv__hello">
           {peer ? <Avatar name={peer.display_name} id={peer.id} size="lg" /> : null}
-          <h3>Say hello to {peerName}</h3>
+          <h3>
+            Say hello to <bdi>{peerName}</bdi>
+          </h3>
           <p>This is the start of your conversation. Messages are delivered live, even when they were offline.</p>
         </div>
       ) : (
@@ -121,7 +125,11 @@ export function Conversation({ roomId, me, peerHint, onBack }: Props) {
         />
       )}
       {conv.status === "ready" && items.length === 0 && conv.peerTyping ? (
-        <div className="typing is-visible typing--standalone">{peerName} is typing…</div>
+        <div className="typing is-visible typing--standalone">
+          <span className="typing__text">
+            <bdi>{peerName}</bdi> is typing…
+          </span>
+        </div>
       ) : null}
 
       <Composer key={roomId} roomId={roomId} peerName={peerName} onSend={conv.send} onTyping={onTyping} />

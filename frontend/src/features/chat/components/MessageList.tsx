@@ -121,14 +121,24 @@ export function MessageList(props: Props) {
 
   return (
     <div className="msglist">
-      <div className="msglist__scroller" ref={scroller} onScroll={onScroll}>
+      {/* Focusable, so the history scrolls from the keyboard even when it holds no link. */}
+      <div
+        className="msglist__scroller"
+        ref={scroller}
+        onScroll={onScroll}
+        tabIndex={0}
+        role="region"
+        aria-label="Message history"
+      >
         <div className="msglist__inner">
           {hasMore || loadingOlder ? (
             <div className="msglist__older">
               {loadingOlder ? <Spinner size="sm" label="Loading earlier messages" /> : null}
             </div>
           ) : items.length > 0 ? (
-            <div className="msglist__start">This is the beginning of your conversation with {peerName}.</div>
+            <div className="msglist__start">
+              This is the beginning of your conversation with <bdi>{peerName}</bdi>.
+            </div>
           ) : null}
           <div role="log" aria-label={`Messages with ${peerName}`} aria-live="polite" aria-relevant="additions">
             {sections.map((day) => (
@@ -161,7 +171,9 @@ export function MessageList(props: Props) {
                   <span />
                   <span />
                 </span>
-                <span className="typing__text">{peerName} is typing…</span>
+                <span className="typing__text">
+                  <bdi>{peerName}</bdi> is typing…
+                </span>
               </>
             ) : null}
           </div>
@@ -200,8 +212,11 @@ function Bubble({ item, peerName, position, onRetry, onDiscard }: BubbleProps) {
       data-client-msg-id={item.clientMsgId}
       data-state={item.state ?? undefined}
     >
-      <div className="msg__bubble">
-        <span className="sr-only">{who}: </span>
+      {/* The bubble takes the direction of its text (Arabic and Hebrew run right to left). */}
+      <div className="msg__bubble" dir="auto">
+        <span className="sr-only" dir="auto">
+          {who}:{" "}
+        </span>
         {item.deleted ? <em className="msg__deleted">message deleted</em> : <MessageText text={item.body} />}
         <span className="msg__meta">
           <time dateTime={item.createdAt}>{time}</time>

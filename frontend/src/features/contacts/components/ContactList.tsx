@@ -61,7 +61,7 @@ export function ContactList({ contacts, status, meId, activeRoomId, typingRooms,
 
   const onKeyDown = (e: KeyboardEvent<HTMLUListElement>) => {
     if (e.key !== "ArrowDown" && e.key !== "ArrowUp" && e.key !== "Home" && e.key !== "End") return;
-    const links = Array.from(listRef.current?.querySelectorAll<HTMLAnchorElement>("a.contact-row") ?? []);
+    const links = Array.from(listRef.current?.querySelectorAll<HTMLAnchorElement>("a.contact-row__link") ?? []);
     if (links.length === 0) return;
     const i = links.indexOf(document.activeElement as HTMLAnchorElement);
     let next = i;
@@ -77,7 +77,7 @@ export function ContactList({ contacts, status, meId, activeRoomId, typingRooms,
     if (e.key === "Escape") setQuery("");
     if (e.key === "ArrowDown") {
       e.preventDefault();
-      listRef.current?.querySelector<HTMLAnchorElement>("a.contact-row")?.focus();
+      listRef.current?.querySelector<HTMLAnchorElement>("a.contact-row__link")?.focus();
     }
   };
 

@@ -144,7 +144,9 @@ export function UserSearch({ initialQuery, contacts, onClose, onAdded, onOpen }:
                   <li key={u.id} className="user-result">
                     <Avatar name={u.display_name} id={u.id} />
                     <span className="user-result__names">
-                      <span className="user-result__name">{u.display_name}</span>
+                      <span className="user-result__name" dir="auto">
+                        {u.display_name}
+                      </span>
                       <span className="user-result__username">@{u.username}</span>
                     </span>
                     <Button

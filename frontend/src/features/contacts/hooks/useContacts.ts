@@ -76,6 +76,8 @@ export function useContacts(activeRoomId: number | null): ContactsApi {
         reload();
         return;
       case "message": {
+        // A message from the other person ends their typing, whatever else happens to it.
+        if (!e.own) setTyping(e.message.room_id, false);
         const known = stateRef.current.contacts.find((c) => c.room_id === e.message.room_id);
         if (!known) {
           // Someone new added us and wrote: their contact entry comes from the server.
@@ -86,10 +88,7 @@ export function useContacts(activeRoomId: number | null): ContactsApi {
         // them here would only flash a badge.
         const inView = e.message.room_id === activeRoomId && document.visibilityState === "visible";
         dispatch({ type: "message", message: e.message, unread: !e.own && !inView });
-        if (!e.own) {
-          setTyping(e.message.room_id, false);
-          if (!inView) notifyMessage(known.user.display_name, e.message);
-        }
+        if (!e.own && !inView) notifyMessage(known.user.display_name, e.message);
         return;
       }
       case "ack":
