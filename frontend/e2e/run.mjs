@@ -3,6 +3,10 @@
 // Env: LETSCHAT_BIN (default ../target/debug/letschat), CHROMIUM_PATH (default /usr/bin/chromium),
 // E2E_HEADED=1 to watch, E2E_KEEP=1 to keep the temp folder (database, server log),
 // E2E_SCREENSHOTS=0 to skip writing docs/screenshots.
+//
+// Every screen is also put through checks.mjs at phone and desktop widths (layout: nothing pushed
+// out of sight; axe-core: no serious or critical violation), with data like real people's: long
+// and 64-character names, long previews, unbroken words and URLs, emoji, Arabic and Hebrew.
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -20,11 +24,28 @@ import {
   Steps,
   until,
 } from "./harness.mjs";
+import { checkedScreens, checkScreen, settled } from "./checks.mjs";
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 360, height: 740 };
 const PASSWORD = "correct horse battery";
 const shotsDir = join(repoDir, "docs", "screenshots");
+
+// What people really write and are called.
+/** An ordinary first message, longer than a contact row is wide. */
+const FIRST_MESSAGE = "Hi Bob, it's Alice! Are you free for a quick chat about the trip next week?";
+/** Display names may have 64 characters; usernames 32. */
+const LONG_NAME = "Maximiliana Alexandra Wolfeschlegelsteinhausen-Bergerdorff Smith";
+const UNBROKEN_NAME = "Wolfeschlegelsteinhausenbergerdorffvoralternwarengewissenhaftsch";
+const LONG_USERNAME = "maximiliana.wolfeschlegelstein_x";
+const LONG_URL =
+  "https://travel.example.com/trips/2025/lisbon-porto-coimbra/itinerary?stops=lisbon,sintra,porto,coimbra&passengers=4&share=8f3a9c2e7b1d4f60";
+const UNBROKEN_WORD = "Pneumonoultramicroscopicsilicovolcanoconiosis".repeat(3);
+const ARABIC_NAME = "ليلى عبد الرحمن";
+const ARABIC = "مرحبا بوب! هل أنت متاح لمكالمة سريعة حول الرحلة الأسبوع المقبل؟ 🌍";
+const HEBREW_NAME = "נועה כהן";
+const HEBREW = "היי בוב! ראית את התמונות מהטיול? 😍 הן יצאו מדהימות";
+const EMOJI = "🎉🥳🍕🎶🏕️🚆🌊☀️🎉🥳🍕🎶🏕️🚆🌊☀️🎉🥳🍕🎶🏕️🚆🌊☀️";
 const takeShots = process.env.E2E_SCREENSHOTS !== "0";
 
 const steps = new Steps();
@@ -32,10 +53,14 @@ const consoleErrors = [];
 let server;
 let browser;
 let rest;
-/** While the server is down on purpose, failed requests in the console are expected. */
+/** While the server is down or the browser offline on purpose, failed requests in the console are expected. */
 let serverDown = false;
+let browserOffline = false;
 
 const openPages = new Map();
+/** WebSockets each page opened and saw closed. */
+const sockets = new WeakMap();
+const socketsOf = (page) => ({ ...(sockets.get(page) ?? { opened: 0, closed: 0 }) });
 const artifactsDir = join(frontendDir, "e2e", ".artifacts");
 steps.onFail = async () => {
   mkdirSync(artifactsDir, { recursive: true });
@@ -66,13 +91,20 @@ async function newPage(label, { viewport = DESKTOP, colorScheme = "light", notif
   }
   const page = await context.newPage();
   openPages.set(label, page);
+  const ws = { opened: 0, closed: 0 };
+  sockets.set(page, ws);
+  page.on("websocket", (w) => {
+    ws.opened += 1;
+    w.on("close", () => (ws.closed += 1));
+  });
   page.setDefaultTimeout(10_000);
   page.on("console", (m) => {
     if (m.type() !== "error") return;
     const text = m.text();
     // The browser itself logs failed connections; they are expected while the server restarts
     // and after a logout revokes a token (the 401 that ends the session).
-    if (serverDown && /Failed to load resource|WebSocket connection|ERR_CONNECTION_REFUSED/u.test(text)) return;
+    if ((serverDown || browserOffline) && /Failed to load resource|WebSocket connection|ERR_CONNECTION_REFUSED|ERR_INTERNET_DISCONNECTED/u.test(text))
+      return;
     // Chromium logs every 4xx response; the app expects some (a taken username, a room that is
     // not yours, a revoked token) and handles them. Script errors and 5xx still count.
     if (/Failed to load resource: the server responded with a status of 4\d\d/u.test(text)) return;
@@ -105,15 +137,65 @@ async function tokenOf(page) {
 
 async function shot(page, name) {
   if (!takeShots) return;
+  await page.mouse.move(0, 0); // no hover left over from the last click
   await page.evaluate(() => document.fonts.ready);
   await sleep(350); // let transitions settle
   await page.screenshot({ path: join(shotsDir, `${name}.png`) });
 }
 
-const row = (page, username) => page.locator(`a.contact-row[data-username="${username}"]`);
+const row = (page, username) => page.locator(`.contact-row[data-username="${username}"]`);
 const badgeText = (page, username) =>
   row(page, username).evaluate((el) => el.querySelector(".badge")?.textContent?.trim() ?? "0", undefined, { timeout: 3000 });
 const messageTexts = (page) => page.locator(".msg .msg__text").allTextContents();
+
+/**
+ * How a contact row is drawn: the boxes of the row, its time and badge, whether the preview is
+ * cut with an ellipsis, and whether the time and the badge are what the eye sees at their centre
+ * (not covered, not outside the list or the window).
+ */
+const rowLook = (page, username) =>
+  row(page, username).evaluate((el) => {
+    const box = (e) => {
+      if (!e) return null;
+      const r = e.getBoundingClientRect();
+      return { left: Math.round(r.left), right: Math.round(r.right), top: r.top, bottom: r.bottom };
+    };
+    // The row's link lies over the whole row (transparent): hitting it counts as seeing what is under it.
+    const link = el.querySelector(".contact-row__link");
+    const seen = (e) => {
+      if (!e) return false;
+      const r = e.getBoundingClientRect();
+      const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+      return hit !== null && (e.contains(hit) || hit === link);
+    };
+    const preview = el.querySelector(".contact-row__preview");
+    const time = el.querySelector(".contact-row__time");
+    const badge = el.querySelector(".badge");
+    return {
+      window: document.documentElement.clientWidth,
+      list: box(el.closest(".contacts__list")),
+      row: box(el),
+      time: box(time),
+      badge: box(badge),
+      timeSeen: seen(time),
+      badgeSeen: seen(badge),
+      previewCut: preview !== null && preview.scrollWidth > preview.clientWidth,
+      previewEllipsis: preview !== null && getComputedStyle(preview).textOverflow === "ellipsis",
+      label: link?.getAttribute("aria-label") ?? null,
+    };
+  });
+
+/** Asserts a row with a long preview shows its time and unread badge, and cuts the preview with "…". */
+async function assertRowShowsAll(page, username, what) {
+  const look = await rowLook(page, username);
+  const inside = (b, outer) => b !== null && outer !== null && b.left >= outer.left - 1 && b.right <= outer.right + 1;
+  const where = `${what} at ${look.window} px: ${JSON.stringify(look)}`;
+  assert(inside(look.row, look.list) && look.row.right <= look.window, `the row lies inside the list and the window (${where})`);
+  assert(inside(look.time, look.row) && look.timeSeen, `the time is inside the row and visible (${where})`);
+  assert(inside(look.badge, look.row) && look.badgeSeen, `the unread badge is inside the row and visible (${where})`);
+  assert(look.previewCut && look.previewEllipsis, `the long preview is cut with an ellipsis (${where})`);
+  return look;
+}
 
 async function addContactViaUi(page, query, username) {
   await page.getByRole("button", { name: "Find people" }).first().click();
@@ -164,6 +246,7 @@ async function main() {
     await alice.waitForURL((u) => u.pathname === "/login");
     await alice.getByRole("heading", { name: "Welcome back" }).waitFor();
     await shot(alice, "login-desktop");
+    await checkScreen(alice, "log in");
   });
 
   await steps.run("registering validates the form before calling the server", async () => {
@@ -173,12 +256,14 @@ async function main() {
     await alice.getByRole("button", { name: "Create account" }).click();
     await alice.getByText("3–32 characters").waitFor();
     await alice.getByText("At least 8 characters.").first().waitFor();
+    await checkScreen(alice, "sign up, with errors");
   });
 
   await steps.run("alice and bob register in two browser contexts and see the empty state", async () => {
     await register(alice, "alice", "Alice Liddell");
     await alice.getByRole("heading", { name: "No conversations yet" }).waitFor();
     await shot(alice, "empty-state-desktop");
+    await checkScreen(alice, "no conversations yet");
     await register(bob, "bob", "Bob Marley");
     await bob.getByRole("heading", { name: "No conversations yet" }).waitFor();
   });
@@ -198,12 +283,13 @@ async function main() {
     const dialog = alice.getByRole("dialog", { name: "Find people" });
     await dialog.getByLabel("Search all users by name or username").fill("bo");
     await dialog.locator(".user-result", { hasText: "@bob" }).waitFor();
-    await shot(alice, "user-search-desktop");
+    await checkScreen(alice, "find people");
     await dialog.locator(".user-result", { hasText: "@bob" }).getByRole("button", { name: /Add Bob/u }).click();
     await alice.waitForURL(/\/chat\/\d+$/u);
     roomAB = Number(new URL(alice.url()).pathname.split("/").pop());
     await alice.getByRole("heading", { name: "Say hello to Bob Marley" }).waitFor();
     await row(alice, "bob").waitFor();
+    await checkScreen(alice, "a new conversation");
 
     await addContactViaUi(bob, "alice", "alice");
     assertEqual(Number(new URL(bob.url()).pathname.split("/").pop()), roomAB, "both are in the same room");
@@ -219,11 +305,28 @@ async function main() {
   });
 
   await live("alice sends with Enter; bob sees it live with an unread badge and the title count", async () => {
-    await send(alice, "Hi Bob! 👋");
+    await send(alice, FIRST_MESSAGE);
     await alice.locator('.msg.is-own[data-state="sent"], .msg.is-own[data-state="read"]').first().waitFor();
     await until(async () => (await badgeText(bob, "alice")) === "1", "bob's badge shows 1");
     await until(async () => (await bob.title()).startsWith("(1)"), "bob's title shows (1)");
-    await row(bob, "alice").locator(".contact-row__preview", { hasText: "Hi Bob!" }).waitFor();
+    await row(bob, "alice").locator(".contact-row__preview", { hasText: "Hi Bob, it's Alice!" }).waitFor();
+  });
+
+  await live("a long first message: bob's row keeps its time and unread badge in view and ends the preview in “…”", async () => {
+    // The screen reader hears it all, without a stray space before the colon.
+    const { label } = await rowLook(bob, "alice");
+    assertEqual(label, `Alice Liddell, online, 1 unread message, last message: ${FIRST_MESSAGE}`, "the row's accessible name");
+    const own = bob.viewportSize();
+    try {
+      for (const viewport of [PHONE, { width: 320, height: 640 }, DESKTOP, { width: 1440, height: 900 }]) {
+        await bob.setViewportSize(viewport);
+        await settled(bob);
+        await assertRowShowsAll(bob, "alice", "bob's row for alice");
+      }
+    } finally {
+      if (own) await bob.setViewportSize(own);
+    }
+    await checkScreen(bob, "conversations with an unread message");
   });
 
   await live("the unread badge counts up", async () => {
@@ -283,7 +386,7 @@ async function main() {
     await alice.locator(".typing.is-visible").waitFor({ state: "detached" }).catch(() => undefined);
     await until(async () => !(await alice.locator(".typing.is-visible").count()), "typing indicator cleared by the message");
     await until(async () => (await bob.locator('.msg.is-own[data-state="read"]').count()) === 1, "bob's reply read by alice");
-    await shot(alice, "conversation-desktop");
+    await checkScreen(alice, "a conversation");
   });
 
   await steps.run("reload keeps the session and the history", async () => {
@@ -293,7 +396,7 @@ async function main() {
     await row(bob, "alice").waitFor();
     if (hasWs) {
       const texts = await messageTexts(bob);
-      assertEqual(texts[0], "Hi Bob! 👋", "first message");
+      assertEqual(texts[0], FIRST_MESSAGE, "first message");
       assertEqual(texts[texts.length - 1], "Yes, I'm here!", "last message");
       // The read receipt comes back with the socket's `ready` (the peer's read marker).
       await until(
@@ -313,6 +416,7 @@ async function main() {
     await send(alice, "Sent while the server was down (2)");
     await until(async () => (await alice.locator('.msg.is-own[data-state="sending"]').count()) === 2, "two queued messages");
     await shot(alice, "reconnecting-desktop");
+    await checkScreen(alice, "reconnecting, with messages waiting to be sent");
     await server.start();
     serverDown = false;
     await alice.locator(".conn-banner.is-visible").waitFor({ state: "detached", timeout: 20_000 }).catch(() => undefined);
@@ -355,6 +459,51 @@ async function main() {
     await until(async () => (await badgeText(alice, "bob")) === "0", "alice's badge cleared");
   });
 
+  await live("offline: the notice shows as soon as the browser is offline, and coming back online reconnects", async () => {
+    await alice.locator(".msg", { hasText: "Ping for a notification" }).waitFor();
+    const before = socketsOf(alice);
+    browserOffline = true;
+    try {
+      await alice.context().setOffline(true);
+      // The browser says offline at once; the socket may not notice for a long while.
+      await alice.locator(".conn-banner.is-visible", { hasText: "You're offline" }).waitFor({ timeout: 1000 });
+      await checkScreen(alice, "offline");
+      await alice.context().setOffline(false);
+      await until(async () => !(await alice.locator(".conn-banner.is-visible").count()), "the offline notice is gone");
+      await until(async () => socketsOf(alice).opened > before.opened, "a fresh connection after coming back online");
+    } finally {
+      await alice.context().setOffline(false);
+      browserOffline = false;
+    }
+    await send(bob, "Are you back?");
+    await alice.locator(".msg.is-peer", { hasText: "Are you back?" }).waitFor();
+    await send(alice, "Yes, my train went through a tunnel 🚆");
+    await bob.locator(".msg.is-peer", { hasText: "my train went through a tunnel" }).waitFor();
+  });
+
+  await live("a new contact's first message takes the place of “typing…” in their row at once", async () => {
+    const reg = await rest("POST", "/api/auth/register", { body: { username: "noa", password: PASSWORD, display_name: HEBREW_NAME } });
+    assertEqual(reg.status, 201, "noa registered");
+    const N = await newPage("noa");
+    await login(N.page, "noa");
+    await addContactViaUi(N.page, "bob", "bob");
+    await bob.goto("/");
+    await row(bob, "alice").waitFor();
+    // noa types (bob is told before her row is in his list), then sends.
+    const box = N.page.locator(".composer textarea");
+    await box.click();
+    await box.type("היי", { delay: 30 });
+    await sleep(400);
+    await box.fill(HEBREW);
+    await box.press("Enter");
+    const preview = row(bob, "noa").locator(".contact-row__preview");
+    await preview.waitFor();
+    // Typing would otherwise linger for its five-second timeout.
+    await until(async () => (await preview.textContent()) === HEBREW, "the preview shows noa's message, not “typing…”", 1500);
+    await until(async () => (await badgeText(bob, "noa")) === "1", "noa's unread badge");
+    await N.context.close();
+  });
+
   await steps.run("infinite scroll loads older history when scrolling up", async () => {
     // carol writes 130 messages to bob through the REST API
     const reg = await rest("POST", "/api/auth/register", { body: { username: "carol", password: PASSWORD, display_name: "Carol Danvers" } });
@@ -385,6 +534,7 @@ async function main() {
       // scrolled up: a new message shows the jump button instead of moving the view
       await rest("POST", `/api/rooms/${room}/messages`, { token: carol, body: { client_msg_id: "seed-131", body: "History message 131" } });
       await bob.locator(".jump.has-new").waitFor();
+      await checkScreen(bob, "a long history, scrolled up, with new messages below");
       await bob.locator(".jump").click();
       await until(
         () => bob.locator(".msglist__scroller").evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 60),
@@ -396,48 +546,98 @@ async function main() {
   await steps.run("not-found pages: an unknown address and a room that is not yours", async () => {
     await bob.goto("/no/such/page");
     await bob.getByRole("heading", { name: "Page not found" }).waitFor();
+    await checkScreen(bob, "page not found");
     await bob.goto("/chat/987654");
     await bob.getByRole("heading", { name: "Conversation not found" }).waitFor();
+    await checkScreen(bob, "conversation not found");
   });
 
-  await steps.run("screenshots: contacts with unread badges, conversation, search (desktop and phone)", async () => {
-    // dave and carol write to bob so that his list has unread badges
-    const reg = await rest("POST", "/api/auth/register", { body: { username: "dave", password: PASSWORD, display_name: "Dave Grohl" } });
-    const dave = reg.json.token;
-    const d = await rest("POST", "/api/contacts", { token: dave, body: { username: "bob" } });
-    await rest("POST", "/api/contacts", { token: await tokenOf(bob), body: { username: "dave" } });
-    for (const [i, body] of ["Hey Bob, long time!", "Are we still on for Saturday?"].entries())
-      await rest("POST", `/api/rooms/${d.json.room_id}/messages`, { token: dave, body: { client_msg_id: `d-${i}`, body } });
+  await steps.run("realistic contacts and conversations: long names and previews, unbroken words, a URL, emoji, Arabic (desktop and phone)", async () => {
+    // People write to bob; he adds them back. The last one to write is at the top of his list.
+    // Lines are theirs, or bob's where written { bob: "…" }.
+    const writers = [
+      { username: "zoe", display_name: "Zoë 🌈 Fernández-Østergaard", messages: [EMOJI] },
+      { username: LONG_USERNAME, display_name: UNBROKEN_NAME, messages: [UNBROKEN_WORD] },
+      { username: "leila", display_name: ARABIC_NAME, messages: [ARABIC] },
+      { username: "maxi", display_name: LONG_NAME, messages: ["Here is the whole plan, stops and tickets 👇 tell me what you think!", LONG_URL] },
+      {
+        username: "dave",
+        display_name: "Dave Grohl",
+        messages: [
+          "Hey Bob, long time! 👋",
+          { bob: "Dave! Good to hear from you 😄 How was the tour?" },
+          "Exhausting, but the Lisbon show was something else. So… camping this weekend?",
+          { bob: "Yes! I booked the spot by the lake, here is the map:\nhttps://maps.example.com/?q=Lake+Bled+campsite&z=15" },
+          "Perfect 👌 I'll pick you up at 8 on Saturday",
+          "I can bring the tent, the camping stove, the big cool box and my guitar if you want 🏕️🔥🎸",
+        ],
+      },
+    ];
+    const bobToken = await tokenOf(bob);
+    const rooms = {};
+    for (const w of writers) {
+      const reg = await rest("POST", "/api/auth/register", { body: { username: w.username, password: PASSWORD, display_name: w.display_name } });
+      assertEqual(reg.status, 201, `${w.username} registered`);
+      const c = await rest("POST", "/api/contacts", { token: reg.json.token, body: { username: "bob" } });
+      rooms[w.username] = c.json.room_id;
+      await rest("POST", "/api/contacts", { token: bobToken, body: { username: w.username } });
+      for (const [i, line] of w.messages.entries()) {
+        const [token, body] = typeof line === "string" ? [reg.json.token, line] : [bobToken, line.bob];
+        const r = await rest("POST", `/api/rooms/${c.json.room_id}/messages`, { token, body: { client_msg_id: `${w.username}-${i}`, body } });
+        assertEqual(r.status, 201, `${w.username}'s room: a message`);
+      }
+    }
     for (const [username, display_name] of [["anna", "Anna Karenina"], ["marco", "Marco Polo"]])
       await rest("POST", "/api/auth/register", { body: { username, password: PASSWORD, display_name } });
-    const carolLogin = await rest("POST", "/api/auth/login", { body: { username: "carol", password: PASSWORD } });
-    const cr = await rest("POST", "/api/contacts", { token: carolLogin.json.token, body: { username: "bob" } });
-    await rest("POST", `/api/rooms/${cr.json.room_id}/messages`, { token: carolLogin.json.token, body: { client_msg_id: "c-x", body: "Did you see the new photos? 📸" } });
 
     for (const [suffix, viewport] of [["desktop", DESKTOP], ["phone", PHONE]]) {
       const { page, context } = await newPage(`bob-${suffix}`, { viewport });
       await login(page, "bob");
       await row(page, "dave").waitFor();
-      await until(async () => (await badgeText(page, "dave")) === "2", "dave's badge");
+      await until(async () => (await badgeText(page, "dave")) !== "0", "dave's badge");
+      for (const username of ["dave", "maxi", LONG_USERNAME, "leila"]) await assertRowShowsAll(page, username, `bob's row for ${username}`);
       await shot(page, `contacts-unread-${suffix}`);
-      await row(page, "alice").click();
-      await page.locator(".msg", { hasText: "Same here" }).waitFor();
-      await shot(page, `conversation-${suffix}`);
-      if (suffix === "phone") {
-        await page.getByRole("button", { name: "Back to conversations" }).click();
-        await page.getByRole("button", { name: "Find people" }).click();
-        await page.getByLabel("Search all users by name or username").fill("a");
-        await page.locator(".user-result").first().waitFor();
-        await shot(page, "user-search-phone");
-        await page.keyboard.press("Escape");
-      }
+      if (suffix === "desktop") await checkScreen(page, "conversations, realistic");
       await context.close();
     }
+    for (const [suffix, viewport] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+      const { page, context } = await newPage(`bob-${suffix}`, { viewport });
+      await login(page, "bob");
+      await row(page, "dave").click();
+      await page.locator(".msg", { hasText: "and my guitar if you want" }).waitFor();
+      await shot(page, `conversation-${suffix}`);
+      if (suffix === "phone") await page.getByRole("button", { name: "Back to conversations" }).click();
+      await page.getByRole("button", { name: "Find people" }).first().click();
+      await page.getByLabel("Search all users by name or username").fill("a");
+      await page.locator(".user-result", { hasText: `@${LONG_USERNAME}` }).waitFor();
+      await page.locator(".user-result", { hasText: "@anna" }).waitFor();
+      await shot(page, `user-search-${suffix}`);
+      if (suffix === "phone") await checkScreen(page, "find people, realistic");
+      await page.keyboard.press("Escape");
+      await context.close();
+    }
+    const talks = await newPage("bob-talks");
+    await login(talks.page, "bob");
+    for (const [username, screen] of [
+      ["maxi", "a conversation with a 64-character name and a long URL"],
+      [LONG_USERNAME, "a conversation with an unbroken name and word"],
+      ["leila", "a conversation in Arabic"],
+      ["zoe", "a conversation of emoji"],
+    ]) {
+      await talks.page.goto(`/chat/${rooms[username]}`);
+      await talks.page.locator(".msg").first().waitFor();
+      await checkScreen(talks.page, screen);
+    }
+    await talks.context.close();
+
     const dark = await newPage("bob-dark", { viewport: DESKTOP, colorScheme: "dark" });
     await login(dark.page, "bob");
-    await row(dark.page, "alice").click();
-    await dark.page.locator(".msg", { hasText: "Same here" }).waitFor();
+    await row(dark.page, "dave").waitFor();
+    await checkScreen(dark.page, "conversations, dark");
+    await row(dark.page, "dave").click();
+    await dark.page.locator(".msg", { hasText: "and my guitar if you want" }).waitFor();
     await shot(dark.page, "conversation-dark-desktop");
+    await checkScreen(dark.page, "a conversation, dark");
     await dark.context.close();
 
     const fresh = await newPage("erin-phone", { viewport: PHONE });
@@ -447,6 +647,13 @@ async function main() {
     await fresh.page.getByRole("heading", { name: "No conversations yet" }).waitFor();
     await shot(fresh.page, "empty-state-phone");
     await fresh.context.close();
+
+    // A newcomer whose name is one unbroken 64-character word is welcomed by it.
+    const wolf = await newPage("wolf");
+    await register(wolf.page, "wolf", UNBROKEN_NAME);
+    await wolf.page.getByRole("heading", { name: "No conversations yet" }).waitFor();
+    await checkScreen(wolf.page, "no conversations yet, with an unbroken 64-character name");
+    await wolf.context.close();
   });
 
   await steps.run("keyboard: arrow keys move through the contacts list and Enter opens a chat", async () => {
@@ -454,10 +661,10 @@ async function main() {
     await row(bob, "alice").waitFor();
     await bob.getByLabel("Search your contacts").focus();
     await bob.keyboard.press("ArrowDown");
-    const first = await bob.evaluate(() => document.activeElement?.getAttribute("data-username"));
+    const first = await bob.evaluate(() => document.activeElement?.closest(".contact-row")?.getAttribute("data-username"));
     assert(first, "a contact row has focus");
     await bob.keyboard.press("ArrowDown");
-    const second = await bob.evaluate(() => document.activeElement?.getAttribute("data-username"));
+    const second = await bob.evaluate(() => document.activeElement?.closest(".contact-row")?.getAttribute("data-username"));
     assert(second && second !== first, "the next row has focus");
     await bob.keyboard.press("Enter");
     await bob.waitForURL(/\/chat\/\d+$/u);
@@ -466,11 +673,18 @@ async function main() {
   await steps.run("searching your contacts filters the list", async () => {
     await bob.goto("/");
     await row(bob, "alice").waitFor();
-    await bob.getByLabel("Search your contacts").fill("dav");
-    await until(async () => (await bob.locator("a.contact-row").count()) === 1, "one match");
     await row(bob, "dave").waitFor();
+    const all = await bob.locator(".contact-row").count();
+    await bob.getByLabel("Search your contacts").fill("dav");
+    await until(async () => (await bob.locator(".contact-row").count()) === 1, "one match");
+    await row(bob, "dave").waitFor();
+    // Someone pastes a long unbroken word: the "no match" note and the offer to search everyone wrap.
+    await bob.getByLabel("Search your contacts").fill("Rumpelstiltskin".repeat(4));
+    await bob.getByText("No contact matches").waitFor();
+    await bob.getByRole("button", { name: /Search all users for/u }).waitFor();
+    await checkScreen(bob, "searching your contacts, no match");
     await bob.getByLabel("Search your contacts").fill("");
-    await until(async () => (await bob.locator("a.contact-row").count()) === 3, "all three back");
+    await until(async () => (await bob.locator(".contact-row").count()) === all, `all ${all} back`);
   });
 
   await steps.run("a 401 anywhere logs out cleanly back to the login screen", async () => {
@@ -538,12 +752,15 @@ async function main() {
     await root.waitForURL((u) => u.pathname === "/admin");
     await root.locator('tr[data-username="grace"]').waitFor();
     await shot(root, "admin-users-desktop");
+    await checkScreen(root, "administration: users");
     await root.getByLabel("Search users").fill("hen");
     await until(async () => (await root.locator("tbody tr[data-username]").count()) === 1, "search narrows to henry");
     await root.getByLabel("Search users").fill("");
 
     // The room's messages; delete the one with the phone number.
     await root.getByRole("link", { name: "Rooms" }).click();
+    await root.locator(`tr[data-room-id="${roomEF}"]`).waitFor();
+    await checkScreen(root, "administration: rooms");
     await root.locator(`tr[data-room-id="${roomEF}"]`).click();
     await root.waitForURL((u) => u.pathname === `/admin/rooms/${roomEF}`);
     const target = root.locator(".admin-message", { hasText: "555-0100" });
@@ -551,6 +768,7 @@ async function main() {
     await target.getByRole("button", { name: "Delete message" }).click();
     await root.locator(".admin-message.is-deleted").waitFor();
     await shot(root, "admin-room-desktop");
+    await checkScreen(root, "administration: a room");
     // henry's open conversation shows the tombstone at once.
     await F.page.locator(".msg.is-deleted .msg__deleted", { hasText: "message deleted" }).waitFor();
     assertEqual(await F.page.locator(".msg", { hasText: "555-0100" }).count(), 0, "the deleted text is gone from henry's view");
@@ -563,6 +781,7 @@ async function main() {
     await root.getByRole("button", { name: "Deactivate now" }).click();
     await root.getByText("Account deactivated").waitFor();
     await shot(root, "admin-user-desktop");
+    await checkScreen(root, "administration: a user");
     await E.page.waitForURL((u) => u.pathname === "/login", { timeout: 10_000 });
     assertEqual(await tokenOf(E.page), null, "grace's session is gone");
     // And she cannot log back in.
@@ -574,10 +793,12 @@ async function main() {
     await root.getByRole("link", { name: "Statistics" }).click();
     await root.locator(".admin-stat").first().waitFor();
     await shot(root, "admin-stats-desktop");
+    await checkScreen(root, "administration: statistics");
     await root.getByRole("link", { name: "Audit log" }).click();
     await root.locator('tr[data-action="user.deactivate"]').waitFor();
     await root.locator('tr[data-action="message.delete"]').waitFor();
     await shot(root, "admin-audit-desktop");
+    await checkScreen(root, "administration: audit log");
     for (const p of [E, F, R]) await p.context.close();
   });
 
@@ -599,6 +820,11 @@ async function main() {
     await login(page, "ivy");
     await page.getByRole("button", { name: "Log out" }).waitFor();
     await context.close();
+  });
+
+  await steps.run("every screen passed the layout and accessibility checks at phone and desktop widths", async () => {
+    assert(checkedScreens.length >= 25, `only ${checkedScreens.length} screens were checked: ${checkedScreens.join(", ")}`);
+    console.log(`    ${checkedScreens.length} screens checked: ${checkedScreens.join(" · ")}`);
   });
 
   await steps.run("no errors in the browser console", async () => {
