@@ -168,6 +168,11 @@ pub struct HeavyLimits {
     pub queue_per_user: usize,
     /// How long a request waits for its turn before it gets 429 (`LETSCHAT_HEAVY_WAIT`).
     pub wait: Duration,
+    /// Bytes of list responses per second one user's budget refills at
+    /// (`LETSCHAT_HEAVY_BYTES_PER_SEC`).
+    pub bytes_per_sec: u64,
+    /// Bytes one user's budget holds when full (`LETSCHAT_HEAVY_BURST_BYTES`).
+    pub burst_bytes: u64,
 }
 
 impl Default for HeavyLimits {
@@ -176,6 +181,8 @@ impl Default for HeavyLimits {
             per_user: 1,
             queue_per_user: 4,
             wait: Duration::from_secs(2),
+            bytes_per_sec: 256 * 1024,
+            burst_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -232,6 +239,12 @@ pub struct ServeArgs {
     /// How long such a request waits for its turn before it gets 429, e.g. `2s`, `500ms`.
     #[arg(long, env = "LETSCHAT_HEAVY_WAIT")]
     pub heavy_wait: Option<String>,
+    /// Bytes of list responses per second one user's budget refills at (default 262144).
+    #[arg(long, env = "LETSCHAT_HEAVY_BYTES_PER_SEC")]
+    pub heavy_bytes_per_sec: Option<String>,
+    /// Bytes one user's list budget holds when full (default 4194304).
+    #[arg(long, env = "LETSCHAT_HEAVY_BURST_BYTES")]
+    pub heavy_burst_bytes: Option<String>,
     /// Time for a request body to arrive after its headers (e.g. `10s`); later is 408.
     #[arg(long, env = "LETSCHAT_BODY_TIMEOUT")]
     pub body_timeout: Option<String>,
@@ -461,6 +474,18 @@ impl Config {
         if heavy.wait > Duration::from_secs(60) {
             return Err(bad("LETSCHAT_HEAVY_WAIT", "must be at most a minute"));
         }
+        heavy.bytes_per_sec = parse_num(
+            "LETSCHAT_HEAVY_BYTES_PER_SEC",
+            args.heavy_bytes_per_sec.as_deref(),
+            heavy.bytes_per_sec,
+            1..=u64::MAX,
+        )?;
+        heavy.burst_bytes = parse_num(
+            "LETSCHAT_HEAVY_BURST_BYTES",
+            args.heavy_burst_bytes.as_deref(),
+            heavy.burst_bytes,
+            1..=u64::MAX,
+        )?;
         let http = http_limits(args)?;
 
         let per_prefix = parse_num(

@@ -106,6 +106,10 @@ pub struct AbuseArgs {
     /// List burst: `GET /api/rooms` requests that user keeps in flight at once.
     #[arg(long, default_value_t = 32)]
     pub list_parallel: usize,
+    /// Attack phases to run, by number (1 sync amplification, 2 slow readers, 3 slow bodies,
+    /// 4 login flood, 5 binary flood, 6 list burst); the quiet phase always runs first.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 3, 4, 5, 6])]
+    pub phases: Vec<u8>,
     #[command(flatten)]
     pub traffic: TrafficArgs,
 }
@@ -401,21 +405,53 @@ pub async fn run(
             phase_errors.push(format!("phase {name} could not run: {e}"));
         }
     };
-    record(
-        "1 sync amplification",
-        sync_amplification(&ctx, &syncer, big_room).await,
-    );
-    record(
-        "2 slow readers",
-        slow_readers(&ctx, &syncer, big_room).await,
-    );
-    record("3 slow bodies", slow_bodies(&ctx).await);
-    record(
-        "4 login flood",
-        login_flood(&ctx, &real, &victims, device_token.as_deref()).await,
-    );
-    record("5 binary flood", binary_flood(&ctx, &filler).await);
-    record("6 list burst", list_burst(&ctx, &lister).await);
+    let wanted = |n: u8| args.phases.contains(&n);
+    // The attackers run on a runtime of their own, as other machines would: their work never
+    // queues behind, or in front of, the messaging clients' tasks (it still shares the cores).
+    let attack_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bench-attack")
+        .enable_all()
+        .build()
+        .map_err(|e| err(format!("cannot start the attackers' runtime: {e}")))?;
+    if wanted(1) {
+        record(
+            "1 sync amplification",
+            on_runtime(&attack_rt, sync_amplification(&ctx, &syncer, big_room)),
+        );
+    }
+    if wanted(2) {
+        record(
+            "2 slow readers",
+            on_runtime(&attack_rt, slow_readers(&ctx, &syncer, big_room)),
+        );
+    }
+    if wanted(3) {
+        record("3 slow bodies", on_runtime(&attack_rt, slow_bodies(&ctx)));
+    }
+    if wanted(4) {
+        record(
+            "4 login flood",
+            on_runtime(
+                &attack_rt,
+                login_flood(&ctx, &real, &victims, device_token.as_deref()),
+            ),
+        );
+    }
+    if wanted(5) {
+        record(
+            "5 binary flood",
+            on_runtime(&attack_rt, binary_flood(&ctx, &filler)),
+        );
+    }
+    if wanted(6) {
+        record(
+            "6 list burst",
+            on_runtime(&attack_rt, list_burst(&ctx, &lister)),
+        );
+    }
+    // (A runtime may not be dropped from async code; its tasks are all finished here.)
+    attack_rt.shutdown_background();
     rss.stop.store(true, Ordering::Relaxed);
     let run_peak = rss.run_peak.load(Ordering::Relaxed);
     let samples = rss.samples.load(Ordering::Relaxed);
@@ -539,20 +575,30 @@ pub async fn run(
             args.max_rss_mib
         ));
     }
-    if let (Some(q), Some(f)) = (
-        quiet_p99,
-        phases
+    // The two latency targets: the login flood and one user's list burst each keep the
+    // other pairs' messaging p99 within 1.5× of quiet.
+    for (key, what) in [
+        ("login_flood", "the login flood"),
+        ("list_burst", "the list burst"),
+    ] {
+        let during = phases
             .iter()
-            .find(|p| p.key == "login_flood")
-            .and_then(|p| p99(p.from_us, p.to_us).0),
-    ) {
-        report.target(
-            "messaging p99 under the login flood ≤ 1.5× quiet",
-            (f as f64) <= 1.5 * q as f64,
-        );
+            .find(|p| p.key == key)
+            .and_then(|p| p99(p.from_us, p.to_us).0);
+        if let (Some(q), Some(f)) = (quiet_p99, during) {
+            report.target(
+                format!("messaging p99 under {what} ≤ 1.5× quiet"),
+                (f as f64) <= 1.5 * q as f64,
+            );
+        }
     }
     traffic::delivery_checks(&mut report, &results);
     Ok(report)
+}
+
+/// Runs `phase` to its end on `rt` (the attackers' runtime), from a task of the main runtime.
+fn on_runtime<F: std::future::Future>(rt: &tokio::runtime::Runtime, phase: F) -> F::Output {
+    tokio::task::block_in_place(|| rt.block_on(phase))
 }
 
 /// Server-side connections on the server's port in state ESTABLISHED whose client address is

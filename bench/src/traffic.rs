@@ -105,6 +105,9 @@ struct Shared {
     acked: AtomicU64,
     rejected: AtomicU64,
     delivered: AtomicU64,
+    /// Connections that have seen the order to stop sending (every send they made before it is
+    /// counted in `sent`).
+    stopped_sending: AtomicU64,
     e2e: SharedHistogram,
     ack: SharedHistogram,
     body_pad: String,
@@ -467,6 +470,7 @@ impl Running {
             acked: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
+            stopped_sending: AtomicU64::new(0),
             e2e: SharedHistogram::new()?,
             ack: SharedHistogram::new()?,
             body_pad: "x".repeat(pad_len),
@@ -531,6 +535,14 @@ impl Running {
         } = self;
         let _ = phase_tx.send(Phase::Drain);
         let drain_started = Instant::now();
+        // First every connection stops sending: a send already due when the order came is still
+        // made, and its ack must be waited for too (else the connection could be told to finish
+        // before its ack is read, and the send would count as never acknowledged).
+        while (shared.stopped_sending.load(Ordering::Relaxed) as usize) < tasks.len()
+            && drain_started.elapsed() < grace
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         while shared.sent.load(Ordering::Relaxed)
             > shared.acked.load(Ordering::Relaxed) + shared.rejected.load(Ordering::Relaxed)
             && drain_started.elapsed() < grace
@@ -651,6 +663,12 @@ async fn drive(
     };
     let mut e2e = Samples::new(shared.e2e.clone());
     let mut ack_lat = Samples::new(shared.ack.clone());
+    // Counts this connection in `stopped_sending` once, when it sees the order to stop, or when
+    // it ends early.
+    let mut stopped = StoppedSending {
+        shared: Arc::clone(&shared),
+        marked: false,
+    };
     if phase.wait_for(|p| *p >= Phase::Run).await.is_err() {
         return res;
     }
@@ -711,6 +729,8 @@ async fn drive(
                 let p = if changed.is_ok() { *phase.borrow_and_update() } else { Phase::Finish };
                 if p >= Phase::Drain {
                     sending_on = false;
+                    // Nothing is left in `due` here: every send made so far is counted.
+                    stopped.mark();
                 }
                 if p == Phase::Finish {
                     finished = true;
@@ -739,6 +759,26 @@ async fn drive(
         }
     }
     res
+}
+
+struct StoppedSending {
+    shared: Arc<Shared>,
+    marked: bool,
+}
+
+impl StoppedSending {
+    fn mark(&mut self) {
+        if !self.marked {
+            self.marked = true;
+            self.shared.stopped_sending.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for StoppedSending {
+    fn drop(&mut self) {
+        self.mark();
+    }
 }
 
 /// Handles one text frame; returns how many sends it finished (acks and refused sends).

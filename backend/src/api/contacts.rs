@@ -5,7 +5,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::dto::ContactDto;
-use super::json::{ApiJson, ApiQuery};
+use super::json::{render, ApiJson, ApiQuery, Rendered};
 use crate::auth::AuthUser;
 use crate::domain::{SearchQuery, UserId, Username};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -45,13 +45,11 @@ pub struct ContactSearchQuery {
     )
 )]
 #[get("/contacts")]
-pub async fn list(
-    state: web::Data<AppState>,
-    user: AuthUser,
-) -> ApiResult<web::Json<Vec<ContactDto>>> {
-    let _turn = state.heavy.turn(user.id).await?;
-    let found = contacts::list(&state, user.id, None).await?;
-    Ok(web::Json(found.into_iter().map(Into::into).collect()))
+pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<Rendered> {
+    let turn = state.heavy.turn(user.id).await?;
+    let body = contacts::list(&state, user.id, None, render::<_, ContactDto>).await?;
+    turn.charge(body.len());
+    Ok(body)
 }
 
 /// Filter the caller's own contacts by username or display name.
@@ -72,11 +70,12 @@ pub async fn search(
     state: web::Data<AppState>,
     user: AuthUser,
     query: ApiQuery<ContactSearchQuery>,
-) -> ApiResult<web::Json<Vec<ContactDto>>> {
+) -> ApiResult<Rendered> {
     let q = SearchQuery::parse(&query.0.q)?;
-    let _turn = state.heavy.turn(user.id).await?;
-    let found = contacts::list(&state, user.id, Some(q)).await?;
-    Ok(web::Json(found.into_iter().map(Into::into).collect()))
+    let turn = state.heavy.turn(user.id).await?;
+    let body = contacts::list(&state, user.id, Some(q), render::<_, ContactDto>).await?;
+    turn.charge(body.len());
+    Ok(body)
 }
 
 /// Add a contact by username; creates the room the two share if it does not exist yet.

@@ -93,6 +93,43 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 }
 
 /// Parses a JSON document into `T`, with the contract's errors.
+/// A JSON body rendered ahead (on a background thread, by [`render`]), answered as 200.
+pub struct Rendered(pub Vec<u8>);
+
+impl Rendered {
+    /// The body's size in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Renders `items`, converted to their wire form, as a JSON array: the list endpoints call it on
+/// the background thread that read them, so a long list costs the async executor nothing.
+pub fn render<I, D>(items: I) -> Result<Rendered, ApiError>
+where
+    I: IntoIterator,
+    D: From<I::Item> + serde::Serialize,
+{
+    let wire: Vec<D> = items.into_iter().map(D::from).collect();
+    serde_json::to_vec(&wire)
+        .map(Rendered)
+        .map_err(|e| ApiError::internal(format!("cannot render JSON: {e}")))
+}
+
+impl actix_web::Responder for Rendered {
+    type Body = actix_web::body::BoxBody;
+
+    fn respond_to(self, _: &HttpRequest) -> actix_web::HttpResponse {
+        actix_web::HttpResponse::Ok()
+            .content_type("application/json")
+            .body(self.0)
+    }
+}
+
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::InvalidJson(

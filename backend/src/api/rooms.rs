@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{MessageDto, RoomDto};
-use super::json::{ApiJson, ApiQuery};
+use super::json::{render, ApiJson, ApiQuery, Rendered};
 use crate::auth::AuthUser;
 use crate::db::messages::Cursor;
 use crate::domain::{ClientMsgId, MessageBody, RoomId, Seq};
@@ -25,13 +25,11 @@ use crate::state::AppState;
     )
 )]
 #[get("/rooms")]
-pub async fn list(
-    state: web::Data<AppState>,
-    user: AuthUser,
-) -> ApiResult<web::Json<Vec<RoomDto>>> {
-    let _turn = state.heavy.turn(user.id).await?;
-    let found = rooms::list(&state, user.id).await?;
-    Ok(web::Json(found.into_iter().map(Into::into).collect()))
+pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<Rendered> {
+    let turn = state.heavy.turn(user.id).await?;
+    let body = rooms::list(&state, user.id, render::<_, RoomDto>).await?;
+    turn.charge(body.len());
+    Ok(body)
 }
 
 /// One room of the caller's.

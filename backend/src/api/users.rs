@@ -5,7 +5,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::dto::UserDto;
-use super::json::ApiQuery;
+use super::json::{render, ApiQuery, Rendered};
 use crate::auth::AuthUser;
 use crate::domain::SearchQuery;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -46,14 +46,15 @@ pub async fn search(
     state: web::Data<AppState>,
     user: AuthUser,
     query: ApiQuery<UserSearchQuery>,
-) -> ApiResult<web::Json<Vec<UserDto>>> {
+) -> ApiResult<Rendered> {
     let query = query.0;
     let q = SearchQuery::parse(&query.q)?;
     let limit = query.limit.unwrap_or(20);
     if !(1..=50).contains(&limit) {
         return Err(ApiError::validation("limit", "must be between 1 and 50"));
     }
-    let _turn = state.heavy.turn(user.id).await?;
-    let users = accounts::search_users(&state, user.id, q, limit).await?;
-    Ok(web::Json(users.into_iter().map(Into::into).collect()))
+    let turn = state.heavy.turn(user.id).await?;
+    let body = accounts::search_users(&state, user.id, q, limit, render::<_, UserDto>).await?;
+    turn.charge(body.len());
+    Ok(body)
 }

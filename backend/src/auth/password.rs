@@ -12,9 +12,9 @@
 //!   job evicts the newest job of the longest queue instead of being refused, so a prefix with
 //!   little waiting is always admitted. Logins presenting a valid device token (and the server's
 //!   own hashing for authenticated callers) wait in a priority queue served first.
-//! - **Priority.** The threads lower their own CPU priority to nice 19, so bcrypt runs on CPU
-//!   that messaging does not want. (Not `SCHED_IDLE`: on a machine kept busy by anything else it
-//!   would starve logins outright; nice 19 still gets a small share.)
+//! - **Priority.** The threads put themselves in the `SCHED_IDLE` class (see
+//!   [`crate::background`]), so bcrypt runs on CPU that messaging does not want and yields the
+//!   core the moment a messaging thread wakes.
 //! - **Timing.** A login for an unknown account verifies a real hash of the same cost and format
 //!   (the dummy hash), so it takes as long as a wrong password.
 
@@ -380,20 +380,8 @@ fn rate_limited() -> ApiError {
     }
 }
 
-/// Lowers the calling thread's CPU priority to nice 19 (Linux: niceness is per thread).
-fn lower_own_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: plain system calls on the calling thread's own id; no memory is shared.
-    unsafe {
-        let tid = libc::gettid();
-        if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19) != 0 {
-            tracing::warn!("cannot lower the password hashers' CPU priority");
-        }
-    }
-}
-
 fn worker(shared: Arc<Shared>, settings: Arc<Settings>) {
-    lower_own_priority();
+    crate::background::lower_own_priority("password hashing");
     loop {
         let taken = {
             let Ok(mut queue) = shared.queue.lock() else {

@@ -1,6 +1,7 @@
 //! The data layer: one diesel codebase over SQLite (embedded default) and PostgreSQL, chosen by the
-//! scheme of `DATABASE_URL`; an r2d2 pool; embedded migrations per backend; and [`Db::run`], which
-//! runs blocking queries off the async executor.
+//! scheme of `DATABASE_URL`; an r2d2 pool; embedded migrations per backend; [`Db::run`], which
+//! runs blocking queries off the async executor, and [`Db::run_background`], which runs bulk
+//! reads on low-priority threads.
 
 pub mod admin;
 pub mod audit;
@@ -26,6 +27,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use diesel::r2d2;
 
+use crate::background::Background;
 use crate::error::ApiError;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
@@ -141,6 +143,15 @@ pub struct Db {
     backend: Backend,
     /// One per pooled connection that [`Db::run`] may use (the message writer keeps one).
     permits: Arc<tokio::sync::Semaphore>,
+    /// Low-priority threads for [`Db::run_background`], and one permit per thread.
+    background: Background,
+    background_slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// Threads for [`Db::run_background`]: as many as cores, so bulk reads of several users use
+/// every core messaging leaves idle.
+fn background_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +172,8 @@ pub enum DbInitError {
     Migrations(String),
     #[error("cannot build the connection pool: {0}")]
     Pool(#[from] r2d2::PoolError),
+    #[error("cannot start the background threads: {0}")]
+    Threads(std::io::Error),
 }
 
 impl Db {
@@ -199,6 +212,8 @@ impl Db {
             pool,
             backend,
             permits,
+            background: Background::start(background_threads()).map_err(DbInitError::Threads)?,
+            background_slots: Arc::new(tokio::sync::Semaphore::new(background_threads())),
         })
     }
 
@@ -231,6 +246,35 @@ impl Db {
         })
         .await
         .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+    }
+
+    /// Runs `f` like [`Db::run`], on one of the low-priority background threads (see
+    /// [`crate::background`]): for bulk reads, such as a user's whole list of rooms, whose CPU
+    /// must not delay messaging. `f` may also render its result (to JSON), so that work stays off
+    /// the async executor too. At most one job per background thread holds a connection; others
+    /// wait here, as tasks.
+    pub async fn run_background<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let slot = Arc::clone(&self.background_slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::Unavailable)?;
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::Unavailable)?;
+        let pool = self.pool.clone();
+        self.background
+            .run(move || {
+                let _held = (slot, permit);
+                let mut conn = pool.get()?;
+                f(&mut conn)
+            })
+            .await
+            .ok_or(ApiError::Unavailable)?
     }
 }
 

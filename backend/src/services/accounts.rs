@@ -195,15 +195,22 @@ pub async fn me(state: &AppState, user: UserId) -> ApiResult<UserRow> {
         .ok_or_else(|| ApiError::Unauthorized("this account no longer exists".into()))
 }
 
-pub async fn search_users(
+/// Users matching `query` (a substring search, which may scan the whole table), handed to
+/// `render` on the same low-priority background thread as the query (see [`crate::background`]).
+pub async fn search_users<T, R>(
     state: &AppState,
     me: UserId,
     query: crate::domain::SearchQuery,
     limit: i64,
-) -> ApiResult<Vec<UserRow>> {
+    render: R,
+) -> ApiResult<T>
+where
+    R: FnOnce(Vec<UserRow>) -> ApiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
     state
         .db
-        .run(move |c| db::users::search(c, query.like_pattern(), me, limit))
+        .run_background(move |c| render(db::users::search(c, query.like_pattern(), me, limit)?))
         .await
 }
 

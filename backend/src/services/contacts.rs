@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use crate::db::{self, models::MessageRow, models::UserRow, DbConnection};
 use crate::domain::{RoomId, SearchQuery, UserId};
 use crate::error::{ApiError, ApiResult};
+use crate::presence::Presence;
 use crate::state::AppState;
 
 pub struct ContactView {
@@ -53,7 +54,7 @@ pub async fn add(state: &AppState, me: UserId, username: String) -> ApiResult<(C
             Ok((views(c, vec![entry])?, created))
         })
         .await?;
-    let mut views = with_presence(state, entry);
+    let mut views = with_presence(&state.presence, entry);
     let view = views
         .pop()
         .ok_or_else(|| ApiError::internal("contact view missing"))?;
@@ -66,20 +67,28 @@ fn contacts_full(max: i64) -> ApiError {
     ))
 }
 
-pub async fn list(
+/// `me`'s contacts (those matching `filter`), most recent conversation first, handed to `render`
+/// on the same low-priority background thread as the query (a user may have thousands: see
+/// [`crate::background`]).
+pub async fn list<T, R>(
     state: &AppState,
     me: UserId,
     filter: Option<SearchQuery>,
-) -> ApiResult<Vec<ContactView>> {
-    let views = state
+    render: R,
+) -> ApiResult<T>
+where
+    R: FnOnce(Vec<ContactView>) -> ApiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let presence = state.presence.clone();
+    state
         .db
-        .run(move |c| {
+        .run_background(move |c| {
             let entries =
                 db::contacts::list(c, me, filter.as_ref().map(SearchQuery::like_pattern))?;
-            views(c, entries)
+            render(with_presence(&presence, views(c, entries)?))
         })
-        .await?;
-    Ok(with_presence(state, views))
+        .await
 }
 
 pub async fn remove(state: &AppState, me: UserId, contact: UserId) -> ApiResult<()> {
@@ -120,9 +129,9 @@ fn views(
         .collect())
 }
 
-fn with_presence(state: &AppState, mut views: Vec<ContactView>) -> Vec<ContactView> {
+fn with_presence(presence: &Presence, mut views: Vec<ContactView>) -> Vec<ContactView> {
     for v in &mut views {
-        v.online = state.presence.is_online(v.user.id);
+        v.online = presence.is_online(v.user.id);
     }
     views
 }

@@ -16,10 +16,16 @@ pub fn room_not_found() -> ApiError {
     ApiError::not_found("room")
 }
 
-pub async fn list(state: &AppState, me: UserId) -> ApiResult<Vec<RoomView>> {
+/// `me`'s rooms, most recent conversation first, handed to `render` on the same low-priority
+/// background thread as the query (a user may have thousands: see [`crate::background`]).
+pub async fn list<T, R>(state: &AppState, me: UserId, render: R) -> ApiResult<T>
+where
+    R: FnOnce(Vec<RoomView>) -> ApiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
     state
         .db
-        .run(move |c| {
+        .run_background(move |c| {
             let rooms: Vec<RoomRow> = db::rooms::list_for_member(c, me)?
                 .into_iter()
                 .map(|(r, _)| r)
@@ -29,13 +35,15 @@ pub async fn list(state: &AppState, me: UserId) -> ApiResult<Vec<RoomView>> {
             for (room, user) in db::rooms::members_of(c, &ids)? {
                 members.entry(room).or_default().push(user);
             }
-            Ok(rooms
-                .into_iter()
-                .map(|room| RoomView {
-                    members: members.remove(&room.id).unwrap_or_default(),
-                    room,
-                })
-                .collect())
+            render(
+                rooms
+                    .into_iter()
+                    .map(|room| RoomView {
+                        members: members.remove(&room.id).unwrap_or_default(),
+                        room,
+                    })
+                    .collect(),
+            )
         })
         .await
 }

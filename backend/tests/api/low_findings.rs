@@ -1,7 +1,7 @@
 //! The low findings of the security review (issue 9), each through the real server: invisible
 //! text and bidi controls refused, deactivated accounts hidden and unreachable (and their old
-//! tokens dead for good), the contacts cap, per-user turns on the heavy list endpoints, and
-//! administrators' reads of rooms in the audit log.
+//! tokens dead for good), the contacts cap, per-user turns and byte budgets on the heavy list
+//! endpoints, and administrators' reads of rooms in the audit log.
 
 use std::process::Stdio;
 
@@ -385,6 +385,73 @@ async fn heavy_list_requests_take_turns_per_user() {
         others.iter().all(|(s, _)| *s == StatusCode::OK),
         "{others:?}"
     );
+}
+
+#[tokio::test]
+async fn one_users_list_responses_draw_on_a_byte_budget() {
+    // A budget of 3,000 bytes refilled at 100 bytes/s: alice's lists of 12 rooms (about 250
+    // bytes a room) take it into debt at once.
+    let app = spawn_app_with(|c| {
+        c.heavy.burst_bytes = 3_000;
+        c.heavy.bytes_per_sec = 100;
+    })
+    .await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    for i in 0..12 {
+        let u = app.register(&format!("user-with-a-long-name-{i}")).await;
+        app.add_contact(&alice, &u).await;
+    }
+    app.add_contact(&bob, &alice).await;
+
+    // The first list is served whole, as rendered JSON.
+    let first = app
+        .call(Method::GET, "/api/rooms", Some(&alice.token), None)
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{first:?}");
+    assert_eq!(
+        first
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
+    assert_eq!(first.body.as_array().map(Vec::len), Some(13));
+    let size: usize = first
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Content-Length");
+    assert_eq!(size, serde_json::to_vec(&first.body).unwrap().len());
+    assert!(size > 3_000, "a list of {size} bytes");
+
+    // Then every heavy list of hers is 429 at once, saying when the budget is back above zero.
+    let expected_wait = (size - 3_000).div_ceil(100);
+    for path in HEAVY {
+        let (status, retry) = status_of(&app, path, &alice.token).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{path}");
+        let retry: usize = retry.expect("Retry-After").parse().unwrap();
+        assert!(
+            retry <= expected_wait && retry + 2 >= expected_wait,
+            "Retry-After {retry}, debt {} bytes at 100 bytes/s",
+            size - 3_000
+        );
+    }
+    // Everything else of hers, and bob's lists, go on.
+    assert_eq!(
+        app.call(Method::GET, "/api/me", Some(&alice.token), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    for path in HEAVY {
+        assert_eq!(
+            status_of(&app, path, &bob.token).await.0,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
 }
 
 #[tokio::test]

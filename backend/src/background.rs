@@ -1,0 +1,117 @@
+//! Low-priority threads for work that must not take CPU from messaging: bulk reads (a user's
+//! whole room or contact list) with the JSON they render, and password hashing (which keeps its
+//! own fair queue in `auth::password` and only borrows [`lower_own_priority`]).
+//!
+//! The threads put themselves in Linux's `SCHED_IDLE` class. A thread in that class runs on CPU
+//! that no ordinary thread wants, and the kernel preempts it as soon as an ordinary thread wakes
+//! on its core (a WebSocket session with a frame to read, the message writer with a batch to
+//! commit): a guarantee of the scheduler, where a thread that has only lowered its nice value
+//! may first finish its time slice. (In the `abuse` benchmark the two gave figures within each
+//! other's noise, see docs/performance.md; the guarantee decided.)
+//!
+//! `SCHED_IDLE` threads still get a small share of a core that ordinary threads keep busy (the
+//! scheduler weighs them 3 against 1,024 for an ordinary thread), so on a server saturated by
+//! messaging, lists and logins become slow rather than stopping; a server in that state needs
+//! more cores.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Moves the calling thread (only it: on Linux scheduling is per thread) to `SCHED_IDLE`. A
+/// thread may always lower its own priority; nothing needs a capability. Elsewhere: no-op.
+pub fn lower_own_priority(what: &str) {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: a plain system call on the calling thread (pid 0), with a valid parameter.
+        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+        if rc != 0 {
+            tracing::warn!(
+                error = %std::io::Error::last_os_error(),
+                "cannot lower the CPU priority of the {what} threads"
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = what;
+}
+
+/// A fixed set of low-priority threads taking jobs from one queue. Callers bound how many jobs
+/// they queue (the database's connection permits do, for [`crate::db::Db::run_background`]).
+#[derive(Clone)]
+pub struct Background {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Background {
+    pub fn start(threads: usize) -> std::io::Result<Background> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads.max(1) {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("background-{i}"))
+                .spawn(move || {
+                    lower_own_priority("background");
+                    loop {
+                        // The lock is held only while waiting for the next job; the job runs
+                        // after it is released.
+                        let next = match queue.lock() {
+                            Ok(q) => q.recv(),
+                            Err(_) => return,
+                        };
+                        match next {
+                            Ok(job) => job(),
+                            // Every sender is gone: the server is shutting down.
+                            Err(_) => return,
+                        }
+                    }
+                })?;
+        }
+        Ok(Background { jobs })
+    }
+
+    /// Runs `f` on a background thread and waits for its result; `None` when the pool is gone.
+    pub async fn run<T, F>(&self, f: F) -> Option<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            // The caller has gone (its client disconnected): skip the work.
+            if !tx.is_closed() {
+                let _ = tx.send(f());
+            }
+        });
+        self.jobs.send(job).ok()?;
+        rx.await.ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_jobs_on_idle_class_threads() {
+        let pool = Background::start(2).unwrap();
+        let (name, policy) = pool
+            .run(|| {
+                let name = std::thread::current().name().map(str::to_owned);
+                // SAFETY: reads the calling thread's own scheduling policy.
+                let policy = unsafe { libc::sched_getscheduler(0) };
+                (name, policy)
+            })
+            .await
+            .unwrap();
+        assert!(name.unwrap().starts_with("background-"));
+        assert_eq!(policy, libc::SCHED_IDLE);
+        // Many jobs at once all complete.
+        let sums =
+            futures_util::future::join_all((0..20u64).map(|i| pool.run(move || i * 2))).await;
+        assert_eq!(sums.into_iter().flatten().sum::<u64>(), 380);
+    }
+}
