@@ -98,4 +98,6 @@ bench:
 		echo "== make bench: $$scenario"; \
 		./target/release/letschat-bench --server ./target/release/letschat $$scenario || status=1; \
 	done; \
+	echo "== make bench: abuse, login flood and list burst at the latency scenario's load"; \
+	./target/release/letschat-bench --server ./target/release/letschat abuse --phases 4,6 -p 2000 -r 4000 || status=1; \
 	exit $$status

@@ -587,7 +587,11 @@ pub async fn run(
             .and_then(|p| p99(p.from_us, p.to_us).0);
         if let (Some(q), Some(f)) = (quiet_p99, during) {
             report.target(
-                format!("messaging p99 under {what} ≤ 1.5× quiet"),
+                format!(
+                    "messaging p99 under {what} ≤ 1.5× quiet ({} msg/s over {} pairs)",
+                    args.rate,
+                    pairs.len()
+                ),
                 (f as f64) <= 1.5 * q as f64,
             );
         }
