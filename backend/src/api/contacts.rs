@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::dto::ContactDto;
 use super::json::{render, ApiJson, ApiQuery, Rendered};
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, ListCaller};
 use crate::domain::{SearchQuery, UserId, Username};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::services::contacts;
@@ -45,7 +45,7 @@ pub struct ContactSearchQuery {
     )
 )]
 #[get("/contacts")]
-pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<Rendered> {
+pub async fn list(state: web::Data<AppState>, ListCaller(user): ListCaller) -> ApiResult<Rendered> {
     let turn = state.heavy.turn(user.id).await?;
     let body = contacts::list(&state, user.id, None, render::<_, ContactDto>).await?;
     turn.charge(body.len());
@@ -68,7 +68,7 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<Rende
 #[get("/contacts/search")]
 pub async fn search(
     state: web::Data<AppState>,
-    user: AuthUser,
+    ListCaller(user): ListCaller,
     query: ApiQuery<ContactSearchQuery>,
 ) -> ApiResult<Rendered> {
     let q = SearchQuery::parse(&query.0.q)?;

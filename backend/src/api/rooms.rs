@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{MessageDto, RoomDto};
 use super::json::{render, ApiJson, ApiQuery, Rendered};
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, ListCaller};
 use crate::db::messages::Cursor;
 use crate::domain::{ClientMsgId, MessageBody, RoomId, Seq};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -25,7 +25,7 @@ use crate::state::AppState;
     )
 )]
 #[get("/rooms")]
-pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<Rendered> {
+pub async fn list(state: web::Data<AppState>, ListCaller(user): ListCaller) -> ApiResult<Rendered> {
     let turn = state.heavy.turn(user.id).await?;
     let body = rooms::list(&state, user.id, render::<_, RoomDto>).await?;
     turn.charge(body.len());

@@ -6,7 +6,7 @@ use utoipa::IntoParams;
 
 use super::dto::UserDto;
 use super::json::{render, ApiQuery, Rendered};
-use crate::auth::AuthUser;
+use crate::auth::ListCaller;
 use crate::domain::SearchQuery;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::services::accounts;
@@ -44,7 +44,7 @@ pub struct UserSearchQuery {
 #[get("/users/search")]
 pub async fn search(
     state: web::Data<AppState>,
-    user: AuthUser,
+    ListCaller(user): ListCaller,
     query: ApiQuery<UserSearchQuery>,
 ) -> ApiResult<Rendered> {
     let query = query.0;

@@ -42,3 +42,32 @@ impl FromRequest for AuthUser {
         })
     }
 }
+
+/// The caller of a heavy list endpoint (see `services::heavy`): authenticated as by [`AuthUser`],
+/// except that the token's signature and expiry are checked first and, when that user's list
+/// budget is in debt, the request gets 429 before the database is asked. A client that keeps
+/// asking for its lists while refused costs no query per refusal.
+#[derive(Debug, Clone)]
+pub struct ListCaller(pub AuthUser);
+
+impl FromRequest for ListCaller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_token(req).map(str::to_owned);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let token = token.ok_or_else(|| {
+                ApiError::Unauthorized("missing 'Authorization: Bearer <token>' header".into())
+            })?;
+            if let Some(user) = state.tokens.verify(&token).and_then(|c| c.user_id()) {
+                state.heavy.check_budget(user)?;
+            }
+            crate::services::accounts::authenticate(&state, &token)
+                .await
+                .map(ListCaller)
+        })
+    }
+}

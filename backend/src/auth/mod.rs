@@ -10,7 +10,7 @@ pub mod ratelimit;
 
 pub use admin::AdminUser;
 pub use device::DeviceTokens;
-pub use extractor::AuthUser;
+pub use extractor::{AuthUser, ListCaller};
 pub use jwt::{Claims, TokenService};
 pub use password::PasswordHasher;
 pub use ratelimit::AuthRateLimits;

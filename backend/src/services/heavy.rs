@@ -191,6 +191,12 @@ impl HeavyLimiter {
         }
     }
 
+    /// 429 while `user`'s byte budget is in debt (also checked by [`HeavyLimiter::turn`]; this is
+    /// for callers that can refuse before doing other work).
+    pub fn check_budget(&self, user: UserId) -> ApiResult<()> {
+        check_budget(&self.inner, user)
+    }
+
     /// Users with a request running or waiting (for tests and figures).
     pub fn active_users(&self) -> usize {
         self.inner
