@@ -253,17 +253,24 @@ impl<J> FairQueue<J> {
         self.waiting
     }
 
+    /// Whether `source` already holds its share (its address's or its network's) of queued and
+    /// running jobs, so that a job of its would be refused whatever the queue's length.
+    pub fn over_share(&self, source: Source) -> bool {
+        if source.class == Class::Internal {
+            return false;
+        }
+        let lane_key = source.priority();
+        let by_prefix = self.per_prefix.get(&(lane_key, prefix_of(source.addr)));
+        let by_addr = self.per_address.get(&(lane_key, source.addr));
+        by_prefix.copied().unwrap_or(0) >= self.limits.per_prefix
+            || by_addr.copied().unwrap_or(0) >= self.limits.per_address
+    }
+
     pub fn push(&mut self, source: Source, job: J) -> Admission<J> {
         let prefix = prefix_of(source.addr);
         let lane_key = source.priority();
-        if source.class != Class::Internal {
-            let by_prefix = self.per_prefix.get(&(lane_key, prefix)).copied();
-            let by_addr = self.per_address.get(&(lane_key, source.addr)).copied();
-            if by_prefix.unwrap_or(0) >= self.limits.per_prefix
-                || by_addr.unwrap_or(0) >= self.limits.per_address
-            {
-                return Admission::Refused(job);
-            }
+        if self.over_share(source) {
+            return Admission::Refused(job);
         }
         let mut evicted = None;
         if self.waiting >= self.limits.capacity {
@@ -462,6 +469,17 @@ impl PasswordHasher {
         rx.await.map_err(|_| rate_limited())
     }
 
+    /// Whether a job of `source` would be refused now because the source already holds its
+    /// share: a login can then be refused before anything else is done for it.
+    pub fn over_share(&self, source: Source) -> bool {
+        self.pool
+            .shared
+            .queue
+            .lock()
+            .map(|q| q.over_share(source))
+            .unwrap_or(false)
+    }
+
     /// Hashes a password for the server's own use (an authenticated caller's request).
     pub async fn hash(&self, password: String) -> ApiResult<String> {
         self.hash_from(Source::internal(), password).await
@@ -529,6 +547,27 @@ mod tests {
             q.done(t.ticket);
         }
         out
+    }
+
+    #[test]
+    fn a_source_over_its_share_is_known_before_it_queues() {
+        let mut q = queue(100, 3, 2);
+        assert!(!q.over_share(public("10.0.0.1")));
+        q.push(public("10.0.0.1"), 1);
+        q.push(public("10.0.0.1"), 2);
+        // The address has its two; its network has room for one more, from another address.
+        assert!(q.over_share(public("10.0.0.1")));
+        assert!(!q.over_share(public("10.0.0.2")));
+        q.push(public("10.0.0.2"), 3);
+        assert!(q.over_share(public("10.0.0.3")), "the /24 holds its three");
+        // Another network, the priority lane and the server's own work are not affected.
+        assert!(!q.over_share(public("10.0.1.1")));
+        assert!(!q.over_share(Source::client(ip("10.0.0.1"), true)));
+        assert!(!q.over_share(Source::internal()));
+        // Once a job is done, its address is under its share again.
+        let t = q.pop().unwrap();
+        q.done(t.ticket);
+        assert!(!q.over_share(public("10.0.0.1")));
     }
 
     #[test]

@@ -78,6 +78,14 @@ pub async fn login(
     password: String,
     device_token: Option<String>,
 ) -> ApiResult<(String, UserRow, String)> {
+    // A source already holding its share of the hashers is refused before the account is
+    // looked up (a flood's refusals cost no query); one presenting a device token is not, as
+    // its login may go to the priority lane.
+    if device_token.is_none() && state.hasher.over_share(Source::client(ip, false)) {
+        return Err(ApiError::RateLimited {
+            retry_after_secs: 1,
+        });
+    }
     let key = username.to_ascii_lowercase();
     let lookup = key.clone();
     let (user, epoch) = state
