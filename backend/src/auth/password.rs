@@ -14,7 +14,8 @@
 //!   own hashing for authenticated callers) wait in a priority queue served first.
 //! - **Priority.** The threads put themselves in the `SCHED_IDLE` class (see
 //!   [`crate::background`]), so bcrypt runs on CPU that messaging does not want and yields the
-//!   core the moment a messaging thread wakes.
+//!   core the moment a messaging thread wakes; each is pinned to one core, never the first, so
+//!   one core is always free of hashing.
 //! - **Timing.** A login for an unknown account verifies a real hash of the same cost and format
 //!   (the dummy hash), so it takes as long as a wrong password.
 
@@ -387,8 +388,9 @@ fn rate_limited() -> ApiError {
     }
 }
 
-fn worker(shared: Arc<Shared>, settings: Arc<Settings>) {
+fn worker(index: usize, shared: Arc<Shared>, settings: Arc<Settings>) {
     crate::background::lower_own_priority("password hashing");
+    crate::background::pin_from_last_cpu(index);
     loop {
         let taken = {
             let Ok(mut queue) = shared.queue.lock() else {
@@ -432,7 +434,7 @@ impl PasswordHasher {
             let (shared, settings) = (Arc::clone(&shared), Arc::clone(&settings));
             std::thread::Builder::new()
                 .name(format!("password-{i}"))
-                .spawn(move || worker(shared, settings))
+                .spawn(move || worker(i, shared, settings))
                 .map_err(|e| format!("cannot start the password hashers: {e}"))?;
         }
         Ok(PasswordHasher {
