@@ -43,8 +43,8 @@ pub fn lower_own_priority(what: &str) {
 /// the password hashers, which keep their cores busy during a login flood: an idle-class thread
 /// that may run anywhere is preempted on one core, resumes on the other and keeps both busy and
 /// their caches cold; pinned, one core is always free of it. Measured in the `abuse` benchmark
-/// at 4,000 msg/s: the login flood raised messaging p99 ×1.6–3.2 unpinned, ×1.2–1.4 pinned (see
-/// docs/performance.md). Returns the CPU, if pinned.
+/// at 4,000 msg/s: the login flood raised messaging p99 ×1.6–3.2 in every run unpinned, ×1.2–1.5
+/// in seven of eight runs pinned (see docs/performance.md). Returns the CPU, if pinned.
 pub fn pin_from_last_cpu(index: usize) -> Option<usize> {
     #[cfg(target_os = "linux")]
     {
