@@ -26,18 +26,26 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The application state and the bearer token of `req`: what both extractors start from.
+fn state_and_token(req: &HttpRequest) -> Result<(web::Data<AppState>, String), ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("application state missing"))?;
+    let token = bearer_token(req).map(str::to_owned).ok_or_else(|| {
+        ApiError::Unauthorized("missing 'Authorization: Bearer <token>' header".into())
+    })?;
+    Ok((state, token))
+}
+
 impl FromRequest for AuthUser {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = bearer_token(req).map(str::to_owned);
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let found = state_and_token(req);
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let token = token.ok_or_else(|| {
-                ApiError::Unauthorized("missing 'Authorization: Bearer <token>' header".into())
-            })?;
+            let (state, token) = found?;
             crate::services::accounts::authenticate(&state, &token).await
         })
     }
@@ -55,13 +63,9 @@ impl FromRequest for ListCaller {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = bearer_token(req).map(str::to_owned);
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let found = state_and_token(req);
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let token = token.ok_or_else(|| {
-                ApiError::Unauthorized("missing 'Authorization: Bearer <token>' header".into())
-            })?;
+            let (state, token) = found?;
             if let Some(user) = state.tokens.verify(&token).and_then(|c| c.user_id()) {
                 state.heavy.check_budget(user)?;
             }

@@ -208,12 +208,13 @@ impl Db {
         let permits = Arc::new(tokio::sync::Semaphore::new(
             pool_size.saturating_sub(1).max(1) as usize,
         ));
+        let threads = background_threads();
         Ok(Db {
             pool,
             backend,
             permits,
-            background: Background::start(background_threads()).map_err(DbInitError::Threads)?,
-            background_slots: Arc::new(tokio::sync::Semaphore::new(background_threads())),
+            background: Background::start(threads).map_err(DbInitError::Threads)?,
+            background_slots: Arc::new(tokio::sync::Semaphore::new(threads)),
         })
     }
 
