@@ -120,6 +120,9 @@ pub struct Config {
     pub hash_per_prefix: usize,
     /// Password hashes one client address may have queued or running at once.
     pub hash_per_address: usize,
+    /// How long a password hash may wait for a free hasher before it is answered 429 instead
+    /// (`LETSCHAT_HASH_MAX_WAIT`): a client that gave up is not hashed for.
+    pub hash_max_wait: Duration,
 }
 
 /// Bounds on the memory and time one HTTP connection can take (see README, "Limits").
@@ -291,6 +294,9 @@ pub struct ServeArgs {
     /// Password hashes one client address may have queued or running at once.
     #[arg(long, env = "LETSCHAT_HASH_PER_ADDRESS")]
     pub hash_per_address: Option<String>,
+    /// How long a password hash may wait for a free hasher before it is answered 429.
+    #[arg(long, env = "LETSCHAT_HASH_MAX_WAIT")]
+    pub hash_max_wait: Option<String>,
 }
 
 /// A configuration error: one line naming the variable.
@@ -538,6 +544,13 @@ impl Config {
             http,
             hash_per_prefix,
             hash_per_address,
+            hash_max_wait: parse_bounded_duration(
+                "LETSCHAT_HASH_MAX_WAIT",
+                args.hash_max_wait.as_deref(),
+                Duration::from_secs(10),
+                Duration::from_secs(1),
+                Duration::from_secs(300),
+            )?,
         })
     }
 }

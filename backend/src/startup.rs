@@ -61,6 +61,7 @@ impl Application {
                 per_prefix: config.hash_per_prefix,
                 per_address: config.hash_per_address,
             },
+            max_wait: config.hash_max_wait,
         };
         let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(hasher_config))
             .await
@@ -293,7 +294,8 @@ a{color:#2563eb}</style></head>
 (<code>LETSCHAT_STATIC_DIR</code>); <code>make run</code> builds it.</p>
 <p>The REST API is documented at <a href="/api/docs/">/api/docs</a>.</p></body></html>"#;
 
-/// Periodic clean-up: forget expired revocations and idle rate-limit state.
+/// Periodic clean-up: forget expired revocations and idle rate-limit state; log the count of
+/// refused requests the request log skipped.
 fn spawn_housekeeping(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -301,6 +303,7 @@ fn spawn_housekeeping(state: AppState) {
         loop {
             tick.tick().await;
             state.limits.purge();
+            crate::telemetry::log_refusals_not_logged();
             if minutes.is_multiple_of(60) {
                 match state.db.run(crate::db::tokens::purge_expired).await {
                     Ok(n) if n > 0 => {

@@ -1,14 +1,17 @@
 //! Logging: `tracing` to stderr, filtered by `RUST_LOG` (default `info`); JSON lines when
 //! `LETSCHAT_LOG_FORMAT=json`. One line per HTTP request (`RequestSpan`).
 
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::HttpMessage;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
-use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
@@ -16,9 +19,7 @@ pub fn init() {
     let json = std::env::var("LETSCHAT_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // One line per request when its span closes, with the time it took.
-        .with_span_events(FmtSpan::CLOSE);
+        .with_writer(std::io::stderr);
     let result = if json {
         builder.json().try_init()
     } else {
@@ -28,22 +29,64 @@ pub fn init() {
     drop(result);
 }
 
-/// The request log's root span (for `tracing_actix_web::TracingLogger`): the default one, logged
-/// when it closes, except for the WebSocket upgrade. That response's body is the socket's whole
-/// outgoing stream, and the logger enters the root span around every poll of the body: the span
-/// would live as long as the connection, and every frame sent would pay for entering and
-/// leaving it. So the upgrade gets no span, and one line is logged when the handler answers.
+/// Refused requests (429, 408, 503) logged one by one, per second and in a burst; past this
+/// they are counted, and the count is logged with the next refusal that is (`not_logged`) or by
+/// [`log_refusals_not_logged`]. A flood of refused requests then adds a few lines a second to
+/// the log, not one per request: it cannot fill the disk.
+const REFUSALS_PER_SEC: u32 = 10;
+const REFUSALS_BURST: u32 = 50;
+
+struct RefusalLog {
+    limiter: DefaultDirectRateLimiter,
+    not_logged: AtomicU64,
+}
+
+static REFUSALS: LazyLock<RefusalLog> = LazyLock::new(|| RefusalLog {
+    limiter: RateLimiter::direct(
+        Quota::per_second(NonZeroU32::new(REFUSALS_PER_SEC).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(REFUSALS_BURST).unwrap_or(NonZeroU32::MIN)),
+    ),
+    not_logged: AtomicU64::new(0),
+});
+
+fn is_refusal(status: u16) -> bool {
+    matches!(status, 408 | 429 | 503)
+}
+
+/// Logs how many refused requests went unlogged since the last line about them, if any (the
+/// housekeeping task calls this every minute, so a flood's count is logged after it ends).
+pub fn log_refusals_not_logged() {
+    let n = REFUSALS.not_logged.swap(0, Ordering::Relaxed);
+    if n > 0 {
+        tracing::info!(
+            not_logged = n,
+            "refused requests (408, 429, 503) not logged one by one"
+        );
+    }
+}
+
+/// The request log: one line per HTTP request, written when its answer is ready (the root span
+/// of `tracing_actix_web::TracingLogger` gives the request's own log lines their context; it is
+/// not itself logged). The WebSocket upgrade gets no span: that response's body is the socket's
+/// whole outgoing stream, and the logger enters the root span around every poll of the body, so
+/// the span would live as long as the connection and every frame sent would pay for entering
+/// and leaving it.
 pub struct RequestSpan;
 
-/// When an upgrade request came in (a request extension), for its log line.
-struct UpgradeStarted(Instant);
+/// When a request came in (a request extension), for its log line.
+struct Started {
+    at: Instant,
+    upgrade: bool,
+}
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        if request.path() == crate::ws::PATH {
-            request
-                .extensions_mut()
-                .insert(UpgradeStarted(Instant::now()));
+        let upgrade = request.path() == crate::ws::PATH;
+        request.extensions_mut().insert(Started {
+            at: Instant::now(),
+            upgrade,
+        });
+        if upgrade {
             return Span::none();
         }
         DefaultRootSpanBuilder::on_request_start(request)
@@ -53,23 +96,63 @@ impl RootSpanBuilder for RequestSpan {
         span: Span,
         outcome: &Result<ServiceResponse<B>, actix_web::Error>,
     ) {
-        if let Ok(response) = outcome {
-            let started = response
-                .request()
-                .extensions()
-                .get::<UpgradeStarted>()
-                .map(|s| s.0);
-            if let Some(started) = started {
-                log_upgrade(response, started);
-                return;
-            }
+        DefaultRootSpanBuilder::on_request_end(span.clone(), outcome);
+        match outcome {
+            Ok(response) => log_request(response),
+            // A middleware's refusal (the connection cap, the body deadline): no response yet,
+            // so the request's fields come from its span.
+            Err(e) => log_failed(&span, e),
         }
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
 }
 
-fn log_upgrade<B>(response: &ServiceResponse<B>, started: Instant) {
+/// Whether a refused request's line may be written; if so, how many went unlogged before it.
+fn refusal_turn(status: u16) -> Option<u64> {
+    if !is_refusal(status) {
+        return Some(0);
+    }
+    if REFUSALS.limiter.check().is_err() {
+        REFUSALS.not_logged.fetch_add(1, Ordering::Relaxed);
+        return None;
+    }
+    Some(REFUSALS.not_logged.swap(0, Ordering::Relaxed))
+}
+
+fn log_failed(span: &Span, e: &actix_web::Error) {
+    let status = e.as_response_error().status_code();
+    let Some(not_logged) = refusal_turn(status.as_u16()) else {
+        return;
+    };
+    macro_rules! line {
+        ($level:expr) => {
+            tracing::event!(
+                parent: span,
+                $level,
+                http.status_code = status.as_u16(),
+                exception.message = %e,
+                not_logged = (not_logged > 0).then_some(not_logged),
+                "HTTP request"
+            )
+        };
+    }
+    if status.is_server_error() {
+        line!(tracing::Level::ERROR);
+    } else {
+        line!(tracing::Level::INFO);
+    }
+}
+
+fn log_request<B>(response: &ServiceResponse<B>) {
     let req = response.request();
+    let (elapsed, upgrade) = req
+        .extensions()
+        .get::<Started>()
+        .map(|s| (s.at.elapsed(), s.upgrade))
+        .unwrap_or_default();
+    let status = response.status().as_u16();
+    let Some(not_logged) = refusal_turn(status) else {
+        return;
+    };
     let request_id = req
         .extensions()
         .get::<RequestId>()
@@ -82,17 +165,36 @@ fn log_upgrade<B>(response: &ServiceResponse<B>, started: Instant) {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     let error = response.response().error().map(ToString::to_string);
-    tracing::info!(
-        http.method = %req.method(),
-        http.target = %req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
-        http.client_ip = %info.realip_remote_addr().unwrap_or(""),
-        http.user_agent = %user_agent,
-        http.status_code = response.status().as_u16(),
-        exception.message = error,
-        request_id = %request_id,
-        elapsed = ?started.elapsed(),
+    let route = req.match_pattern();
+    let what = if upgrade {
         "WebSocket upgrade"
-    );
+    } else {
+        "HTTP request"
+    };
+    macro_rules! line {
+        ($level:expr) => {
+            tracing::event!(
+                parent: None,
+                $level,
+                http.method = %req.method(),
+                http.route = %route.as_deref().unwrap_or(""),
+                http.target = %req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
+                http.client_ip = %info.realip_remote_addr().unwrap_or(""),
+                http.user_agent = %user_agent,
+                http.status_code = status,
+                exception.message = error,
+                not_logged = (not_logged > 0).then_some(not_logged),
+                request_id = %request_id,
+                elapsed = ?elapsed,
+                "{what}"
+            )
+        };
+    }
+    if response.status().is_server_error() {
+        line!(tracing::Level::ERROR);
+    } else {
+        line!(tracing::Level::INFO);
+    }
 }
 
 #[cfg(test)]
@@ -126,15 +228,23 @@ mod tests {
         })
     }
 
-    #[actix_web::test]
-    async fn the_websocket_upgrade_is_logged_once_without_a_request_span() {
+    async fn refused() -> HttpResponse {
+        HttpResponse::TooManyRequests().finish()
+    }
+
+    fn capture() -> (Log, impl tracing::Subscriber) {
         let log = Log::default();
         let writer = log.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
-            .with_span_events(FmtSpan::CLOSE)
             .with_ansi(false)
             .finish();
+        (log, subscriber)
+    }
+
+    #[actix_web::test]
+    async fn one_line_per_request_and_one_for_the_websocket_upgrade_without_a_span() {
+        let (log, subscriber) = capture();
         let _guard = tracing::subscriber::set_default(subscriber);
         let app = test::init_service(
             App::new()
@@ -149,9 +259,71 @@ mod tests {
             assert_eq!(body, expected, "{path}");
         }
         let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
         assert_eq!(text.matches("WebSocket upgrade").count(), 1, "{text}");
-        assert!(text.contains("http.status_code=200"), "{text}");
         assert_eq!(text.matches("HTTP request").count(), 1, "{text}");
+        assert_eq!(text.matches("http.status_code=200").count(), 2, "{text}");
         assert!(text.contains("http.route=/api/health"), "{text}");
+        assert!(text.contains("elapsed="), "{text}");
+    }
+
+    #[actix_web::test]
+    async fn a_flood_of_refused_requests_is_logged_as_a_few_lines_and_a_count() {
+        let (log, subscriber) = capture();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = test::init_service(
+            App::new()
+                .route("/api/auth/login", web::post().to(refused))
+                .route("/api/rooms", web::get().to(in_span))
+                // Refusals by a middleware reach the logger as errors, not responses.
+                .wrap(actix_web::middleware::from_fn(
+                    |req: ServiceRequest, next: actix_web::middleware::Next<_>| async move {
+                        if req.path() == "/api/rooms" {
+                            return Err(actix_web::error::ErrorTooManyRequests("slow down"));
+                        }
+                        next.call(req).await
+                    },
+                ))
+                .wrap(TracingLogger::<RequestSpan>::new()),
+        )
+        .await;
+        const SENT: u64 = 2_000;
+        for i in 0..SENT {
+            let req = if i % 2 == 0 {
+                test::TestRequest::post().uri("/api/auth/login")
+            } else {
+                test::TestRequest::get().uri("/api/rooms")
+            };
+            let status = match test::try_call_service(&app, req.to_request()).await {
+                Ok(res) => res.status(),
+                Err(e) => e.as_response_error().status_code(),
+            };
+            assert_eq!(status.as_u16(), 429);
+        }
+        log_refusals_not_logged();
+        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        let lines = text.lines().filter(|l| l.contains("=429")).count() as u64;
+        assert!(text.contains("exception.message=slow down"), "{text}");
+        // The burst, plus what the rate refilled while the test ran (well under a second).
+        assert!(
+            lines >= u64::from(REFUSALS_BURST) && lines < u64::from(REFUSALS_BURST) * 2,
+            "{lines} lines"
+        );
+        // Every request is accounted for: logged, or counted in a `not_logged` field.
+        let counted: u64 = text
+            .split("not_logged=")
+            .skip(1)
+            .map(|rest| {
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0)
+            })
+            .sum();
+        assert_eq!(lines + counted, SENT, "{text}");
+        assert!(
+            text.contains("refused requests (408, 429, 503) not logged one by one"),
+            "{text}"
+        );
     }
 }

@@ -343,6 +343,7 @@ type Job = Box<dyn FnOnce(&Settings) + Send>;
 
 struct Settings {
     cost: u32,
+    max_wait: std::time::Duration,
     /// A real hash of a random password at the configured cost and format: unknown users are
     /// verified against it, so a login takes as long whether or not the account exists.
     dummy_hash: String,
@@ -380,6 +381,10 @@ pub struct HasherConfig {
     /// Hashing threads.
     pub threads: usize,
     pub fairness: Fairness,
+    /// A job that waited longer than this for a hasher is not run: its caller gets 429. Clients
+    /// give up (and actix does not always drop a request whose client went away), so a flood's
+    /// backlog must not keep the hashers busy long after the flood.
+    pub max_wait: std::time::Duration,
 }
 
 fn rate_limited() -> ApiError {
@@ -423,6 +428,7 @@ impl PasswordHasher {
         let random: [u8; 16] = rand::random();
         let settings = Arc::new(Settings {
             cost: config.cost,
+            max_wait: config.max_wait,
             dummy_hash: hash_sync(&hex::encode(random), config.cost).map_err(|e| e.to_string())?,
         });
         let shared = Arc::new(Shared {
@@ -443,16 +449,19 @@ impl PasswordHasher {
     }
 
     /// Queues `f` for `source` and waits for its result; 429 when the source is over its share
-    /// (or its job was evicted to make room for a source with less waiting).
+    /// (or its job was evicted to make room for a source with less waiting, or waited longer
+    /// than `max_wait` for a hasher).
     async fn run<T, F>(&self, source: Source, f: F) -> ApiResult<T>
     where
         F: FnOnce(&Settings) -> T + Send + 'static,
         T: Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
+        let queued = std::time::Instant::now();
         let job: Job = Box::new(move |settings| {
-            // The caller has gone (client disconnected): skip the work.
-            if !tx.is_closed() {
+            // The caller has gone (client disconnected), or has waited so long that it most
+            // likely gave up: skip the work (dropping `tx` answers 429).
+            if !tx.is_closed() && queued.elapsed() <= settings.max_wait {
                 let _ = tx.send(f(settings));
             }
         });
@@ -774,6 +783,7 @@ mod tests {
                 per_prefix: 2,
                 per_address: 2,
             },
+            max_wait: std::time::Duration::from_secs(10),
         })
         .unwrap();
         let hash = h.hash("amber-tortoise".into()).await.unwrap();
@@ -787,5 +797,53 @@ mod tests {
             .await
             .unwrap();
         assert!(!v.ok);
+    }
+
+    #[tokio::test]
+    async fn a_job_that_waited_too_long_is_not_run() {
+        let h = PasswordHasher::new(HasherConfig {
+            cost: 4,
+            threads: 1,
+            fairness: Fairness {
+                capacity: 8,
+                per_prefix: 4,
+                per_address: 4,
+            },
+            max_wait: std::time::Duration::from_millis(100),
+        })
+        .unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // The one hasher is busy for 400 ms; the job queued behind it waits past its 100 ms.
+        let busy = {
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.run(public("10.1.1.1"), |_| {
+                    std::thread::sleep(std::time::Duration::from_millis(400))
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let counter = Arc::clone(&ran);
+        let late = h
+            .run(public("10.2.2.2"), move |_| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            })
+            .await;
+        assert!(
+            matches!(late, Err(ApiError::RateLimited { .. })),
+            "{late:?}"
+        );
+        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert!(busy.await.unwrap().is_ok());
+        // With the hasher free, the same source's next job runs.
+        let counter = Arc::clone(&ran);
+        let next = h
+            .run(public("10.2.2.2"), move |_| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            })
+            .await;
+        assert_eq!(next.unwrap(), 0);
+        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }
