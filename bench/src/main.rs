@@ -10,7 +10,7 @@
 //! - `latency`: a fixed total message rate spread over many pairs; end-to-end latency.
 //! - `abuse`: the attacks of issue 9 (sync amplification, slow readers, slow bodies, login flood,
 //!   binary flood), one phase each, against the server's default limits while pairs exchange
-//!   messages; peak RSS per phase and messaging p99 against a quiet phase. Also exits with 1
+//!   messages; peak RSS per phase and messaging p99 against quiet phases (first and last). Also exits with 1
 //!   when the server's peak RSS exceeds `--max-rss-mib`.
 //!
 //! The process exits with 1 when a delivery check fails (a message acknowledged but never
@@ -114,7 +114,7 @@ enum Scenario {
     Latency(traffic::LatencyArgs),
     /// Attacks (sync amplification, slow readers, slow bodies, login flood from 200 addresses,
     /// binary flood), one phase each, while pairs exchange messages; server peak RSS and
-    /// messaging p99 against a quiet phase. Fails when peak RSS exceeds --max-rss-mib.
+    /// messaging p99 against quiet phases (first and last). Fails when peak RSS exceeds --max-rss-mib.
     Abuse(abuse::AbuseArgs),
 }
 
