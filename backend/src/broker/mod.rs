@@ -4,6 +4,7 @@
 //! server instances without touching sessions or services.
 
 pub mod memory;
+pub mod redis_link;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
