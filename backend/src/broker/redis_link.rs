@@ -50,8 +50,9 @@ const SUBSCRIBE_CHUNK: usize = 1_000;
 /// What the link hands to the instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound {
-    /// A payload published for a user this instance watches.
-    Event(Bytes),
+    /// A payload published for `user`, whom this instance watches. (The same payload may be
+    /// published for several users; it then arrives once per watched user.)
+    Event { user: UserId, payload: Bytes },
     /// The subscriber has (re)subscribed to every watched channel: what was published while it
     /// was away is lost, and must be looked for in the database.
     Resubscribed,
@@ -219,6 +220,15 @@ fn user_channel(prefix: &str, user: UserId) -> String {
     format!("{prefix}u:{}", user.0)
 }
 
+fn user_of_channel(prefix: &str, channel: &str) -> Option<UserId> {
+    channel
+        .strip_prefix(prefix)?
+        .strip_prefix("u:")?
+        .parse()
+        .ok()
+        .map(UserId)
+}
+
 /// Logs a change of a connection's state, once per change.
 fn set_up(flag: &AtomicBool, up: bool, what: &str, error: Option<&dyn std::fmt::Display>) {
     if flag.swap(up, Ordering::Relaxed) != up {
@@ -274,9 +284,12 @@ async fn subscriber(
                         heard = Instant::now();
                         continue;
                     }
+                    let Some(user) = user_of_channel(&prefix, msg.get_channel_name()) else {
+                        continue;
+                    };
                     state.stats.received.fetch_add(1, Ordering::Relaxed);
                     let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
-                    if inbound.send(Inbound::Event(payload)).await.is_err() {
+                    if inbound.send(Inbound::Event { user, payload }).await.is_err() {
                         return;
                     }
                 }
@@ -533,7 +546,13 @@ mod tests {
             from.publish(user, Bytes::from_static(payload));
             if let Ok(Some(got)) = tokio::time::timeout(Duration::from_millis(100), to.recv()).await
             {
-                assert_eq!(got, Inbound::Event(Bytes::from_static(payload)));
+                assert_eq!(
+                    got,
+                    Inbound::Event {
+                        user,
+                        payload: Bytes::from_static(payload)
+                    }
+                );
                 // Later copies of the same payload may still be in flight: drain them.
                 while let Ok(Some(_)) =
                     tokio::time::timeout(Duration::from_millis(200), to.recv()).await
@@ -556,6 +575,24 @@ mod tests {
         a.watch(alice);
         a.watch(alice);
         publish_until_received(&b, &mut a_in, alice, b"hello").await;
+        // Watched on both instances: each gets what is published for Bob, named for him.
+        let bob = UserId(8);
+        a.watch(bob);
+        b.watch(bob);
+        publish_until_received(&a, &mut b_in, bob, b"for bob").await;
+        b.unwatch(bob);
+        a.unwatch(bob);
+        while let Ok(Some(got)) =
+            tokio::time::timeout(Duration::from_millis(300), a_in.recv()).await
+        {
+            assert_eq!(
+                got,
+                Inbound::Event {
+                    user: bob,
+                    payload: Bytes::from_static(b"for bob")
+                }
+            );
+        }
         // B does not watch Alice: nothing for it.
         assert!(
             tokio::time::timeout(Duration::from_millis(300), b_in.recv())
