@@ -55,6 +55,14 @@ impl Presence {
             .unwrap_or(0)
     }
 
+    /// The users with at least one open connection.
+    pub fn online_user_ids(&self) -> Vec<UserId> {
+        self.connections
+            .read()
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// Users with at least one open connection.
     pub fn online_users(&self) -> usize {
         self.connections.read().map(|m| m.len()).unwrap_or(0)

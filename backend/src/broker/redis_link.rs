@@ -456,21 +456,22 @@ async fn prober(outgoing: mpsc::WeakSender<(String, Bytes)>, probe: String) {
     }
 }
 
+/// A Redis server of a test's own (the Debian package's `redis-server`), for the tests of
+/// everything that speaks to Redis.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_redis {
     use std::net::TcpListener;
     use std::process::{Child, Command, Stdio};
-
-    use super::*;
+    use std::time::Duration;
 
     /// A Redis server of the test's own, on a free port.
-    struct TestRedis {
-        port: u16,
+    pub struct TestRedis {
+        pub port: u16,
         child: Option<Child>,
     }
 
     impl TestRedis {
-        fn start_on(port: u16) -> TestRedis {
+        pub fn start_on(port: u16) -> TestRedis {
             let child = Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no"])
@@ -492,7 +493,7 @@ mod tests {
             }
         }
 
-        fn start() -> TestRedis {
+        pub fn start() -> TestRedis {
             let port = TcpListener::bind("127.0.0.1:0")
                 .unwrap()
                 .local_addr()
@@ -501,14 +502,14 @@ mod tests {
             TestRedis::start_on(port)
         }
 
-        fn stop(&mut self) {
+        pub fn stop(&mut self) {
             if let Some(mut c) = self.child.take() {
                 let _ = c.kill();
                 let _ = c.wait();
             }
         }
 
-        fn url(&self) -> String {
+        pub fn url(&self) -> String {
             format!("redis://127.0.0.1:{}", self.port)
         }
     }
@@ -518,6 +519,12 @@ mod tests {
             self.stop();
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_redis::TestRedis;
+    use super::*;
 
     fn link(redis: &TestRedis, instance: u64) -> (RedisLink, mpsc::Receiver<Inbound>) {
         RedisLink::start(LinkConfig {
