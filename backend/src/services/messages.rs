@@ -1,7 +1,7 @@
 //! Messages: the idempotent send and read markers (both through the group-commit writer, which
 //! publishes their events), history pages, and catch-up for reconnecting clients.
 
-use crate::broker::ConnId;
+use crate::broker::{MessageData, Origin};
 use crate::db::{self, messages::Cursor, models::MessageRow};
 use crate::domain::{ClientMsgId, MessageBody, RoomId, Seq, UserId};
 use crate::error::ApiResult;
@@ -18,12 +18,28 @@ pub async fn send(
     room: RoomId,
     client_msg_id: ClientMsgId,
     body: MessageBody,
-    exclude: Option<ConnId>,
+    exclude: Option<Origin>,
 ) -> ApiResult<Sent> {
     state
         .writer
         .send(me, room, client_msg_id, body, exclude)
         .await
+}
+
+/// A stored message as events carry it to clients.
+impl From<MessageRow> for MessageData {
+    fn from(m: MessageRow) -> Self {
+        MessageData {
+            id: m.id,
+            room_id: m.room_id,
+            seq: m.seq,
+            sender_id: m.sender_id,
+            client_msg_id: m.client_msg_id,
+            body: m.body,
+            created_at: m.created_at.and_utc(),
+            deleted_at: m.deleted_at.map(|t| t.and_utc()),
+        }
+    }
 }
 
 pub struct Page {
@@ -57,7 +73,7 @@ pub async fn mark_read(
     me: UserId,
     room: RoomId,
     up_to: Seq,
-    exclude: Option<ConnId>,
+    exclude: Option<Origin>,
 ) -> ApiResult<()> {
     state.writer.read(me, room, up_to, exclude).await
 }

@@ -24,12 +24,12 @@ use futures_util::stream::{FuturesOrdered, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
 
-use super::protocol::{self, ClientFrame, RoomState, ServerFrame, WireMessage};
+use super::protocol::{self, ClientFrame, MessageFrames, RoomState, ServerFrame};
 use crate::api::dto::{MessageDto, UserDto};
 use crate::auth::AuthUser;
-use crate::broker::{ConnId, Event, Recipients};
+use crate::broker::{ConnId, Event, MessageData, Origin, Recipients, SharedMessage};
 use crate::config::WsConfig;
-use crate::db::{self, models::MessageRow};
+use crate::db;
 use crate::domain::{ClientMsgId, MessageBody, RoomId, Seq, UserId};
 use crate::error::{ApiError, ApiResult};
 use crate::services::{accounts, messages};
@@ -157,7 +157,8 @@ struct PageFrame {
 struct Conn {
     state: Arc<AppState>,
     session: Session,
-    id: ConnId,
+    /// This connection, as events name it.
+    origin: Origin,
     auth: AuthUser,
     /// Room → the other member, for rooms this connection has used.
     rooms: HashMap<RoomId, UserId>,
@@ -174,7 +175,7 @@ struct Conn {
     /// so the connection still sees its room in seq order.
     held_acks: HashMap<RoomId, BTreeSet<Seq>>,
     /// Deletions of messages the replay has not reached yet: sent right after them.
-    held_deletes: HashMap<RoomId, BTreeMap<Seq, Arc<MessageRow>>>,
+    held_deletes: HashMap<RoomId, BTreeMap<Seq, Arc<SharedMessage>>>,
     /// This connection's sends not acknowledged yet, by room and `client_msg_id`.
     awaiting: HashMap<(RoomId, String), u32>,
     /// Own messages a replay acknowledged before the broker's event for them arrived.
@@ -246,9 +247,12 @@ pub async fn run(
             .await;
         return close_now(&state, session, CloseCode::Policy, "too many connections").await;
     };
-    let id = ConnId::next();
+    let origin = Origin {
+        instance: state.broker.instance(),
+        conn: ConnId::next(),
+    };
     let (outbox, inbox) = mpsc::channel(state.config.ws.queue_capacity.max(1));
-    state.broker.subscribe(user, id, outbox);
+    state.broker.subscribe(user, origin.conn, outbox);
     if slot.first() {
         announce_presence(&state, user, true).await;
         crate::services::admin::touch_last_seen(&state, user).await;
@@ -256,7 +260,7 @@ pub async fn run(
     let mut conn = Conn {
         state: Arc::clone(&state),
         session,
-        id,
+        origin,
         auth,
         rooms: HashMap::new(),
         delivered: HashMap::new(),
@@ -276,7 +280,7 @@ pub async fn run(
             close(CloseCode::Error, "internal error")
         }
     };
-    state.broker.unsubscribe(user, id);
+    state.broker.unsubscribe(user, origin.conn);
     if slot.release() {
         announce_presence(&state, user, false).await;
         crate::services::admin::touch_last_seen(&state, user).await;
@@ -593,7 +597,7 @@ impl Conn {
                 let queued = self
                     .state
                     .writer
-                    .enqueue_send(self.auth.id, RoomId(room_id), cmid, body, Some(self.id))
+                    .enqueue_send(self.auth.id, RoomId(room_id), cmid, body, Some(self.origin))
                     .await;
                 match queued {
                     Ok(answer) => {
@@ -626,7 +630,7 @@ impl Conn {
                     self.auth.id,
                     RoomId(room_id),
                     Seq(up_to),
-                    Some(self.id),
+                    Some(self.origin),
                 )
                 .await;
                 match result {
@@ -660,7 +664,7 @@ impl Conn {
         match result {
             Ok(sent) if sent.created => Ok(()),
             Ok(sent) => {
-                let frame = WireMessage::new(sent.message).ack_frame(&client_msg_id);
+                let frame = sent.message.ack_frame(&client_msg_id);
                 self.send_text(frame).await
             }
             Err(e) => self.error(&e, Some(client_msg_id)).await,
@@ -671,8 +675,8 @@ impl Conn {
         match event {
             Event::Message { message, origin } => {
                 // The frames are rendered once per message and shared by every connection.
-                let m = message.row();
-                let own = origin == Some(self.id);
+                let m = message.data();
+                let own = origin == Some(self.origin);
                 if own && self.acked_early.remove(&(m.room_id, m.seq)) {
                     // A replay already answered it with this ack.
                     return Ok(());
@@ -791,7 +795,7 @@ impl Conn {
     }
 
     fn is_own_ack(&self, event: &Event) -> bool {
-        matches!(event, Event::Message { origin: Some(o), .. } if *o == self.id)
+        matches!(event, Event::Message { origin: Some(o), .. } if *o == self.origin)
     }
 
     /// Forgets one of this connection's sends of `client_msg_id` as answered; false when none
@@ -811,7 +815,7 @@ impl Conn {
         }
     }
 
-    async fn send_deleted(&mut self, m: &MessageRow) -> Result<(), End> {
+    async fn send_deleted(&mut self, m: &MessageData) -> Result<(), End> {
         let frame = ServerFrame::MessageDeleted {
             room_id: m.room_id,
             seq: m.seq,
@@ -1014,13 +1018,14 @@ fn read_page(
             cut = true;
             break;
         }
-        let frame = protocol::message_frame(&row);
+        let m = MessageData::from(row);
+        let frame = protocol::message_frame(&m);
         bytes = bytes.saturating_add(frame.len());
         frames.push(PageFrame {
             room,
-            seq: row.seq,
+            seq: m.seq,
             frame,
-            own: (row.sender_id == me).then_some(row.client_msg_id),
+            own: (m.sender_id == me).then_some(m.client_msg_id),
         });
     }
     Ok((frames, more || cut))
