@@ -66,6 +66,48 @@ pub async fn history(
         .await
 }
 
+/// How much one page of a replay holds at most: `rows` messages, and `bytes` counting each
+/// message's body plus `per_message` (but at least one message, however large).
+#[derive(Debug, Clone, Copy)]
+pub struct PageLimit {
+    pub rows: i64,
+    pub bytes: usize,
+    pub per_message: usize,
+}
+
+/// The oldest messages of `room` after `after`, within `limit`, handed with whether more follow
+/// to `render` on the database thread, so that only what it renders comes back (catch-up after a
+/// reconnect). The caller has checked that the reader is a member of `room`.
+pub async fn page_after<T, R>(
+    state: &AppState,
+    room: RoomId,
+    after: Seq,
+    limit: PageLimit,
+    render: R,
+) -> ApiResult<T>
+where
+    R: FnOnce(Vec<MessageData>, bool) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    state
+        .db
+        .run(move |c| {
+            let (rows, more) = db::messages::page_after_bytes(
+                c,
+                room,
+                after,
+                limit.rows,
+                limit.bytes,
+                limit.per_message,
+            )?;
+            Ok(render(
+                rows.into_iter().map(MessageData::from).collect(),
+                more,
+            ))
+        })
+        .await
+}
+
 /// Moves `me`'s read marker forward to `up_to` (a seq past the newest message counts as the
 /// newest) and tells the room's members' other connections.
 pub async fn mark_read(
