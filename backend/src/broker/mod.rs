@@ -3,10 +3,11 @@
 //! in-process hub implements it today, and a Redis-backed one can implement it for several
 //! server instances without touching sessions or services.
 //!
-//! Events are plain, serializable data defined here: nothing from the data layer or the
-//! WebSocket protocol.
+//! Events are plain data defined here (nothing from the data layer or the WebSocket protocol),
+//! serializable in the versioned envelope of [`wire`]: the form in which they cross instances.
 
 pub mod memory;
+pub mod wire;
 
 use std::fmt;
 use std::ops::Deref;
@@ -15,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytestring::ByteString;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::sync::mpsc;
 
 use crate::domain::{MessageId, RoomId, Seq, UserId};
@@ -23,9 +24,10 @@ use crate::domain::{MessageId, RoomId, Seq, UserId};
 pub use memory::MemoryBroker;
 
 /// Names one running server instance, chosen at random when it starts: connection ids are only
-/// unique within one process, so an event's origin names the instance as well.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+/// unique within one process, so an event's origin names the instance as well. Written as 16
+/// hex digits, in logs and on the wire (a JSON number that large would lose digits in some
+/// readers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct InstanceId(pub u64);
 
 impl InstanceId {
@@ -37,6 +39,24 @@ impl InstanceId {
 impl fmt::Display for InstanceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:016x}", self.0)
+    }
+}
+
+impl Serialize for InstanceId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for InstanceId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let hex = String::deserialize(d)?;
+        match u64::from_str_radix(&hex, 16) {
+            Ok(n) if hex.len() == 16 => Ok(InstanceId(n)),
+            _ => Err(serde::de::Error::custom(format!(
+                "an instance id is 16 hex digits, not {hex:?}"
+            ))),
+        }
     }
 }
 
