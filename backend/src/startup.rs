@@ -17,7 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::{self, json, RouteTable};
 use crate::auth::{AuthRateLimits, PasswordHasher, TokenService};
-use crate::broker::{MemoryBroker, SharedBroker};
+use crate::broker::{InstanceId, MemoryBroker, SharedBroker};
 use crate::config::Config;
 use crate::db::Db;
 use crate::http_limits::{self, ConnectionCounter};
@@ -67,7 +67,9 @@ impl Application {
             .await
             .map_err(|e| StartupError::Other(e.to_string()))?
             .map_err(|e| StartupError::Other(format!("bcrypt: {e}")))?;
-        let broker: SharedBroker = Arc::new(MemoryBroker::start());
+        let instance = InstanceId::random();
+        tracing::info!(%instance, "server instance");
+        let broker: SharedBroker = Arc::new(MemoryBroker::start(instance));
         let writer = Writer::start(db.clone(), Arc::clone(&broker))
             .map_err(|e| StartupError::Other(format!("cannot start the message writer: {e}")))?;
         let (shutdown, shutdown_rx) = watch::channel(false);

@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::broker::MessageData;
 use crate::db::models::{MessageRow, UserRow};
 use crate::domain::{MessageId, RoomId, Seq, UserId};
 use crate::services::contacts::ContactView;
@@ -63,23 +64,8 @@ pub struct MessageDto {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
-impl From<&MessageRow> for MessageDto {
-    fn from(m: &MessageRow) -> Self {
-        MessageDto {
-            id: m.id,
-            room_id: m.room_id,
-            seq: m.seq,
-            sender_id: m.sender_id,
-            client_msg_id: m.client_msg_id.clone(),
-            body: m.body.clone(),
-            created_at: utc(m.created_at),
-            deleted_at: m.deleted_at.map(utc),
-        }
-    }
-}
-
-impl From<MessageRow> for MessageDto {
-    fn from(m: MessageRow) -> Self {
+impl From<MessageData> for MessageDto {
+    fn from(m: MessageData) -> Self {
         MessageDto {
             id: m.id,
             room_id: m.room_id,
@@ -87,40 +73,27 @@ impl From<MessageRow> for MessageDto {
             sender_id: m.sender_id,
             client_msg_id: m.client_msg_id,
             body: m.body,
-            created_at: utc(m.created_at),
-            deleted_at: m.deleted_at.map(utc),
+            created_at: m.created_at,
+            deleted_at: m.deleted_at,
         }
     }
 }
 
-/// A message row serialized exactly as its `MessageDto` (same fields, same order, same
-/// bytes) but borrowing the row's strings instead of copying them: the WebSocket fan-out
-/// renders every stored message through this once.
-#[derive(Serialize)]
-pub struct MessageJson<'a> {
-    id: MessageId,
-    room_id: RoomId,
-    seq: Seq,
-    sender_id: UserId,
-    client_msg_id: &'a str,
-    body: &'a str,
-    created_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    deleted_at: Option<DateTime<Utc>>,
+impl From<&MessageData> for MessageDto {
+    fn from(m: &MessageData) -> Self {
+        m.clone().into()
+    }
 }
 
-impl<'a> From<&'a MessageRow> for MessageJson<'a> {
-    fn from(m: &'a MessageRow) -> Self {
-        MessageJson {
-            id: m.id,
-            room_id: m.room_id,
-            seq: m.seq,
-            sender_id: m.sender_id,
-            client_msg_id: &m.client_msg_id,
-            body: &m.body,
-            created_at: utc(m.created_at),
-            deleted_at: m.deleted_at.map(utc),
-        }
+impl From<MessageRow> for MessageDto {
+    fn from(m: MessageRow) -> Self {
+        MessageData::from(m).into()
+    }
+}
+
+impl From<&MessageRow> for MessageDto {
+    fn from(m: &MessageRow) -> Self {
+        m.clone().into()
     }
 }
 

@@ -190,7 +190,7 @@ pub async fn send(
         }
     };
     let sent = messages::send(&state, user.id, RoomId(path.into_inner()), cmid, text, None).await?;
-    let dto = MessageDto::from(&*sent.message);
+    let dto = MessageDto::from(sent.message.data());
     Ok(if sent.created {
         HttpResponse::Created().json(dto)
     } else {

@@ -11,27 +11,30 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc::{self, error::TrySendError};
 
-use super::{Broker, ConnId, Event, Outbox, Recipients};
+use super::{Broker, ConnId, Event, InstanceId, Origin, Outbox, Recipients};
 use crate::domain::UserId;
 
 enum Command {
     Subscribe(UserId, ConnId, Outbox),
     Unsubscribe(UserId, ConnId),
+    /// The connection to skip, if it is one of this instance's.
     Publish(Recipients, Option<ConnId>, Event),
 }
 
 pub struct MemoryBroker {
+    instance: InstanceId,
     commands: mpsc::UnboundedSender<Command>,
     connections: Arc<AtomicUsize>,
 }
 
 impl MemoryBroker {
-    /// Starts the hub task on the current tokio runtime.
-    pub fn start() -> MemoryBroker {
+    /// Starts the hub of server instance `instance` on the current tokio runtime.
+    pub fn start(instance: InstanceId) -> MemoryBroker {
         let (tx, rx) = mpsc::unbounded_channel();
         let connections = Arc::new(AtomicUsize::new(0));
         tokio::spawn(run(rx, Arc::clone(&connections)));
         MemoryBroker {
+            instance,
             commands: tx,
             connections,
         }
@@ -39,6 +42,10 @@ impl MemoryBroker {
 }
 
 impl Broker for MemoryBroker {
+    fn instance(&self) -> InstanceId {
+        self.instance
+    }
+
     fn subscribe(&self, user: UserId, conn: ConnId, outbox: Outbox) {
         let _ = self.commands.send(Command::Subscribe(user, conn, outbox));
     }
@@ -47,7 +54,10 @@ impl Broker for MemoryBroker {
         let _ = self.commands.send(Command::Unsubscribe(user, conn));
     }
 
-    fn publish(&self, to: Recipients, exclude: Option<ConnId>, event: Event) {
+    fn publish(&self, to: Recipients, exclude: Option<Origin>, event: Event) {
+        let exclude = exclude
+            .filter(|o| o.instance == self.instance)
+            .map(|o| o.conn);
         let _ = self.commands.send(Command::Publish(to, exclude, event));
     }
 
@@ -127,9 +137,11 @@ mod tests {
         }
     }
 
+    const HERE: InstanceId = InstanceId(7);
+
     #[tokio::test]
     async fn routes_by_user_excluding_the_sender_in_order() {
-        let b = MemoryBroker::start();
+        let b = MemoryBroker::start(HERE);
         let (tx1, mut rx1) = mpsc::channel(16);
         let (tx2, mut rx2) = mpsc::channel(16);
         let (tx3, mut rx3) = mpsc::channel(16);
@@ -139,7 +151,10 @@ mod tests {
         for i in 0..5 {
             b.publish(
                 Recipients::Pair(UserId(1), UserId(2)),
-                Some(ConnId(1)),
+                Some(Origin {
+                    instance: HERE,
+                    conn: ConnId(1),
+                }),
                 frame(&i.to_string()),
             );
         }
@@ -150,11 +165,20 @@ mod tests {
         b.publish(Recipients::One(UserId(1)), None, frame("x"));
         assert_eq!(text(rx1.recv().await.unwrap()), "x");
         assert_eq!(b.connections(), 3);
+        // The same connection id on another instance is another connection.
+        let elsewhere = Origin {
+            instance: InstanceId(8),
+            conn: ConnId(1),
+        };
+        b.publish(Recipients::One(UserId(1)), Some(elsewhere), frame("y"));
+        assert_eq!(text(rx1.recv().await.unwrap()), "y");
+        assert_eq!(text(rx2.recv().await.unwrap()), "x");
+        assert_eq!(text(rx2.recv().await.unwrap()), "y");
     }
 
     #[tokio::test]
     async fn a_full_queue_drops_only_that_connection() {
-        let b = MemoryBroker::start();
+        let b = MemoryBroker::start(HERE);
         let (slow_tx, mut slow_rx) = mpsc::channel(2);
         let (fast_tx, mut fast_rx) = mpsc::channel(100);
         b.subscribe(UserId(1), ConnId(10), slow_tx);

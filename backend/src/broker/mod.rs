@@ -2,23 +2,68 @@
 //! WebSocket sessions (which subscribe by user). The `Broker` trait is the boundary: the
 //! in-process hub implements it today, and a Redis-backed one can implement it for several
 //! server instances without touching sessions or services.
+//!
+//! Events are plain data defined here (nothing from the data layer or the WebSocket protocol),
+//! serializable in the versioned envelope of [`wire`]: the form in which they cross instances.
 
 pub mod memory;
 pub mod redis_link;
+pub mod wire;
 
+use std::fmt;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use bytestring::ByteString;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::sync::mpsc;
 
-use crate::db::models::MessageRow;
-use crate::domain::{RoomId, Seq, UserId};
-use crate::ws::protocol::WireMessage;
+use crate::domain::{MessageId, RoomId, Seq, UserId};
 
 pub use memory::MemoryBroker;
 
+/// Names one running server instance, chosen at random when it starts: connection ids are only
+/// unique within one process, so an event's origin names the instance as well. Written as 16
+/// hex digits, in logs and on the wire (a JSON number that large would lose digits in some
+/// readers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InstanceId(pub u64);
+
+impl InstanceId {
+    pub fn random() -> InstanceId {
+        InstanceId(rand::random())
+    }
+}
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl Serialize for InstanceId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for InstanceId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let hex = String::deserialize(d)?;
+        match u64::from_str_radix(&hex, 16) {
+            Ok(n) if hex.len() == 16 => Ok(InstanceId(n)),
+            _ => Err(serde::de::Error::custom(format!(
+                "an instance id is 16 hex digits, not {hex:?}"
+            ))),
+        }
+    }
+}
+
 /// Identifies one WebSocket connection, unique within this process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct ConnId(pub u64);
 
 impl ConnId {
@@ -28,15 +73,84 @@ impl ConnId {
     }
 }
 
+/// One connection anywhere: the instance that holds it and its id there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Origin {
+    pub instance: InstanceId,
+    pub conn: ConnId,
+}
+
+/// A stored message as clients see it: the contract's `message` object, field for field, and
+/// serialized exactly as that object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageData {
+    pub id: MessageId,
+    pub room_id: RoomId,
+    pub seq: Seq,
+    pub sender_id: UserId,
+    pub client_msg_id: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    /// Set on a tombstone (an administrator deleted the message; `body` is then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// A message as events carry it, behind an `Arc` shared by every connection the event reaches.
+/// Serialized as its [`MessageData`] alone.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SharedMessage {
+    data: MessageData,
+    /// A cache: the bytes connections send for this message, rendered by the first one that
+    /// needs them and shared by all (a `ByteString` clone only bumps a reference count), so a
+    /// message is rendered once per instance however many connections receive it. Never
+    /// serialized: each instance renders its own.
+    #[serde(skip)]
+    rendered: OnceLock<ByteString>,
+}
+
+impl SharedMessage {
+    pub fn new(data: MessageData) -> SharedMessage {
+        SharedMessage {
+            data,
+            rendered: OnceLock::new(),
+        }
+    }
+
+    pub fn data(&self) -> &MessageData {
+        &self.data
+    }
+
+    /// The cached rendering, made by `render` if this is the first call.
+    pub fn rendered(&self, render: impl FnOnce(&MessageData) -> ByteString) -> &ByteString {
+        self.rendered.get_or_init(|| render(&self.data))
+    }
+}
+
+impl Deref for SharedMessage {
+    type Target = MessageData;
+
+    fn deref(&self) -> &MessageData {
+        &self.data
+    }
+}
+
+impl PartialEq for SharedMessage {
+    fn eq(&self, other: &Self) -> bool {
+        self.data == other.data
+    }
+}
+
 /// What services publish and connections receive. Sessions turn these into wire frames.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A stored message, to both members of its room. The connection it was sent from (if
     /// any) turns it into that client's `ack`, so acks and messages share one ordered stream.
-    /// Build it with `Event::message`: its JSON is rendered once for all connections.
     Message {
-        message: Arc<WireMessage>,
-        origin: Option<ConnId>,
+        message: Arc<SharedMessage>,
+        origin: Option<Origin>,
     },
     Typing {
         room_id: RoomId,
@@ -62,25 +176,16 @@ pub enum Event {
     /// An administrator deleted a message: the tombstone (empty body, `deleted_at` set), to
     /// both members of its room.
     MessageDeleted {
-        message: Arc<MessageRow>,
+        message: Arc<SharedMessage>,
     },
-}
-
-impl Event {
-    /// The event for a stored message sent from `origin` (if it came over a WebSocket).
-    pub fn message(row: Arc<MessageRow>, origin: Option<ConnId>) -> Event {
-        Event::Message {
-            message: Arc::new(WireMessage::new(row)),
-            origin,
-        }
-    }
 }
 
 /// The queue a connection reads its events from.
 pub type Outbox = mpsc::Sender<Event>;
 
 /// The recipients of one event: up to two users (the members of a room), or any list.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Recipients {
     Pair(UserId, UserId),
     One(UserId),
@@ -103,13 +208,16 @@ impl Recipients {
 }
 
 pub trait Broker: Send + Sync + 'static {
-    /// Routes events for `user` to `outbox` until `unsubscribe` (or until the connection is
-    /// dropped for not keeping up: then `outbox`'s receiver sees the channel close).
+    /// This server instance.
+    fn instance(&self) -> InstanceId;
+    /// Routes events for `user` to `outbox`, a connection of this instance, until
+    /// `unsubscribe` (or until the connection is dropped for not keeping up: then `outbox`'s
+    /// receiver sees the channel close).
     fn subscribe(&self, user: UserId, conn: ConnId, outbox: Outbox);
     fn unsubscribe(&self, user: UserId, conn: ConnId);
     /// Delivers `event` to every connection of every recipient except `exclude`. Never blocks;
     /// events published from one thread reach each connection in the order they were published.
-    fn publish(&self, to: Recipients, exclude: Option<ConnId>, event: Event);
+    fn publish(&self, to: Recipients, exclude: Option<Origin>, event: Event);
     /// Open connections on this instance.
     fn connections(&self) -> usize;
 }

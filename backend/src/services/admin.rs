@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 
-use crate::broker::{Event, Recipients};
+use crate::broker::{Event, Recipients, SharedMessage};
 use crate::db::{
     self,
     admin::{RoomActivity, Totals, UserActivity},
@@ -394,7 +394,7 @@ pub async fn delete_message(
             Recipients::Pair(a, b),
             None,
             Event::MessageDeleted {
-                message: Arc::new(message.clone()),
+                message: Arc::new(SharedMessage::new(message.clone().into())),
             },
         );
     }

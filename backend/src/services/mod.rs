@@ -7,4 +7,5 @@ pub mod contacts;
 pub mod heavy;
 pub mod messages;
 pub mod rooms;
+pub mod sessions;
 pub mod writer;

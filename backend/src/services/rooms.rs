@@ -62,3 +62,13 @@ pub async fn get(state: &AppState, me: UserId, room: RoomId) -> ApiResult<RoomVi
         })
         .await
 }
+
+/// The other member of `room`, or 404 when `me` is not in it.
+pub async fn other_member(state: &AppState, me: UserId, room: RoomId) -> ApiResult<UserId> {
+    let found = state
+        .db
+        .run(move |c| db::rooms::find_for_member(c, room, me))
+        .await?;
+    let (room, _) = found.ok_or_else(room_not_found)?;
+    Ok(room.other_member(me))
+}

@@ -15,7 +15,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::broker::{ConnId, Event, Recipients, SharedBroker};
+use crate::broker::{Event, Origin, Recipients, SharedBroker, SharedMessage};
 use crate::db::batch::{RoomAdvance, RoomHead};
 use crate::db::{self, models::MessageRow, write_transaction, Db, DbConnection};
 use crate::domain::{ClientMsgId, MessageBody, MessageId, RoomId, Seq, UserId};
@@ -33,8 +33,13 @@ const QUEUE: usize = 16 * 1024;
 /// the `client_msg_id` was already known and the earlier message is returned instead).
 #[derive(Debug, Clone)]
 pub struct Sent {
-    pub message: Arc<MessageRow>,
+    pub message: Arc<SharedMessage>,
     pub created: bool,
+}
+
+/// A stored message as its event carries it; the same `Arc` answers the request.
+fn shared(message: MessageRow) -> Arc<SharedMessage> {
+    Arc::new(SharedMessage::new(message.into()))
 }
 
 enum Job {
@@ -43,14 +48,14 @@ enum Job {
         room: RoomId,
         client_msg_id: ClientMsgId,
         body: MessageBody,
-        exclude: Option<ConnId>,
+        exclude: Option<Origin>,
         reply: oneshot::Sender<ApiResult<Sent>>,
     },
     Read {
         user: UserId,
         room: RoomId,
         up_to: Seq,
-        exclude: Option<ConnId>,
+        exclude: Option<Origin>,
         reply: oneshot::Sender<ApiResult<()>>,
     },
 }
@@ -85,7 +90,7 @@ impl Writer {
         room: RoomId,
         client_msg_id: ClientMsgId,
         body: MessageBody,
-        origin: Option<ConnId>,
+        origin: Option<Origin>,
     ) -> ApiResult<Sent> {
         let answer = self
             .enqueue_send(user, room, client_msg_id, body, origin)
@@ -103,7 +108,7 @@ impl Writer {
         room: RoomId,
         client_msg_id: ClientMsgId,
         body: MessageBody,
-        origin: Option<ConnId>,
+        origin: Option<Origin>,
     ) -> ApiResult<oneshot::Receiver<ApiResult<Sent>>> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Send {
@@ -125,7 +130,7 @@ impl Writer {
         user: UserId,
         room: RoomId,
         up_to: Seq,
-        exclude: Option<ConnId>,
+        exclude: Option<Origin>,
     ) -> ApiResult<()> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Read {
@@ -420,7 +425,7 @@ fn apply_batch_sqlite(
                         sender.1 += 1;
                         contacts.insert((if a == user { b } else { a }, user), room);
                         Sent {
-                            message: Arc::new(MessageRow {
+                            message: shared(MessageRow {
                                 id,
                                 room_id: room,
                                 seq,
@@ -442,7 +447,7 @@ fn apply_batch_sqlite(
                             return Err(BatchError::Stale);
                         };
                         Sent {
-                            message: Arc::new(message),
+                            message: shared(message),
                             created: false,
                         }
                     }
@@ -632,7 +637,7 @@ fn apply_send(
     match inserted {
         Ok(message) => Ok((
             Sent {
-                message: Arc::new(message),
+                message: shared(message),
                 created: true,
             },
             a,
@@ -645,7 +650,7 @@ fn apply_send(
             })?;
             Ok((
                 Sent {
-                    message: Arc::new(message),
+                    message: shared(message),
                     created: false,
                 },
                 a,
@@ -676,7 +681,10 @@ fn finish(job: Job, result: Done, broker: &SharedBroker) {
         (Job::Send { exclude, reply, .. }, Done::Sent(result)) => {
             let answer = result.map(|(sent, a, b)| {
                 if sent.created {
-                    let event = Event::message(Arc::clone(&sent.message), exclude);
+                    let event = Event::Message {
+                        message: Arc::clone(&sent.message),
+                        origin: exclude,
+                    };
                     broker.publish(Recipients::Pair(a, b), None, event);
                 }
                 sent

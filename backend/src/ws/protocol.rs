@@ -1,13 +1,11 @@
 //! The WebSocket frames of the wire contract (docs/websocket.md): what clients send, what the
 //! server sends back. All frames are JSON text with a `type`.
 
-use std::sync::{Arc, OnceLock};
-
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 
-use crate::api::dto::{MessageDto, MessageJson, UserDto};
-use crate::db::models::MessageRow;
+use crate::api::dto::{MessageDto, UserDto};
+use crate::broker::{MessageData, SharedMessage};
 use crate::domain::{RoomId, Seq, UserId};
 
 /// Client → server.
@@ -48,7 +46,7 @@ pub struct RoomState {
     pub peer_read_up_to: Seq,
 }
 
-/// Server → client. `ack` and `message` frames are sent pre-rendered (see `WireMessage`); their
+/// Server → client. `ack` and `message` frames are sent pre-rendered (see `MessageFrames`); their
 /// variants here define the shape, and the tests hold the two byte for byte equal.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -111,49 +109,34 @@ const MESSAGE_PREFIX: &str = r#"{"type":"message","message":"#;
 const ACK_PREFIX: &str = r#"{"type":"ack","client_msg_id":"#;
 const ACK_MESSAGE_KEY: &str = r#","message":"#;
 
-/// A stored message on its way to connections. Its `message` frame is rendered once, by the
-/// first connection that needs it, and shared by all of them (a `ByteString` clone only bumps
-/// a reference count); the sender's `ack` is spliced from the same JSON.
-#[derive(Debug)]
-pub struct WireMessage {
-    row: Arc<MessageRow>,
-    frame: OnceLock<ByteString>,
-}
-
-impl WireMessage {
-    pub fn new(row: Arc<MessageRow>) -> WireMessage {
-        WireMessage {
-            row,
-            frame: OnceLock::new(),
-        }
-    }
-
-    pub fn row(&self) -> &MessageRow {
-        &self.row
-    }
-
+/// The frames of a message an event carries. Its `message` frame is rendered once per instance,
+/// by the first connection that needs it, into the message's cache and shared by all of them (a
+/// `ByteString` clone only bumps a reference count); the sender's `ack` is spliced from the
+/// same JSON.
+pub trait MessageFrames {
     /// `{"type":"message","message":…}`.
-    pub fn message_frame(&self) -> ByteString {
-        self.frame_ref().clone()
-    }
-
+    fn message_frame(&self) -> ByteString;
     /// `{"type":"ack","client_msg_id":…,"message":…}`.
-    pub fn ack_frame(&self, client_msg_id: &str) -> ByteString {
-        ack_from_message_frame(self.frame_ref(), client_msg_id)
+    fn ack_frame(&self, client_msg_id: &str) -> ByteString;
+}
+
+impl MessageFrames for SharedMessage {
+    fn message_frame(&self) -> ByteString {
+        self.rendered(message_frame).clone()
     }
 
-    fn frame_ref(&self) -> &ByteString {
-        self.frame.get_or_init(|| message_frame(&self.row))
+    fn ack_frame(&self, client_msg_id: &str) -> ByteString {
+        ack_from_message_frame(self.rendered(message_frame), client_msg_id)
     }
 }
 
-/// `{"type":"message","message":…}` for one row, written straight from the row.
-pub fn message_frame(row: &MessageRow) -> ByteString {
+/// `{"type":"message","message":…}` for one message, written straight from its data.
+pub fn message_frame(m: &MessageData) -> ByteString {
     let mut buf =
-        Vec::with_capacity(MESSAGE_PREFIX.len() + row.client_msg_id.len() + row.body.len() + 192);
+        Vec::with_capacity(MESSAGE_PREFIX.len() + m.client_msg_id.len() + m.body.len() + 192);
     buf.extend_from_slice(MESSAGE_PREFIX.as_bytes());
     // Serializing a plain struct into memory cannot fail, and serde_json writes UTF-8.
-    if serde_json::to_writer(&mut buf, &MessageJson::from(row)).is_err() {
+    if serde_json::to_writer(&mut buf, m).is_err() {
         return ByteString::from_static(ENCODING_FAILED);
     }
     buf.push(b'}');
@@ -262,11 +245,12 @@ mod tests {
             .contains("no \"type\""));
     }
 
-    fn row(client_msg_id: &str, body: &str, deleted: bool, nanos: u32) -> MessageRow {
+    fn row(client_msg_id: &str, body: &str, deleted: bool, nanos: u32) -> MessageData {
         let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 25)
             .and_then(|d| d.and_hms_nano_opt(14, 7, 9, nanos))
-            .unwrap();
-        MessageRow {
+            .unwrap()
+            .and_utc();
+        MessageData {
             id: crate::domain::MessageId(42),
             room_id: RoomId(7),
             seq: Seq(1234),
@@ -292,7 +276,7 @@ mod tests {
             row("gone", "", true, 500_000_000),
         ];
         for r in rows {
-            let wire = WireMessage::new(Arc::new(r.clone()));
+            let wire = SharedMessage::new(r.clone());
             let expected = ServerFrame::Message {
                 message: MessageDto::from(&r),
             }

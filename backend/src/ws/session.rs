@@ -24,15 +24,14 @@ use futures_util::stream::{FuturesOrdered, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
 
-use super::protocol::{self, ClientFrame, RoomState, ServerFrame, WireMessage};
+use super::protocol::{self, ClientFrame, MessageFrames, RoomState, ServerFrame};
 use crate::api::dto::{MessageDto, UserDto};
 use crate::auth::AuthUser;
-use crate::broker::{ConnId, Event, Recipients};
+use crate::broker::{Event, MessageData, Origin, Recipients, SharedMessage};
 use crate::config::WsConfig;
-use crate::db::{self, models::MessageRow};
 use crate::domain::{ClientMsgId, MessageBody, RoomId, Seq, UserId};
 use crate::error::{ApiError, ApiResult};
-use crate::services::{accounts, messages};
+use crate::services::{accounts, messages, rooms, sessions};
 use crate::state::AppState;
 
 /// Sends one connection may have waiting for their commit; past this the session stops reading
@@ -157,7 +156,8 @@ struct PageFrame {
 struct Conn {
     state: Arc<AppState>,
     session: Session,
-    id: ConnId,
+    /// This connection, as events name it.
+    origin: Origin,
     auth: AuthUser,
     /// Room → the other member, for rooms this connection has used.
     rooms: HashMap<RoomId, UserId>,
@@ -174,7 +174,7 @@ struct Conn {
     /// so the connection still sees its room in seq order.
     held_acks: HashMap<RoomId, BTreeSet<Seq>>,
     /// Deletions of messages the replay has not reached yet: sent right after them.
-    held_deletes: HashMap<RoomId, BTreeMap<Seq, Arc<MessageRow>>>,
+    held_deletes: HashMap<RoomId, BTreeMap<Seq, Arc<SharedMessage>>>,
     /// This connection's sends not acknowledged yet, by room and `client_msg_id`.
     awaiting: HashMap<(RoomId, String), u32>,
     /// Own messages a replay acknowledged before the broker's event for them arrived.
@@ -233,10 +233,10 @@ pub async fn run(
             return close_now(&state, session, CloseCode::Policy, "unauthorized").await;
         }
     };
-    let user = auth.id;
-    // Counted before subscribing, atomically: parallel upgrades cannot exceed the cap.
-    let max = state.config.ws.max_connections_per_user;
-    let Some(slot) = state.presence.reserve(user, max) else {
+    // The connection's slot is taken before subscribing, atomically: parallel upgrades cannot
+    // exceed the cap. Dropping the registration, however the session ends, unregisters it.
+    let Some((registration, inbox)) = sessions::register(&state, auth.id).await else {
+        let max = state.config.ws.max_connections_per_user;
         let frame = ServerFrame::Error {
             code: "rate_limited",
             message: format!("too many connections: at most {max} per user"),
@@ -246,17 +246,10 @@ pub async fn run(
             .await;
         return close_now(&state, session, CloseCode::Policy, "too many connections").await;
     };
-    let id = ConnId::next();
-    let (outbox, inbox) = mpsc::channel(state.config.ws.queue_capacity.max(1));
-    state.broker.subscribe(user, id, outbox);
-    if slot.first() {
-        announce_presence(&state, user, true).await;
-        crate::services::admin::touch_last_seen(&state, user).await;
-    }
     let mut conn = Conn {
         state: Arc::clone(&state),
         session,
-        id,
+        origin: registration.origin(),
         auth,
         rooms: HashMap::new(),
         delivered: HashMap::new(),
@@ -276,13 +269,9 @@ pub async fn run(
             close(CloseCode::Error, "internal error")
         }
     };
-    state.broker.unsubscribe(user, id);
-    if slot.release() {
-        announce_presence(&state, user, false).await;
-        crate::services::admin::touch_last_seen(&state, user).await;
-    }
     // What the connection held is released before the close frame waits for the socket.
     let Conn { session, .. } = conn;
+    registration.end().await;
     if let End::Close(code, why) = end {
         close_now(&state, session, code, why).await;
     }
@@ -345,24 +334,6 @@ async fn first_frame_auth(
     }
 }
 
-/// Tells `user`'s contacts (both directions) that they came online or went offline.
-async fn announce_presence(state: &AppState, user: UserId, online: bool) {
-    match state.db.run(move |c| db::contacts::watchers(c, user)).await {
-        Ok(watchers) if !watchers.is_empty() => {
-            state.broker.publish(
-                Recipients::Many(watchers.into()),
-                None,
-                Event::Presence {
-                    user_id: user,
-                    online,
-                },
-            );
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "cannot announce presence"),
-    }
-}
-
 async fn send_error(
     session: &mut Session,
     e: &ApiError,
@@ -413,31 +384,19 @@ impl Conn {
 
     /// The `ready` frame: the user and every room with its newest seq and read marker.
     async fn ready(&mut self) -> ApiResult<()> {
-        let user = self.auth.id;
-        let (me, rooms, peers_read) = self
-            .state
-            .db
-            .run(move |c| {
-                let me = db::users::find(c, user)?.ok_or_else(|| {
-                    ApiError::Unauthorized("this account no longer exists".into())
-                })?;
-                let rooms = db::rooms::list_for_member(c, user)?;
-                let ids: Vec<i64> = rooms.iter().map(|(r, _)| r.id.0).collect();
-                Ok((me, rooms, db::rooms::peer_read_markers(c, user, &ids)?))
-            })
-            .await?;
-        let mut states = Vec::with_capacity(rooms.len());
-        for (room, read_up_to) in rooms {
-            self.rooms.insert(room.id, room.other_member(user));
+        let snapshot = sessions::snapshot(&self.state, self.auth.id).await?;
+        let mut states = Vec::with_capacity(snapshot.rooms.len());
+        for room in snapshot.rooms {
+            self.rooms.insert(room.room_id, room.other_member);
             states.push(RoomState {
-                room_id: room.id,
+                room_id: room.room_id,
                 last_seq: room.last_seq,
-                read_up_to,
-                peer_read_up_to: peers_read.get(&room.id).copied().unwrap_or(Seq(0)),
+                read_up_to: room.read_up_to,
+                peer_read_up_to: room.peer_read_up_to,
             });
         }
         let frame = ServerFrame::Ready {
-            user: UserDto::from(me),
+            user: UserDto::from(snapshot.user),
             rooms: states,
         };
         self.send(&frame)
@@ -593,7 +552,7 @@ impl Conn {
                 let queued = self
                     .state
                     .writer
-                    .enqueue_send(self.auth.id, RoomId(room_id), cmid, body, Some(self.id))
+                    .enqueue_send(self.auth.id, RoomId(room_id), cmid, body, Some(self.origin))
                     .await;
                 match queued {
                     Ok(answer) => {
@@ -626,7 +585,7 @@ impl Conn {
                     self.auth.id,
                     RoomId(room_id),
                     Seq(up_to),
-                    Some(self.id),
+                    Some(self.origin),
                 )
                 .await;
                 match result {
@@ -660,7 +619,7 @@ impl Conn {
         match result {
             Ok(sent) if sent.created => Ok(()),
             Ok(sent) => {
-                let frame = WireMessage::new(sent.message).ack_frame(&client_msg_id);
+                let frame = sent.message.ack_frame(&client_msg_id);
                 self.send_text(frame).await
             }
             Err(e) => self.error(&e, Some(client_msg_id)).await,
@@ -671,8 +630,8 @@ impl Conn {
         match event {
             Event::Message { message, origin } => {
                 // The frames are rendered once per message and shared by every connection.
-                let m = message.row();
-                let own = origin == Some(self.id);
+                let m = message.data();
+                let own = origin == Some(self.origin);
                 if own && self.acked_early.remove(&(m.room_id, m.seq)) {
                     // A replay already answered it with this ack.
                     return Ok(());
@@ -753,14 +712,7 @@ impl Conn {
         if let Some(other) = self.rooms.get(&room) {
             return Ok(*other);
         }
-        let user = self.auth.id;
-        let found = self
-            .state
-            .db
-            .run(move |c| db::rooms::find_for_member(c, room, user))
-            .await?;
-        let (room_row, _) = found.ok_or_else(crate::services::rooms::room_not_found)?;
-        let other = room_row.other_member(user);
+        let other = rooms::other_member(&self.state, self.auth.id, room).await?;
         self.rooms.insert(room, other);
         Ok(other)
     }
@@ -791,7 +743,7 @@ impl Conn {
     }
 
     fn is_own_ack(&self, event: &Event) -> bool {
-        matches!(event, Event::Message { origin: Some(o), .. } if *o == self.id)
+        matches!(event, Event::Message { origin: Some(o), .. } if *o == self.origin)
     }
 
     /// Forgets one of this connection's sends of `client_msg_id` as answered; false when none
@@ -811,7 +763,7 @@ impl Conn {
         }
     }
 
-    async fn send_deleted(&mut self, m: &MessageRow) -> Result<(), End> {
+    async fn send_deleted(&mut self, m: &MessageData) -> Result<(), End> {
         let frame = ServerFrame::MessageDeleted {
             room_id: m.room_id,
             seq: m.seq,
@@ -894,12 +846,16 @@ impl Conn {
             job.live_max_at_read = job.live_max;
             let (state, me, room, after) =
                 (Arc::clone(&self.state), self.auth.id, job.room, job.cursor);
-            let max_bytes = self.state.config.ws.sync_page_bytes;
+            let limit = messages::PageLimit {
+                rows: SYNC_PAGE_ROWS,
+                bytes: self.state.config.ws.sync_page_bytes,
+                per_message: FRAME_OVERHEAD,
+            };
             *reading = Some(Box::pin(async move {
-                state
-                    .db
-                    .run(move |c| read_page(c, me, room, after, max_bytes))
-                    .await
+                messages::page_after(&state, room, after, limit, move |page, more| {
+                    render_page(me, room, page, more, limit.bytes)
+                })
+                .await
             }));
             return Ok(());
         }
@@ -995,33 +951,31 @@ impl Conn {
     }
 }
 
-/// One `sync` page, rendered on the database thread so only the frames come back: at most
-/// `max_bytes` of them (and at least one message).
-fn read_page(
-    c: &mut db::DbConnection,
+/// One `sync` page's frames, rendered on the database thread so only the frames come back: at
+/// most `max_bytes` of them (and at least one message).
+fn render_page(
     me: UserId,
     room: RoomId,
-    after: Seq,
+    page: Vec<MessageData>,
+    more: bool,
     max_bytes: usize,
-) -> ApiResult<(Vec<PageFrame>, bool)> {
-    let (rows, more) =
-        db::messages::page_after_bytes(c, room, after, SYNC_PAGE_ROWS, max_bytes, FRAME_OVERHEAD)?;
-    let mut frames = Vec::with_capacity(rows.len());
+) -> (Vec<PageFrame>, bool) {
+    let mut frames = Vec::with_capacity(page.len());
     let mut bytes = 0usize;
     let mut cut = false;
-    for row in rows {
+    for m in page {
         if bytes >= max_bytes && !frames.is_empty() {
             cut = true;
             break;
         }
-        let frame = protocol::message_frame(&row);
+        let frame = protocol::message_frame(&m);
         bytes = bytes.saturating_add(frame.len());
         frames.push(PageFrame {
             room,
-            seq: row.seq,
+            seq: m.seq,
             frame,
-            own: (row.sender_id == me).then_some(row.client_msg_id),
+            own: (m.sender_id == me).then_some(m.client_msg_id),
         });
     }
-    Ok((frames, more || cut))
+    (frames, more || cut)
 }

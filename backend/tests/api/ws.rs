@@ -1,12 +1,15 @@
 //! The WebSocket endpoint, with real clients.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use letschat::domain::UserId;
+use letschat::services::sessions;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with_state};
 use crate::ws_support::Closed;
 
 #[tokio::test]
@@ -343,6 +346,33 @@ async fn presence_follows_the_first_and_last_connection() {
     );
     let contacts = app.get("/api/contacts", &b.token).await;
     assert_eq!(contacts.body[0]["online"], false);
+}
+
+#[tokio::test]
+async fn a_session_that_panics_while_registered_still_shows_its_user_offline() {
+    let (app, state) = spawn_app_with_state(|_| {}).await;
+    let state = Arc::new(state);
+    let (a, b, _room) = app.pair("alice", "bob").await;
+    app.add_contact(&b, &a).await;
+    let mut b1 = app.ws(&b.token).await;
+    let (registration, _events) = sessions::register(&state, UserId(a.id)).await.unwrap();
+    assert_eq!(
+        b1.next_of("presence").await,
+        json!({"type":"presence","user_id":a.id,"online":true})
+    );
+    assert_eq!(state.broker.connections(), 2);
+    let session = tokio::spawn(async move {
+        let _registration = registration;
+        panic!("a session failed");
+    });
+    assert!(session.await.unwrap_err().is_panic());
+    assert_eq!(
+        b1.next_of("presence").await,
+        json!({"type":"presence","user_id":a.id,"online":false})
+    );
+    let contacts = app.get("/api/contacts", &b.token).await;
+    assert_eq!(contacts.body[0]["online"], false);
+    assert_eq!(state.broker.connections(), 1);
 }
 
 #[tokio::test]

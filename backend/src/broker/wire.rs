@@ -1,0 +1,269 @@
+//! Broker events on the wire: the versioned envelope in which an event crosses from one server
+//! instance to the others. JSON (serde_json, which the server already uses everywhere): an
+//! event is a few small fields and at most one message, so a binary format would save little,
+//! and JSON can be read with any Redis client. docs/architecture.md shows an example.
+//!
+//! `v` comes first and is read before anything else: an instance refuses an envelope of a
+//! version it does not know with [`WireError::UnknownVersion`] rather than misreading it.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Event, InstanceId, Origin, Recipients};
+
+/// The envelope's format. Raise it with any change to the envelope or to an event that an
+/// instance of the previous version could not read.
+pub const WIRE_VERSION: u32 = 1;
+
+/// One publication on its way between instances: `event` for every connection of every
+/// recipient, except `exclude`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The instance that published it.
+    pub origin: InstanceId,
+    pub recipients: Recipients,
+    /// The connection not to deliver to, on whichever instance holds it.
+    pub exclude: Option<Origin>,
+    pub event: Event,
+}
+
+/// Why bytes could not be read as an envelope, or an envelope not written.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("a broker envelope of version {found}; this server reads version {WIRE_VERSION}")]
+    UnknownVersion { found: u64 },
+    #[error("not a broker envelope: {0}")]
+    Malformed(#[source] serde_json::Error),
+    #[error("cannot encode a broker envelope: {0}")]
+    Encode(#[source] serde_json::Error),
+}
+
+#[derive(Serialize)]
+struct Versioned<'a> {
+    v: u32,
+    #[serde(flatten)]
+    envelope: &'a Envelope,
+}
+
+/// Only the version: read first, so that a newer envelope is refused as such.
+#[derive(Deserialize)]
+struct Version {
+    v: u64,
+}
+
+pub fn encode(envelope: &Envelope) -> Result<Vec<u8>, WireError> {
+    serde_json::to_vec(&Versioned {
+        v: WIRE_VERSION,
+        envelope,
+    })
+    .map_err(WireError::Encode)
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Envelope, WireError> {
+    let Version { v } = serde_json::from_slice(bytes).map_err(WireError::Malformed)?;
+    if v != u64::from(WIRE_VERSION) {
+        return Err(WireError::UnknownVersion { found: v });
+    }
+    serde_json::from_slice(bytes).map_err(WireError::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytestring::ByteString;
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::broker::{ConnId, MessageData, SharedMessage};
+    use crate::domain::{MessageId, RoomId, Seq, UserId};
+
+    const HERE: InstanceId = InstanceId(0x0123_4567_89ab_cdef);
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn message(deleted: bool) -> Arc<SharedMessage> {
+        Arc::new(SharedMessage::new(MessageData {
+            id: MessageId(311),
+            room_id: RoomId(7),
+            seq: Seq(43),
+            sender_id: UserId(1),
+            client_msg_id: "0b6f6a0e \"é\" 😀".into(),
+            body: if deleted {
+                ""
+            } else {
+                "Hello!\n\u{0}</script>"
+            }
+            .into(),
+            created_at: at("2026-11-25T12:01:02.345678912Z"),
+            deleted_at: deleted.then(|| at("2026-11-25T12:30:00Z")),
+        }))
+    }
+
+    /// One event of every kind. The match has no wildcard: a new kind of event does not compile
+    /// until it is added here, and so tested.
+    fn every_event() -> Vec<Event> {
+        let events = vec![
+            Event::Message {
+                message: message(false),
+                origin: Some(Origin {
+                    instance: HERE,
+                    conn: ConnId(17),
+                }),
+            },
+            Event::Message {
+                message: message(false),
+                origin: None,
+            },
+            Event::Typing {
+                room_id: RoomId(7),
+                user_id: UserId(2),
+            },
+            Event::Read {
+                room_id: RoomId(7),
+                user_id: UserId(2),
+                up_to: Seq(43),
+            },
+            Event::Presence {
+                user_id: UserId(2),
+                online: true,
+            },
+            Event::Revoked {
+                jti: "c2f7-41".into(),
+            },
+            Event::Deactivated,
+            Event::SessionsEnded,
+            Event::MessageDeleted {
+                message: message(true),
+            },
+        ];
+        for e in &events {
+            match e {
+                Event::Message { .. }
+                | Event::Typing { .. }
+                | Event::Read { .. }
+                | Event::Presence { .. }
+                | Event::Revoked { .. }
+                | Event::Deactivated
+                | Event::SessionsEnded
+                | Event::MessageDeleted { .. } => {}
+            }
+        }
+        events
+    }
+
+    #[test]
+    fn every_event_round_trips() {
+        let recipients = [
+            Recipients::Pair(UserId(1), UserId(2)),
+            Recipients::One(UserId(3)),
+            Recipients::Many(vec![UserId(4), UserId(5), UserId(6)].into()),
+        ];
+        let excludes = [
+            None,
+            Some(Origin {
+                instance: InstanceId(u64::MAX),
+                conn: ConnId(u64::MAX),
+            }),
+        ];
+        for event in every_event() {
+            for recipients in &recipients {
+                for exclude in excludes {
+                    let envelope = Envelope {
+                        origin: HERE,
+                        recipients: recipients.clone(),
+                        exclude,
+                        event: event.clone(),
+                    };
+                    let bytes = encode(&envelope).unwrap();
+                    assert_eq!(decode(&bytes).unwrap(), envelope);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_format_is_stable_and_the_render_cache_stays_home() {
+        let message = message(false);
+        // Rendered on this instance: the cache must not travel.
+        message.rendered(|_| ByteString::from_static("{\"type\":\"message\"}"));
+        let envelope = Envelope {
+            origin: HERE,
+            recipients: Recipients::Pair(UserId(1), UserId(2)),
+            exclude: None,
+            event: Event::Message {
+                message,
+                origin: Some(Origin {
+                    instance: HERE,
+                    conn: ConnId(17),
+                }),
+            },
+        };
+        let json: serde_json::Value = serde_json::from_slice(&encode(&envelope).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "v": 1,
+                "origin": "0123456789abcdef",
+                "recipients": {"pair": [1, 2]},
+                "exclude": null,
+                "event": {
+                    "type": "message",
+                    "message": {
+                        "id": 311, "room_id": 7, "seq": 43, "sender_id": 1,
+                        "client_msg_id": "0b6f6a0e \"é\" 😀",
+                        "body": "Hello!\n\u{0}</script>",
+                        "created_at": "2026-11-25T12:01:02.345678912Z"
+                    },
+                    "origin": {"instance": "0123456789abcdef", "conn": 17}
+                }
+            })
+        );
+        let Event::Message { message, .. } = decode(&encode(&envelope).unwrap()).unwrap().event
+        else {
+            panic!("not a message");
+        };
+        let rendered = message.rendered(|m| ByteString::from(m.body.clone()));
+        assert_eq!(&**rendered, "Hello!\n\u{0}</script>");
+    }
+
+    #[test]
+    fn unknown_versions_and_garbage_are_errors() {
+        let envelope = Envelope {
+            origin: HERE,
+            recipients: Recipients::One(UserId(1)),
+            exclude: None,
+            event: Event::Deactivated,
+        };
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&encode(&envelope).unwrap()).unwrap();
+        json["v"] = 2.into();
+        // A later version may change anything but `v`: it is refused as a version, not misread.
+        json["event"] = serde_json::json!({"type": "something_new"});
+        let bytes = serde_json::to_vec(&json).unwrap();
+        assert!(matches!(
+            decode(&bytes),
+            Err(WireError::UnknownVersion { found: 2 })
+        ));
+        for garbage in [
+            &b""[..],
+            b"\xff\xfe",
+            b"[1,2]",
+            b"{\"event\":{\"type\":\"deactivated\"}}",
+            b"{\"v\":\"1\"}",
+            b"{\"v\":1}",
+            b"{\"v\":1,\"origin\":\"0123456789abcdef\",\"recipients\":{\"one\":1},\"exclude\":null,\"event\":{\"type\":\"shout\"}}",
+            b"{\"v\":1,\"origin\":\"12\",\"recipients\":{\"one\":1},\"exclude\":null,\"event\":{\"type\":\"deactivated\"}}",
+            b"{\"v\":1,\"origin\":\"0123456789abcdef\",\"recipients\":{\"one\":1},\"exclude\":null,\"event\":{\"type\":\"deactivated\"}",
+        ] {
+            assert!(
+                matches!(decode(garbage), Err(WireError::Malformed(_))),
+                "{}",
+                String::from_utf8_lossy(garbage)
+            );
+        }
+        let ok = b"{\"v\":1,\"origin\":\"0123456789abcdef\",\"recipients\":{\"one\":1},\"exclude\":null,\"event\":{\"type\":\"deactivated\"}}";
+        assert_eq!(decode(ok).unwrap(), envelope);
+    }
+}

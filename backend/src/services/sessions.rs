@@ -1,0 +1,169 @@
+//! What a WebSocket connection needs from the rules besides sending and reading: its
+//! registration on this instance (the broker subscription, one of the user's connection slots,
+//! and the user's presence), held for as long as it lives, and the snapshot its `ready` frame
+//! shows.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::broker::{ConnId, Event, Origin, Recipients};
+use crate::db::{self, models::UserRow};
+use crate::domain::{RoomId, Seq, UserId};
+use crate::error::{ApiError, ApiResult};
+use crate::presence::Slot;
+use crate::services::admin::touch_last_seen;
+use crate::state::AppState;
+
+/// A connection's place on this instance: its subscription to the user's events and one of the
+/// user's connection slots. Dropping it (an early return, a panic) unsubscribes, gives the slot
+/// back and, when it was the user's last connection, tells their contacts that the user went
+/// offline: no way out of a session leaves a user shown online.
+pub struct Registration {
+    state: Arc<AppState>,
+    user: UserId,
+    origin: Origin,
+    /// Taken when unregistered.
+    slot: Option<Slot>,
+}
+
+/// Registers a new connection of `user`: takes one of their connection slots (`None` when they
+/// already hold `max_connections_per_user` on this instance), subscribes the connection to their
+/// events and, if it is their first, tells their contacts they came online. The receiver is the
+/// connection's queue of events.
+pub async fn register(
+    state: &Arc<AppState>,
+    user: UserId,
+) -> Option<(Registration, mpsc::Receiver<Event>)> {
+    let slot = state
+        .presence
+        .reserve(user, state.config.ws.max_connections_per_user)?;
+    let first = slot.first();
+    let origin = Origin {
+        instance: state.broker.instance(),
+        conn: ConnId::next(),
+    };
+    let (outbox, inbox) = mpsc::channel(state.config.ws.queue_capacity.max(1));
+    state.broker.subscribe(user, origin.conn, outbox);
+    // The guard exists before anything is awaited: from here on, whatever happens unregisters.
+    let registration = Registration {
+        state: Arc::clone(state),
+        user,
+        origin,
+        slot: Some(slot),
+    };
+    if first {
+        presence_changed(state, user, true).await;
+    }
+    Some((registration, inbox))
+}
+
+impl Registration {
+    /// This connection, as events name it.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// Unregisters now and, when this was the user's last connection, waits until their
+    /// contacts have been told. A session ends this way before its close frame, so a client
+    /// that reconnects once closed is announced online after it was announced offline.
+    pub async fn end(mut self) {
+        if let Some(offline) = self.unregister() {
+            // Its own task: the announcement is made even if this one is cancelled meanwhile.
+            let _ = tokio::spawn(offline).await;
+        }
+    }
+
+    /// Unsubscribes and gives the slot back, once. Returns the announcement to make when the
+    /// user has no connection left on this instance.
+    fn unregister(&mut self) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let slot = self.slot.take()?;
+        self.state.broker.unsubscribe(self.user, self.origin.conn);
+        if !slot.release() {
+            return None;
+        }
+        let (state, user) = (Arc::clone(&self.state), self.user);
+        Some(async move { presence_changed(&state, user, false).await })
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let Some(offline) = self.unregister() else {
+            return;
+        };
+        // A destructor cannot wait: the announcement runs as its own task.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(offline);
+            }
+            Err(_) => {
+                tracing::warn!(user = %self.user, "cannot announce a user offline: no runtime");
+            }
+        }
+    }
+}
+
+/// Tells `user`'s contacts (both directions) that they came online or went offline, and
+/// records that they were seen.
+async fn presence_changed(state: &AppState, user: UserId, online: bool) {
+    match state.db.run(move |c| db::contacts::watchers(c, user)).await {
+        Ok(watchers) if !watchers.is_empty() => {
+            state.broker.publish(
+                Recipients::Many(watchers.into()),
+                None,
+                Event::Presence {
+                    user_id: user,
+                    online,
+                },
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot announce presence"),
+    }
+    touch_last_seen(state, user).await;
+}
+
+/// What a connection starts from: the user, and every room of theirs.
+pub struct Snapshot {
+    pub user: UserRow,
+    /// Most recent conversation first.
+    pub rooms: Vec<RoomSnapshot>,
+}
+
+pub struct RoomSnapshot {
+    pub room_id: RoomId,
+    pub other_member: UserId,
+    pub last_seq: Seq,
+    /// The user's read marker.
+    pub read_up_to: Seq,
+    /// The other member's read marker.
+    pub peer_read_up_to: Seq,
+}
+
+/// The user and every room they belong to, with its newest seq and both members' read markers,
+/// read together (three queries on one connection). A user who no longer exists is refused.
+pub async fn snapshot(state: &AppState, user: UserId) -> ApiResult<Snapshot> {
+    state
+        .db
+        .run(move |c| {
+            let me = db::users::find(c, user)?
+                .ok_or_else(|| ApiError::Unauthorized("this account no longer exists".into()))?;
+            let rooms = db::rooms::list_for_member(c, user)?;
+            let ids: Vec<i64> = rooms.iter().map(|(r, _)| r.id.0).collect();
+            let peers_read = db::rooms::peer_read_markers(c, user, &ids)?;
+            let rooms = rooms
+                .into_iter()
+                .map(|(room, read_up_to)| RoomSnapshot {
+                    room_id: room.id,
+                    other_member: room.other_member(user),
+                    last_seq: room.last_seq,
+                    read_up_to,
+                    peer_read_up_to: peers_read.get(&room.id).copied().unwrap_or(Seq(0)),
+                })
+                .collect();
+            Ok(Snapshot { user: me, rooms })
+        })
+        .await
+}
