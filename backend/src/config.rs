@@ -97,6 +97,9 @@ impl Default for WsConfig {
 pub struct Config {
     pub bind: SocketAddr,
     pub database_url: String,
+    /// Several instances: the Redis their events cross through (`REDIS_URL`); `None` for one
+    /// instance with its in-process broker.
+    pub redis: Option<RedisConfig>,
     pub jwt_secret: Secret,
     pub token_ttl: Duration,
     pub static_dir: PathBuf,
@@ -199,6 +202,14 @@ pub struct ServeArgs {
     /// `sqlite://path/to/file.db` (created on first start) or `postgres://user@host/db`.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+    /// `redis://host:port/db`: run as one of several instances, events crossing between them
+    /// through this Redis. Unset: one instance, with its in-process broker.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Put before every Redis key and channel name, so that several deployments can share one
+    /// Redis.
+    #[arg(long, env = "LETSCHAT_REDIS_PREFIX")]
+    pub redis_prefix: Option<String>,
     /// Secret for signing tokens (at least 32 characters). Generated and kept in the data folder if unset.
     #[arg(long, env = "LETSCHAT_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -340,6 +351,29 @@ where
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/letschat.db";
+pub const DEFAULT_REDIS_PREFIX: &str = "letschat:";
+
+/// Where events cross between instances.
+#[derive(Clone)]
+pub struct RedisConfig {
+    pub url: String,
+    /// Before every key and channel name (`LETSCHAT_REDIS_PREFIX`, default `letschat:`).
+    pub prefix: String,
+    /// Fault injection for tests (never set from the environment): while above zero, each
+    /// publication to Redis is dropped instead, and the count goes down by one.
+    #[doc(hidden)]
+    pub drop_publishes: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    /// Without the URL, which may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &"***")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
 
 impl Config {
     /// Builds the configuration; the JWT secret is generated and stored when not given.
@@ -358,6 +392,28 @@ impl Config {
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         let backend =
             crate::db::DbUrl::parse(&database_url).map_err(|why| bad("DATABASE_URL", why))?;
+
+        let redis = match args.redis_url.as_deref().filter(|u| !u.is_empty()) {
+            None => None,
+            Some(url) => {
+                redis::Client::open(url).map_err(|e| bad("REDIS_URL", e.to_string()))?;
+                let prefix = args
+                    .redis_prefix
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_REDIS_PREFIX.to_owned());
+                if prefix.len() > 64 || prefix.chars().any(|c| c.is_whitespace()) {
+                    return Err(bad(
+                        "LETSCHAT_REDIS_PREFIX",
+                        "must be at most 64 characters, without spaces",
+                    ));
+                }
+                Some(RedisConfig {
+                    url: url.to_owned(),
+                    prefix,
+                    drop_publishes: None,
+                })
+            }
+        };
 
         let token_ttl = match args.token_ttl.as_deref() {
             None => Duration::from_secs(7 * 24 * 3600),
@@ -523,6 +579,7 @@ impl Config {
         Ok(Config {
             bind,
             database_url,
+            redis,
             jwt_secret,
             token_ttl,
             static_dir,

@@ -69,7 +69,16 @@ impl Application {
             .map_err(|e| StartupError::Other(format!("bcrypt: {e}")))?;
         let instance = InstanceId::random();
         tracing::info!(%instance, "server instance");
-        let broker: SharedBroker = Arc::new(MemoryBroker::start(instance));
+        let broker: SharedBroker = match &config.redis {
+            None => Arc::new(MemoryBroker::start(instance)),
+            Some(redis) => {
+                tracing::info!(prefix = %redis.prefix, "events cross instances through Redis");
+                Arc::new(
+                    crate::broker::redis::RedisBroker::start(instance, redis)
+                        .map_err(|e| StartupError::Other(e.to_string()))?,
+                )
+            }
+        };
         let writer = Writer::start(db.clone(), Arc::clone(&broker))
             .map_err(|e| StartupError::Other(format!("cannot start the message writer: {e}")))?;
         let (shutdown, shutdown_rx) = watch::channel(false);

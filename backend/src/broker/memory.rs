@@ -19,6 +19,8 @@ enum Command {
     Unsubscribe(UserId, ConnId),
     /// The connection to skip, if it is one of this instance's.
     Publish(Recipients, Option<ConnId>, Event),
+    /// To every connection of this instance.
+    Broadcast(Event),
 }
 
 pub struct MemoryBroker {
@@ -38,6 +40,11 @@ impl MemoryBroker {
             commands: tx,
             connections,
         }
+    }
+
+    /// Delivers `event` to every connection of this instance.
+    pub fn broadcast(&self, event: Event) {
+        let _ = self.commands.send(Command::Broadcast(event));
     }
 }
 
@@ -81,25 +88,46 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Command>, count: Arc<AtomicUsize>) 
             Command::Publish(to, exclude, event) => {
                 let mut slow: Vec<(UserId, ConnId)> = Vec::new();
                 to.for_each(|user| {
-                    let Some(conns) = subs.get(&user) else { return };
-                    for (conn, outbox) in conns {
-                        if Some(*conn) == exclude {
-                            continue;
-                        }
-                        match outbox.try_send(event.clone()) {
-                            Ok(()) => {}
-                            Err(TrySendError::Full(_)) => {
-                                tracing::warn!(user = %user, conn = conn.0, "dropping a connection that does not keep up");
-                                slow.push((user, *conn));
-                            }
-                            Err(TrySendError::Closed(_)) => slow.push((user, *conn)),
-                        }
+                    if let Some(conns) = subs.get(&user) {
+                        deliver(user, conns, exclude, &event, &mut slow);
                     }
                 });
                 for (user, conn) in slow {
                     remove(&mut subs, user, conn, &count);
                 }
             }
+            Command::Broadcast(event) => {
+                let mut slow: Vec<(UserId, ConnId)> = Vec::new();
+                for (user, conns) in &subs {
+                    deliver(*user, conns, None, &event, &mut slow);
+                }
+                for (user, conn) in slow {
+                    remove(&mut subs, user, conn, &count);
+                }
+            }
+        }
+    }
+}
+
+/// Queues `event` on each of `user`'s connections but `exclude`; notes those to drop.
+fn deliver(
+    user: UserId,
+    conns: &[(ConnId, Outbox)],
+    exclude: Option<ConnId>,
+    event: &Event,
+    slow: &mut Vec<(UserId, ConnId)>,
+) {
+    for (conn, outbox) in conns {
+        if Some(*conn) == exclude {
+            continue;
+        }
+        match outbox.try_send(event.clone()) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!(user = %user, conn = conn.0, "dropping a connection that does not keep up");
+                slow.push((user, *conn));
+            }
+            Err(TrySendError::Closed(_)) => slow.push((user, *conn)),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! serializable in the versioned envelope of [`wire`]: the form in which they cross instances.
 
 pub mod memory;
+pub mod redis;
 pub mod redis_link;
 pub mod wire;
 
@@ -178,6 +179,11 @@ pub enum Event {
     MessageDeleted {
         message: Arc<SharedMessage>,
     },
+    /// Events may have been lost on their way between instances (the Redis subscriber was
+    /// away, or a connection's periodic check is due): each connection compares its rooms'
+    /// heads in the database with what it has delivered and replays the difference. Never
+    /// crosses instances.
+    Recheck,
 }
 
 /// The queue a connection reads its events from.
@@ -220,6 +226,11 @@ pub trait Broker: Send + Sync + 'static {
     fn publish(&self, to: Recipients, exclude: Option<Origin>, event: Event);
     /// Open connections on this instance.
     fn connections(&self) -> usize;
+    /// With several instances: whether the link between them is up now. `None` for a single
+    /// instance (nothing to link).
+    fn cluster_status(&self) -> Option<bool> {
+        None
+    }
 }
 
 pub type SharedBroker = Arc<dyn Broker>;

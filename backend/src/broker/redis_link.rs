@@ -56,6 +56,9 @@ pub enum Inbound {
     /// The subscriber has (re)subscribed to every watched channel: what was published while it
     /// was away is lost, and must be looked for in the database.
     Resubscribed,
+    /// Redis confirmed the subscription to `user`'s channel: what was published for them
+    /// before that (since their connection read the database) must be looked for there.
+    Watching(UserId),
 }
 
 /// Counters, for metrics and tests.
@@ -73,7 +76,7 @@ pub struct LinkStats {
 
 #[derive(Debug)]
 enum SubCommand {
-    Subscribe(String),
+    Subscribe(UserId, String),
     Unsubscribe(String),
     /// Tests: drop every subscription on the server's side without the link knowing, as a
     /// server restart behind a proxy would, so that only the probe can notice.
@@ -95,6 +98,7 @@ pub struct RedisLink {
     prefix: Arc<str>,
     subscriptions: mpsc::UnboundedSender<SubCommand>,
     outgoing: mpsc::Sender<(String, Bytes)>,
+    drop_publishes: Option<Arc<AtomicU64>>,
 }
 
 /// Settings of the link.
@@ -107,6 +111,8 @@ pub struct LinkConfig {
     pub prefix: String,
     /// This instance's id (its probe channel).
     pub instance: u64,
+    /// Tests: while above zero, each publication is dropped and the count goes down by one.
+    pub drop_publishes: Option<Arc<AtomicU64>>,
 }
 
 /// A `REDIS_URL` that cannot be used.
@@ -148,6 +154,7 @@ impl RedisLink {
             prefix,
             subscriptions: sub_tx,
             outgoing: out_tx.clone(),
+            drop_publishes: config.drop_publishes,
         };
         tokio::spawn(prober(out_tx.downgrade(), probe));
         Ok((link, in_rx))
@@ -167,7 +174,7 @@ impl RedisLink {
         if *n == 1 {
             let _ = self
                 .subscriptions
-                .send(SubCommand::Subscribe(self.channel_of(user)));
+                .send(SubCommand::Subscribe(user, self.channel_of(user)));
         }
     }
 
@@ -191,6 +198,14 @@ impl RedisLink {
     /// Publishes `payload` for `user`, without waiting. Dropped (and counted) when the queue is
     /// full or Redis does not take it.
     pub fn publish(&self, user: UserId, payload: Bytes) {
+        if let Some(n) = &self.drop_publishes {
+            if n.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                self.state.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
         if self
             .outgoing
             .try_send((self.channel_of(user), payload))
@@ -296,8 +311,12 @@ async fn subscriber(
                 cmd = commands.recv() => {
                     let r = match cmd {
                         None => return,
-                        Some(SubCommand::Subscribe(c)) => {
-                            tokio::time::timeout(REDIS_TIMEOUT, sink.subscribe(c)).await
+                        Some(SubCommand::Subscribe(user, c)) => {
+                            let r = tokio::time::timeout(REDIS_TIMEOUT, sink.subscribe(c)).await;
+                            if matches!(r, Ok(Ok(()))) && inbound.send(Inbound::Watching(user)).await.is_err() {
+                                return;
+                            }
+                            r
                         }
                         Some(SubCommand::Unsubscribe(c)) => {
                             tokio::time::timeout(REDIS_TIMEOUT, sink.unsubscribe(c)).await
@@ -531,6 +550,7 @@ mod tests {
             url: redis.url(),
             prefix: "test:".into(),
             instance,
+            drop_publishes: None,
         })
         .unwrap()
     }
@@ -553,6 +573,9 @@ mod tests {
             from.publish(user, Bytes::from_static(payload));
             if let Ok(Some(got)) = tokio::time::timeout(Duration::from_millis(100), to.recv()).await
             {
+                if matches!(got, Inbound::Watching(_)) {
+                    continue;
+                }
                 assert_eq!(
                     got,
                     Inbound::Event {
@@ -592,12 +615,14 @@ mod tests {
         while let Ok(Some(got)) =
             tokio::time::timeout(Duration::from_millis(300), a_in.recv()).await
         {
-            assert_eq!(
-                got,
-                Inbound::Event {
-                    user: bob,
-                    payload: Bytes::from_static(b"for bob")
-                }
+            assert!(
+                got == Inbound::Watching(bob)
+                    || got
+                        == Inbound::Event {
+                            user: bob,
+                            payload: Bytes::from_static(b"for bob")
+                        },
+                "{got:?}"
             );
         }
         // B does not watch Alice: nothing for it.

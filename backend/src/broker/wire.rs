@@ -137,6 +137,7 @@ mod tests {
             Event::MessageDeleted {
                 message: message(true),
             },
+            Event::Recheck,
         ];
         for e in &events {
             match e {
@@ -147,7 +148,8 @@ mod tests {
                 | Event::Revoked { .. }
                 | Event::Deactivated
                 | Event::SessionsEnded
-                | Event::MessageDeleted { .. } => {}
+                | Event::MessageDeleted { .. }
+                | Event::Recheck => {}
             }
         }
         events

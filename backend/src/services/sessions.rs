@@ -142,6 +142,19 @@ pub struct RoomSnapshot {
     pub peer_read_up_to: Seq,
 }
 
+/// Every room `user` belongs to: its id, the other member and its newest seq (one query).
+pub async fn room_heads(state: &AppState, user: UserId) -> ApiResult<Vec<(RoomId, UserId, Seq)>> {
+    state
+        .db
+        .run(move |c| {
+            Ok(db::rooms::list_for_member(c, user)?
+                .into_iter()
+                .map(|(room, _)| (room.id, room.other_member(user), room.last_seq))
+                .collect())
+        })
+        .await
+}
+
 /// The user and every room they belong to, with its newest seq and both members' read markers,
 /// read together (three queries on one connection). A user who no longer exists is refused.
 pub async fn snapshot(state: &AppState, user: UserId) -> ApiResult<Snapshot> {

@@ -686,6 +686,16 @@ fn finish(job: Job, result: Done, broker: &SharedBroker) {
                         origin: exclude,
                     };
                     broker.publish(Recipients::Pair(a, b), None, event);
+                } else {
+                    // A resend of a message already stored. Published again for every other
+                    // connection, which drops it if it has it: the instance that stored it may
+                    // have died between its commit and its publication. The resending
+                    // connection gets its ack from the answer.
+                    let event = Event::Message {
+                        message: Arc::clone(&sent.message),
+                        origin: None,
+                    };
+                    broker.publish(Recipients::Pair(a, b), exclude, event);
                 }
                 sent
             });

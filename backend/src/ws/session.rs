@@ -47,6 +47,9 @@ const PING_EVERY_MAX: u64 = 64 * 1024;
 const MAX_PINGS_IN_FLIGHT: usize = 64;
 /// Typing notices relayed per room per connection.
 const TYPING_INTERVAL: Duration = Duration::from_millis(1000);
+/// Several instances: how often a connection compares its rooms with the database, to deliver
+/// anything lost between instances that no later event revealed.
+const POSITION_CHECK: Duration = Duration::from_secs(45);
 
 type PendingSend = BoxFuture<'static, (RoomId, String, ApiResult<messages::Sent>)>;
 type PageRead = BoxFuture<'static, ApiResult<(Vec<PageFrame>, bool)>>;
@@ -137,6 +140,9 @@ struct SyncJob {
     /// replay does not end before it (its commit preceded its publication, so a page read after
     /// the event arrived contains it).
     live_max: Seq,
+    /// Asked for by the client (it gets `synced` at the end); otherwise a repair the server
+    /// started itself after noticing that events were lost, which ends silently.
+    requested: bool,
     /// `live_max` when the last page read started.
     live_max_at_read: Seq,
     /// A page has been read and more messages follow it.
@@ -179,6 +185,11 @@ struct Conn {
     awaiting: HashMap<(RoomId, String), u32>,
     /// Own messages a replay acknowledged before the broker's event for them arrived.
     acked_early: HashSet<(RoomId, Seq)>,
+    /// Room → its head when `ready` was sent: the client has (or syncs) everything up to it.
+    ready_heads: HashMap<RoomId, Seq>,
+    /// Several instances: events can be lost between them, so a message whose seq is not the
+    /// next one starts a repair, and rooms are rechecked periodically.
+    cluster: bool,
 }
 
 /// How a session ends.
@@ -261,6 +272,8 @@ pub async fn run(
         held_deletes: HashMap::new(),
         awaiting: HashMap::new(),
         acked_early: HashSet::new(),
+        ready_heads: HashMap::new(),
+        cluster: state.broker.cluster_status().is_some(),
     };
     let end = match conn.ready().await {
         Ok(()) => conn.serve(&mut stream, inbox, &flood).await,
@@ -388,6 +401,7 @@ impl Conn {
         let mut states = Vec::with_capacity(snapshot.rooms.len());
         for room in snapshot.rooms {
             self.rooms.insert(room.room_id, room.other_member);
+            self.ready_heads.insert(room.room_id, room.last_seq);
             states.push(RoomState {
                 room_id: room.room_id,
                 last_seq: room.last_seq,
@@ -417,6 +431,12 @@ impl Conn {
         let mut waiting: Option<Event> = None;
         let mut heartbeat = tokio::time::interval(cfg.ping_interval);
         heartbeat.tick().await;
+        // Several instances: every connection rechecks its rooms now and then (spread over the
+        // period, so that connections opened together do not check together).
+        let mut position_check = tokio::time::interval_at(
+            tokio::time::Instant::now() + POSITION_CHECK.mul_f64(0.5 + rand::random::<f64>() / 2.0),
+            POSITION_CHECK,
+        );
         let mut last_heard = Instant::now();
         let mut shutdown = self.state.shutdown.clone();
         if *shutdown.borrow() {
@@ -500,6 +520,7 @@ impl Conn {
                 Some((room, client_msg_id, result)) = pending.next(), if !pending.is_empty() => {
                     self.on_sent(room, client_msg_id, result).await
                 }
+                _ = position_check.tick(), if self.cluster => self.recheck().await,
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() >= cfg.idle_timeout {
                         Err(close(CloseCode::Normal, "idle timeout"))
@@ -636,6 +657,11 @@ impl Conn {
                     // A replay already answered it with this ack.
                     return Ok(());
                 }
+                if self.cluster && m.seq.0 > self.known(m.room_id).0 + 1 {
+                    // Messages before it were lost on the way: replay them (and this one) from
+                    // the database first.
+                    self.repair(m.room_id, m.seq);
+                }
                 if self.replay_will_carry(m.room_id, m.seq) {
                     if own {
                         self.held_acks.entry(m.room_id).or_default().insert(m.seq);
@@ -645,17 +671,17 @@ impl Conn {
                 if own {
                     self.take_awaiting(m.room_id, &m.client_msg_id);
                 }
+                if !own && m.seq <= self.known(m.room_id) {
+                    // Already sent (by a `sync`, or earlier when published again), or before
+                    // `ready`'s head, which the client syncs itself.
+                    return Ok(());
+                }
                 let seen = self.delivered.entry(m.room_id).or_insert(Seq(0));
+                *seen = (*seen).max(m.seq);
                 if own {
-                    *seen = (*seen).max(m.seq);
                     let frame = message.ack_frame(&m.client_msg_id);
                     return self.send_text(frame).await;
                 }
-                if m.seq <= *seen {
-                    // Already sent by a `sync`.
-                    return Ok(());
-                }
-                *seen = m.seq;
                 self.send_text(message.message_frame()).await
             }
             Event::Typing { room_id, user_id } => {
@@ -695,6 +721,7 @@ impl Conn {
                 }
                 self.send_deleted(&m).await
             }
+            Event::Recheck => self.recheck().await,
             Event::Revoked { jti } => {
                 if *jti == *self.auth.jti {
                     let e = ApiError::Unauthorized("this token has been revoked".into());
@@ -796,9 +823,57 @@ impl Conn {
             cursor: Seq(after),
             live_max: Seq(0),
             live_max_at_read: Seq(0),
+            requested: true,
             read: false,
             more: true,
         });
+        Ok(())
+    }
+
+    /// The seq up to which this connection's client has `room`: what was delivered, or the
+    /// head `ready` named (the client syncs up to it itself).
+    fn known(&self, room: RoomId) -> Seq {
+        let delivered = self.delivered.get(&room).copied().unwrap_or(Seq(0));
+        let head = self.ready_heads.get(&room).copied().unwrap_or(Seq(0));
+        delivered.max(head)
+    }
+
+    /// Replays `room` from what the client has up to at least `upto`, unless a replay already
+    /// queued will carry `upto` (it then extends to it). No `synced` follows a repair.
+    fn repair(&mut self, room: RoomId, upto: Seq) {
+        if self.replay_will_carry(room, upto) {
+            return;
+        }
+        let from = self.known(room);
+        if upto <= from {
+            return;
+        }
+        self.syncs.push_back(SyncJob {
+            room,
+            cursor: from,
+            live_max: upto,
+            live_max_at_read: Seq(0),
+            requested: false,
+            read: false,
+            more: true,
+        });
+    }
+
+    /// Compares every room's head in the database with what the client has, and replays the
+    /// difference: after events may have been lost between instances, and periodically.
+    async fn recheck(&mut self) -> Result<(), End> {
+        let heads = match sessions::room_heads(&self.state, self.auth.id).await {
+            Ok(h) => h,
+            // Nothing is lost by waiting for the next check.
+            Err(e) => {
+                tracing::warn!(error = %e, "checking the rooms' heads failed");
+                return Ok(());
+            }
+        };
+        for (room, other, head) in heads {
+            self.rooms.insert(room, other);
+            self.repair(room, head);
+        }
         Ok(())
     }
 
@@ -931,6 +1006,9 @@ impl Conn {
     }
 
     async fn finish_sync(&mut self, job: SyncJob) -> Result<(), End> {
+        if !job.requested {
+            return Ok(());
+        }
         if !self.syncs.iter().any(|j| j.room == job.room) {
             if let Some(acks) = self.held_acks.remove(&job.room) {
                 if !acks.is_empty() {

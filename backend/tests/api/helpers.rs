@@ -54,6 +54,7 @@ pub fn test_config(database_url: String) -> Config {
     Config {
         bind: "127.0.0.1:0".parse().unwrap(),
         database_url,
+        redis: None,
         jwt_secret: Secret::new(b"test-secret-test-secret-test-secret!".to_vec()),
         token_ttl: Duration::from_secs(3600),
         static_dir: "/nonexistent".into(),
@@ -123,6 +124,28 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         database_url,
         _dir: dir,
         pg,
+    }
+}
+
+/// Another instance of `first`'s server: the same database, a configuration adjusted by
+/// `tweak` (the database stays `first`'s, which owns it).
+pub async fn spawn_instance_of(first: &TestApp, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = test_config(first.database_url.clone());
+    tweak(&mut config);
+    config.database_url = first.database_url.clone();
+    let app = Application::build(config).await.expect("the app starts");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        database_url: first.database_url.clone(),
+        _dir: tempfile::tempdir().unwrap(),
+        pg: None,
     }
 }
 

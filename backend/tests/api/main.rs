@@ -13,6 +13,7 @@ mod crash;
 mod docs;
 mod errors;
 mod http_limits;
+mod instances;
 mod low_findings;
 mod messages;
 mod openapi;

@@ -1,0 +1,254 @@
+//! Two instances of the server in one process, sharing one database and a Redis of the test's
+//! own: what one instance's users do reaches the other's, in order, exactly once, and what
+//! Redis loses on the way is repaired from the database without the clients asking.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use letschat::config::RedisConfig;
+use serde_json::json;
+
+use crate::helpers::{spawn_app_with, spawn_instance_of, TestApp};
+use crate::ws_support::Ws;
+
+/// A `redis-server` of this test's own on a free port (the shared one is never restarted).
+struct TestRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl TestRedis {
+    fn start_on(port: u16) -> TestRedis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (Debian package redis-server)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TestRedis {
+            port,
+            child: Some(child),
+        }
+    }
+
+    fn start() -> TestRedis {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        TestRedis::start_on(port)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn config(&self, drop: &Arc<AtomicU64>) -> RedisConfig {
+        RedisConfig {
+            url: format!("redis://127.0.0.1:{}", self.port),
+            prefix: "test:".into(),
+            drop_publishes: Some(Arc::clone(drop)),
+        }
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Two instances on one database and `redis`; the counters drop each instance's next
+/// publications.
+async fn two_instances(redis: &TestRedis) -> (TestApp, TestApp, Arc<AtomicU64>, Arc<AtomicU64>) {
+    let (drop_a, drop_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let a = spawn_app_with(|c| c.redis = Some(redis.config(&drop_a))).await;
+    let b = spawn_instance_of(&a, |c| c.redis = Some(redis.config(&drop_b))).await;
+    (a, b, drop_a, drop_b)
+}
+
+/// The next `message` frames until `n` have come (within 10 s each): their bodies.
+async fn bodies(ws: &mut Ws, n: usize) -> Vec<(i64, String)> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let f = ws
+            .try_next(Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("only {} of {n} messages came: {got:?}", got.len()));
+        if f["type"] == "message" {
+            got.push((
+                f["message"]["seq"].as_i64().unwrap(),
+                f["message"]["body"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    got
+}
+
+/// Nothing but `presence` frames for a moment: no duplicate came.
+async fn nothing_more(ws: &mut Ws) {
+    if let Some(f) = ws.try_next(Duration::from_millis(700)).await {
+        panic!("unexpected frame: {f}");
+    }
+}
+
+fn numbered(from: usize, to: usize, who: &str) -> Vec<String> {
+    (from..=to)
+        .map(|i| format!("{who} {i}: مرحبا 🌍 a longer line of text, as people write"))
+        .collect()
+}
+
+#[tokio::test]
+async fn users_on_different_instances_chat_live_both_ways() {
+    let redis = TestRedis::start();
+    let (a, b, _, _) = two_instances(&redis).await;
+    let (alice, bob, room) = a.pair("alice_on_a", "bob_on_b").await;
+    let mut wa = a.ws(&alice.token).await;
+    let mut wb = b.ws(&bob.token).await;
+
+    wa.send_msg(room, "a-1", "Hello from instance A 👋").await;
+    assert_eq!(wa.next_of("ack").await["message"]["seq"], 1);
+    assert_eq!(
+        bodies(&mut wb, 1).await,
+        vec![(1, "Hello from instance A 👋".to_owned())]
+    );
+    // Read markers and typing cross too.
+    wb.send(json!({"type": "read", "room_id": room, "up_to": 1}))
+        .await;
+    let r = wa.next_of("read").await;
+    assert_eq!(
+        (r["user_id"].as_i64(), r["up_to"].as_i64()),
+        (Some(bob.id), Some(1))
+    );
+    wa.send(json!({"type": "typing", "room_id": room})).await;
+    let t = wb.next_of("typing").await;
+    assert_eq!(
+        (t["room_id"].as_i64(), t["user_id"].as_i64()),
+        (Some(room), Some(alice.id))
+    );
+    wb.send_msg(room, "b-1", "And back from B").await;
+    assert_eq!(wb.next_of("ack").await["message"]["seq"], 2);
+    assert_eq!(
+        bodies(&mut wa, 1).await,
+        vec![(2, "And back from B".to_owned())]
+    );
+    nothing_more(&mut wa).await;
+    nothing_more(&mut wb).await;
+}
+
+#[tokio::test]
+async fn a_user_on_both_instances_gets_every_message_once_in_order() {
+    let redis = TestRedis::start();
+    let (a, b, _, _) = two_instances(&redis).await;
+    let (alice, bob, room) = a.pair("alice_twice", "bob_sender").await;
+    let mut alice_a = a.ws(&alice.token).await;
+    let mut alice_b = b.ws(&alice.token).await;
+    // Bob sends through both instances in turn, over REST.
+    let texts = numbered(1, 30, "bob");
+    for (i, t) in texts.iter().enumerate() {
+        let via = if i % 2 == 0 { &a } else { &b };
+        via.send(&bob, room, &format!("m-{i}"), t).await;
+    }
+    let want: Vec<(i64, String)> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (i as i64 + 1, t.clone()))
+        .collect();
+    assert_eq!(bodies(&mut alice_a, 30).await, want);
+    assert_eq!(bodies(&mut alice_b, 30).await, want);
+    nothing_more(&mut alice_a).await;
+    nothing_more(&mut alice_b).await;
+}
+
+#[tokio::test]
+async fn a_publication_redis_never_delivered_is_repaired_by_the_next_message() {
+    let redis = TestRedis::start();
+    let (a, b, drop_a, _) = two_instances(&redis).await;
+    let (alice, bob, room) = a.pair("alice_lossy", "bob_lossy").await;
+    let mut wa = a.ws(&alice.token).await;
+    let mut wb = b.ws(&bob.token).await;
+    wa.send_msg(room, "x-0", "first, delivered").await;
+    assert_eq!(wa.next_of("ack").await["message"]["seq"], 1);
+    assert_eq!(bodies(&mut wb, 1).await[0].0, 1);
+    // Instance A's next four publications are lost on the way to Redis: two messages, each
+    // published for both members.
+    drop_a.store(4, Ordering::SeqCst);
+    wa.send_msg(room, "x-1", "second, lost").await;
+    wa.send_msg(room, "x-2", "third, lost").await;
+    assert_eq!(wa.next_of("ack").await["message"]["seq"], 2);
+    assert_eq!(wa.next_of("ack").await["message"]["seq"], 3);
+    assert_eq!(drop_a.load(Ordering::SeqCst), 0);
+    // Nothing reached Bob yet; the next message shows the gap, which B replays first.
+    nothing_more(&mut wb).await;
+    wa.send_msg(room, "x-3", "fourth, delivered").await;
+    assert_eq!(
+        bodies(&mut wb, 3).await,
+        vec![
+            (2, "second, lost".to_owned()),
+            (3, "third, lost".to_owned()),
+            (4, "fourth, delivered".to_owned()),
+        ]
+    );
+    // A repair sends no `synced`: the client did not ask for one.
+    nothing_more(&mut wb).await;
+}
+
+#[tokio::test]
+async fn after_redis_restarts_what_was_sent_meanwhile_arrives_without_a_sync() {
+    let mut redis = TestRedis::start();
+    let port = redis.port;
+    let (a, b, _, _) = two_instances(&redis).await;
+    let (alice, bob, room) = a.pair("alice_restart", "bob_restart").await;
+    let mut wa = a.ws(&alice.token).await;
+    let mut wb = b.ws(&bob.token).await;
+    wa.send_msg(room, "r-0", "before the restart").await;
+    assert_eq!(wa.next_of("ack").await["message"]["seq"], 1);
+    assert_eq!(
+        bodies(&mut wb, 1).await,
+        vec![(1, "before the restart".to_owned())]
+    );
+
+    redis.stop();
+    // Sent while Redis is down: stored and acknowledged all the same.
+    let texts = numbered(2, 6, "alice");
+    for (i, t) in texts.iter().enumerate() {
+        wa.send_msg(room, &format!("r-{}", i + 1), t).await;
+    }
+    for seq in 2..=6 {
+        assert_eq!(wa.next_of("ack").await["message"]["seq"], seq);
+    }
+    let health = a.get("/api/health", "").await;
+    assert_eq!(health.status, 200);
+
+    let _redis = TestRedis::start_on(port);
+    // B resubscribes and its connections recheck their rooms: the five arrive, in order.
+    let want: Vec<(i64, String)> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (i as i64 + 2, t.clone()))
+        .collect();
+    assert_eq!(bodies(&mut wb, 5).await, want);
+    // And live delivery goes on.
+    wa.send_msg(room, "r-9", "after the restart").await;
+    assert_eq!(
+        bodies(&mut wb, 1).await,
+        vec![(7, "after the restart".to_owned())]
+    );
+    nothing_more(&mut wb).await;
+}
