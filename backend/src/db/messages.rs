@@ -1,72 +1,13 @@
-//! Queries on `messages`: the seq-assigning insert, idempotency look-ups and cursor pages.
+//! Queries on `messages`: look-ups and cursor pages (the message writer inserts through
+//! `batch` and `batch_pg`).
 
 use diesel::prelude::*;
 
 use super::models::MessageRow;
-use super::schema::{messages, rooms};
+use super::schema::messages;
 use super::DbConnection;
-use crate::domain::{MessageId, RoomId, Seq, UserId};
+use crate::domain::{MessageId, RoomId, Seq};
 use crate::error::ApiResult;
-
-pub fn find_by_client_id(
-    conn: &mut DbConnection,
-    room: RoomId,
-    sender: UserId,
-    client_msg_id: &str,
-) -> ApiResult<Option<MessageRow>> {
-    Ok(messages::table
-        .filter(messages::room_id.eq(room))
-        .filter(messages::sender_id.eq(sender))
-        .filter(messages::client_msg_id.eq(client_msg_id))
-        .select(MessageRow::as_select())
-        .first(conn)
-        .optional()?)
-}
-
-/// Inserts a message with the room's next seq. Must run inside a write transaction: the room
-/// row's update takes the room's write lock first, so seqs are assigned one at a time, gap-free.
-/// The caller then records the room's last message with `set_last_message`.
-pub fn insert_next(
-    conn: &mut DbConnection,
-    room: RoomId,
-    sender: UserId,
-    client_msg_id: &str,
-    body: &str,
-) -> Result<MessageRow, diesel::result::Error> {
-    let seq: i64 = diesel::update(rooms::table.find(room))
-        .set(rooms::last_seq.eq(rooms::last_seq + 1))
-        .returning(rooms::last_seq)
-        .get_result(conn)?;
-    let message: MessageRow = diesel::insert_into(messages::table)
-        .values((
-            messages::room_id.eq(room),
-            messages::seq.eq(seq),
-            messages::sender_id.eq(sender),
-            messages::client_msg_id.eq(client_msg_id),
-            messages::body.eq(body),
-            messages::created_at.eq(super::now()),
-        ))
-        .returning(messages::all_columns)
-        .get_result(conn)?;
-    Ok(message)
-}
-
-/// Records the room's newest message (orders conversations by recency). Once per room per
-/// batch of inserts, with the highest id of the batch.
-pub fn set_last_message(
-    conn: &mut DbConnection,
-    room: RoomId,
-    id: MessageId,
-) -> Result<(), diesel::result::Error> {
-    diesel::update(
-        rooms::table
-            .find(room)
-            .filter(rooms::last_message_id.lt(id.0)),
-    )
-    .set(rooms::last_message_id.eq(id))
-    .execute(conn)
-    .map(|_| ())
-}
 
 pub fn find_many(conn: &mut DbConnection, ids: &[MessageId]) -> ApiResult<Vec<MessageRow>> {
     Ok(messages::table
@@ -230,6 +171,7 @@ fn cap_bytes(rows: &mut Vec<MessageRow>, cursor: Cursor, max_bytes: usize) -> bo
 #[cfg(test)]
 mod byte_cap_tests {
     use super::*;
+    use crate::domain::UserId;
 
     fn row(seq: i64, body: &str) -> MessageRow {
         MessageRow {

@@ -129,41 +129,6 @@ pub fn members_of(
         .collect())
 }
 
-/// Moves `user`'s read marker in `room` forward to `up_to` (never backwards); true if it moved.
-pub fn advance_read_marker(
-    conn: &mut DbConnection,
-    room: RoomId,
-    user: UserId,
-    up_to: Seq,
-) -> Result<bool, diesel::result::Error> {
-    let n = diesel::update(
-        room_members::table
-            .filter(room_members::room_id.eq(room))
-            .filter(room_members::user_id.eq(user))
-            .filter(room_members::read_up_to.lt(up_to.0)),
-    )
-    .set(room_members::read_up_to.eq(up_to.0))
-    .execute(conn)?;
-    Ok(n > 0)
-}
-
-/// Adds `sent` to the messages `user` sent in `room`.
-pub fn add_sent(
-    conn: &mut DbConnection,
-    room: RoomId,
-    user: UserId,
-    sent: i64,
-) -> Result<(), diesel::result::Error> {
-    diesel::update(
-        room_members::table
-            .filter(room_members::room_id.eq(room))
-            .filter(room_members::user_id.eq(user)),
-    )
-    .set(room_members::sent_count.eq(room_members::sent_count + sent))
-    .execute(conn)
-    .map(|_| ())
-}
-
 /// The two members of a room, if it exists.
 pub fn members_pair(
     conn: &mut DbConnection,
@@ -175,12 +140,4 @@ pub fn members_pair(
         .first::<(i64, i64)>(conn)
         .optional()
         .map(|o| o.map(|(a, b)| (UserId(a), UserId(b))))
-}
-
-pub fn last_seq(conn: &mut DbConnection, room: RoomId) -> Result<Seq, diesel::result::Error> {
-    rooms::table
-        .find(room)
-        .select(rooms::last_seq)
-        .first::<i64>(conn)
-        .map(Seq)
 }

@@ -115,24 +115,6 @@ pub fn end_sessions(conn: &mut DbConnection, id: UserId) -> ApiResult<bool> {
         > 0)
 }
 
-/// Which of `ids` are deactivated accounts (primary-key look-ups).
-pub fn deactivated_among(
-    conn: &mut DbConnection,
-    ids: &[UserId],
-) -> Result<std::collections::HashSet<UserId>, diesel::result::Error> {
-    let mut found = std::collections::HashSet::new();
-    // In chunks: both databases cap the number of bound parameters.
-    for chunk in ids.chunks(10_000) {
-        found.extend(
-            users::table
-                .filter(users::id.eq_any(chunk))
-                .filter(users::deactivated_at.is_not_null())
-                .select(users::id)
-                .load::<UserId>(conn)?,
-        );
-    }
-    Ok(found)
-}
 /// The account's login-throttle epoch: failed logins counted in an earlier one no longer count.
 pub fn login_throttle_epoch(conn: &mut DbConnection, id: UserId) -> ApiResult<i64> {
     Ok(users::table

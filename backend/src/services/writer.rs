@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::broker::{Event, Origin, Recipients, SharedBroker, SharedMessage};
 use crate::db::batch::{RoomAdvance, RoomHead};
+use crate::db::batch_pg::{BatchJob, Outcome, Refused};
 use crate::db::{self, models::MessageRow, write_transaction, Db, DbConnection};
 use crate::domain::{ClientMsgId, MessageBody, MessageId, RoomId, Seq, UserId};
 use crate::error::{ApiError, ApiResult};
@@ -159,8 +160,6 @@ enum Done {
 }
 
 fn run(mut rx: mpsc::Receiver<Job>, db: Db, broker: SharedBroker) {
-    // Rooms never change members: remember them (PostgreSQL path).
-    let mut members: HashMap<RoomId, (UserId, UserId)> = HashMap::new();
     // Each room's members and head as last committed (SQLite path).
     let mut heads: HashMap<RoomId, RoomHead> = HashMap::new();
     let mut conn = None;
@@ -188,7 +187,7 @@ fn run(mut rx: mpsc::Receiver<Job>, db: Db, broker: SharedBroker) {
         let committed = if matches!(**c, DbConnection::Sqlite(_)) {
             commit_sqlite(c, &mut heads, &batch, &mut done)
         } else {
-            write_transaction(c, |c| apply_batch(c, &mut members, &batch, &mut done))
+            commit_postgres(c, &batch, &mut done)
         };
         match committed {
             Ok(()) => {
@@ -502,177 +501,62 @@ fn apply_batch_sqlite(
     Ok(())
 }
 
-/// Runs a batch inside its transaction. What several sends of a batch share is written once
-/// per batch: a room's newest message, a sender's read marker (sending reads everything before
-/// it), and the recipient's contact entry for the sender (whoever writes to you becomes your
-/// contact).
-fn apply_batch(
+/// Commits a batch on PostgreSQL (`db::batch_pg`): one transaction that locks the rooms' heads
+/// in id order, so that several servers can write into one database, and a fixed number of
+/// statements whatever the batch's size.
+fn commit_postgres(
     c: &mut DbConnection,
-    members: &mut HashMap<RoomId, (UserId, UserId)>,
     batch: &[Job],
     done: &mut Vec<Done>,
 ) -> Result<(), ApiError> {
-    let mut newest: HashMap<RoomId, MessageId> = HashMap::new();
-    let mut senders: HashMap<(RoomId, UserId), (Seq, i64)> = HashMap::new();
-    let mut contacts: HashMap<(UserId, UserId), RoomId> = HashMap::new();
-    let deactivated = deactivated_in_batch(c, members, batch)?;
-    for job in batch {
-        match job {
+    let DbConnection::Postgresql(pg) = c else {
+        return Err(ApiError::internal("PostgreSQL batch on another database"));
+    };
+    let jobs: Vec<BatchJob<'_>> = batch
+        .iter()
+        .map(|job| match job {
             Job::Send {
                 user,
                 room,
                 client_msg_id,
                 body,
                 ..
-            } => {
-                let result = apply_send(
-                    c,
-                    members,
-                    &deactivated,
-                    (*user, *room),
-                    client_msg_id,
-                    body,
-                );
-                if let Ok((sent, a, b)) = &result {
-                    if sent.created {
-                        let m = &sent.message;
-                        let id = newest.entry(*room).or_insert(m.id);
-                        *id = (*id).max(m.id);
-                        let sender = senders.entry((*room, *user)).or_insert((m.seq, 0));
-                        sender.0 = sender.0.max(m.seq);
-                        sender.1 += 1;
-                        let recipient = if a == user { *b } else { *a };
-                        contacts.insert((recipient, *user), *room);
-                    }
-                }
-                done.push(Done::Sent(result));
-            }
+            } => BatchJob::Send {
+                user: *user,
+                room: *room,
+                client_msg_id: client_msg_id.as_str(),
+                body: body.as_str(),
+            },
             Job::Read {
                 user, room, up_to, ..
-            } => {
-                done.push(Done::Read(apply_read(c, members, *user, *room, *up_to)));
-            }
-        }
-    }
-    for ((room, user), (seq, sent)) in senders {
-        db::rooms::advance_read_marker(c, room, user, seq)?;
-        db::rooms::add_sent(c, room, user, sent)?;
-    }
-    for ((owner, contact), room) in contacts {
-        db::contacts::insert_if_absent(c, owner, contact, room)?;
-    }
-    for (room, id) in newest {
-        db::messages::set_last_message(c, room, id)?;
-    }
+            } => BatchJob::Read {
+                user: *user,
+                room: *room,
+                up_to: *up_to,
+            },
+        })
+        .collect();
+    let committed = db::batch_pg::commit(pg, &jobs).map_err(ApiError::internal)?;
+    done.extend(committed.outcomes.into_iter().map(|outcome| match outcome {
+        Outcome::Sent(sent) => Done::Sent(sent.map_err(refusal).map(|stored| {
+            let (a, b) = stored.members;
+            let sent = Sent {
+                message: shared(Arc::unwrap_or_clone(stored.message)),
+                created: stored.created,
+            };
+            (sent, a, b)
+        })),
+        Outcome::Read(read) => Done::Read(read.map_err(refusal)),
+    }));
     Ok(())
 }
 
-/// As `deactivated_in_batch_sqlite`, with the members the writer remembers per room.
-fn deactivated_in_batch(
-    c: &mut DbConnection,
-    members: &mut HashMap<RoomId, (UserId, UserId)>,
-    batch: &[Job],
-) -> ApiResult<HashSet<UserId>> {
-    let mut ids = Vec::new();
-    for job in batch {
-        if let Job::Send { room, .. } = job {
-            let pair = match members.get(room) {
-                Some(p) => Some(*p),
-                None => {
-                    let p = db::rooms::members_pair(c, *room)?;
-                    if let Some(p) = p {
-                        members.insert(*room, p);
-                    }
-                    p
-                }
-            };
-            if let Some((a, b)) = pair {
-                ids.extend([a, b]);
-            }
-        }
+/// The error a refused job answers with (as on SQLite).
+fn refusal(refused: Refused) -> ApiError {
+    match refused {
+        Refused::NotMember => room_not_found(),
+        Refused::Deactivated => deactivated_member(),
     }
-    ids.sort_unstable();
-    ids.dedup();
-    Ok(db::users::deactivated_among(c, &ids)?)
-}
-
-/// The room's two members if `user` is one of them.
-fn membership(
-    c: &mut DbConnection,
-    members: &mut HashMap<RoomId, (UserId, UserId)>,
-    user: UserId,
-    room: RoomId,
-) -> ApiResult<(UserId, UserId)> {
-    let pair = match members.get(&room) {
-        Some(p) => *p,
-        None => {
-            let p = db::rooms::members_pair(c, room)?.ok_or_else(room_not_found)?;
-            members.insert(room, p);
-            p
-        }
-    };
-    if pair.0 == user || pair.1 == user {
-        Ok(pair)
-    } else {
-        Err(room_not_found())
-    }
-}
-
-fn apply_send(
-    c: &mut DbConnection,
-    members: &mut HashMap<RoomId, (UserId, UserId)>,
-    deactivated: &HashSet<UserId>,
-    (user, room): (UserId, RoomId),
-    client_msg_id: &ClientMsgId,
-    body: &MessageBody,
-) -> ApiResult<(Sent, UserId, UserId)> {
-    let (a, b) = membership(c, members, user, room)?;
-    if deactivated.contains(&a) || deactivated.contains(&b) {
-        return Err(deactivated_member());
-    }
-    // Each send in its own savepoint: a known client_msg_id rolls back only its own seq.
-    let inserted = c.transaction(|c| {
-        db::messages::insert_next(c, room, user, client_msg_id.as_str(), body.as_str())
-    });
-    match inserted {
-        Ok(message) => Ok((
-            Sent {
-                message: shared(message),
-                created: true,
-            },
-            a,
-            b,
-        )),
-        Err(e) if db::is_unique_violation(&e) => {
-            let message = db::messages::find_by_client_id(c, room, user, client_msg_id.as_str())?
-                .ok_or_else(|| {
-                ApiError::internal(format!("unique violation without a message: {e}"))
-            })?;
-            Ok((
-                Sent {
-                    message: shared(message),
-                    created: false,
-                },
-                a,
-                b,
-            ))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn apply_read(
-    c: &mut DbConnection,
-    members: &mut HashMap<RoomId, (UserId, UserId)>,
-    user: UserId,
-    room: RoomId,
-    up_to: Seq,
-) -> ApiResult<Option<(UserId, UserId, Seq)>> {
-    let (a, b) = membership(c, members, user, room)?;
-    let last = db::rooms::last_seq(c, room)?;
-    let up_to = up_to.min(last);
-    let moved = db::rooms::advance_read_marker(c, room, user, up_to)?;
-    Ok(moved.then_some((a, b, up_to)))
 }
 
 /// After the commit: publish, then answer.

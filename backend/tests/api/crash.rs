@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{fresh_database, Resp, TestApp};
+use crate::helpers::{fresh_database, TestApp};
 
 /// A `letschat` process on a fixed port and database.
 struct Server {
@@ -202,28 +202,6 @@ impl Client {
     }
 }
 
-async fn full_history(app: &TestApp, token: &str, room: i64) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let r: Resp = app
-            .get(
-                &format!("/api/rooms/{room}/messages?after={after}&limit=200"),
-                token,
-            )
-            .await;
-        assert_eq!(r.status, 200);
-        let page = r.body["messages"].as_array().unwrap().clone();
-        if let Some(last) = page.last() {
-            after = last["seq"].as_i64().unwrap();
-        }
-        out.extend(page);
-        if !r.body["has_more"].as_bool().unwrap() {
-            return out;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acked_messages_survive_sigkill_exactly_once_and_in_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -288,7 +266,7 @@ async fn acked_messages_survive_sigkill_exactly_once_and_in_order() {
 
     let mut total = 0;
     for (room, token) in &rooms {
-        let history = full_history(&app, token, *room).await;
+        let history = app.full_history(token, *room).await;
         // Gap-free seqs from 1.
         for (i, m) in history.iter().enumerate() {
             assert_eq!(m["seq"].as_i64().unwrap(), i as i64 + 1, "room {room}");

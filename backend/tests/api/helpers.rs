@@ -319,6 +319,31 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A room's whole history, paged forward from the start.
+    pub async fn full_history(&self, token: &str, room: i64) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let r = self
+                .get(
+                    &format!("/api/rooms/{room}/messages?after={after}&limit=200"),
+                    token,
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            let page = r.body["messages"].as_array().unwrap().clone();
+            if let Some(last) = page.last() {
+                after = last["seq"].as_i64().unwrap();
+            }
+            out.extend(page);
+            if !r.body["has_more"].as_bool().unwrap() {
+                return out;
+            }
+        }
+    }
+}
+
 /// As `spawn_app_with`, and also returns the server's state (for tests that must hold a
 /// limiter's turn or read figures the API does not show).
 pub async fn spawn_app_with_state(

@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod auth;
+mod cluster;
 mod concurrency;
 mod contacts;
 mod crash;
