@@ -53,6 +53,7 @@ pub fn postgres_url() -> Option<String> {
 pub fn test_config(database_url: String) -> Config {
     Config {
         bind: "127.0.0.1:0".parse().unwrap(),
+        metrics_bind: None,
         database_url,
         jwt_secret: Secret::new(b"test-secret-test-secret-test-secret!".to_vec()),
         token_ttl: Duration::from_secs(3600),
