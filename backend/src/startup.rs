@@ -75,8 +75,9 @@ impl Application {
             Some(_) => Metrics::prometheus().map_err(StartupError::Other)?,
             None => Metrics::disabled(),
         });
-        let broker: SharedBroker = Arc::new(MemoryBroker::start());
-        let writer = Writer::start(db.clone(), Arc::clone(&broker))
+        let broker: SharedBroker =
+            Arc::new(MemoryBroker::start_with_metrics(metrics.broker.clone()));
+        let writer = Writer::start(db.clone(), Arc::clone(&broker), metrics.writer.clone())
             .map_err(|e| StartupError::Other(format!("cannot start the message writer: {e}")))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = AppState {

@@ -13,6 +13,7 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 
 use super::{Broker, ConnId, Event, Outbox, Recipients};
 use crate::domain::UserId;
+use crate::metrics::BrokerMetrics;
 
 enum Command {
     Subscribe(UserId, ConnId, Outbox),
@@ -28,9 +29,14 @@ pub struct MemoryBroker {
 impl MemoryBroker {
     /// Starts the hub task on the current tokio runtime.
     pub fn start() -> MemoryBroker {
+        MemoryBroker::start_with_metrics(BrokerMetrics::disabled())
+    }
+
+    /// As [`MemoryBroker::start`], recording publishes, deliveries and drops in `metrics`.
+    pub fn start_with_metrics(metrics: BrokerMetrics) -> MemoryBroker {
         let (tx, rx) = mpsc::unbounded_channel();
         let connections = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(run(rx, Arc::clone(&connections)));
+        tokio::spawn(run(rx, Arc::clone(&connections), metrics));
         MemoryBroker {
             commands: tx,
             connections,
@@ -56,7 +62,11 @@ impl Broker for MemoryBroker {
     }
 }
 
-async fn run(mut rx: mpsc::UnboundedReceiver<Command>, count: Arc<AtomicUsize>) {
+async fn run(
+    mut rx: mpsc::UnboundedReceiver<Command>,
+    count: Arc<AtomicUsize>,
+    metrics: BrokerMetrics,
+) {
     // Most users have one or two connections: a small vector beats a map per user.
     let mut subs: HashMap<UserId, Vec<(ConnId, Outbox)>> = HashMap::new();
     while let Some(cmd) = rx.recv().await {
@@ -70,6 +80,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Command>, count: Arc<AtomicUsize>) 
             }
             Command::Publish(to, exclude, event) => {
                 let mut slow: Vec<(UserId, ConnId)> = Vec::new();
+                let mut delivered = 0;
                 to.for_each(|user| {
                     let Some(conns) = subs.get(&user) else { return };
                     for (conn, outbox) in conns {
@@ -77,8 +88,9 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Command>, count: Arc<AtomicUsize>) 
                             continue;
                         }
                         match outbox.try_send(event.clone()) {
-                            Ok(()) => {}
+                            Ok(()) => delivered += 1,
                             Err(TrySendError::Full(_)) => {
+                                metrics.dropped.increment(1);
                                 tracing::warn!(user = %user, conn = conn.0, "dropping a connection that does not keep up");
                                 slow.push((user, *conn));
                             }
@@ -86,6 +98,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Command>, count: Arc<AtomicUsize>) 
                         }
                     }
                 });
+                metrics.published(delivered);
                 for (user, conn) in slow {
                     remove(&mut subs, user, conn, &count);
                 }

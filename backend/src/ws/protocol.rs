@@ -2,6 +2,7 @@
 //! server sends back. All frames are JSON text with a `type`.
 
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
@@ -118,6 +119,8 @@ const ACK_MESSAGE_KEY: &str = r#","message":"#;
 pub struct WireMessage {
     row: Arc<MessageRow>,
     frame: OnceLock<ByteString>,
+    /// When it was built: for a published message, right after its batch's commit.
+    published_at: Instant,
 }
 
 impl WireMessage {
@@ -125,7 +128,13 @@ impl WireMessage {
         WireMessage {
             row,
             frame: OnceLock::new(),
+            published_at: Instant::now(),
         }
+    }
+
+    /// Time since the writer published it (for `letschat_commit_to_delivery_seconds`).
+    pub fn since_published(&self) -> Duration {
+        self.published_at.elapsed()
     }
 
     pub fn row(&self) -> &MessageRow {
