@@ -15,6 +15,7 @@ mod errors;
 mod http_limits;
 mod low_findings;
 mod messages;
+mod metrics;
 mod openapi;
 mod rate_limits;
 mod rooms;
