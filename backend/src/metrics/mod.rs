@@ -83,7 +83,8 @@ impl BrokerMetrics {
     fn register() -> BrokerMetrics {
         describe_counter!(
             "letschat_broker_publishes_total",
-            "Events published to the broker (messages, acks, read markers, typing, presence, ...)."
+            "Events published to the broker (messages, read markers, typing, presence, \
+             revocations, ...)."
         );
         describe_counter!(
             "letschat_broker_deliveries_total",
