@@ -96,6 +96,9 @@ impl Default for WsConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: SocketAddr,
+    /// Where `GET /metrics` (Prometheus text format) is served (`LETSCHAT_METRICS_BIND`); off
+    /// when `None`. Never the public address: keep it on loopback or a private network.
+    pub metrics_bind: Option<SocketAddr>,
     pub database_url: String,
     /// Several instances: the Redis their events cross through (`REDIS_URL`); `None` for one
     /// instance with its in-process broker.
@@ -199,6 +202,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "LETSCHAT_BIND")]
     pub bind: Option<String>,
+    /// Address for `GET /metrics` in Prometheus text format, e.g. `127.0.0.1:9464`; off when
+    /// unset. Never the public address: keep it on loopback or a private network.
+    #[arg(long, env = "LETSCHAT_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
     /// `sqlite://path/to/file.db` (created on first start) or `postgres://user@host/db`.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
@@ -385,6 +392,8 @@ impl Config {
                 format!("'{bind_raw}' is not an address like 127.0.0.1:8080"),
             )
         })?;
+
+        let metrics_bind = metrics_bind(args.metrics_bind.as_deref(), bind)?;
 
         let database_url = args
             .database_url
@@ -578,6 +587,7 @@ impl Config {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Config {
             bind,
+            metrics_bind,
             database_url,
             redis,
             jwt_secret,
@@ -610,6 +620,30 @@ impl Config {
             )?,
         })
     }
+}
+
+/// `LETSCHAT_METRICS_BIND`: an address other than the public one, or off (unset or empty).
+fn metrics_bind(raw: Option<&str>, public: SocketAddr) -> Result<Option<SocketAddr>, ConfigError> {
+    const VAR: &str = "LETSCHAT_METRICS_BIND";
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let addr: SocketAddr = raw.parse().map_err(|_| {
+        bad(
+            VAR,
+            format!("'{raw}' is not an address like 127.0.0.1:9464"),
+        )
+    })?;
+    if addr.port() != 0 && addr.port() == public.port() {
+        return Err(bad(
+            VAR,
+            format!(
+                "port {} is LETSCHAT_BIND's; metrics need a port of their own",
+                addr.port()
+            ),
+        ));
+    }
+    Ok(Some(addr))
 }
 
 /// A duration setting between `min` and `max`.
@@ -748,6 +782,22 @@ mod tests {
         assert_eq!(c.token_ttl.as_secs(), 7 * 24 * 3600);
         assert_eq!(c.bcrypt_cost, 12);
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.metrics_bind, None);
+    }
+
+    #[test]
+    fn metrics_bind_is_off_unless_set() {
+        let mut a = args();
+        a.metrics_bind = Some(" ".into());
+        assert_eq!(Config::from_args(&a).expect("valid").metrics_bind, None);
+        a.metrics_bind = Some("127.0.0.1:9464".into());
+        let c = Config::from_args(&a).expect("valid");
+        assert_eq!(
+            c.metrics_bind,
+            Some("127.0.0.1:9464".parse().expect("address"))
+        );
+        a.metrics_bind = Some("[::1]:9464".into());
+        assert!(Config::from_args(&a).expect("valid").metrics_bind.is_some());
     }
 
     #[test]
@@ -776,6 +826,12 @@ mod tests {
             .expect_err("must fail")
             .to_string()
             .contains("LETSCHAT_BCRYPT_COST"));
+        for bad_bind in ["9464", "localhost:9464", "127.0.0.1", "127.0.0.1:8080"] {
+            let mut a = args();
+            a.metrics_bind = Some(bad_bind.into());
+            let e = Config::from_args(&a).expect_err(bad_bind).to_string();
+            assert!(e.contains("LETSCHAT_METRICS_BIND"), "{bad_bind}: {e}");
+        }
         let mut a = args();
         a.jwt_secret = Some("short".into());
         assert!(Config::from_args(&a)

@@ -11,6 +11,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http_limits;
+pub mod metrics;
 pub mod openapi;
 pub mod presence;
 pub mod services;

@@ -70,6 +70,9 @@ fn serve(args: ServeArgs) -> ExitCode {
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!(port = app.port(), "Let's Chat is listening");
+        if let Some(addr) = app.metrics_addr() {
+            tracing::info!(%addr, "metrics are served at /metrics");
+        }
         app.run_until_stopped().await.map_err(|e| e.to_string())
     });
     match result {

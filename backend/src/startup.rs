@@ -21,6 +21,8 @@ use crate::broker::{InstanceId, MemoryBroker, SharedBroker};
 use crate::config::Config;
 use crate::db::Db;
 use crate::http_limits::{self, ConnectionCounter};
+use crate::metrics::endpoint::Endpoint;
+use crate::metrics::Metrics;
 use crate::presence::Presence;
 use crate::services::writer::Writer;
 use crate::state::AppState;
@@ -42,6 +44,8 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// `GET /metrics` on `LETSCHAT_METRICS_BIND`, when set.
+    metrics: Option<Endpoint>,
     state: AppState,
     shutdown: watch::Sender<bool>,
 }
@@ -67,19 +71,30 @@ impl Application {
             .await
             .map_err(|e| StartupError::Other(e.to_string()))?
             .map_err(|e| StartupError::Other(format!("bcrypt: {e}")))?;
+        let metrics = Arc::new(match config.metrics_bind {
+            Some(_) => Metrics::prometheus().map_err(StartupError::Other)?,
+            None => Metrics::disabled(),
+        });
         let instance = InstanceId::random();
         tracing::info!(%instance, "server instance");
         let broker: SharedBroker = match &config.redis {
-            None => Arc::new(MemoryBroker::start(instance)),
+            None => Arc::new(MemoryBroker::start_with_metrics(
+                instance,
+                metrics.broker.clone(),
+            )),
             Some(redis) => {
                 tracing::info!(prefix = %redis.prefix, "events cross instances through Redis");
                 Arc::new(
-                    crate::broker::redis::RedisBroker::start(instance, redis)
-                        .map_err(|e| StartupError::Other(e.to_string()))?,
+                    crate::broker::redis::RedisBroker::start(
+                        instance,
+                        redis,
+                        metrics.broker.clone(),
+                    )
+                    .map_err(|e| StartupError::Other(e.to_string()))?,
                 )
             }
         };
-        let writer = Writer::start(db.clone(), Arc::clone(&broker))
+        let writer = Writer::start(db.clone(), Arc::clone(&broker), metrics.writer.clone())
             .map_err(|e| StartupError::Other(format!("cannot start the message writer: {e}")))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = AppState {
@@ -93,6 +108,7 @@ impl Application {
             limits: AuthRateLimits::new(&config.auth_limits),
             presence: Presence::default(),
             config: Arc::clone(&config),
+            metrics,
         };
 
         let listener = listen(config.bind).map_err(|source| StartupError::Bind {
@@ -117,6 +133,9 @@ impl Application {
                 // Swagger UI and the spec before the `/api` scope, which would take their paths.
                 .route("/api/docs", web::get().to(docs_redirect))
                 .route(crate::ws::PATH, web::get().to(crate::ws::upgrade))
+                // Metrics are served on their own address only; a scraper pointed here gets a
+                // 404 rather than the web app's page.
+                .route("/metrics", web::to(api::fallback))
                 .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", spec.clone()))
                 .into_utoipa_app()
                 .service(
@@ -132,6 +151,7 @@ impl Application {
                 .wrap(from_fn(http_limits::limit_requests))
                 // One line per request; the WebSocket upgrade's is logged when it is answered.
                 .wrap(TracingLogger::<RequestSpan>::new())
+                .wrap(from_fn(crate::metrics::count_requests))
         })
         // Before `listen`, which takes the callback as it is then.
         .on_connect(http_limits::on_connect(
@@ -169,10 +189,21 @@ impl Application {
         );
         let server = server.run();
 
+        let metrics = config
+            .metrics_bind
+            .map(|addr| {
+                Endpoint::bind(addr, state.clone()).map_err(|source| StartupError::Bind {
+                    addr: addr.to_string(),
+                    source,
+                })
+            })
+            .transpose()?;
+
         spawn_housekeeping(state.clone());
         Ok(Application {
             port,
             server,
+            metrics,
             state,
             shutdown,
         })
@@ -186,9 +217,15 @@ impl Application {
         &self.state
     }
 
+    /// Where `GET /metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().map(Endpoint::addr)
+    }
+
     /// Serves until SIGINT/SIGTERM: then closes every WebSocket with 1001, stops accepting and
-    /// lets in-flight requests finish.
+    /// lets in-flight requests finish. The metrics endpoint serves until the server has stopped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics.map(Endpoint::spawn);
         let handle = self.server.handle();
         let shutdown = self.shutdown;
         tokio::spawn(async move {
@@ -199,7 +236,11 @@ impl Application {
             tokio::time::sleep(Duration::from_millis(300)).await;
             handle.stop(true).await;
         });
-        self.server.await
+        let stopped = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.stop().await;
+        }
+        stopped
     }
 }
 

@@ -8,6 +8,7 @@ use crate::auth::{AuthRateLimits, PasswordHasher, TokenService};
 use crate::broker::SharedBroker;
 use crate::config::Config;
 use crate::db::Db;
+use crate::metrics::Metrics;
 use crate::presence::Presence;
 use crate::services::heavy::HeavyLimiter;
 use crate::services::writer::Writer;
@@ -24,6 +25,8 @@ pub struct AppState {
     /// Per-user turns on the heavy list endpoints.
     pub heavy: HeavyLimiter,
     pub config: Arc<Config>,
+    /// What the metrics endpoint exports (no-op handles when it is off).
+    pub metrics: Arc<Metrics>,
     /// Becomes true when the server is shutting down: WebSocket sessions close with 1001.
     pub shutdown: watch::Receiver<bool>,
 }

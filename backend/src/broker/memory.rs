@@ -13,6 +13,7 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 
 use super::{Broker, ConnId, Event, InstanceId, Origin, Outbox, Recipients};
 use crate::domain::UserId;
+use crate::metrics::BrokerMetrics;
 
 enum Command {
     Subscribe(UserId, ConnId, Outbox),
@@ -32,9 +33,14 @@ pub struct MemoryBroker {
 impl MemoryBroker {
     /// Starts the hub of server instance `instance` on the current tokio runtime.
     pub fn start(instance: InstanceId) -> MemoryBroker {
+        MemoryBroker::start_with_metrics(instance, BrokerMetrics::disabled())
+    }
+
+    /// As [`MemoryBroker::start`], recording publishes, deliveries and drops in `metrics`.
+    pub fn start_with_metrics(instance: InstanceId, metrics: BrokerMetrics) -> MemoryBroker {
         let (tx, rx) = mpsc::unbounded_channel();
         let connections = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(run(rx, Arc::clone(&connections)));
+        tokio::spawn(run(rx, Arc::clone(&connections), metrics));
         MemoryBroker {
             instance,
             commands: tx,
@@ -73,7 +79,11 @@ impl Broker for MemoryBroker {
     }
 }
 
-async fn run(mut rx: mpsc::UnboundedReceiver<Command>, count: Arc<AtomicUsize>) {
+async fn run(
+    mut rx: mpsc::UnboundedReceiver<Command>,
+    count: Arc<AtomicUsize>,
+    metrics: BrokerMetrics,
+) {
     // Most users have one or two connections: a small vector beats a map per user.
     let mut subs: HashMap<UserId, Vec<(ConnId, Outbox)>> = HashMap::new();
     while let Some(cmd) = rx.recv().await {
@@ -87,20 +97,24 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Command>, count: Arc<AtomicUsize>) 
             }
             Command::Publish(to, exclude, event) => {
                 let mut slow: Vec<(UserId, ConnId)> = Vec::new();
+                let mut delivered = 0;
                 to.for_each(|user| {
                     if let Some(conns) = subs.get(&user) {
-                        deliver(user, conns, exclude, &event, &mut slow);
+                        delivered += deliver(user, conns, exclude, &event, &mut slow, &metrics);
                     }
                 });
+                metrics.published(delivered);
                 for (user, conn) in slow {
                     remove(&mut subs, user, conn, &count);
                 }
             }
             Command::Broadcast(event) => {
                 let mut slow: Vec<(UserId, ConnId)> = Vec::new();
+                let mut delivered = 0;
                 for (user, conns) in &subs {
-                    deliver(*user, conns, None, &event, &mut slow);
+                    delivered += deliver(*user, conns, None, &event, &mut slow, &metrics);
                 }
+                metrics.published(delivered);
                 for (user, conn) in slow {
                     remove(&mut subs, user, conn, &count);
                 }
@@ -109,27 +123,32 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Command>, count: Arc<AtomicUsize>) 
     }
 }
 
-/// Queues `event` on each of `user`'s connections but `exclude`; notes those to drop.
+/// Queues `event` on each of `user`'s connections but `exclude`; notes those to drop. Returns
+/// how many took it.
 fn deliver(
     user: UserId,
     conns: &[(ConnId, Outbox)],
     exclude: Option<ConnId>,
     event: &Event,
     slow: &mut Vec<(UserId, ConnId)>,
-) {
+    metrics: &BrokerMetrics,
+) -> u64 {
+    let mut delivered = 0;
     for (conn, outbox) in conns {
         if Some(*conn) == exclude {
             continue;
         }
         match outbox.try_send(event.clone()) {
-            Ok(()) => {}
+            Ok(()) => delivered += 1,
             Err(TrySendError::Full(_)) => {
+                metrics.dropped.increment(1);
                 tracing::warn!(user = %user, conn = conn.0, "dropping a connection that does not keep up");
                 slow.push((user, *conn));
             }
             Err(TrySendError::Closed(_)) => slow.push((user, *conn)),
         }
     }
+    delivered
 }
 
 fn remove(

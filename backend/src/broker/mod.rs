@@ -15,6 +15,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use bytestring::ByteString;
 use chrono::{DateTime, Utc};
@@ -109,6 +110,10 @@ pub struct SharedMessage {
     /// serialized: each instance renders its own.
     #[serde(skip)]
     rendered: OnceLock<ByteString>,
+    /// When this instance built it (right after the commit, or when it arrived from another
+    /// instance): the start of `letschat_commit_to_delivery_seconds`.
+    #[serde(skip, default = "Instant::now")]
+    created: Instant,
 }
 
 impl SharedMessage {
@@ -116,7 +121,13 @@ impl SharedMessage {
         SharedMessage {
             data,
             rendered: OnceLock::new(),
+            created: Instant::now(),
         }
+    }
+
+    /// Time since this instance built it (see `created`).
+    pub fn since_published(&self) -> std::time::Duration {
+        self.created.elapsed()
     }
 
     pub fn data(&self) -> &MessageData {

@@ -21,6 +21,7 @@ use super::wire::{self, Envelope};
 use super::{Broker, ConnId, Event, InstanceId, MemoryBroker, Origin, Outbox, Recipients};
 use crate::config::RedisConfig;
 use crate::domain::UserId;
+use crate::metrics::BrokerMetrics;
 
 pub struct RedisBroker {
     local: Arc<MemoryBroker>,
@@ -30,8 +31,12 @@ pub struct RedisBroker {
 impl RedisBroker {
     /// Starts the local hub and the link on the current runtime. Only a malformed URL fails: an
     /// unreachable Redis is retried, and this instance serves its own connections meanwhile.
-    pub fn start(instance: InstanceId, config: &RedisConfig) -> Result<RedisBroker, LinkError> {
-        let local = Arc::new(MemoryBroker::start(instance));
+    pub fn start(
+        instance: InstanceId,
+        config: &RedisConfig,
+        metrics: BrokerMetrics,
+    ) -> Result<RedisBroker, LinkError> {
+        let local = Arc::new(MemoryBroker::start_with_metrics(instance, metrics));
         let (link, inbound) = RedisLink::start(LinkConfig {
             url: config.url.clone(),
             prefix: config.prefix.clone(),

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::connection::TransactionManager;
@@ -21,6 +21,7 @@ use crate::db::batch_pg::{BatchJob, Outcome, Refused};
 use crate::db::{self, models::MessageRow, write_transaction, Db, DbConnection};
 use crate::domain::{ClientMsgId, MessageBody, MessageId, RoomId, Seq, UserId};
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::WriterMetrics;
 use crate::services::rooms::room_not_found;
 
 type PooledConnection = diesel::r2d2::PooledConnection<db::Manager>;
@@ -51,6 +52,8 @@ enum Job {
         body: MessageBody,
         exclude: Option<Origin>,
         reply: oneshot::Sender<ApiResult<Sent>>,
+        /// When the writer's queue took it (for `letschat_writer_send_to_commit_seconds`).
+        queued_at: Instant,
     },
     Read {
         user: UserId,
@@ -68,7 +71,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(db: Db, broker: SharedBroker) -> std::io::Result<Writer> {
+    pub fn start(db: Db, broker: SharedBroker, metrics: WriterMetrics) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel(QUEUE);
         if db.backend() == db::Backend::Sqlite {
             let db = db.clone();
@@ -78,7 +81,7 @@ impl Writer {
         }
         std::thread::Builder::new()
             .name("letschat-writer".into())
-            .spawn(move || run(rx, db, broker))?;
+            .spawn(move || run(rx, db, broker, metrics))?;
         Ok(Writer { jobs: tx })
     }
 
@@ -119,6 +122,7 @@ impl Writer {
             body,
             exclude: origin,
             reply,
+            queued_at: Instant::now(),
         })
         .await?;
         Ok(answer)
@@ -159,7 +163,7 @@ enum Done {
     Read(ApiResult<Option<(UserId, UserId, Seq)>>),
 }
 
-fn run(mut rx: mpsc::Receiver<Job>, db: Db, broker: SharedBroker) {
+fn run(mut rx: mpsc::Receiver<Job>, db: Db, broker: SharedBroker, metrics: WriterMetrics) {
     // Each room's members and head as last committed (SQLite path).
     let mut heads: HashMap<RoomId, RoomHead> = HashMap::new();
     let mut conn = None;
@@ -172,12 +176,14 @@ fn run(mut rx: mpsc::Receiver<Job>, db: Db, broker: SharedBroker) {
                 Err(_) => break,
             }
         }
+        let taken_at = Instant::now();
         let c = match conn.as_mut() {
             Some(c) => c,
             None => match db.get() {
                 Ok(c) => conn.insert(prepare_connection(c)),
                 Err(e) => {
                     tracing::error!(error = %e, "the writer has no database connection");
+                    metrics.failed_batches.increment(1);
                     fail_all(batch.drain(..), || ApiError::Unavailable);
                     continue;
                 }
@@ -191,12 +197,14 @@ fn run(mut rx: mpsc::Receiver<Job>, db: Db, broker: SharedBroker) {
         };
         match committed {
             Ok(()) => {
+                record_commit(&metrics, &batch, &done, taken_at);
                 for (job, result) in batch.drain(..).zip(done) {
                     finish(job, result, &broker);
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, jobs = batch.len(), "a batch failed to commit");
+                metrics.failed_batches.increment(1);
                 fail_all(batch.drain(..), || {
                     ApiError::internal("the batch failed to commit")
                 });
@@ -630,4 +638,25 @@ fn fail_all(jobs: impl Iterator<Item = Job>, err: impl Fn() -> ApiError) {
             }
         }
     }
+}
+
+/// A committed batch's figures: its size, how long it took, each send's wait for it, and the
+/// new messages it stored.
+fn record_commit(metrics: &WriterMetrics, batch: &[Job], done: &[Done], taken_at: Instant) {
+    let committed_at = Instant::now();
+    metrics.commits.increment(1);
+    metrics.batch_requests.record(batch.len() as f64);
+    metrics.commit.record(committed_at - taken_at);
+    let mut created = 0;
+    for (job, result) in batch.iter().zip(done) {
+        if let Job::Send { queued_at, .. } = job {
+            metrics
+                .send_to_commit
+                .record(committed_at.saturating_duration_since(*queued_at));
+        }
+        if matches!(result, Done::Sent(Ok((sent, _, _))) if sent.created) {
+            created += 1;
+        }
+    }
+    metrics.messages_sent.increment(created);
 }

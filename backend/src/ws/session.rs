@@ -640,6 +640,7 @@ impl Conn {
         match result {
             Ok(sent) if sent.created => Ok(()),
             Ok(sent) => {
+                self.state.metrics.sessions.acks.increment(1);
                 let frame = sent.message.ack_frame(&client_msg_id);
                 self.send_text(frame).await
             }
@@ -650,6 +651,8 @@ impl Conn {
     async fn on_event(&mut self, event: Event) -> Result<(), End> {
         match event {
             Event::Message { message, origin } => {
+                let delivery = &self.state.metrics.sessions.commit_to_delivery;
+                delivery.record(message.since_published());
                 // The frames are rendered once per message and shared by every connection.
                 let m = message.data();
                 let own = origin == Some(self.origin);
@@ -679,6 +682,7 @@ impl Conn {
                 let seen = self.delivered.entry(m.room_id).or_insert(Seq(0));
                 *seen = (*seen).max(m.seq);
                 if own {
+                    self.state.metrics.sessions.acks.increment(1);
                     let frame = message.ack_frame(&m.client_msg_id);
                     return self.send_text(frame).await;
                 }
@@ -982,6 +986,7 @@ impl Conn {
                     self.acked_early.insert((room, seq));
                 }
                 if held || awaited {
+                    self.state.metrics.sessions.acks.increment(1);
                     protocol::ack_from_message_frame(&frame, &cmid)
                 } else {
                     frame

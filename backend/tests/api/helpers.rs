@@ -53,6 +53,7 @@ pub fn postgres_url() -> Option<String> {
 pub fn test_config(database_url: String) -> Config {
     Config {
         bind: "127.0.0.1:0".parse().unwrap(),
+        metrics_bind: None,
         database_url,
         redis: None,
         jwt_secret: Secret::new(b"test-secret-test-secret-test-secret!".to_vec()),
@@ -87,7 +88,6 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Starts the server with a test configuration adjusted by `tweak`.
 /// A new empty database for one test: a SQLite file in `dir`, or a PostgreSQL database that
 /// is dropped with the returned guard.
 pub fn fresh_database(dir: &std::path::Path) -> (String, Option<PgDatabase>) {
@@ -105,16 +105,24 @@ pub fn fresh_database(dir: &std::path::Path) -> (String, Option<PgDatabase>) {
     }
 }
 
+/// Starts the server with a test configuration adjusted by `tweak`.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let (app, server) = build_app(tweak).await;
+    tokio::spawn(server.run_until_stopped());
+    app
+}
+
+/// Builds the server on a fresh database with a test configuration adjusted by `tweak`; the
+/// caller runs it (`run_until_stopped`).
+pub async fn build_app(tweak: impl FnOnce(&mut Config)) -> (TestApp, Application) {
     let dir = tempfile::tempdir().unwrap();
     let (url, pg) = fresh_database(dir.path());
     let mut config = test_config(url);
     tweak(&mut config);
     let database_url = config.database_url.clone();
-    let app = Application::build(config).await.expect("the app starts");
-    let port = app.port();
-    tokio::spawn(app.run_until_stopped());
-    TestApp {
+    let server = Application::build(config).await.expect("the app starts");
+    let port = server.port();
+    let app = TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
         client: reqwest::Client::builder()
@@ -124,7 +132,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         database_url,
         _dir: dir,
         pg,
-    }
+    };
+    (app, server)
 }
 
 /// Another instance of `first`'s server: the same database, a configuration adjusted by
@@ -349,27 +358,10 @@ impl TestApp {
 pub async fn spawn_app_with_state(
     tweak: impl FnOnce(&mut Config),
 ) -> (TestApp, letschat::state::AppState) {
-    let dir = tempfile::tempdir().unwrap();
-    let (url, pg) = fresh_database(dir.path());
-    let mut config = test_config(url);
-    tweak(&mut config);
-    let database_url = config.database_url.clone();
-    let app = Application::build(config).await.expect("the app starts");
-    let port = app.port();
-    let state = app.state().clone();
-    tokio::spawn(app.run_until_stopped());
-    let test_app = TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        port,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        database_url,
-        _dir: dir,
-        pg,
-    };
-    (test_app, state)
+    let (app, server) = build_app(tweak).await;
+    let state = server.state().clone();
+    tokio::spawn(server.run_until_stopped());
+    (app, state)
 }
 
 /// The real `letschat` binary as a child process on a free port (for tests that measure the
@@ -405,6 +397,7 @@ impl ChildServer {
             .env("LETSCHAT_STATIC_DIR", "/nonexistent")
             .env("LETSCHAT_WORKERS", "2")
             .env("RUST_LOG", "error")
+            .env_remove("LETSCHAT_METRICS_BIND")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         for (k, v) in env {
@@ -432,6 +425,23 @@ impl ChildServer {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Stops the server with SIGTERM and waits (10 s at most) for it to exit.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.pid().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not stop within 10 s of SIGTERM");
     }
 
     /// Resident and peak resident memory (`VmRSS`, `VmHWM`), in KiB.

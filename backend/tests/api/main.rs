@@ -17,6 +17,7 @@ mod http_limits;
 mod instances;
 mod low_findings;
 mod messages;
+mod metrics;
 mod openapi;
 mod rate_limits;
 mod rooms;
