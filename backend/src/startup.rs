@@ -18,6 +18,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::api::{self, json, RouteTable};
 use crate::auth::{AuthRateLimits, PasswordHasher, TokenService};
 use crate::broker::{InstanceId, MemoryBroker, SharedBroker};
+use crate::cluster_presence::{ClusterPresence, PresenceConfig};
 use crate::config::Config;
 use crate::db::Db;
 use crate::http_limits::{self, ConnectionCounter};
@@ -94,6 +95,22 @@ impl Application {
                 )
             }
         };
+        let presence = Presence::default();
+        let cluster_presence = match &config.redis {
+            None => None,
+            Some(redis) => Some(
+                ClusterPresence::connect(
+                    PresenceConfig {
+                        url: redis.url.clone(),
+                        prefix: redis.prefix.clone(),
+                        instance: instance.0,
+                        ttl: crate::cluster_presence::ENTRY_TTL,
+                    },
+                    presence.clone(),
+                )
+                .map_err(StartupError::Other)?,
+            ),
+        };
         let writer = Writer::start(db.clone(), Arc::clone(&broker), metrics.writer.clone())
             .map_err(|e| StartupError::Other(format!("cannot start the message writer: {e}")))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -106,7 +123,8 @@ impl Application {
             shutdown: shutdown_rx,
             tokens: TokenService::new(&config.jwt_secret, config.token_ttl),
             limits: AuthRateLimits::new(&config.auth_limits),
-            presence: Presence::default(),
+            cluster_presence,
+            presence,
             config: Arc::clone(&config),
             metrics,
         };
@@ -200,6 +218,7 @@ impl Application {
             .transpose()?;
 
         spawn_housekeeping(state.clone());
+        crate::services::sessions::spawn_presence_upkeep(Arc::new(state.clone()));
         Ok(Application {
             port,
             server,

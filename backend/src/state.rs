@@ -20,6 +20,8 @@ pub struct AppState {
     pub tokens: TokenService,
     pub limits: AuthRateLimits,
     pub presence: Presence,
+    /// Several instances: who is online on any of them (see [`crate::cluster_presence`]).
+    pub cluster_presence: Option<crate::cluster_presence::ClusterPresence>,
     pub broker: SharedBroker,
     pub writer: Writer,
     /// Per-user turns on the heavy list endpoints.

@@ -9,11 +9,27 @@ use crate::state::AppState;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Health {
+    /// `ok` while this instance serves (its database answers), even when the link between
+    /// instances is down: it then still serves its own connections and stores every message.
     #[schema(example = "ok")]
     pub status: String,
+    pub broker: BrokerHealth,
 }
 
-/// Whether the server and its database answer.
+/// How events reach connections.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BrokerHealth {
+    /// `in_process` (one instance) or `redis` (one of several instances, `REDIS_URL`).
+    #[schema(example = "redis")]
+    pub kind: String,
+    /// Whether events can cross to the other instances now. Always true for `in_process`;
+    /// false while Redis is unreachable (connections on other instances receive what they
+    /// missed once it is back).
+    #[schema(example = true)]
+    pub connected: bool,
+}
+
+/// Whether the server and its database answer, and whether events cross between instances.
 #[utoipa::path(
     tag = "health",
     responses(
@@ -32,7 +48,18 @@ pub async fn health(state: web::Data<AppState>) -> ApiResult<web::Json<Health>> 
             })
         })
         .await?;
+    let broker = match state.broker.cluster_status() {
+        None => BrokerHealth {
+            kind: "in_process".into(),
+            connected: true,
+        },
+        Some(connected) => BrokerHealth {
+            kind: "redis".into(),
+            connected,
+        },
+    };
     Ok(web::Json(Health {
         status: "ok".into(),
+        broker,
     }))
 }

@@ -112,13 +112,21 @@ pub fn list(
         .collect())
 }
 
+/// The users on `owner`'s contacts list.
+pub fn contact_ids(conn: &mut DbConnection, owner: UserId) -> ApiResult<Vec<UserId>> {
+    Ok(contacts::table
+        .filter(contacts::owner_id.eq(owner))
+        .select(contacts::contact_id)
+        .load::<i64>(conn)?
+        .into_iter()
+        .map(UserId)
+        .collect())
+}
+
 /// Everyone who should hear about `user`'s presence: the users on `user`'s contacts list and
 /// the users who have `user` on theirs.
 pub fn watchers(conn: &mut DbConnection, user: UserId) -> ApiResult<Vec<UserId>> {
-    let mut ids: Vec<i64> = contacts::table
-        .filter(contacts::owner_id.eq(user))
-        .select(contacts::contact_id)
-        .load(conn)?;
+    let mut ids: Vec<i64> = contact_ids(conn, user)?.into_iter().map(|u| u.0).collect();
     ids.extend(
         contacts::table
             .filter(contacts::contact_id.eq(user))

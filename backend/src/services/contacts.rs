@@ -1,12 +1,11 @@
 //! Contacts: a user's list of people, each with the room they share, its last message and the
 //! unread count.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::db::{self, models::MessageRow, models::UserRow, DbConnection};
 use crate::domain::{RoomId, SearchQuery, UserId};
 use crate::error::{ApiError, ApiResult};
-use crate::presence::Presence;
 use crate::state::AppState;
 
 pub struct ContactView {
@@ -54,10 +53,11 @@ pub async fn add(state: &AppState, me: UserId, username: String) -> ApiResult<(C
             Ok((views(c, vec![entry])?, created))
         })
         .await?;
-    let mut views = with_presence(&state.presence, entry);
-    let view = views
+    let mut views = entry;
+    let mut view = views
         .pop()
         .ok_or_else(|| ApiError::internal("contact view missing"))?;
+    view.online = is_online(state, view.user.id).await;
     Ok((view, created))
 }
 
@@ -81,12 +81,36 @@ where
     T: Send + 'static,
 {
     let presence = state.presence.clone();
+    // Several instances: who is online anywhere, asked of Redis first (one round trip).
+    let online_anywhere = match &state.cluster_presence {
+        None => None,
+        Some(cluster) => {
+            let ids = state
+                .db
+                .run(move |c| db::contacts::contact_ids(c, me))
+                .await?;
+            let online = cluster.online(&ids).await;
+            Some(
+                ids.into_iter()
+                    .zip(online)
+                    .filter_map(|(u, on)| on.then_some(u))
+                    .collect::<HashSet<UserId>>(),
+            )
+        }
+    };
     state
         .db
         .run_background(move |c| {
             let entries =
                 db::contacts::list(c, me, filter.as_ref().map(SearchQuery::like_pattern))?;
-            render(with_presence(&presence, views(c, entries)?))
+            let mut views = views(c, entries)?;
+            for v in &mut views {
+                v.online = match &online_anywhere {
+                    Some(set) => set.contains(&v.user.id),
+                    None => presence.is_online(v.user.id),
+                };
+            }
+            render(views)
         })
         .await
 }
@@ -103,7 +127,20 @@ pub async fn remove(state: &AppState, me: UserId, contact: UserId) -> ApiResult<
     }
 }
 
-/// Contact views with their last messages; `online` is filled in by `with_presence` afterwards.
+/// Whether `user` is online: on any instance when there are several.
+pub async fn is_online(state: &AppState, user: UserId) -> bool {
+    match &state.cluster_presence {
+        Some(cluster) => cluster
+            .online(&[user])
+            .await
+            .first()
+            .copied()
+            .unwrap_or(false),
+        None => state.presence.is_online(user),
+    }
+}
+
+/// Contact views with their last messages; `online` is filled in afterwards.
 fn views(
     c: &mut DbConnection,
     entries: Vec<db::contacts::ContactEntry>,
@@ -127,11 +164,4 @@ fn views(
             user: e.user,
         })
         .collect())
-}
-
-fn with_presence(presence: &Presence, mut views: Vec<ContactView>) -> Vec<ContactView> {
-    for v in &mut views {
-        v.online = presence.is_online(v.user.id);
-    }
-    views
 }

@@ -54,7 +54,14 @@ pub async fn register(
         slot: Some(slot),
     };
     if first {
-        presence_changed(state, user, true).await;
+        // Several instances: news only if no other instance held the user.
+        let news = match &state.cluster_presence {
+            Some(cluster) => cluster.came_online(user).await,
+            None => true,
+        };
+        if news {
+            presence_changed(state, user, true).await;
+        }
     }
     Some((registration, inbox))
 }
@@ -84,7 +91,18 @@ impl Registration {
             return None;
         }
         let (state, user) = (Arc::clone(&self.state), self.user);
-        Some(async move { presence_changed(&state, user, false).await })
+        Some(async move {
+            // Several instances: news only if no other instance holds the user.
+            let news = match &state.cluster_presence {
+                Some(cluster) => cluster.went_offline(user).await,
+                None => true,
+            };
+            if news {
+                presence_changed(&state, user, false).await;
+            } else {
+                touch_last_seen(&state, user).await;
+            }
+        })
     }
 }
 
@@ -103,6 +121,28 @@ impl Drop for Registration {
             }
         }
     }
+}
+
+/// Several instances: keeps this instance's presence entries alive in Redis and tells the
+/// contacts of users whose every entry expired (their instances died) that they went offline.
+pub fn spawn_presence_upkeep(state: Arc<AppState>) {
+    let Some(cluster) = state.cluster_presence.clone() else {
+        return;
+    };
+    let mut shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::cluster_presence::REFRESH_EVERY);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            cluster.refresh().await;
+            for user in cluster.expired_users().await {
+                presence_changed(&state, user, false).await;
+            }
+        }
+    });
 }
 
 /// Tells `user`'s contacts (both directions) that they came online or went offline, and

@@ -500,7 +500,10 @@ async fn public_endpoints_need_no_token() {
     let app = spawn_app().await;
     let r = app.call(Method::GET, "/api/health", None, None).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.body, json!({"status": "ok"}));
+    assert_eq!(
+        r.body,
+        json!({"status": "ok", "broker": {"kind": "in_process", "connected": true}})
+    );
     // A broken token on a public endpoint does not block it.
     let r = with_authorization(
         &app,

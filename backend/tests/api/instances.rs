@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use letschat::config::RedisConfig;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with, spawn_instance_of, TestApp};
 use crate::ws_support::Ws;
@@ -106,6 +106,19 @@ async fn nothing_more(ws: &mut Ws) {
     if let Some(f) = ws.try_next(Duration::from_millis(700)).await {
         panic!("unexpected frame: {f}");
     }
+}
+
+/// `GET /api/health` once its `broker.connected` is `connected` (within 15 s).
+async fn broker_health(app: &TestApp, connected: bool) -> Value {
+    for _ in 0..150 {
+        let r = app.get("/api/health", "").await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        if r.body["broker"]["connected"] == connected {
+            return r.body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("broker.connected never became {connected}");
 }
 
 fn numbered(from: usize, to: usize, who: &str) -> Vec<String> {
@@ -233,8 +246,10 @@ async fn after_redis_restarts_what_was_sent_meanwhile_arrives_without_a_sync() {
     for seq in 2..=6 {
         assert_eq!(wa.next_of("ack").await["message"]["seq"], seq);
     }
-    let health = a.get("/api/health", "").await;
-    assert_eq!(health.status, 200);
+    // The instance still serves, and says that the link between instances is down.
+    let health = broker_health(&a, false).await;
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["broker"]["kind"], "redis");
 
     let _redis = TestRedis::start_on(port);
     // B resubscribes and its connections recheck their rooms: the five arrive, in order.
@@ -244,6 +259,7 @@ async fn after_redis_restarts_what_was_sent_meanwhile_arrives_without_a_sync() {
         .map(|(i, t)| (i as i64 + 2, t.clone()))
         .collect();
     assert_eq!(bodies(&mut wb, 5).await, want);
+    assert_eq!(broker_health(&a, true).await["broker"]["connected"], true);
     // And live delivery goes on.
     wa.send_msg(room, "r-9", "after the restart").await;
     assert_eq!(
@@ -251,4 +267,60 @@ async fn after_redis_restarts_what_was_sent_meanwhile_arrives_without_a_sync() {
         vec![(7, "after the restart".to_owned())]
     );
     nothing_more(&mut wb).await;
+}
+
+#[tokio::test]
+async fn presence_crosses_instances_and_the_contacts_list_agrees() {
+    let redis = TestRedis::start();
+    let (a, b, _, _) = two_instances(&redis).await;
+    let (alice, bob, _room) = a.pair("alice_presence", "bob_presence").await;
+    let online_on_a = |contacts: &Value| {
+        contacts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["user"]["id"].as_i64() == Some(bob.id))
+            .map(|c| c["online"].as_bool().unwrap())
+    };
+    let mut wa = a.ws(&alice.token).await;
+    assert_eq!(
+        online_on_a(&a.get("/api/contacts", &alice.token).await.body),
+        Some(false)
+    );
+
+    // Bob comes online on B: Alice, on A, is told, and A's contacts list agrees.
+    let wb = b.ws(&bob.token).await;
+    let p = wa.next_of("presence").await;
+    assert_eq!(
+        (p["user_id"].as_i64(), p["online"].as_bool()),
+        (Some(bob.id), Some(true))
+    );
+    assert_eq!(
+        online_on_a(&a.get("/api/contacts", &alice.token).await.body),
+        Some(true)
+    );
+
+    // A second connection of Bob's, on A: not news.
+    let wb2 = a.ws(&bob.token).await;
+    // He leaves B; still online on A: not news either.
+    drop(wb);
+    assert!(
+        wa.try_next_any(Duration::from_millis(800)).await.is_none(),
+        "no presence change while Bob is still on A"
+    );
+    assert_eq!(
+        online_on_a(&b.get("/api/contacts", &alice.token).await.body),
+        Some(true)
+    );
+    // And leaves A: offline everywhere.
+    drop(wb2);
+    let p = wa.next_of("presence").await;
+    assert_eq!(
+        (p["user_id"].as_i64(), p["online"].as_bool()),
+        (Some(bob.id), Some(false))
+    );
+    assert_eq!(
+        online_on_a(&b.get("/api/contacts", &alice.token).await.body),
+        Some(false)
+    );
 }

@@ -342,7 +342,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Whether the server and its database answer. */
+        /** Whether the server and its database answer, and whether events cross between instances. */
         get: operations["health"];
         put?: never;
         post?: never;
@@ -634,6 +634,21 @@ export interface components {
             token: string;
             user: components["schemas"]["User"];
         };
+        /** @description How events reach connections. */
+        BrokerHealth: {
+            /**
+             * @description Whether events can cross to the other instances now. Always true for `in_process`;
+             *     false while Redis is unreachable (connections on other instances receive what they
+             *     missed once it is back).
+             * @example true
+             */
+            connected: boolean;
+            /**
+             * @description `in_process` (one instance) or `redis` (one of several instances, `REDIS_URL`).
+             * @example redis
+             */
+            kind: string;
+        };
         /** @description One of the caller's contacts, with the room they share. */
         Contact: {
             last_message?: components["schemas"]["Message"] | null;
@@ -670,7 +685,12 @@ export interface components {
             message: string;
         };
         Health: {
-            /** @example ok */
+            broker: components["schemas"]["BrokerHealth"];
+            /**
+             * @description `ok` while this instance serves (its database answers), even when the link between
+             *     instances is down: it then still serves its own connections and stores every message.
+             * @example ok
+             */
             status: string;
         };
         LoginRequest: {
