@@ -72,6 +72,9 @@ pub struct WsConfig {
     /// `sync` requests one connection may have waiting (`LETSCHAT_WS_MAX_PENDING_SYNCS`); past
     /// that a `sync` gets `rate_limited`.
     pub max_pending_syncs: usize,
+    /// Several instances: how often each connection compares its rooms with the database and
+    /// checks its token again, to repair what was lost between instances.
+    pub position_check: Duration,
 }
 
 impl Default for WsConfig {
@@ -89,6 +92,7 @@ impl Default for WsConfig {
             over_budget_grace: Duration::from_secs(10),
             sync_page_bytes: 256 * 1024,
             max_pending_syncs: 256,
+            position_check: Duration::from_secs(45),
         }
     }
 }

@@ -17,6 +17,8 @@ pub struct AuthUser {
     pub exp: i64,
     /// Whether the account has the admin role (read with the revocation check).
     pub is_admin: bool,
+    /// The account's session generation the token was issued in (a password reset moves it on).
+    pub gen: i64,
 }
 
 /// The token of an `Authorization: Bearer` header, if any.

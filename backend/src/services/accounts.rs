@@ -168,8 +168,35 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> 
     let invalid = || ApiError::Unauthorized("invalid or expired token".into());
     let claims = state.tokens.verify(token).ok_or_else(invalid)?;
     let id = claims.user_id().ok_or_else(invalid)?;
-    let jti = claims.jti.clone();
-    // Revocation, deactivation and role in one round trip, on every request.
+    let access = access_now(state, id, claims.jti.clone(), claims.gen).await?;
+    Ok(AuthUser {
+        id,
+        jti: claims.jti,
+        exp: claims.exp,
+        is_admin: access.is_admin,
+        gen: claims.gen,
+    })
+}
+
+/// Checks again that an authenticated connection's token still holds: not expired, not
+/// revoked, the account active and its sessions not ended since. Open WebSockets are told of
+/// such changes by events; this catches one whose event was lost between instances.
+pub async fn still_valid(state: &AppState, auth: &AuthUser) -> ApiResult<()> {
+    if auth.exp <= chrono::Utc::now().timestamp() {
+        return Err(ApiError::Unauthorized("invalid or expired token".into()));
+    }
+    access_now(state, auth.id, auth.jti.clone(), auth.gen)
+        .await
+        .map(|_| ())
+}
+
+/// Revocation, deactivation, session generation and role, in one round trip.
+async fn access_now(
+    state: &AppState,
+    id: UserId,
+    jti: String,
+    gen: i64,
+) -> ApiResult<db::admin::Access> {
     let access = state
         .db
         .run(move |c| db::admin::access(c, id, &jti))
@@ -184,15 +211,10 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> 
             "this account has been deactivated".into(),
         ));
     }
-    if access.session_generation != claims.gen {
+    if access.session_generation != gen {
         return Err(session_ended());
     }
-    Ok(AuthUser {
-        id,
-        jti: claims.jti,
-        exp: claims.exp,
-        is_admin: access.is_admin,
-    })
+    Ok(access)
 }
 
 pub async fn me(state: &AppState, user: UserId) -> ApiResult<UserRow> {

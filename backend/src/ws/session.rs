@@ -47,9 +47,6 @@ const PING_EVERY_MAX: u64 = 64 * 1024;
 const MAX_PINGS_IN_FLIGHT: usize = 64;
 /// Typing notices relayed per room per connection.
 const TYPING_INTERVAL: Duration = Duration::from_millis(1000);
-/// Several instances: how often a connection compares its rooms with the database, to deliver
-/// anything lost between instances that no later event revealed.
-const POSITION_CHECK: Duration = Duration::from_secs(45);
 
 type PendingSend = BoxFuture<'static, (RoomId, String, ApiResult<messages::Sent>)>;
 type PageRead = BoxFuture<'static, ApiResult<(Vec<PageFrame>, bool)>>;
@@ -433,9 +430,10 @@ impl Conn {
         heartbeat.tick().await;
         // Several instances: every connection rechecks its rooms now and then (spread over the
         // period, so that connections opened together do not check together).
+        let period = cfg.position_check.max(Duration::from_millis(10));
         let mut position_check = tokio::time::interval_at(
-            tokio::time::Instant::now() + POSITION_CHECK.mul_f64(0.5 + rand::random::<f64>() / 2.0),
-            POSITION_CHECK,
+            tokio::time::Instant::now() + period.mul_f64(0.5 + rand::random::<f64>() / 2.0),
+            period,
         );
         let mut last_heard = Instant::now();
         let mut shutdown = self.state.shutdown.clone();
@@ -866,6 +864,14 @@ impl Conn {
     /// Compares every room's head in the database with what the client has, and replays the
     /// difference: after events may have been lost between instances, and periodically.
     async fn recheck(&mut self) -> Result<(), End> {
+        // A revocation, deactivation or password reset whose event was lost on its way between
+        // instances still ends this connection (within one check period).
+        if let Err(e @ ApiError::Unauthorized(_)) =
+            accounts::still_valid(&self.state, &self.auth).await
+        {
+            self.error(&e, None).await?;
+            return Err(close(CloseCode::Policy, "token no longer valid"));
+        }
         let heads = match sessions::room_heads(&self.state, self.auth.id).await {
             Ok(h) => h,
             // Nothing is lost by waiting for the next check.

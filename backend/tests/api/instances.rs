@@ -324,3 +324,44 @@ async fn presence_crosses_instances_and_the_contacts_list_agrees() {
         Some(false)
     );
 }
+
+#[tokio::test]
+async fn logging_out_on_one_instance_closes_that_tokens_socket_on_the_other_at_once() {
+    let redis = TestRedis::start();
+    let (a, b, _, _) = two_instances(&redis).await;
+    let (alice, _bob, _room) = a.pair("alice_logout", "bob_logout").await;
+    let mut on_b = b.ws(&alice.token).await;
+    let r = a.post("/api/auth/logout", &alice.token, json!({})).await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    let e = on_b.next_of("error").await;
+    assert_eq!(e["code"], "unauthorized");
+    assert_eq!(
+        on_b.closed(Duration::from_secs(5)).await,
+        crate::ws_support::Closed::Code(1008)
+    );
+}
+
+#[tokio::test]
+async fn a_revocation_lost_between_instances_still_ends_the_socket_at_the_next_check() {
+    let redis = TestRedis::start();
+    let (drop_a, drop_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let quick = |c: &mut letschat::config::Config, d: &Arc<AtomicU64>| {
+        c.redis = Some(redis.config(d));
+        c.ws.position_check = Duration::from_millis(500);
+    };
+    let a = spawn_app_with(|c| quick(c, &drop_a)).await;
+    let b = spawn_instance_of(&a, |c| quick(c, &drop_b)).await;
+    let (alice, _bob, _room) = a.pair("alice_lost_logout", "bob_lost_logout").await;
+    let mut on_b = b.ws(&alice.token).await;
+    // The revocation event never reaches Redis.
+    drop_a.store(1, Ordering::SeqCst);
+    let r = a.post("/api/auth/logout", &alice.token, json!({})).await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    assert_eq!(drop_a.load(Ordering::SeqCst), 0);
+    let e = on_b.next_of("error").await;
+    assert_eq!(e["code"], "unauthorized");
+    assert_eq!(
+        on_b.closed(Duration::from_secs(5)).await,
+        crate::ws_support::Closed::Code(1008)
+    );
+}
