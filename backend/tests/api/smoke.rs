@@ -9,5 +9,8 @@ async fn health_answers_ok() {
         .call(reqwest::Method::GET, "/api/health", None, None)
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.body, serde_json::json!({"status": "ok"}));
+    assert_eq!(
+        r.body,
+        serde_json::json!({"status": "ok", "broker": {"kind": "in_process", "connected": true}})
+    );
 }
