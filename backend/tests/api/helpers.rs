@@ -427,6 +427,12 @@ impl ChildServer {
         self.child.id()
     }
 
+    /// Kills the server at once (SIGKILL), as a crash would, and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Stops the server with SIGTERM and waits (10 s at most) for it to exit.
     pub async fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.pid().to_string();

@@ -2,6 +2,7 @@
 //! own: what one instance's users do reaches the other's, in order, exactly once, and what
 //! Redis loses on the way is repaired from the database without the clients asking.
 
+use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -364,4 +365,142 @@ async fn a_revocation_lost_between_instances_still_ends_the_socket_at_the_next_c
         on_b.closed(Duration::from_secs(5)).await,
         crate::ws_support::Closed::Code(1008)
     );
+}
+
+/// Two real server processes on one PostgreSQL database and the test's Redis, one of them
+/// SIGKILLed while messages cross between them: nothing acknowledged is lost or duplicated for
+/// the receiver on the survivor (who never asks for a sync), the sender resends what was not
+/// acknowledged to the survivor, and a user who was only on the killed instance is reported
+/// offline to their contact within 60 s.
+#[tokio::test]
+async fn an_instance_killed_under_load_loses_nothing_acknowledged() {
+    if crate::helpers::postgres_url().is_none() {
+        eprintln!(
+            "instance kill test: skipped, it needs PostgreSQL (LETSCHAT_TEST_BACKEND=postgres)"
+        );
+        return;
+    }
+    let redis = TestRedis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _pg) = crate::helpers::fresh_database(dir.path());
+    let redis_url = format!("redis://127.0.0.1:{}", redis.port);
+    let env = [
+        ("REDIS_URL", redis_url.as_str()),
+        ("LETSCHAT_REDIS_PREFIX", "kill:"),
+    ];
+    let mut doomed = crate::helpers::ChildServer::start(None, &url, &env).await;
+    let survivor = crate::helpers::ChildServer::start(None, &url, &env).await;
+    let (on_doomed, on_survivor) = (
+        TestApp::for_address(doomed.port),
+        TestApp::for_address(survivor.port),
+    );
+    let (alice, bob, room) = on_doomed.pair("alice_killed", "bob_survives").await;
+    let carol = on_doomed.register("carol_only_on_doomed").await;
+    on_doomed.add_contact(&carol, &bob).await;
+    on_doomed.add_contact(&bob, &carol).await;
+
+    let mut bob_ws = on_survivor.ws(&bob.token).await;
+    let _carol_ws = on_doomed.ws(&carol.token).await;
+    let p = bob_ws.next_of("presence").await;
+    assert_eq!(
+        (p["user_id"].as_i64(), p["online"].as_bool()),
+        (Some(carol.id), Some(true))
+    );
+
+    // Alice sends 60 messages through the doomed instance, 8 unacknowledged at a time; it is
+    // killed after the 25th ack.
+    let texts = numbered(1, 60, "alice");
+    let mut alice_ws = on_doomed.ws(&alice.token).await;
+    let mut acked: Vec<(String, i64)> = Vec::new();
+    let mut next = 0;
+    let mut in_flight = 0;
+    loop {
+        while in_flight < 8 && next < texts.len() {
+            alice_ws
+                .send_msg(room, &format!("k-{next}"), &texts[next])
+                .await;
+            next += 1;
+            in_flight += 1;
+        }
+        let Some(f) = alice_ws.try_next(Duration::from_secs(5)).await else {
+            break;
+        };
+        if f["type"] == "ack" {
+            in_flight -= 1;
+            acked.push((
+                f["client_msg_id"].as_str().unwrap().to_owned(),
+                f["message"]["seq"].as_i64().unwrap(),
+            ));
+            if acked.len() == 25 {
+                doomed.kill();
+                break;
+            }
+        }
+    }
+    // Alice reconnects to the survivor and resends everything not acknowledged, with the same
+    // client_msg_ids, then the rest.
+    let mut alice_ws = on_survivor.ws(&alice.token).await;
+    let done: HashSet<String> = acked.iter().map(|(c, _)| c.clone()).collect();
+    let mut waiting = 0;
+    for (i, t) in texts.iter().enumerate() {
+        let cmid = format!("k-{i}");
+        if !done.contains(&cmid) {
+            alice_ws.send_msg(room, &cmid, t).await;
+            waiting += 1;
+        }
+    }
+    while waiting > 0 {
+        let f = alice_ws.next_of("ack").await;
+        acked.push((
+            f["client_msg_id"].as_str().unwrap().to_owned(),
+            f["message"]["seq"].as_i64().unwrap(),
+        ));
+        waiting -= 1;
+    }
+    // Every message stored once: 60 seqs, one per client_msg_id.
+    let seqs: HashSet<i64> = acked.iter().map(|(_, s)| *s).collect();
+    assert_eq!(seqs.len(), 60, "{acked:?}");
+    assert_eq!(
+        (seqs.iter().min(), seqs.iter().max()),
+        (Some(&1), Some(&60))
+    );
+
+    // Bob, on the survivor, gets all 60, once each, in seq order, without a sync.
+    let got = bodies(&mut bob_ws, 60).await;
+    let want: Vec<(i64, String)> = (1..=60).map(|s| (s, String::new())).collect();
+    assert_eq!(
+        got.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        want.iter().map(|(s, _)| *s).collect::<Vec<_>>()
+    );
+    let by_seq: HashMap<i64, String> = acked
+        .iter()
+        .map(|(c, s)| (*s, texts[c[2..].parse::<usize>().unwrap()].clone()))
+        .collect();
+    for (seq, body) in &got {
+        assert_eq!(Some(body), by_seq.get(seq), "seq {seq}");
+    }
+
+    // Carol was only on the killed instance: Bob hears she went offline within 60 s.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let f = bob_ws
+            .try_next_any(left)
+            .await
+            .expect("carol reported offline within 60 s");
+        if f["type"] == "presence" && f["user_id"].as_i64() == Some(carol.id) {
+            assert_eq!(f["online"], false);
+            break;
+        }
+    }
+    let r = on_survivor.get("/api/contacts", &bob.token).await;
+    let carol_row = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["user"]["id"].as_i64() == Some(carol.id))
+        .cloned()
+        .unwrap();
+    assert_eq!(carol_row["online"], false);
 }
