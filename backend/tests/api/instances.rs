@@ -504,3 +504,145 @@ async fn an_instance_killed_under_load_loses_nothing_acknowledged() {
         .unwrap();
     assert_eq!(carol_row["online"], false);
 }
+
+/// A real nginx (the Debian package) of the test's own, round-robining two upstreams, with the
+/// WebSocket upgrade headers the deployment guide gives.
+struct TestNginx {
+    port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl TestNginx {
+    fn start(upstreams: &[u16]) -> TestNginx {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.path().display();
+        let servers: String = upstreams
+            .iter()
+            .map(|p| format!("server 127.0.0.1:{p};\n"))
+            .collect();
+        let conf = format!(
+            r#"daemon off;
+user root;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    upstream letschat {{
+        {servers}
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location /api/ws {{
+            proxy_pass http://letschat;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_set_header Host $http_host;
+            proxy_read_timeout 120s;
+            proxy_send_timeout 120s;
+        }}
+        location / {{
+            proxy_pass http://letschat;
+            proxy_set_header Host $http_host;
+        }}
+    }}
+}}
+"#
+        );
+        let path = dir.path().join("nginx.conf");
+        std::fs::write(&path, conf).unwrap();
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx runs (Debian package nginx)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "nginx did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TestNginx {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TestNginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Through a real nginx round-robining two real server processes: every connection of Bob's
+/// (spread over both instances by the round robin) gets each of Alice's messages once, in
+/// order, and her acks come back through the proxy.
+#[tokio::test]
+async fn through_nginx_round_robin_every_connection_gets_every_message_once() {
+    if crate::helpers::postgres_url().is_none() {
+        eprintln!("nginx test: skipped, it needs PostgreSQL (LETSCHAT_TEST_BACKEND=postgres)");
+        return;
+    }
+    let redis = TestRedis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _pg) = crate::helpers::fresh_database(dir.path());
+    let redis_url = format!("redis://127.0.0.1:{}", redis.port);
+    let env = [
+        ("REDIS_URL", redis_url.as_str()),
+        ("LETSCHAT_REDIS_PREFIX", "nginx:"),
+    ];
+    let first = crate::helpers::ChildServer::start(None, &url, &env).await;
+    let second = crate::helpers::ChildServer::start(None, &url, &env).await;
+    let nginx = TestNginx::start(&[first.port, second.port]);
+    let front = TestApp::for_address(nginx.port);
+
+    let (alice, bob, room) = front.pair("alice_behind_nginx", "bob_behind_nginx").await;
+    // Four connections of Bob's: the round robin puts two on each instance.
+    let mut bobs = Vec::new();
+    for _ in 0..4 {
+        bobs.push(front.ws(&bob.token).await);
+    }
+    let mut alice_ws = front.ws(&alice.token).await;
+    let texts = numbered(1, 20, "alice");
+    for (i, t) in texts.iter().enumerate() {
+        alice_ws.send_msg(room, &format!("n-{i}"), t).await;
+    }
+    for seq in 1..=20 {
+        assert_eq!(alice_ws.next_of("ack").await["message"]["seq"], seq);
+    }
+    let want: Vec<(i64, String)> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (i as i64 + 1, t.clone()))
+        .collect();
+    for b in &mut bobs {
+        assert_eq!(bodies(b, 20).await, want);
+    }
+    for b in &mut bobs {
+        nothing_more(b).await;
+    }
+    // REST through the proxy sees the same history, whichever instance answers.
+    for _ in 0..2 {
+        let h = front.full_history(&bob.token, room).await;
+        assert_eq!(h.len(), 20);
+    }
+}
