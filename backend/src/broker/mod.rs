@@ -197,6 +197,20 @@ pub enum Event {
     Recheck,
 }
 
+/// What the link between instances has done since this instance started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterStats {
+    pub connected: bool,
+    /// Publications Redis took.
+    pub published: u64,
+    /// Publications dropped (Redis unreachable, or the queue to it full).
+    pub dropped: u64,
+    /// Publications received for this instance's users.
+    pub received: u64,
+    /// Subscriber reconnections after the first connection.
+    pub reconnects: u64,
+}
+
 /// The queue a connection reads its events from.
 pub type Outbox = mpsc::Sender<Event>;
 
@@ -240,6 +254,10 @@ pub trait Broker: Send + Sync + 'static {
     /// With several instances: whether the link between them is up now. `None` for a single
     /// instance (nothing to link).
     fn cluster_status(&self) -> Option<bool> {
+        None
+    }
+    /// With several instances: the link's counters since start (for the metrics endpoint).
+    fn cluster_stats(&self) -> Option<ClusterStats> {
         None
     }
 }

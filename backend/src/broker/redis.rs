@@ -11,6 +11,7 @@
 //!   gets [`Event::Recheck`] and compares its rooms with the database; a message whose seq is
 //!   not the next one makes the connection replay the gap (see `ws::session`).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,7 +19,9 @@ use tokio::sync::mpsc;
 
 use super::redis_link::{Inbound, LinkConfig, LinkError, RedisLink};
 use super::wire::{self, Envelope};
-use super::{Broker, ConnId, Event, InstanceId, MemoryBroker, Origin, Outbox, Recipients};
+use super::{
+    Broker, ClusterStats, ConnId, Event, InstanceId, MemoryBroker, Origin, Outbox, Recipients,
+};
 use crate::config::RedisConfig;
 use crate::domain::UserId;
 use crate::metrics::BrokerMetrics;
@@ -94,6 +97,17 @@ impl Broker for RedisBroker {
 
     fn cluster_status(&self) -> Option<bool> {
         Some(self.link.is_up())
+    }
+
+    fn cluster_stats(&self) -> Option<ClusterStats> {
+        let s = self.link.stats();
+        Some(ClusterStats {
+            connected: self.link.is_up(),
+            published: s.published.load(Ordering::Relaxed),
+            dropped: s.dropped.load(Ordering::Relaxed),
+            received: s.received.load(Ordering::Relaxed),
+            reconnects: s.reconnects.load(Ordering::Relaxed),
+        })
     }
 }
 

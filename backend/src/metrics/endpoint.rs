@@ -94,9 +94,11 @@ impl Running {
 }
 
 async fn scrape(state: web::Data<AppState>) -> HttpResponse {
-    let text = state
-        .metrics
-        .render(state.db.pool_stats(), state.broker.connections());
+    let text = state.metrics.render(
+        state.db.pool_stats(),
+        state.broker.connections(),
+        state.broker.cluster_stats(),
+    );
     match text {
         Some(text) => HttpResponse::Ok().content_type(CONTENT_TYPE).body(text),
         None => HttpResponse::NotFound().finish(),

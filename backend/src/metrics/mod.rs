@@ -110,6 +110,8 @@ pub struct SessionMetrics {
     /// queue to send it.
     pub commit_to_delivery: Histogram,
     pub acks: Counter,
+    /// Several instances: replays a connection started itself after noticing lost events.
+    pub gap_repairs: Counter,
 }
 
 /// Requests answered by the public server, by status class.
@@ -135,6 +137,11 @@ struct ScrapedGauges {
     pool_in_use: Gauge,
     pool_idle: Gauge,
     pool_max: Gauge,
+    redis_connected: Gauge,
+    redis_published: Counter,
+    redis_dropped: Counter,
+    redis_received: Counter,
+    redis_reconnects: Counter,
 }
 
 /// Every metric of one server.
@@ -192,6 +199,7 @@ impl Metrics {
                 sessions: SessionMetrics {
                     commit_to_delivery: histogram!("letschat_commit_to_delivery_seconds"),
                     acks: counter!("letschat_acks_sent_total"),
+                    gap_repairs: counter!("letschat_gap_repairs_total"),
                 },
                 http: HttpMetrics {
                     classes: ["1xx", "2xx", "3xx", "4xx", "5xx"]
@@ -202,6 +210,11 @@ impl Metrics {
                     pool_in_use: gauge!("letschat_db_pool_connections", "state" => "in_use"),
                     pool_idle: gauge!("letschat_db_pool_connections", "state" => "idle"),
                     pool_max: gauge!("letschat_db_pool_max_connections"),
+                    redis_connected: gauge!("letschat_redis_connected"),
+                    redis_published: counter!("letschat_redis_published_total"),
+                    redis_dropped: counter!("letschat_redis_dropped_total"),
+                    redis_received: counter!("letschat_redis_received_total"),
+                    redis_reconnects: counter!("letschat_redis_reconnects_total"),
                 },
             }
         })
@@ -209,13 +222,25 @@ impl Metrics {
 
     /// The exposition text, with the gauges read from the server's state just now. `None` when
     /// the endpoint is off.
-    pub fn render(&self, pool: PoolStats, ws_connections: usize) -> Option<String> {
+    pub fn render(
+        &self,
+        pool: PoolStats,
+        ws_connections: usize,
+        cluster: Option<crate::broker::ClusterStats>,
+    ) -> Option<String> {
         let exporter = self.exporter.as_ref()?;
         let g = &self.scraped;
         g.ws_connections.set(ws_connections as f64);
         g.pool_in_use.set(pool.open.saturating_sub(pool.idle));
         g.pool_idle.set(pool.idle);
         g.pool_max.set(pool.max);
+        if let Some(c) = cluster {
+            g.redis_connected.set(if c.connected { 1.0 } else { 0.0 });
+            g.redis_published.absolute(c.published);
+            g.redis_dropped.absolute(c.dropped);
+            g.redis_received.absolute(c.received);
+            g.redis_reconnects.absolute(c.reconnects);
+        }
         Some(exporter.render())
     }
 
@@ -284,6 +309,36 @@ fn describe_all() {
     describe_gauge!(
         "letschat_db_pool_max_connections",
         "The pool's size (LETSCHAT_DB_POOL_SIZE)."
+    );
+    describe_counter!(
+        "letschat_gap_repairs_total",
+        "Several instances: replays connections started themselves from the database after \
+         noticing that events were lost between instances (a message whose seq was not the \
+         next one, a resubscription, a periodic check that found something missing)."
+    );
+    describe_gauge!(
+        "letschat_redis_connected",
+        "Several instances: 1 while both the Redis subscriber and publisher are connected, \
+         else 0 (read at each scrape; absent with one instance)."
+    );
+    describe_counter!(
+        "letschat_redis_published_total",
+        "Several instances: event publications Redis took (one per recipient user)."
+    );
+    describe_counter!(
+        "letschat_redis_dropped_total",
+        "Several instances: event publications dropped because Redis was unreachable or the \
+         queue to it was full (connections repair from the database)."
+    );
+    describe_counter!(
+        "letschat_redis_received_total",
+        "Several instances: event publications received for this instance's users (its own \
+         included, which it skips)."
+    );
+    describe_counter!(
+        "letschat_redis_reconnects_total",
+        "Several instances: Redis subscriber reconnections after the first connection (each \
+         followed by a recheck of every connection's rooms)."
     );
 }
 

@@ -850,6 +850,7 @@ impl Conn {
         if upto <= from {
             return;
         }
+        self.state.metrics.sessions.gap_repairs.increment(1);
         self.syncs.push_back(SyncJob {
             room,
             cursor: from,

@@ -193,7 +193,18 @@ async fn a_user_on_both_instances_gets_every_message_once_in_order() {
 #[tokio::test]
 async fn a_publication_redis_never_delivered_is_repaired_by_the_next_message() {
     let redis = TestRedis::start();
-    let (a, b, drop_a, _) = two_instances(&redis).await;
+    let (drop_a, drop_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (metrics_a, metrics_b) = (free_port(), free_port());
+    let a = spawn_app_with(|c| {
+        c.redis = Some(redis.config(&drop_a));
+        c.metrics_bind = Some(format!("127.0.0.1:{metrics_a}").parse().unwrap());
+    })
+    .await;
+    let b = spawn_instance_of(&a, |c| {
+        c.redis = Some(redis.config(&drop_b));
+        c.metrics_bind = Some(format!("127.0.0.1:{metrics_b}").parse().unwrap());
+    })
+    .await;
     let (alice, bob, room) = a.pair("alice_lossy", "bob_lossy").await;
     let mut wa = a.ws(&alice.token).await;
     let mut wb = b.ws(&bob.token).await;
@@ -221,6 +232,33 @@ async fn a_publication_redis_never_delivered_is_repaired_by_the_next_message() {
     );
     // A repair sends no `synced`: the client did not ask for one.
     nothing_more(&mut wb).await;
+    // The metrics say what happened: A dropped four publications, B repaired a gap.
+    assert_eq!(metric(metrics_a, "letschat_redis_dropped_total").await, 4.0);
+    assert_eq!(metric(metrics_a, "letschat_redis_connected").await, 1.0);
+    assert!(metric(metrics_a, "letschat_redis_published_total").await >= 4.0);
+    assert!(metric(metrics_b, "letschat_gap_repairs_total").await >= 1.0);
+    assert!(metric(metrics_b, "letschat_redis_received_total").await >= 2.0);
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One unlabelled sample of `/metrics` on `port`.
+async fn metric(port: u16, name: &str) -> f64 {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
 #[tokio::test]
