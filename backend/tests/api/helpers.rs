@@ -119,6 +119,16 @@ pub async fn build_app(tweak: impl FnOnce(&mut Config)) -> (TestApp, Application
     let (url, pg) = fresh_database(dir.path());
     let mut config = test_config(url);
     tweak(&mut config);
+    build_on(config, dir, pg).await
+}
+
+/// The server of `config`, built (not yet running), and its client side, which owns `dir` and
+/// `pg` (the database, when it is the owner).
+async fn build_on(
+    config: Config,
+    dir: tempfile::TempDir,
+    pg: Option<PgDatabase>,
+) -> (TestApp, Application) {
     let database_url = config.database_url.clone();
     let server = Application::build(config).await.expect("the app starts");
     let port = server.port();
@@ -142,20 +152,9 @@ pub async fn spawn_instance_of(first: &TestApp, tweak: impl FnOnce(&mut Config))
     let mut config = test_config(first.database_url.clone());
     tweak(&mut config);
     config.database_url = first.database_url.clone();
-    let app = Application::build(config).await.expect("the app starts");
-    let port = app.port();
-    tokio::spawn(app.run_until_stopped());
-    TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        port,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        database_url: first.database_url.clone(),
-        _dir: tempfile::tempdir().unwrap(),
-        pg: None,
-    }
+    let (app, server) = build_on(config, tempfile::tempdir().unwrap(), None).await;
+    tokio::spawn(server.run_until_stopped());
+    app
 }
 
 fn uuid_like() -> String {
