@@ -95,6 +95,11 @@ pub struct Common {
     /// WebSocket connections being opened at once.
     #[arg(long, global = true, default_value_t = 500)]
     pub connect_concurrency: usize,
+    /// Server instances (`throughput` and `latency` only): the others share the first one's
+    /// database and Redis, which `--server-env DATABASE_URL=postgres://…` and `--server-env
+    /// REDIS_URL=…` must name; the two users of each pair connect to different instances.
+    #[arg(long, global = true, default_value_t = 1)]
+    pub instances: usize,
     /// REST requests (register, add contact) in flight at once during setup.
     #[arg(long, global = true, default_value_t = 32)]
     pub rest_concurrency: usize,
@@ -208,6 +213,29 @@ async fn run(cli: Cli) -> Result<report::Report> {
 async fn scenario(cli: &Cli, server: &mut server::Server) -> Result<report::Report> {
     let api = setup::Api::new(server.base_url())?;
     server.wait_healthy(&api, Duration::from_secs(30)).await?;
+    if cli.common.instances > 1 {
+        let env = &cli.common.server_env;
+        let has =
+            |key: &str, prefix: &str| env.iter().any(|(k, v)| k == key && v.starts_with(prefix));
+        if !matches!(cli.scenario, Scenario::Throughput(_) | Scenario::Latency(_)) {
+            return Err(err(
+                "--instances is for the throughput and latency scenarios",
+            ));
+        }
+        if !has("DATABASE_URL", "postgres") || !has("REDIS_URL", "redis") {
+            return Err(err(
+                "--instances needs --server-env DATABASE_URL=postgres://… and --server-env REDIS_URL=redis://… (shared by every instance)",
+            ));
+        }
+        server
+            .add_peers(cli.common.instances - 1, Duration::from_secs(30))
+            .await?;
+        eprintln!(
+            "bench: {} instances on {:?}",
+            cli.common.instances,
+            server.addrs()
+        );
+    }
     match &cli.scenario {
         Scenario::Idle(args) => idle::run(&cli.common, server, &api, args).await,
         Scenario::Throughput(args) => {

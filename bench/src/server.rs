@@ -144,6 +144,8 @@ pub struct Server {
     binary: PathBuf,
     secret: String,
     common: Common,
+    /// Further instances on the same database and Redis (`--instances`), stopped with this one.
+    peers: Vec<Server>,
 }
 
 struct PerfSettings {
@@ -208,6 +210,7 @@ impl Server {
             binary,
             secret,
             common: common.clone(),
+            peers: Vec::new(),
         };
         // On error, dropping `server` removes the folder.
         server.spawn(limits, env)?;
@@ -304,6 +307,49 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// Starts `n` more instances of this server: the same binary, settings, JWT secret and
+    /// `--server-env` (so the same `DATABASE_URL` and `REDIS_URL`), each on its own port. Only
+    /// meaningful on PostgreSQL with Redis, which the caller checks.
+    pub async fn add_peers(&mut self, n: usize, api_timeout: Duration) -> Result<()> {
+        for _ in 0..n {
+            let dir = self.dir.join(format!("peer-{}", self.peers.len() + 1));
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+            let mut peer = Server {
+                child: None,
+                pid: 0,
+                port: 0,
+                log: dir.join("server.log"),
+                dir,
+                keep: self.keep,
+                perf: None,
+                binary: self.binary.clone(),
+                secret: self.secret.clone(),
+                common: self.common.clone(),
+                peers: Vec::new(),
+            };
+            peer.spawn(Limits::Bench, &[])?;
+            let api = crate::setup::Api::new(peer.base_url())?;
+            peer.wait_healthy(&api, api_timeout).await?;
+            self.peers.push(peer);
+        }
+        Ok(())
+    }
+
+    /// Every instance's address, this one's first.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        std::iter::once(self.addr())
+            .chain(self.peers.iter().map(Server::addr))
+            .collect()
+    }
+
+    /// Every instance's process id, this one's first.
+    pub fn pids(&self) -> Vec<u32> {
+        std::iter::once(self.pid)
+            .chain(self.peers.iter().map(|p| p.pid))
+            .collect()
     }
 
     pub fn port(&self) -> u16 {
@@ -551,10 +597,16 @@ pub struct CpuWindow {
     started: Instant,
 }
 
+/// CPU seconds of all of `pids` together.
+fn cpu_seconds_of(pids: &[u32]) -> Option<f64> {
+    pids.iter().map(|p| cpu_seconds(*p)).sum()
+}
+
 impl CpuWindow {
-    pub fn start(server_pid: u32) -> CpuWindow {
+    /// Starts counting; `server_pids` are the server's instances.
+    pub fn start(server_pids: &[u32]) -> CpuWindow {
         CpuWindow {
-            server: cpu_seconds(server_pid),
+            server: cpu_seconds_of(server_pids),
             bench: cpu_seconds(std::process::id()),
             machine: machine_cpu(),
             started: Instant::now(),
@@ -562,13 +614,13 @@ impl CpuWindow {
     }
 
     /// Cores used since `start`: (server, bench, other processes).
-    pub fn cores(&self, server_pid: u32) -> (f64, f64, f64) {
+    pub fn cores(&self, server_pids: &[u32]) -> (f64, f64, f64) {
         let secs = self.started.elapsed().as_secs_f64().max(1e-9);
         let diff = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) => (b - a) / secs,
             _ => f64::NAN,
         };
-        let server = diff(self.server, cpu_seconds(server_pid));
+        let server = diff(self.server, cpu_seconds_of(server_pids));
         let bench = diff(self.bench, cpu_seconds(std::process::id()));
         let machine = diff(self.machine.map(|m| m.0), machine_cpu().map(|m| m.0));
         (server, bench, (machine - server - bench).max(0.0))

@@ -258,7 +258,7 @@ async fn run(
     running.go();
     tokio::time::sleep(Duration::from_secs(plan.traffic.warmup)).await;
     let mem_start = server.mem()?;
-    let cpu = CpuWindow::start(server.pid());
+    let cpu = CpuWindow::start(&server.pids());
     let load_start = loadavg();
     let (acked0, delivered0) = (
         shared.acked.load(Ordering::Relaxed),
@@ -293,7 +293,7 @@ async fn run(
         shared.acked.load(Ordering::Relaxed),
         shared.delivered.load(Ordering::Relaxed),
     );
-    let (server_cores, bench_cores, other_cores) = cpu.cores(server.pid());
+    let (server_cores, bench_cores, other_cores) = cpu.cores(&server.pids());
     let load_end = loadavg();
     let mem_end = server.mem()?;
 
@@ -328,6 +328,17 @@ async fn run(
         results.len(),
     );
     report.field("pairs", pairs.len());
+    let instances = server.addrs().len();
+    report.row(
+        "server instances",
+        if instances > 1 {
+            format!("{instances} (each pair's two users on different instances; CPU \"server\" is all of them)")
+        } else {
+            "1".to_owned()
+        },
+        "instances",
+        instances,
+    );
     report.row(
         "senders",
         format!("{senders} ({})", plan.describe),
@@ -454,7 +465,9 @@ impl Running {
         plan_sending: &(dyn Fn(usize) -> Sending + Send + Sync),
         keep_timeline: bool,
     ) -> Result<Running> {
-        let addr: SocketAddr = server.addr();
+        // With several instances, connection i goes to instance i mod N: the two users of a
+        // pair (connections 2i and 2i+1) sit on different instances.
+        let addrs: Vec<SocketAddr> = server.addrs();
         let t = Instant::now();
         let sockets: Vec<Socket> = stream::iter(0..2 * pairs.len())
             .map(|i| {
@@ -465,6 +478,7 @@ impl Running {
                     pair.b.token.clone()
                 };
                 let source = source(i);
+                let addr = addrs[i % addrs.len()];
                 async move { ws::connect(addr, source, &token, Duration::from_secs(30)).await }
             })
             .buffered(common.connect_concurrency.max(1))
