@@ -122,6 +122,11 @@ async fn broker_health(app: &TestApp, connected: bool) -> Value {
     panic!("broker.connected never became {connected}");
 }
 
+/// `texts` as the `(seq, body)` pairs they get when stored from seq `first` on.
+fn from_seq(first: i64, texts: &[String]) -> Vec<(i64, String)> {
+    (first..).zip(texts.iter().cloned()).collect()
+}
+
 fn numbered(from: usize, to: usize, who: &str) -> Vec<String> {
     (from..=to)
         .map(|i| format!("{who} {i}: مرحبا 🌍 a longer line of text, as people write"))
@@ -179,11 +184,7 @@ async fn a_user_on_both_instances_gets_every_message_once_in_order() {
         let via = if i % 2 == 0 { &a } else { &b };
         via.send(&bob, room, &format!("m-{i}"), t).await;
     }
-    let want: Vec<(i64, String)> = texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (i as i64 + 1, t.clone()))
-        .collect();
+    let want = from_seq(1, &texts);
     assert_eq!(bodies(&mut alice_a, 30).await, want);
     assert_eq!(bodies(&mut alice_b, 30).await, want);
     nothing_more(&mut alice_a).await;
@@ -292,11 +293,7 @@ async fn after_redis_restarts_what_was_sent_meanwhile_arrives_without_a_sync() {
 
     let _redis = TestRedis::start_on(port);
     // B resubscribes and its connections recheck their rooms: the five arrive, in order.
-    let want: Vec<(i64, String)> = texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (i as i64 + 2, t.clone()))
-        .collect();
+    let want = from_seq(2, &texts);
     assert_eq!(bodies(&mut wb, 5).await, want);
     assert_eq!(broker_health(&a, true).await["broker"]["connected"], true);
     // And live delivery goes on.
@@ -505,10 +502,9 @@ async fn an_instance_killed_under_load_loses_nothing_acknowledged() {
 
     // Bob, on the survivor, gets all 60, once each, in seq order, without a sync.
     let got = bodies(&mut bob_ws, 60).await;
-    let want: Vec<(i64, String)> = (1..=60).map(|s| (s, String::new())).collect();
     assert_eq!(
         got.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
-        want.iter().map(|(s, _)| *s).collect::<Vec<_>>()
+        (1..=60).collect::<Vec<i64>>()
     );
     let by_seq: HashMap<i64, String> = acked
         .iter()
@@ -667,11 +663,7 @@ async fn through_nginx_round_robin_every_connection_gets_every_message_once() {
     for seq in 1..=20 {
         assert_eq!(alice_ws.next_of("ack").await["message"]["seq"], seq);
     }
-    let want: Vec<(i64, String)> = texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (i as i64 + 1, t.clone()))
-        .collect();
+    let want = from_seq(1, &texts);
     for b in &mut bobs {
         assert_eq!(bodies(b, 20).await, want);
     }
