@@ -88,7 +88,11 @@ clean:
 ## Load benchmark (not a test): release builds, then the idle, throughput, latency and abuse
 ## scenarios with their default parameters against a server the tool spawns on a temporary SQLite
 ## database (abuse: the server's default limits; it fails when the server's peak RSS passes its
-## bound). Figures and method: docs/performance.md. Every scenario runs; the target fails if any did.
+## bound), then the cluster scenario on the PostgreSQL and Redis named below (skipped when they do
+## not answer). Figures and method: docs/performance.md. Every scenario runs; the target fails if
+## any did.
+BENCH_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379
 .PHONY: bench
 bench:
 	$(CARGO) build --release -p letschat -p letschat-bench
@@ -100,4 +104,11 @@ bench:
 	done; \
 	echo "== make bench: abuse, login flood and list burst at the latency scenario's load"; \
 	./target/release/letschat-bench --server ./target/release/letschat abuse --phases 4,6 -p 2000 -r 4000 || status=1; \
+	echo "== make bench: cluster (SQLite, PostgreSQL, PostgreSQL + Redis with 1, 2 and 3 instances)"; \
+	if psql "$(BENCH_POSTGRES_URL)" -XtAqc 'SELECT 1' >/dev/null 2>&1 && redis-cli -u "$(BENCH_REDIS_URL)" ping >/dev/null 2>&1; then \
+		./target/release/letschat-bench --server ./target/release/letschat cluster \
+			--postgres "$(BENCH_POSTGRES_URL)" --redis "$(BENCH_REDIS_URL)" || status=1; \
+	else \
+		echo "cluster skipped: no PostgreSQL at BENCH_POSTGRES_URL=$(BENCH_POSTGRES_URL) or no Redis at BENCH_REDIS_URL=$(BENCH_REDIS_URL)"; \
+	fi; \
 	exit $$status

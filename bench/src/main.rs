@@ -8,6 +8,9 @@
 //! - `throughput`: pairs of users sending with a window of outstanding messages; messages per
 //!   second, end-to-end latency and delivery checks.
 //! - `latency`: a fixed total message rate spread over many pairs; end-to-end latency.
+//! - `cluster`: SQLite, PostgreSQL and PostgreSQL + Redis with one, two and three instances side by
+//!   side in one run, each on a fresh database: throughput, cross-instance latency and each
+//!   instance's Redis traffic.
 //! - `abuse`: the attacks of issue 9 (sync amplification, slow readers, slow bodies, login flood,
 //!   binary flood), one phase each, against the server's default limits while pairs exchange
 //!   messages; peak RSS per phase and messaging p99 against quiet phases (first and last). Also exits with 1
@@ -18,6 +21,7 @@
 //! and with 2 when the benchmark itself could not run.
 
 mod abuse;
+mod cluster;
 mod idle;
 mod report;
 mod server;
@@ -121,6 +125,11 @@ enum Scenario {
     /// binary flood), one phase each, while pairs exchange messages; server peak RSS and
     /// messaging p99 against quiet phases (first and last). Fails when peak RSS exceeds --max-rss-mib.
     Abuse(abuse::AbuseArgs),
+    /// One run, side by side: throughput on SQLite, PostgreSQL, and PostgreSQL + Redis with one
+    /// and two instances; send→receive p99 on one instance and across two; each instance's Redis
+    /// traffic with two and three instances at the same load per instance. Every configuration
+    /// gets a fresh PostgreSQL database (created and dropped with `psql`) and Redis key prefix.
+    Cluster(cluster::ClusterArgs),
 }
 
 fn parse_key_value(s: &str) -> std::result::Result<(String, String), String> {
@@ -170,6 +179,15 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<report::Report> {
+    if let Scenario::Cluster(args) = &cli.scenario {
+        // Starts and stops its own servers, one configuration after the other.
+        let mut report = tokio::select! {
+            r = cluster::run(&cli.common, args) => r?,
+            _ = tokio::signal::ctrl_c() => return Err(err("interrupted")),
+        };
+        report.print(cli.common.json);
+        return Ok(report);
+    }
     // Spawned from the main thread (block_on runs here), which lives until the end: the
     // server's parent-death signal is tied to it.
     let mut server = server::Server::start(&cli.common)?;
@@ -183,29 +201,7 @@ async fn run(cli: Cli) -> Result<report::Report> {
         r = scenario(&cli, &mut server) => r,
         _ = tokio::signal::ctrl_c() => Err(err("interrupted")),
     };
-    let stopped = server.stop().await;
-    let mut report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            server.print_log_tail(20);
-            return Err(e);
-        }
-    };
-    report.server_log_warnings = server.log_warnings();
-    match stopped {
-        Ok(took) => report.row(
-            "server stop after SIGTERM",
-            format!("{:.2} s", took.as_secs_f64()),
-            "server_stop_secs",
-            took.as_secs_f64(),
-        ),
-        Err(e) => report.row(
-            "server stop after SIGTERM",
-            e.to_string(),
-            "server_stop",
-            e.to_string(),
-        ),
-    }
+    let mut report = server.conclude(result).await?;
     report.print(cli.common.json);
     Ok(report)
 }
@@ -243,5 +239,6 @@ async fn scenario(cli: &Cli, server: &mut server::Server) -> Result<report::Repo
         }
         Scenario::Latency(args) => traffic::run_latency(&cli.common, server, &api, args).await,
         Scenario::Abuse(args) => abuse::run(&cli.common, server, &api, args).await,
+        Scenario::Cluster(_) => Err(err("cluster runs its own servers")),
     }
 }

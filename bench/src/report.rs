@@ -61,6 +61,11 @@ impl Report {
         self.targets.push((what.into(), met));
     }
 
+    /// A field of the JSON object.
+    pub fn value(&self, key: &str) -> Option<&Value> {
+        self.json.get(key)
+    }
+
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
     }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::report::Report;
 use crate::setup::Api;
 use crate::{err, Common, Result};
 
@@ -146,6 +147,8 @@ pub struct Server {
     common: Common,
     /// Further instances on the same database and Redis (`--instances`), stopped with this one.
     peers: Vec<Server>,
+    /// Where this instance serves `GET /metrics`: on with Redis, for the broker's counters.
+    metrics_port: Option<u16>,
 }
 
 struct PerfSettings {
@@ -211,6 +214,7 @@ impl Server {
             secret,
             common: common.clone(),
             peers: Vec::new(),
+            metrics_port: None,
         };
         // On error, dropping `server` removes the folder.
         server.spawn(limits, env)?;
@@ -269,6 +273,17 @@ impl Server {
         }
         if let Some(w) = common.workers {
             cmd.env("LETSCHAT_WORKERS", w.to_string());
+        }
+        // With Redis, the broker's counters are read from `GET /metrics` on an address of its own.
+        let with_redis = env
+            .iter()
+            .chain(&common.server_env)
+            .any(|(k, v)| k == "REDIS_URL" && !v.is_empty());
+        self.metrics_port = None;
+        if with_redis {
+            let metrics_port = free_port()?;
+            cmd.env("LETSCHAT_METRICS_BIND", format!("127.0.0.1:{metrics_port}"));
+            self.metrics_port = Some(metrics_port);
         }
         for (k, v) in env.iter().chain(&common.server_env) {
             cmd.env(k, v);
@@ -329,6 +344,7 @@ impl Server {
                 secret: self.secret.clone(),
                 common: self.common.clone(),
                 peers: Vec::new(),
+                metrics_port: None,
             };
             peer.spawn(Limits::Bench, &[])?;
             let api = crate::setup::Api::new(peer.base_url())?;
@@ -349,6 +365,15 @@ impl Server {
     pub fn pids(&self) -> Vec<u32> {
         std::iter::once(self.pid)
             .chain(self.peers.iter().map(|p| p.pid))
+            .collect()
+    }
+
+    /// Every instance's `GET /metrics` URL, this one's first; empty without Redis.
+    pub fn metrics_urls(&self) -> Vec<String> {
+        std::iter::once(self)
+            .chain(&self.peers)
+            .filter_map(|s| s.metrics_port)
+            .map(|p| format!("http://127.0.0.1:{p}/metrics"))
             .collect()
     }
 
@@ -485,6 +510,35 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// Stops the server once a scenario is over, and adds to its report how the stop went and
+    /// what the server logged (on error, prints the log's tail instead).
+    pub async fn conclude(&mut self, result: Result<Report>) -> Result<Report> {
+        let stopped = self.stop().await;
+        let mut report = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.print_log_tail(20);
+                return Err(e);
+            }
+        };
+        report.server_log_warnings = self.log_warnings();
+        match stopped {
+            Ok(took) => report.row(
+                "server stop after SIGTERM",
+                format!("{:.2} s", took.as_secs_f64()),
+                "server_stop_secs",
+                took.as_secs_f64(),
+            ),
+            Err(e) => report.row(
+                "server stop after SIGTERM",
+                e.to_string(),
+                "server_stop",
+                e.to_string(),
+            ),
+        }
+        Ok(report)
     }
 
     /// Counts the server log's WARN and ERROR lines and keeps the first few distinct ones.

@@ -24,7 +24,7 @@ use crate::server::{loadavg, CpuWindow, Server};
 use crate::setup::{make_pairs, Api, Pair};
 use crate::stats::{Latency, Samples, SeqSet, SharedHistogram};
 use crate::ws::{self, In, Socket};
-use crate::{err, Common, Result};
+use crate::{cluster, err, Common, Result};
 
 const TARGET_MSGS_PER_SEC: f64 = 50_000.0;
 const TARGET_P99_MS: f64 = 10.0;
@@ -258,6 +258,7 @@ async fn run(
     running.go();
     tokio::time::sleep(Duration::from_secs(plan.traffic.warmup)).await;
     let mem_start = server.mem()?;
+    let redis_start = cluster::redis_counters(&server.metrics_urls()).await?;
     let cpu = CpuWindow::start(&server.pids());
     let load_start = loadavg();
     let (acked0, delivered0) = (
@@ -294,6 +295,7 @@ async fn run(
         shared.delivered.load(Ordering::Relaxed),
     );
     let (server_cores, bench_cores, other_cores) = cpu.cores(&server.pids());
+    let redis_end = cluster::redis_counters(&server.metrics_urls()).await?;
     let load_end = loadavg();
     let mem_end = server.mem()?;
 
@@ -339,6 +341,9 @@ async fn run(
         "instances",
         instances,
     );
+    if !redis_end.is_empty() {
+        cluster::redis_rows(&mut report, &redis_start, &redis_end, window_secs);
+    }
     report.row(
         "senders",
         format!("{senders} ({})", plan.describe),
