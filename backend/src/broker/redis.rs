@@ -77,6 +77,7 @@ impl Broker for RedisBroker {
                 recipients: to.clone(),
                 exclude,
                 event: event.clone(),
+                sent_at_us: Some(wire::now_us()),
             };
             match wire::encode(&envelope) {
                 Ok(bytes) => {
