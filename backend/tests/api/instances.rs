@@ -84,6 +84,24 @@ async fn two_instances(redis: &TestRedis) -> (TestApp, TestApp, Arc<AtomicU64>, 
     (a, b, drop_a, drop_b)
 }
 
+/// Two instances as [`two_instances`] gives them, each also serving its metrics: A, B, the
+/// counter that drops A's next publications, and A's and B's metrics ports.
+async fn two_metered_instances(redis: &TestRedis) -> (TestApp, TestApp, Arc<AtomicU64>, u16, u16) {
+    let (drop_a, drop_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (metrics_a, metrics_b) = (free_port(), free_port());
+    let a = spawn_app_with(|c| {
+        c.redis = Some(redis.config(&drop_a));
+        c.metrics_bind = Some(format!("127.0.0.1:{metrics_a}").parse().unwrap());
+    })
+    .await;
+    let b = spawn_instance_of(&a, |c| {
+        c.redis = Some(redis.config(&drop_b));
+        c.metrics_bind = Some(format!("127.0.0.1:{metrics_b}").parse().unwrap());
+    })
+    .await;
+    (a, b, drop_a, metrics_a, metrics_b)
+}
+
 /// The next `message` frames until `n` have come (within 10 s each): their bodies.
 async fn bodies(ws: &mut Ws, n: usize) -> Vec<(i64, String)> {
     let mut got = Vec::new();
@@ -174,10 +192,11 @@ async fn users_on_different_instances_chat_live_both_ways() {
 #[tokio::test]
 async fn a_user_on_both_instances_gets_every_message_once_in_order() {
     let redis = TestRedis::start();
-    let (a, b, _, _) = two_instances(&redis).await;
+    let (a, b, _, metrics_a, metrics_b) = two_metered_instances(&redis).await;
     let (alice, bob, room) = a.pair("alice_twice", "bob_sender").await;
     let mut alice_a = a.ws(&alice.token).await;
     let mut alice_b = b.ws(&alice.token).await;
+    let lag_before = [lag_samples(metrics_a).await, lag_samples(metrics_b).await];
     // Bob sends through both instances in turn, over REST.
     let texts = numbered(1, 30, "bob");
     for (i, t) in texts.iter().enumerate() {
@@ -189,23 +208,24 @@ async fn a_user_on_both_instances_gets_every_message_once_in_order() {
     assert_eq!(bodies(&mut alice_b, 30).await, want);
     nothing_more(&mut alice_a).await;
     nothing_more(&mut alice_b).await;
+    // Each instance timed the 15 messages that came from the other (at least: other events,
+    // presence, may have crossed too), in real buckets.
+    let lag_after = [lag_samples(metrics_a).await, lag_samples(metrics_b).await];
+    for (before, after) in lag_before.iter().zip(lag_after) {
+        assert!(after >= before + 15.0, "{before} -> {after}");
+    }
+    let text = metrics_text(metrics_b).await;
+    assert!(
+        text.contains("letschat_broker_lag_seconds_bucket{le=\"0.0001\"}"),
+        "{text}"
+    );
+    assert!(metric(metrics_b, "letschat_broker_lag_seconds_sum").await >= 0.0);
 }
 
 #[tokio::test]
 async fn a_publication_redis_never_delivered_is_repaired_by_the_next_message() {
     let redis = TestRedis::start();
-    let (drop_a, drop_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let (metrics_a, metrics_b) = (free_port(), free_port());
-    let a = spawn_app_with(|c| {
-        c.redis = Some(redis.config(&drop_a));
-        c.metrics_bind = Some(format!("127.0.0.1:{metrics_a}").parse().unwrap());
-    })
-    .await;
-    let b = spawn_instance_of(&a, |c| {
-        c.redis = Some(redis.config(&drop_b));
-        c.metrics_bind = Some(format!("127.0.0.1:{metrics_b}").parse().unwrap());
-    })
-    .await;
+    let (a, b, drop_a, metrics_a, metrics_b) = two_metered_instances(&redis).await;
     let (alice, bob, room) = a.pair("alice_lossy", "bob_lossy").await;
     let mut wa = a.ws(&alice.token).await;
     let mut wb = b.ws(&bob.token).await;
@@ -249,14 +269,23 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// One unlabelled sample of `/metrics` on `port`.
-async fn metric(port: u16, name: &str) -> f64 {
-    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+async fn metrics_text(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Publications from other instances that `port`'s instance has timed.
+async fn lag_samples(port: u16) -> f64 {
+    metric(port, "letschat_broker_lag_seconds_count").await
+}
+
+/// One unlabelled sample of `/metrics` on `port`.
+async fn metric(port: u16, name: &str) -> f64 {
+    let text = metrics_text(port).await;
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {name} in {text}"))
