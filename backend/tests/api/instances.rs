@@ -12,7 +12,8 @@ use std::time::Duration;
 use letschat::config::RedisConfig;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, spawn_instance_of, TestApp};
+use crate::helpers::{spawn_app_with, spawn_instance_of, TestApp, User};
+use crate::support::admin;
 use crate::ws_support::Ws;
 
 /// A `redis-server` of this test's own on a free port (the shared one is never restarted).
@@ -388,6 +389,75 @@ async fn presence_crosses_instances_and_the_contacts_list_agrees() {
         online_on_a(&b.get("/api/contacts", &alice.token).await.body),
         Some(false)
     );
+}
+
+/// What `/api/admin/users` (the page that finds `user`) and `/api/admin/users/{id}` on `app`
+/// say of whether `user` is online: both must agree.
+async fn admin_sees_online(app: &TestApp, admin: &User, user: &User) -> bool {
+    let page = app
+        .get(
+            &format!("/api/admin/users?q={}", user.username),
+            &admin.token,
+        )
+        .await;
+    assert_eq!(page.status, 200, "{:?}", page.body);
+    let listed = page.body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"].as_i64() == Some(user.id))
+        .map(|u| u["online"].as_bool().unwrap())
+        .expect("the user is listed");
+    let one = app
+        .get(&format!("/api/admin/users/{}", user.id), &admin.token)
+        .await;
+    assert_eq!(one.status, 200, "{:?}", one.body);
+    assert_eq!(one.body["online"].as_bool(), Some(listed), "{:?}", one.body);
+    listed
+}
+
+/// `online_users` and `connections` of `/api/admin/stats` on `app`.
+async fn admin_counts(app: &TestApp, admin: &User) -> (i64, i64) {
+    let r = app.get("/api/admin/stats", &admin.token).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    (
+        r.body["online_users"].as_i64().unwrap(),
+        r.body["connections"].as_i64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn administrators_see_who_is_online_on_any_instance() {
+    let redis = TestRedis::start();
+    let (a, b, _, _) = two_instances(&redis).await;
+    let root = admin(&a, "root_of_both").await;
+    let (alice, bob, _room) = a.pair("alice_on_a_only", "bob_on_b_only").await;
+    assert!(!admin_sees_online(&a, &root, &bob).await);
+    assert_eq!(admin_counts(&a, &root).await, (0, 0));
+
+    // Bob connects to B only; A's administration says he is online and counts him.
+    let bob_ws = b.ws(&bob.token).await;
+    assert!(admin_sees_online(&a, &root, &bob).await);
+    assert_eq!(admin_counts(&a, &root).await, (1, 1));
+    // With Alice on A: each counted once, wherever asked.
+    let _alice_ws = a.ws(&alice.token).await;
+    assert!(admin_sees_online(&b, &root, &alice).await);
+    assert_eq!(admin_counts(&a, &root).await, (2, 2));
+    assert_eq!(admin_counts(&b, &root).await, (2, 2));
+
+    // Bob leaves: A says so once B has told Redis (it does on the way out, at once).
+    drop(bob_ws);
+    let mut counts = (0, 0);
+    for _ in 0..100 {
+        counts = admin_counts(&a, &root).await;
+        if counts == (1, 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(counts, (1, 1));
+    assert!(!admin_sees_online(&a, &root, &bob).await);
+    assert!(admin_sees_online(&a, &root, &alice).await);
 }
 
 #[tokio::test]
