@@ -51,7 +51,7 @@ pub struct AdminUserDto {
     pub deactivated_at: Option<DateTime<Utc>>,
     /// Last login, or when their first connection opened or last one closed; null if never.
     pub last_seen_at: Option<DateTime<Utc>>,
-    /// Whether the user has an open WebSocket now.
+    /// Whether the user has an open WebSocket now, to any instance of the server.
     pub online: bool,
     #[schema(minimum = 0)]
     pub contacts_count: i64,
@@ -554,10 +554,13 @@ pub struct AdminStats {
     pub messages_last_hour: i64,
     #[schema(minimum = 0)]
     pub messages_last_day: i64,
-    /// Open WebSocket connections on this server now.
+    /// Open WebSocket connections on every instance of the server: the answering instance's
+    /// now, plus each other's as it last reported them (when one of its users came or went, and
+    /// every 10 s).
     #[schema(minimum = 0)]
     pub connections: i64,
-    /// Users with at least one open connection now.
+    /// Users with at least one open connection now, to any instance of the server (each
+    /// counted once).
     #[schema(minimum = 0)]
     pub online_users: i64,
 }

@@ -7,6 +7,9 @@
 //! - The instance subscribes to a user's channel while it holds a connection of theirs, and
 //!   hands what arrives to the local hub for that user; its own publications come back on the
 //!   channels of its own users and are skipped (they were delivered locally already).
+//! - Each envelope carries the wall-clock time it was encoded at, just before it is queued to
+//!   Redis; what arrives from another instance is timed against this instance's clock
+//!   (`letschat_broker_lag_seconds`: Redis, the network, both queues, and any clock skew).
 //! - Redis loses what it cannot deliver. After every (re)subscription every local connection
 //!   gets [`Event::Recheck`] and compares its rooms with the database; a message whose seq is
 //!   not the next one makes the connection replay the gap (see `ws::session`).
@@ -15,6 +18,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use metrics::Histogram;
 use tokio::sync::mpsc;
 
 use super::redis_link::{Inbound, LinkConfig, LinkError, RedisLink};
@@ -39,6 +43,7 @@ impl RedisBroker {
         config: &RedisConfig,
         metrics: BrokerMetrics,
     ) -> Result<RedisBroker, LinkError> {
+        let lag = metrics.lag.clone();
         let local = Arc::new(MemoryBroker::start_with_metrics(instance, metrics));
         let (link, inbound) = RedisLink::start(LinkConfig {
             url: config.url.clone(),
@@ -46,7 +51,7 @@ impl RedisBroker {
             instance: instance.0,
             drop_publishes: config.drop_publishes.clone(),
         })?;
-        tokio::spawn(receive(Arc::clone(&local), inbound));
+        tokio::spawn(receive(Arc::clone(&local), inbound, lag));
         Ok(RedisBroker { local, link })
     }
 
@@ -77,6 +82,7 @@ impl Broker for RedisBroker {
                 recipients: to.clone(),
                 exclude,
                 event: event.clone(),
+                sent_at_us: Some(wire::now_us()),
             };
             match wire::encode(&envelope) {
                 Ok(bytes) => {
@@ -111,8 +117,8 @@ impl Broker for RedisBroker {
     }
 }
 
-/// Hands what arrives from the other instances to the local hub.
-async fn receive(local: Arc<MemoryBroker>, mut inbound: mpsc::Receiver<Inbound>) {
+/// Hands what arrives from the other instances to the local hub, timing each on the way.
+async fn receive(local: Arc<MemoryBroker>, mut inbound: mpsc::Receiver<Inbound>, lag: Histogram) {
     let here = local.instance();
     let mut unreadable: u64 = 0;
     while let Some(item) = inbound.recv().await {
@@ -124,8 +130,12 @@ async fn receive(local: Arc<MemoryBroker>, mut inbound: mpsc::Receiver<Inbound>)
                     recipients,
                     exclude,
                     event,
+                    sent_at_us,
                     ..
                 }) => {
+                    if let Some(sent) = sent_at_us {
+                        lag.record(wire::lag_seconds(sent, wire::now_us()));
+                    }
                     let mut meant = false;
                     recipients.for_each(|u| meant |= u == user);
                     if meant && !matches!(event, Event::Recheck) {

@@ -5,13 +5,20 @@
 //!
 //! `v` comes first and is read before anything else: an instance refuses an envelope of a
 //! version it does not know with [`WireError::UnknownVersion`] rather than misreading it.
+//!
+//! Within a version, fields may be added when they are optional: a reader ignores the fields it
+//! does not know, and reads an envelope without a field it knows as one that lacks it. Both
+//! versions of an instance can then read each other during a rolling upgrade, so an addition
+//! like `sent_at_us` keeps the version.
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use super::{Event, InstanceId, Origin, Recipients};
 
 /// The envelope's format. Raise it with any change to the envelope or to an event that an
-/// instance of the previous version could not read.
+/// instance of the previous version could not read (not for an optional field added).
 pub const WIRE_VERSION: u32 = 1;
 
 /// One publication on its way between instances: `event` for every connection of every
@@ -24,6 +31,22 @@ pub struct Envelope {
     /// The connection not to deliver to, on whichever instance holds it.
     pub exclude: Option<Origin>,
     pub event: Event,
+    /// When the publishing instance handed it to Redis, by its wall clock: microseconds since
+    /// the Unix epoch. Absent from envelopes of instances that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at_us: Option<u64>,
+}
+
+/// Microseconds since the Unix epoch by this machine's wall clock (0 for a clock set before it).
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Seconds from `sent_at_us` to `now_us`; 0 when the sender's clock is ahead of this one.
+pub fn lag_seconds(sent_at_us: u64, now_us: u64) -> f64 {
+    now_us.saturating_sub(sent_at_us) as f64 / 1e6
 }
 
 /// Why bytes could not be read as an envelope, or an envelope not written.
@@ -78,6 +101,8 @@ mod tests {
     use crate::domain::{MessageId, RoomId, Seq, UserId};
 
     const HERE: InstanceId = InstanceId(0x0123_4567_89ab_cdef);
+    /// 2026-11-25T12:01:02.345678Z.
+    const SENT_AT_US: u64 = 1_795_608_062_345_678;
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
@@ -172,14 +197,17 @@ mod tests {
         for event in every_event() {
             for recipients in &recipients {
                 for exclude in excludes {
-                    let envelope = Envelope {
-                        origin: HERE,
-                        recipients: recipients.clone(),
-                        exclude,
-                        event: event.clone(),
-                    };
-                    let bytes = encode(&envelope).unwrap();
-                    assert_eq!(decode(&bytes).unwrap(), envelope);
+                    for sent_at_us in [None, Some(SENT_AT_US)] {
+                        let envelope = Envelope {
+                            origin: HERE,
+                            recipients: recipients.clone(),
+                            exclude,
+                            event: event.clone(),
+                            sent_at_us,
+                        };
+                        let bytes = encode(&envelope).unwrap();
+                        assert_eq!(decode(&bytes).unwrap(), envelope);
+                    }
                 }
             }
         }
@@ -201,6 +229,7 @@ mod tests {
                     conn: ConnId(17),
                 }),
             },
+            sent_at_us: Some(SENT_AT_US),
         };
         let json: serde_json::Value = serde_json::from_slice(&encode(&envelope).unwrap()).unwrap();
         assert_eq!(
@@ -219,7 +248,8 @@ mod tests {
                         "created_at": "2026-11-25T12:01:02.345678912Z"
                     },
                     "origin": {"instance": "0123456789abcdef", "conn": 17}
-                }
+                },
+                "sent_at_us": 1_795_608_062_345_678u64
             })
         );
         let Event::Message { message, .. } = decode(&encode(&envelope).unwrap()).unwrap().event
@@ -237,6 +267,7 @@ mod tests {
             recipients: Recipients::One(UserId(1)),
             exclude: None,
             event: Event::Deactivated,
+            sent_at_us: None,
         };
         let mut json: serde_json::Value =
             serde_json::from_slice(&encode(&envelope).unwrap()).unwrap();
@@ -267,5 +298,44 @@ mod tests {
         }
         let ok = b"{\"v\":1,\"origin\":\"0123456789abcdef\",\"recipients\":{\"one\":1},\"exclude\":null,\"event\":{\"type\":\"deactivated\"}}";
         assert_eq!(decode(ok).unwrap(), envelope);
+    }
+
+    #[test]
+    fn the_send_time_is_optional_and_fields_of_later_instances_are_ignored() {
+        let without = b"{\"v\":1,\"origin\":\"0123456789abcdef\",\"recipients\":{\"one\":1},\"exclude\":null,\"event\":{\"type\":\"deactivated\"}}";
+        let mut envelope = Envelope {
+            origin: HERE,
+            recipients: Recipients::One(UserId(1)),
+            exclude: None,
+            event: Event::Deactivated,
+            sent_at_us: None,
+        };
+        // An envelope of an instance that does not send the time is read, without one; and one
+        // without a time is written without the field, as such an instance writes it.
+        assert_eq!(decode(without).unwrap(), envelope);
+        assert_eq!(encode(&envelope).unwrap(), without);
+        // With the time.
+        let with = b"{\"v\":1,\"origin\":\"0123456789abcdef\",\"recipients\":{\"one\":1},\"exclude\":null,\"event\":{\"type\":\"deactivated\"},\"sent_at_us\":1795608062345678}";
+        envelope.sent_at_us = Some(SENT_AT_US);
+        assert_eq!(decode(with).unwrap(), envelope);
+        assert_eq!(encode(&envelope).unwrap(), with);
+        // A field this version does not know (an optional one a later instance adds) is skipped,
+        // as instances of this version skip `sent_at_us` when they do not know it: why adding
+        // it kept the version.
+        let later = b"{\"v\":1,\"origin\":\"0123456789abcdef\",\"recipients\":{\"one\":1},\"exclude\":null,\"event\":{\"type\":\"deactivated\"},\"sent_at_us\":1795608062345678,\"trace\":{\"id\":\"ab\"}}";
+        assert_eq!(decode(later).unwrap(), envelope);
+        // Not a number of microseconds: not an envelope.
+        let bad = b"{\"v\":1,\"origin\":\"0123456789abcdef\",\"recipients\":{\"one\":1},\"exclude\":null,\"event\":{\"type\":\"deactivated\"},\"sent_at_us\":-5}";
+        assert!(matches!(decode(bad), Err(WireError::Malformed(_))));
+    }
+
+    #[test]
+    fn lag_is_measured_in_seconds_and_never_below_zero() {
+        assert_eq!(lag_seconds(SENT_AT_US, SENT_AT_US + 2_500), 0.0025);
+        assert_eq!(lag_seconds(SENT_AT_US, SENT_AT_US), 0.0);
+        // The sender's clock is ahead of this one.
+        assert_eq!(lag_seconds(SENT_AT_US + 1_000, SENT_AT_US), 0.0);
+        // After 2020-09-13, in microseconds.
+        assert!(now_us() > 1_600_000_000_000_000);
     }
 }

@@ -66,6 +66,9 @@ pub struct BrokerMetrics {
     pub deliveries: Counter,
     /// Events not queued because the connection's queue was full: that connection is dropped.
     pub dropped: Counter,
+    /// Several instances: from another instance handing an event to Redis (by its clock) to the
+    /// event's arrival here (by this one's), one sample per publication received.
+    pub lag: Histogram,
 }
 
 impl BrokerMetrics {
@@ -95,10 +98,18 @@ impl BrokerMetrics {
             "Events not delivered because the connection's queue was full; each drops that \
              connection, whose client reconnects and syncs."
         );
+        describe_histogram!(
+            "letschat_broker_lag_seconds",
+            Unit::Seconds,
+            "Several instances: from another instance handing an event to Redis to its arrival \
+             on this one, one sample per publication received (0 when the sender's clock is \
+             ahead). Across machines it includes their clocks' difference."
+        );
         BrokerMetrics {
             publishes: counter!("letschat_broker_publishes_total"),
             deliveries: counter!("letschat_broker_deliveries_total"),
             dropped: counter!("letschat_broker_dropped_events_total"),
+            lag: histogram!("letschat_broker_lag_seconds"),
         }
     }
 }

@@ -18,9 +18,10 @@ use crate::db::{
 };
 use crate::domain::{DisplayName, MessageId, Password, RoomId, SearchQuery, UserId, Username};
 use crate::error::{ApiError, ApiResult};
+use crate::services::sessions;
 use crate::state::AppState;
 
-/// A user with activity counts and whether they are connected now.
+/// A user with activity counts and whether they are connected now (to any instance).
 pub struct AdminUserView {
     pub activity: UserActivity,
     pub online: bool,
@@ -44,10 +45,13 @@ pub struct Paged<T, C> {
     pub next: Option<C>,
 }
 
-/// Server-wide figures.
+/// Server-wide figures; with several instances, of them all.
 pub struct Stats {
     pub totals: Totals,
+    /// Open WebSocket connections. Several instances: this one's now, plus each other's as it
+    /// last reported them (see [`crate::cluster_presence::ClusterCounts`]).
     pub connections: usize,
+    /// Users with at least one open connection, to any instance.
     pub online_users: usize,
 }
 
@@ -76,9 +80,14 @@ fn user_entry(actor: Option<UserId>, action: &'static str, user: &UserRow) -> Ne
     }
 }
 
-fn view(state: &AppState, activity: UserActivity) -> AdminUserView {
-    let online = state.presence.is_online(activity.user.id);
-    AdminUserView { activity, online }
+/// The users with whether each is online on any instance (one Redis round trip for them all).
+async fn views(state: &AppState, rows: Vec<UserActivity>) -> Vec<AdminUserView> {
+    let ids: Vec<UserId> = rows.iter().map(|a| a.user.id).collect();
+    let online = sessions::online(state, &ids).await;
+    rows.into_iter()
+        .zip(online)
+        .map(|(activity, online)| AdminUserView { activity, online })
+        .collect()
 }
 
 pub async fn list_users(
@@ -100,7 +109,7 @@ pub async fn list_users(
         .await?;
     let next = has_more.then(|| rows.last().map(|r| r.user.id)).flatten();
     Ok(Paged {
-        items: rows.into_iter().map(|a| view(state, a)).collect(),
+        items: views(state, rows).await,
         next,
     })
 }
@@ -111,7 +120,10 @@ pub async fn get_user(state: &AppState, id: UserId) -> ApiResult<AdminUserView> 
         .run(move |c| db::admin::find_user(c, id))
         .await?
         .ok_or_else(user_not_found)?;
-    Ok(view(state, activity))
+    views(state, vec![activity])
+        .await
+        .pop()
+        .ok_or_else(|| ApiError::internal("user view missing"))
 }
 
 /// Creates an account (optionally an administrator) on an administrator's behalf.
@@ -403,10 +415,17 @@ pub async fn delete_message(
 
 pub async fn stats(state: &AppState) -> ApiResult<Stats> {
     let totals = state.db.run(db::admin::totals).await?;
+    let (connections, online_users) = match &state.cluster_presence {
+        Some(cluster) => {
+            let c = cluster.counts().await;
+            (c.connections, c.online_users)
+        }
+        None => (state.broker.connections(), state.presence.online_users()),
+    };
     Ok(Stats {
         totals,
-        connections: state.broker.connections(),
-        online_users: state.presence.online_users(),
+        connections,
+        online_users,
     })
 }
 

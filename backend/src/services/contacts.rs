@@ -129,15 +129,11 @@ pub async fn remove(state: &AppState, me: UserId, contact: UserId) -> ApiResult<
 
 /// Whether `user` is online: on any instance when there are several.
 pub async fn is_online(state: &AppState, user: UserId) -> bool {
-    match &state.cluster_presence {
-        Some(cluster) => cluster
-            .online(&[user])
-            .await
-            .first()
-            .copied()
-            .unwrap_or(false),
-        None => state.presence.is_online(user),
-    }
+    super::sessions::online(state, &[user])
+        .await
+        .first()
+        .copied()
+        .unwrap_or(false)
 }
 
 /// Contact views with their last messages; `online` is filled in afterwards.

@@ -1,7 +1,8 @@
 //! What a WebSocket connection needs from the rules besides sending and reading: its
 //! registration on this instance (the broker subscription, one of the user's connection slots,
 //! and the user's presence), held for as long as it lives, and the snapshot its `ready` frame
-//! shows.
+//! shows. Also who is online, for everything that shows it: on any instance when there are
+//! several.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -143,6 +144,15 @@ pub fn spawn_presence_upkeep(state: Arc<AppState>) {
             }
         }
     });
+}
+
+/// Whether each of `users` is online: connected to any instance when there are several (one
+/// Redis round trip for them all), to this one otherwise.
+pub async fn online(state: &AppState, users: &[UserId]) -> Vec<bool> {
+    match &state.cluster_presence {
+        Some(cluster) => cluster.online(users).await,
+        None => users.iter().map(|u| state.presence.is_online(*u)).collect(),
+    }
 }
 
 /// Tells `user`'s contacts (both directions) that they came online or went offline, and

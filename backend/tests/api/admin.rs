@@ -9,7 +9,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, TestApp, User};
-use crate::support::{assert_error, assert_invalid, assert_message, assert_user, login, PASSWORD};
+use crate::support::{
+    admin, assert_error, assert_invalid, assert_message, assert_user, login, PASSWORD,
+};
 use crate::ws_support::Closed;
 
 /// Runs `letschat admin <args>` on the app's database; (success, stdout, stderr).
@@ -30,14 +32,6 @@ async fn cli(app: &TestApp, args: &[&str], password: Option<&str>) -> (bool, Str
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// Registers `name` and makes them an administrator through the CLI.
-async fn admin(app: &TestApp, name: &str) -> User {
-    let user = app.register(name).await;
-    let (ok, out, err) = cli(app, &["create", "--username", name], None).await;
-    assert!(ok, "admin create: {out} {err}");
-    user
 }
 
 async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> crate::helpers::Resp {

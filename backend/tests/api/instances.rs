@@ -12,7 +12,8 @@ use std::time::Duration;
 use letschat::config::RedisConfig;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, spawn_instance_of, TestApp};
+use crate::helpers::{spawn_app_with, spawn_instance_of, TestApp, User};
+use crate::support::admin;
 use crate::ws_support::Ws;
 
 /// A `redis-server` of this test's own on a free port (the shared one is never restarted).
@@ -82,6 +83,24 @@ async fn two_instances(redis: &TestRedis) -> (TestApp, TestApp, Arc<AtomicU64>, 
     let a = spawn_app_with(|c| c.redis = Some(redis.config(&drop_a))).await;
     let b = spawn_instance_of(&a, |c| c.redis = Some(redis.config(&drop_b))).await;
     (a, b, drop_a, drop_b)
+}
+
+/// Two instances as [`two_instances`] gives them, each also serving its metrics: A, B, the
+/// counter that drops A's next publications, and A's and B's metrics ports.
+async fn two_metered_instances(redis: &TestRedis) -> (TestApp, TestApp, Arc<AtomicU64>, u16, u16) {
+    let (drop_a, drop_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (metrics_a, metrics_b) = (free_port(), free_port());
+    let a = spawn_app_with(|c| {
+        c.redis = Some(redis.config(&drop_a));
+        c.metrics_bind = Some(format!("127.0.0.1:{metrics_a}").parse().unwrap());
+    })
+    .await;
+    let b = spawn_instance_of(&a, |c| {
+        c.redis = Some(redis.config(&drop_b));
+        c.metrics_bind = Some(format!("127.0.0.1:{metrics_b}").parse().unwrap());
+    })
+    .await;
+    (a, b, drop_a, metrics_a, metrics_b)
 }
 
 /// The next `message` frames until `n` have come (within 10 s each): their bodies.
@@ -174,10 +193,11 @@ async fn users_on_different_instances_chat_live_both_ways() {
 #[tokio::test]
 async fn a_user_on_both_instances_gets_every_message_once_in_order() {
     let redis = TestRedis::start();
-    let (a, b, _, _) = two_instances(&redis).await;
+    let (a, b, _, metrics_a, metrics_b) = two_metered_instances(&redis).await;
     let (alice, bob, room) = a.pair("alice_twice", "bob_sender").await;
     let mut alice_a = a.ws(&alice.token).await;
     let mut alice_b = b.ws(&alice.token).await;
+    let lag_before = [lag_samples(metrics_a).await, lag_samples(metrics_b).await];
     // Bob sends through both instances in turn, over REST.
     let texts = numbered(1, 30, "bob");
     for (i, t) in texts.iter().enumerate() {
@@ -189,23 +209,24 @@ async fn a_user_on_both_instances_gets_every_message_once_in_order() {
     assert_eq!(bodies(&mut alice_b, 30).await, want);
     nothing_more(&mut alice_a).await;
     nothing_more(&mut alice_b).await;
+    // Each instance timed the 15 messages that came from the other (at least: other events,
+    // presence, may have crossed too), in real buckets.
+    let lag_after = [lag_samples(metrics_a).await, lag_samples(metrics_b).await];
+    for (before, after) in lag_before.iter().zip(lag_after) {
+        assert!(after >= before + 15.0, "{before} -> {after}");
+    }
+    let text = metrics_text(metrics_b).await;
+    assert!(
+        text.contains("letschat_broker_lag_seconds_bucket{le=\"0.0001\"}"),
+        "{text}"
+    );
+    assert!(metric(metrics_b, "letschat_broker_lag_seconds_sum").await >= 0.0);
 }
 
 #[tokio::test]
 async fn a_publication_redis_never_delivered_is_repaired_by_the_next_message() {
     let redis = TestRedis::start();
-    let (drop_a, drop_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let (metrics_a, metrics_b) = (free_port(), free_port());
-    let a = spawn_app_with(|c| {
-        c.redis = Some(redis.config(&drop_a));
-        c.metrics_bind = Some(format!("127.0.0.1:{metrics_a}").parse().unwrap());
-    })
-    .await;
-    let b = spawn_instance_of(&a, |c| {
-        c.redis = Some(redis.config(&drop_b));
-        c.metrics_bind = Some(format!("127.0.0.1:{metrics_b}").parse().unwrap());
-    })
-    .await;
+    let (a, b, drop_a, metrics_a, metrics_b) = two_metered_instances(&redis).await;
     let (alice, bob, room) = a.pair("alice_lossy", "bob_lossy").await;
     let mut wa = a.ws(&alice.token).await;
     let mut wb = b.ws(&bob.token).await;
@@ -249,14 +270,23 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// One unlabelled sample of `/metrics` on `port`.
-async fn metric(port: u16, name: &str) -> f64 {
-    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+async fn metrics_text(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Publications from other instances that `port`'s instance has timed.
+async fn lag_samples(port: u16) -> f64 {
+    metric(port, "letschat_broker_lag_seconds_count").await
+}
+
+/// One unlabelled sample of `/metrics` on `port`.
+async fn metric(port: u16, name: &str) -> f64 {
+    let text = metrics_text(port).await;
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {name} in {text}"))
@@ -359,6 +389,75 @@ async fn presence_crosses_instances_and_the_contacts_list_agrees() {
         online_on_a(&b.get("/api/contacts", &alice.token).await.body),
         Some(false)
     );
+}
+
+/// What `/api/admin/users` (the page that finds `user`) and `/api/admin/users/{id}` on `app`
+/// say of whether `user` is online: both must agree.
+async fn admin_sees_online(app: &TestApp, admin: &User, user: &User) -> bool {
+    let page = app
+        .get(
+            &format!("/api/admin/users?q={}", user.username),
+            &admin.token,
+        )
+        .await;
+    assert_eq!(page.status, 200, "{:?}", page.body);
+    let listed = page.body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"].as_i64() == Some(user.id))
+        .map(|u| u["online"].as_bool().unwrap())
+        .expect("the user is listed");
+    let one = app
+        .get(&format!("/api/admin/users/{}", user.id), &admin.token)
+        .await;
+    assert_eq!(one.status, 200, "{:?}", one.body);
+    assert_eq!(one.body["online"].as_bool(), Some(listed), "{:?}", one.body);
+    listed
+}
+
+/// `online_users` and `connections` of `/api/admin/stats` on `app`.
+async fn admin_counts(app: &TestApp, admin: &User) -> (i64, i64) {
+    let r = app.get("/api/admin/stats", &admin.token).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    (
+        r.body["online_users"].as_i64().unwrap(),
+        r.body["connections"].as_i64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn administrators_see_who_is_online_on_any_instance() {
+    let redis = TestRedis::start();
+    let (a, b, _, _) = two_instances(&redis).await;
+    let root = admin(&a, "root_of_both").await;
+    let (alice, bob, _room) = a.pair("alice_on_a_only", "bob_on_b_only").await;
+    assert!(!admin_sees_online(&a, &root, &bob).await);
+    assert_eq!(admin_counts(&a, &root).await, (0, 0));
+
+    // Bob connects to B only; A's administration says he is online and counts him.
+    let bob_ws = b.ws(&bob.token).await;
+    assert!(admin_sees_online(&a, &root, &bob).await);
+    assert_eq!(admin_counts(&a, &root).await, (1, 1));
+    // With Alice on A: each counted once, wherever asked.
+    let _alice_ws = a.ws(&alice.token).await;
+    assert!(admin_sees_online(&b, &root, &alice).await);
+    assert_eq!(admin_counts(&a, &root).await, (2, 2));
+    assert_eq!(admin_counts(&b, &root).await, (2, 2));
+
+    // Bob leaves: A says so once B has told Redis (it does on the way out, at once).
+    drop(bob_ws);
+    let mut counts = (0, 0);
+    for _ in 0..100 {
+        counts = admin_counts(&a, &root).await;
+        if counts == (1, 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(counts, (1, 1));
+    assert!(!admin_sees_online(&a, &root, &bob).await);
+    assert!(admin_sees_online(&a, &root, &alice).await);
 }
 
 #[tokio::test]

@@ -3,30 +3,12 @@
 //! tokens dead for good), the contacts cap, per-user turns and byte budgets on the heavy list
 //! endpoints, and administrators' reads of rooms in the audit log.
 
-use std::process::Stdio;
-
 use letschat::domain::UserId;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_with, spawn_app_with_state, TestApp, User};
-use crate::support::{assert_error, assert_invalid, history, login, register_raw, PASSWORD};
-
-/// Registers `name` and makes them an administrator through `letschat admin create`.
-async fn admin(app: &TestApp, name: &str) -> User {
-    let user = app.register(name).await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_letschat"))
-        .args(["admin", "create", "--username", name])
-        .env("DATABASE_URL", &app.database_url)
-        .env("LETSCHAT_BCRYPT_COST", "4")
-        .env_remove("LETSCHAT_ADMIN_PASSWORD")
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("the CLI runs");
-    assert!(out.status.success(), "{out:?}");
-    user
-}
+use crate::support::{admin, assert_error, assert_invalid, history, login, register_raw, PASSWORD};
 
 fn send_path(room: i64) -> String {
     format!("/api/rooms/{room}/messages")

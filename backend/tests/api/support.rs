@@ -269,6 +269,22 @@ pub async fn register_named(app: &TestApp, username: &str, display_name: &str) -
     }
 }
 
+/// Registers `name` and makes them an administrator through `letschat admin create`.
+pub async fn admin(app: &TestApp, name: &str) -> User {
+    let user = app.register(name).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_letschat"))
+        .args(["admin", "create", "--username", name])
+        .env("DATABASE_URL", &app.database_url)
+        .env("LETSCHAT_BCRYPT_COST", "4")
+        .env_remove("LETSCHAT_ADMIN_PASSWORD")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("the CLI runs");
+    assert!(out.status.success(), "admin create: {out:?}");
+    user
+}
+
 /// One page of a room's history: `query` is the query string without `?` (may be empty).
 pub async fn history(app: &TestApp, user: &User, room: i64, query: &str) -> Resp {
     let path = if query.is_empty() {

@@ -531,7 +531,9 @@ export interface components {
             admins: number;
             /**
              * Format: int64
-             * @description Open WebSocket connections on this server now.
+             * @description Open WebSocket connections on every instance of the server: the answering instance's
+             *     now, plus each other's as it last reported them (when one of its users came or went, and
+             *     every 10 s).
              */
             connections: number;
             /** Format: int64 */
@@ -547,7 +549,8 @@ export interface components {
             messages_last_hour: number;
             /**
              * Format: int64
-             * @description Users with at least one open connection now.
+             * @description Users with at least one open connection now, to any instance of the server (each
+             *     counted once).
              */
             online_users: number;
             /** Format: int64 */
@@ -579,7 +582,7 @@ export interface components {
              * @description Messages the user sent (deleted ones included).
              */
             messages_count: number;
-            /** @description Whether the user has an open WebSocket now. */
+            /** @description Whether the user has an open WebSocket now, to any instance of the server. */
             online: boolean;
             /** Format: int64 */
             rooms_count: number;
