@@ -133,6 +133,9 @@ pub struct Config {
     /// How long a password hash may wait for a free hasher before it is answered 429 instead
     /// (`LETSCHAT_HASH_MAX_WAIT`): a client that gave up is not hashed for.
     pub hash_max_wait: Duration,
+    /// How long after sending a message its sender may edit it (`LETSCHAT_EDIT_WINDOW`); no
+    /// limit when unset.
+    pub edit_window: Option<Duration>,
 }
 
 /// Bounds on the memory and time one HTTP connection can take (see README, "Limits").
@@ -319,6 +322,10 @@ pub struct ServeArgs {
     /// How long a password hash may wait for a free hasher before it is answered 429.
     #[arg(long, env = "LETSCHAT_HASH_MAX_WAIT")]
     pub hash_max_wait: Option<String>,
+    /// How long after sending a message its sender may still edit it (e.g. `15m`; unset, empty
+    /// or `none`: no limit).
+    #[arg(long, env = "LETSCHAT_EDIT_WINDOW")]
+    pub edit_window: Option<String>,
 }
 
 /// A configuration error: one line naming the variable.
@@ -622,7 +629,24 @@ impl Config {
                 Duration::from_secs(1),
                 Duration::from_secs(300),
             )?,
+            edit_window: edit_window(args.edit_window.as_deref())?,
         })
+    }
+}
+
+/// `LETSCHAT_EDIT_WINDOW`: a duration of at least a second, or no limit (unset, empty, `none`).
+fn edit_window(raw: Option<&str>) -> Result<Option<Duration>, ConfigError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) if s.eq_ignore_ascii_case("none") => Ok(None),
+        Some(s) => parse_bounded_duration(
+            "LETSCHAT_EDIT_WINDOW",
+            Some(s),
+            Duration::ZERO,
+            Duration::from_secs(1),
+            Duration::from_secs(100 * 365 * 86_400),
+        )
+        .map(Some),
     }
 }
 

@@ -75,7 +75,7 @@ fn set_text_patterns(api: &mut utoipa::openapi::OpenApi) {
         for (prop, value) in object.properties.iter_mut() {
             let pattern = match (name.as_str(), prop.as_str()) {
                 (_, "display_name") if name.ends_with("Request") => patterns::DISPLAY_NAME,
-                ("SendMessageRequest", "body") => patterns::MESSAGE_TEXT,
+                ("SendMessageRequest" | "EditMessageRequest", "body") => patterns::MESSAGE_TEXT,
                 _ => continue,
             };
             if let RefOr::T(Schema::Object(field)) = value {

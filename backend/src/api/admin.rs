@@ -513,8 +513,9 @@ pub async fn room_messages(
     }))
 }
 
-/// Delete a message: it becomes a tombstone (body erased, `deleted_at` set, seq kept) and both
-/// members' connections get a `message_deleted` frame. Deleting it again changes nothing.
+/// Delete a message: it becomes a tombstone (body, earlier versions and reactions erased,
+/// `deleted_at` set, seq kept) as a change of its room, and both members' connections get
+/// `message_updated` and then `message_deleted`. Deleting it again changes nothing.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -534,6 +535,45 @@ pub async fn delete_message(
 ) -> ApiResult<web::Json<MessageDto>> {
     let message = admin::delete_message(&state, admin.0.id, MessageId(path.into_inner())).await?;
     Ok(web::Json(message.into()))
+}
+
+/// One earlier version of an edited message.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessageEditDto {
+    /// The text it had.
+    pub body: String,
+    /// When an edit replaced it.
+    pub replaced_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The earlier versions of a message, oldest first (members see only `edited_at`). A deleted
+/// message has none: deleting erases them.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("message_id" = i64, Path, minimum = 1, description = "The message's id")),
+    responses(
+        (status = 200, description = "The earlier versions, oldest first", body = Vec<MessageEditDto>),
+        (status = 403, description = "The caller is not an administrator", body = ErrorBody),
+        (status = 404, description = "No such message", body = ErrorBody),
+    )
+)]
+#[get("/admin/messages/{message_id}/edits")]
+pub async fn message_edits(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    path: web::Path<i64>,
+) -> ApiResult<web::Json<Vec<MessageEditDto>>> {
+    let edits = admin::message_edits(&state, MessageId(path.into_inner())).await?;
+    Ok(web::Json(
+        edits
+            .into_iter()
+            .map(|(body, at)| MessageEditDto {
+                body,
+                replaced_at: at.and_utc(),
+            })
+            .collect(),
+    ))
 }
 
 /// Server statistics.

@@ -58,10 +58,34 @@ pub struct MessageDto {
     pub client_msg_id: String,
     pub body: String,
     pub created_at: DateTime<Utc>,
-    /// Present only when an administrator deleted the message: `body` is then empty. The
-    /// message keeps its seq, so histories stay gap-free.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// When its sender last edited it (null if never).
+    #[schema(required = true)]
+    pub edited_at: Option<DateTime<Utc>>,
+    /// When it was deleted, by its sender or an administrator (null if not): `body` is then
+    /// `""`, `reactions` `[]` and `reply_to` null. It keeps its `id` and `seq`, so histories
+    /// stay gap-free.
+    #[schema(required = true)]
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The message of the same room this one answers (null if none, or once this one is
+    /// deleted).
+    #[schema(required = true)]
+    pub reply_to: Option<MessageId>,
+    /// One entry per distinct emoji, in the order each was first added.
+    pub reactions: Vec<ReactionDto>,
+    /// The room's change that last touched this message (0 if never changed).
+    #[schema(minimum = 0)]
+    pub change_seq: i64,
+}
+
+/// The reactions with one emoji to a message.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Reaction)]
+pub struct ReactionDto {
+    /// One emoji (one grapheme cluster).
+    #[schema(example = "👍")]
+    pub emoji: String,
+    /// Who reacted with it, in the order they did.
+    pub user_ids: Vec<UserId>,
 }
 
 impl From<MessageData> for MessageDto {
@@ -74,7 +98,18 @@ impl From<MessageData> for MessageDto {
             client_msg_id: m.client_msg_id,
             body: m.body,
             created_at: m.created_at,
+            edited_at: m.edited_at,
             deleted_at: m.deleted_at,
+            reply_to: m.reply_to,
+            reactions: m
+                .reactions
+                .into_iter()
+                .map(|r| ReactionDto {
+                    emoji: r.emoji,
+                    user_ids: r.user_ids,
+                })
+                .collect(),
+            change_seq: m.change_seq,
         }
     }
 }
@@ -135,6 +170,9 @@ pub struct RoomDto {
     pub created_at: DateTime<Utc>,
     /// The newest message's seq; 0 while the room is empty.
     pub last_seq: Seq,
+    /// The room's newest change (edit, delete, reaction); 0 while there is none.
+    #[schema(minimum = 0)]
+    pub last_change_seq: i64,
 }
 
 impl From<RoomView> for RoomDto {
@@ -144,6 +182,7 @@ impl From<RoomView> for RoomDto {
             members: r.members.into_iter().map(Into::into).collect(),
             created_at: utc(r.room.created_at),
             last_seq: r.room.last_seq,
+            last_change_seq: r.room.last_change_seq,
         }
     }
 }

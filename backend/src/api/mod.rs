@@ -35,6 +35,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(rooms::get)
         .service(rooms::history)
         .service(rooms::send)
+        .service(rooms::edit)
+        .service(rooms::delete_message)
+        .service(rooms::react)
+        .service(rooms::unreact)
+        .service(rooms::changes)
         .service(rooms::read)
         .service(health::health)
         .service(admin::list_users)
@@ -48,6 +53,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(admin::get_room)
         .service(admin::room_messages)
         .service(admin::delete_message)
+        .service(admin::message_edits)
         .service(admin::stats)
         .service(admin::audit);
 }

@@ -1,14 +1,15 @@
 //! `/api/rooms/*`: rooms, message history, sending, read markers.
 
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{delete, get, patch, post, put, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{MessageDto, RoomDto};
 use super::json::{render, ApiJson, ApiQuery, Rendered};
 use crate::auth::{AuthUser, ListCaller};
+use crate::db::changes::ChangeKind;
 use crate::db::messages::Cursor;
-use crate::domain::{ClientMsgId, MessageBody, RoomId, Seq};
+use crate::domain::{ClientMsgId, Emoji, MessageBody, MessageId, RoomId, Seq};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::services::{messages, rooms};
 use crate::state::AppState;
@@ -147,6 +148,10 @@ pub struct SendMessageRequest {
     /// `openapi::build`.)
     #[schema(min_length = 1, max_length = 4000, example = "Hello!")]
     pub body: String,
+    /// The message of the same room this one answers; it must not be deleted.
+    #[serde(default)]
+    #[schema(minimum = 1, example = json!(null))]
+    pub reply_to: Option<i64>,
 }
 
 /// Send a message. Idempotent by `client_msg_id`.
@@ -164,7 +169,7 @@ pub struct SendMessageRequest {
         (status = 404, description = "No such room, or the caller is not in it", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid client_msg_id or body", body = ErrorBody),
+        (status = 422, description = "Invalid client_msg_id or body, or `reply_to` is not a message of this room that is not deleted", body = ErrorBody),
     )
 )]
 #[post("/rooms/{room_id}/messages")]
@@ -189,7 +194,17 @@ pub async fn send(
             return Err(ApiError::validation_fields(fields));
         }
     };
-    let sent = messages::send(&state, user.id, RoomId(path.into_inner()), cmid, text, None).await?;
+    let reply_to = req.reply_to.map(MessageId);
+    let sent = messages::send(
+        &state,
+        user.id,
+        RoomId(path.into_inner()),
+        cmid,
+        text,
+        reply_to,
+        None,
+    )
+    .await?;
     let dto = MessageDto::from(sent.message.data());
     Ok(if sent.created {
         HttpResponse::Created().json(dto)
@@ -236,4 +251,218 @@ pub async fn read(
     }
     messages::mark_read(&state, user.id, RoomId(path.into_inner()), Seq(up_to), None).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Path of one message of a room.
+type MessagePath = web::Path<(i64, i64)>;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EditMessageRequest {
+    /// The new text, validated like a sent message's body. (Its `pattern` is set by
+    /// `openapi::build`.)
+    #[schema(min_length = 1, max_length = 4000, example = "Hello again!")]
+    pub body: String,
+}
+
+/// Edit one of your messages.
+///
+/// Only its sender may edit it. The earlier text is kept for administrators; members see only
+/// `edited_at`. An unchanged body answers 200 and records no change. With `LETSCHAT_EDIT_WINDOW`
+/// set, messages older than it answer 403. Both members' connections get `message_updated`.
+#[utoipa::path(
+    tag = "rooms",
+    security(("bearer" = [])),
+    params(
+        ("room_id" = i64, Path, minimum = 1, description = "The room's id"),
+        ("message_id" = i64, Path, minimum = 1, description = "The message's id"),
+    ),
+    request_body = EditMessageRequest,
+    responses(
+        (status = 200, description = "The message with its new body and `edited_at`", body = MessageDto),
+        (status = 403, description = "Not the caller's message, or past the edit window (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such room or message, or the caller is not in the room", body = ErrorBody),
+        (status = 409, description = "The message was deleted (`conflict`)", body = ErrorBody),
+        (status = 422, description = "Invalid body", body = ErrorBody),
+    )
+)]
+#[patch("/rooms/{room_id}/messages/{message_id}")]
+pub async fn edit(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: MessagePath,
+    body: ApiJson<EditMessageRequest>,
+) -> ApiResult<web::Json<MessageDto>> {
+    let (room, message) = path.into_inner();
+    let text = MessageBody::parse(&body.0.body)?;
+    let changed = messages::edit(&state, user.id, RoomId(room), MessageId(message), text).await?;
+    Ok(web::Json(MessageDto::from(changed.message.data())))
+}
+
+/// Delete one of your messages.
+///
+/// Only its sender may delete it. Its text, earlier versions and reactions are erased; it
+/// keeps its `id` and `seq` (a tombstone with `deleted_at`). Deleting it again answers 204 and
+/// records no change. Both members' connections get `message_updated`.
+#[utoipa::path(
+    operation_id = "delete_own_message",
+    tag = "rooms",
+    security(("bearer" = [])),
+    params(
+        ("room_id" = i64, Path, minimum = 1, description = "The room's id"),
+        ("message_id" = i64, Path, minimum = 1, description = "The message's id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted (or already deleted)"),
+        (status = 403, description = "Not the caller's message (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such room or message, or the caller is not in the room", body = ErrorBody),
+    )
+)]
+#[delete("/rooms/{room_id}/messages/{message_id}")]
+pub async fn delete_message(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: MessagePath,
+) -> ApiResult<HttpResponse> {
+    let (room, message) = path.into_inner();
+    messages::change(
+        &state,
+        user.id,
+        RoomId(room),
+        MessageId(message),
+        ChangeKind::Delete { by_admin: None },
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// React to a message with an emoji. Idempotent.
+///
+/// `emoji` is one emoji — one grapheme cluster, skin tones and ZWJ sequences included —
+/// URL-encoded. A message carries at most 20 different emoji. Reacting again with the same
+/// emoji answers 200 and records no change.
+#[utoipa::path(
+    tag = "rooms",
+    security(("bearer" = [])),
+    params(
+        ("room_id" = i64, Path, minimum = 1, description = "The room's id"),
+        ("message_id" = i64, Path, minimum = 1, description = "The message's id"),
+        ("emoji" = String, Path, description = "One emoji, URL-encoded (e.g. `%F0%9F%91%8D` for 👍)", example = "👍"),
+    ),
+    responses(
+        (status = 200, description = "The message with its reactions", body = MessageDto),
+        (status = 404, description = "No such room or message, or the caller is not in the room", body = ErrorBody),
+        (status = 409, description = "The message was deleted (`conflict`)", body = ErrorBody),
+        (status = 422, description = "Not exactly one emoji, or the message already carries 20 different emoji", body = ErrorBody),
+    )
+)]
+#[put("/rooms/{room_id}/messages/{message_id}/reactions/{emoji}")]
+pub async fn react(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, i64, String)>,
+) -> ApiResult<web::Json<MessageDto>> {
+    reaction(state, user, path, true).await
+}
+
+/// Take back your reaction with an emoji. Idempotent.
+#[utoipa::path(
+    tag = "rooms",
+    security(("bearer" = [])),
+    params(
+        ("room_id" = i64, Path, minimum = 1, description = "The room's id"),
+        ("message_id" = i64, Path, minimum = 1, description = "The message's id"),
+        ("emoji" = String, Path, description = "One emoji, URL-encoded", example = "👍"),
+    ),
+    responses(
+        (status = 200, description = "The message with its reactions", body = MessageDto),
+        (status = 404, description = "No such room or message, or the caller is not in the room", body = ErrorBody),
+        (status = 422, description = "Not exactly one emoji", body = ErrorBody),
+    )
+)]
+#[delete("/rooms/{room_id}/messages/{message_id}/reactions/{emoji}")]
+pub async fn unreact(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, i64, String)>,
+) -> ApiResult<web::Json<MessageDto>> {
+    reaction(state, user, path, false).await
+}
+
+async fn reaction(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, i64, String)>,
+    add: bool,
+) -> ApiResult<web::Json<MessageDto>> {
+    let (room, message, emoji) = path.into_inner();
+    let emoji = Emoji::parse(&emoji)?;
+    let changed = messages::change(
+        &state,
+        user.id,
+        RoomId(room),
+        MessageId(message),
+        ChangeKind::React { emoji, add },
+    )
+    .await?;
+    Ok(web::Json(MessageDto::from(changed.message.data())))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangesQuery {
+    /// Only changes numbered after this `change_seq` (default 0: every changed message).
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
+    pub after: Option<i64>,
+    /// At most this many messages (1–200, default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChangesPage {
+    /// Each message changed after `after`, once, in order of its `change_seq`, as it is now.
+    pub messages: Vec<MessageDto>,
+    /// Whether more changed messages follow: page on with `after` = the last one's `change_seq`.
+    pub has_more: bool,
+    /// The room's newest change.
+    #[schema(minimum = 0)]
+    pub last_change_seq: i64,
+}
+
+/// The messages of a room changed (edited, deleted, reacted to) after a `change_seq`.
+///
+/// A client that knows the room's last `change_seq` fetches exactly the changes it missed; a
+/// message changed several times comes once, as it is now, at its latest change.
+#[utoipa::path(
+    tag = "rooms",
+    security(("bearer" = [])),
+    params(("room_id" = i64, Path, minimum = 1, description = "The room's id"), ChangesQuery),
+    responses(
+        (status = 200, description = "A page of changed messages", body = ChangesPage),
+        (status = 404, description = "No such room, or the caller is not in it", body = ErrorBody),
+        (status = 422, description = "Invalid `after` or `limit`", body = ErrorBody),
+    )
+)]
+#[get("/rooms/{room_id}/changes")]
+pub async fn changes(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    query: ApiQuery<ChangesQuery>,
+) -> ApiResult<web::Json<ChangesPage>> {
+    let q = query.0;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::validation("limit", "must be between 1 and 200"));
+    }
+    let after = q.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::validation("after", "must not be negative"));
+    }
+    let page = messages::changes(&state, user.id, RoomId(path.into_inner()), after, limit).await?;
+    Ok(web::Json(ChangesPage {
+        messages: page.messages.into_iter().map(Into::into).collect(),
+        has_more: page.has_more,
+        last_change_seq: page.last_change_seq,
+    }))
 }

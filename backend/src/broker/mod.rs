@@ -93,9 +93,30 @@ pub struct MessageData {
     pub client_msg_id: String,
     pub body: String,
     pub created_at: DateTime<Utc>,
-    /// Set on a tombstone (an administrator deleted the message; `body` is then empty).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// When the sender last edited it.
+    #[serde(default)]
+    pub edited_at: Option<DateTime<Utc>>,
+    /// Set on a tombstone (deleted by its sender or an administrator; `body` is then empty,
+    /// `reactions` empty and `reply_to` null).
+    #[serde(default)]
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The message of the same room this one answers.
+    #[serde(default)]
+    pub reply_to: Option<MessageId>,
+    /// One entry per distinct emoji, in the order each was first added.
+    #[serde(default)]
+    pub reactions: Vec<ReactionData>,
+    /// The room's change that last touched this message (0: never changed).
+    #[serde(default)]
+    pub change_seq: i64,
+}
+
+/// The reactions with one emoji to a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionData {
+    pub emoji: String,
+    /// In the order they reacted.
+    pub user_ids: Vec<UserId>,
 }
 
 /// A message as events carry it, behind an `Arc` shared by every connection the event reaches.
@@ -186,8 +207,13 @@ pub enum Event {
     /// The user's password was reset: every session signed in before it ends.
     SessionsEnded,
     /// An administrator deleted a message: the tombstone (empty body, `deleted_at` set), to
-    /// both members of its room.
+    /// both members of its room (after its `MessageUpdated`).
     MessageDeleted {
+        message: Arc<SharedMessage>,
+    },
+    /// A change to a message (edit, delete, reaction), as the message is after it; its
+    /// `change_seq` is the change's number in the room. To every connection of both members.
+    MessageUpdated {
         message: Arc<SharedMessage>,
     },
     /// Events may have been lost on their way between instances (the Redis subscriber was

@@ -122,7 +122,18 @@ mod tests {
             }
             .into(),
             created_at: at("2026-11-25T12:01:02.345678912Z"),
+            edited_at: (!deleted).then(|| at("2026-11-25T12:10:00.5Z")),
             deleted_at: deleted.then(|| at("2026-11-25T12:30:00Z")),
+            reply_to: (!deleted).then_some(MessageId(300)),
+            reactions: if deleted {
+                Vec::new()
+            } else {
+                vec![crate::broker::ReactionData {
+                    emoji: "🏳️‍🌈".into(),
+                    user_ids: vec![UserId(2), UserId(1)],
+                }]
+            },
+            change_seq: if deleted { 12 } else { 11 },
         }))
     }
 
@@ -162,6 +173,9 @@ mod tests {
             Event::MessageDeleted {
                 message: message(true),
             },
+            Event::MessageUpdated {
+                message: message(false),
+            },
             Event::Recheck,
         ];
         for e in &events {
@@ -174,6 +188,7 @@ mod tests {
                 | Event::Deactivated
                 | Event::SessionsEnded
                 | Event::MessageDeleted { .. }
+                | Event::MessageUpdated { .. }
                 | Event::Recheck => {}
             }
         }
@@ -245,7 +260,12 @@ mod tests {
                         "id": 311, "room_id": 7, "seq": 43, "sender_id": 1,
                         "client_msg_id": "0b6f6a0e \"é\" 😀",
                         "body": "Hello!\n\u{0}</script>",
-                        "created_at": "2026-11-25T12:01:02.345678912Z"
+                        "created_at": "2026-11-25T12:01:02.345678912Z",
+                        "edited_at": "2026-11-25T12:10:00.500Z",
+                        "deleted_at": null,
+                        "reply_to": 300,
+                        "reactions": [{"emoji": "🏳️‍🌈", "user_ids": [2, 1]}],
+                        "change_seq": 11
                     },
                     "origin": {"instance": "0123456789abcdef", "conn": 17}
                 },

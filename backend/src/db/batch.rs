@@ -69,6 +69,7 @@ pub fn insert_message(
     sender: UserId,
     client_msg_id: &str,
     body: &str,
+    reply_to: Option<MessageId>,
     created_at: NaiveDateTime,
 ) -> QueryResult<bool> {
     diesel::insert_or_ignore_into(messages::table)
@@ -79,6 +80,7 @@ pub fn insert_message(
             messages::sender_id.eq(sender),
             messages::client_msg_id.eq(client_msg_id),
             messages::body.eq(body),
+            messages::reply_to.eq(reply_to),
             messages::created_at.eq(created_at),
         ))
         .execute(conn)

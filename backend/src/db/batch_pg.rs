@@ -41,6 +41,8 @@ pub enum BatchJob<'a> {
         room: RoomId,
         client_msg_id: &'a str,
         body: &'a str,
+        /// Checked by the caller: a message of the same room.
+        reply_to: Option<MessageId>,
     },
     Read {
         user: UserId,
@@ -170,6 +172,8 @@ struct NewRows<'a> {
     sender: Vec<i64>,
     client_msg_id: Vec<&'a str>,
     body: Vec<&'a str>,
+    /// 0 for none.
+    reply_to: Vec<i64>,
 }
 
 fn apply(conn: &mut PgConnection, jobs: &[BatchJob<'_>]) -> Result<Vec<Outcome>, BatchError> {
@@ -189,6 +193,7 @@ fn apply(conn: &mut PgConnection, jobs: &[BatchJob<'_>]) -> Result<Vec<Outcome>,
                 room,
                 client_msg_id,
                 body,
+                reply_to,
             } => match heads.get_mut(&room).filter(|h| h.has_member(user)) {
                 None => Slot::Ready(Outcome::Sent(Err(Refused::NotMember))),
                 Some(head) if head.deactivated => {
@@ -219,6 +224,7 @@ fn apply(conn: &mut PgConnection, jobs: &[BatchJob<'_>]) -> Result<Vec<Outcome>,
                         rows.sender.push(user.0);
                         rows.client_msg_id.push(client_msg_id);
                         rows.body.push(body);
+                        rows.reply_to.push(reply_to.map_or(0, |m| m.0));
                         pending.insert((room, user, client_msg_id), row);
                         Slot::New {
                             row,
@@ -389,6 +395,7 @@ fn insert_messages(
         Param::Ints(&rows.sender),
         Param::Texts(&rows.client_msg_id),
         Param::Texts(&rows.body),
+        Param::Ints(&rows.reply_to),
     ])
     .load(conn)?;
     let mut ids: HashMap<(RoomId, Seq), MessageId> = inserted
@@ -410,6 +417,12 @@ fn insert_messages(
             body: rows.body[row].to_owned(),
             created_at: now,
             deleted_at: None,
+            edited_at: None,
+            reply_to: match rows.reply_to[row] {
+                0 => None,
+                id => Some(MessageId(id)),
+            },
+            change_seq: 0,
         }));
     }
     Ok(messages)
@@ -614,7 +627,7 @@ impl StmtSql for LockHeads {
 struct FindKnown;
 impl StmtSql for FindKnown {
     const SQL: &'static str = "SELECT m.id, m.room_id, m.seq, m.sender_id, m.client_msg_id, \
-         m.body, m.created_at, m.deleted_at \
+         m.body, m.created_at, m.deleted_at, m.edited_at, m.reply_to, m.change_seq \
          FROM unnest(?::bigint[], ?::bigint[], ?::text[]) AS k(room_id, sender_id, client_msg_id) \
          JOIN messages m ON m.room_id = k.room_id AND m.sender_id = k.sender_id \
          AND m.client_msg_id = k.client_msg_id";
@@ -627,18 +640,21 @@ impl StmtSql for FindKnown {
         Text,
         Timestamp,
         Nullable<Timestamp>,
+        Nullable<Timestamp>,
+        Nullable<BigInt>,
+        BigInt,
     );
 }
 
-/// The creation time, then `[room], [seq], [sender], [client_msg_id], [body]` → `(id, room, seq)`
+/// The creation time, then `[room], [seq], [sender], [client_msg_id], [body], [reply_to or 0]` → `(id, room, seq)`
 /// of each row. Ids are taken in the rows' order, so a room's ids grow with its seqs.
 struct InsertMessages;
 impl StmtSql for InsertMessages {
     const SQL: &'static str =
-        "INSERT INTO messages (room_id, seq, sender_id, client_msg_id, body, created_at) \
-         SELECT t.room_id, t.seq, t.sender_id, t.client_msg_id, t.body, ? \
-         FROM unnest(?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::text[]) \
-         WITH ORDINALITY AS t(room_id, seq, sender_id, client_msg_id, body, ord) \
+        "INSERT INTO messages (room_id, seq, sender_id, client_msg_id, body, reply_to, created_at) \
+         SELECT t.room_id, t.seq, t.sender_id, t.client_msg_id, t.body, NULLIF(t.reply_to, 0), ? \
+         FROM unnest(?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::bigint[]) \
+         WITH ORDINALITY AS t(room_id, seq, sender_id, client_msg_id, body, reply_to, ord) \
          ORDER BY t.ord \
          RETURNING id, room_id, seq";
     type Row = (BigInt, BigInt, BigInt);

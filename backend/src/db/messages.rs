@@ -3,8 +3,10 @@
 
 use diesel::prelude::*;
 
-use super::models::MessageRow;
-use super::schema::messages;
+use std::collections::HashMap;
+
+use super::models::{MessageRow, ReactionGroup};
+use super::schema::{messages, reactions};
 use super::DbConnection;
 use crate::domain::{MessageId, RoomId, Seq};
 use crate::error::ApiResult;
@@ -14,6 +16,91 @@ pub fn find_many(conn: &mut DbConnection, ids: &[MessageId]) -> ApiResult<Vec<Me
         .filter(messages::id.eq_any(ids))
         .select(MessageRow::as_select())
         .load(conn)?)
+}
+
+/// The reactions to each of `ids` that has any: one group per emoji, in the order each emoji
+/// was first added, its users in the order they reacted (one query per 5,000 messages).
+pub fn reactions_of(
+    conn: &mut DbConnection,
+    ids: &[MessageId],
+) -> ApiResult<HashMap<MessageId, Vec<ReactionGroup>>> {
+    let mut groups: HashMap<MessageId, Vec<ReactionGroup>> = HashMap::new();
+    for chunk in ids.chunks(5_000) {
+        let rows: Vec<(MessageId, String, crate::domain::UserId)> = reactions::table
+            .filter(reactions::message_id.eq_any(chunk))
+            .order(reactions::id.asc())
+            .select((reactions::message_id, reactions::emoji, reactions::user_id))
+            .load(conn)?;
+        for (message, emoji, user) in rows {
+            let list = groups.entry(message).or_default();
+            match list.iter_mut().find(|g| g.emoji == emoji) {
+                Some(g) => g.user_ids.push(user),
+                None => list.push(ReactionGroup {
+                    emoji,
+                    user_ids: vec![user],
+                }),
+            }
+        }
+    }
+    Ok(groups)
+}
+
+/// `rows` with their reactions (one query; none for a page without reactions' rows).
+pub fn with_reactions(
+    conn: &mut DbConnection,
+    rows: Vec<MessageRow>,
+) -> ApiResult<Vec<(MessageRow, Vec<ReactionGroup>)>> {
+    let ids: Vec<MessageId> = rows
+        .iter()
+        .filter(|r| r.deleted_at.is_none())
+        .map(|r| r.id)
+        .collect();
+    let mut groups = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        reactions_of(conn, &ids)?
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let g = groups.remove(&r.id).unwrap_or_default();
+            (r, g)
+        })
+        .collect())
+}
+
+/// A message of `room` by id.
+pub fn find_in_room(
+    conn: &mut DbConnection,
+    room: RoomId,
+    id: MessageId,
+) -> ApiResult<Option<MessageRow>> {
+    Ok(messages::table
+        .find(id)
+        .filter(messages::room_id.eq(room))
+        .select(MessageRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// How many deleted messages each room has after the given seq (rooms with none are left out).
+pub fn deleted_after(
+    conn: &mut DbConnection,
+    rooms: &[(RoomId, Seq)],
+) -> ApiResult<HashMap<RoomId, i64>> {
+    let mut counts = HashMap::new();
+    for (room, after) in rooms {
+        let n: i64 = messages::table
+            .filter(messages::room_id.eq(room))
+            .filter(messages::seq.gt(after.0))
+            .filter(messages::deleted_at.is_not_null())
+            .count()
+            .get_result(conn)?;
+        if n > 0 {
+            counts.insert(*room, n);
+        }
+    }
+    Ok(counts)
 }
 
 /// Where a page of history starts.
@@ -124,9 +211,10 @@ pub fn page_capped(
 }
 
 /// Bytes a message takes in a JSON response, at most: its escaped strings plus room for the
-/// numbers, timestamps and keys.
+/// numbers, timestamps and keys. Reactions are not counted: a message of a two-member room
+/// carries at most 20 emoji × 2 users, about 1.5 KiB in the worst case.
 pub fn json_size(m: &MessageRow) -> usize {
-    const FIXED: usize = 256;
+    const FIXED: usize = 400;
     FIXED + json_string_size(&m.body) + json_string_size(&m.client_msg_id)
 }
 
@@ -183,6 +271,9 @@ mod byte_cap_tests {
             body: body.to_owned(),
             created_at: chrono::DateTime::from_timestamp(0, 0).unwrap().naive_utc(),
             deleted_at: None,
+            edited_at: None,
+            reply_to: None,
+            change_seq: 0,
         }
     }
 
@@ -217,6 +308,9 @@ mod byte_cap_tests {
         wide.room_id = RoomId(i64::MAX);
         wide.sender_id = UserId(i64::MAX);
         wide.deleted_at = Some(m.created_at);
+        wide.edited_at = Some(m.created_at);
+        wide.reply_to = Some(MessageId(i64::MAX));
+        wide.change_seq = i64::MAX;
         let json = serde_json::to_vec(&crate::api::dto::MessageDto::from(&wide)).unwrap();
         assert!(
             json.len() <= json_size(&wide),

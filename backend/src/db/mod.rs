@@ -7,6 +7,7 @@ pub mod admin;
 pub mod audit;
 pub mod batch;
 pub mod batch_pg;
+pub mod changes;
 pub mod contacts;
 pub mod messages;
 pub mod models;

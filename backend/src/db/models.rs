@@ -30,6 +30,8 @@ pub struct RoomRow {
     pub last_seq: Seq,
     pub last_message_id: MessageId,
     pub created_at: NaiveDateTime,
+    /// The room's newest change (edit, delete, reaction); 0 when none.
+    pub last_change_seq: i64,
 }
 
 impl RoomRow {
@@ -53,8 +55,22 @@ pub struct MessageRow {
     pub client_msg_id: String,
     pub body: String,
     pub created_at: NaiveDateTime,
-    /// Set when an administrator deleted the message: `body` is then empty (a tombstone).
+    /// Set when the message was deleted (by its sender or an administrator): `body` is then
+    /// empty (a tombstone), its reactions and earlier bodies gone.
     pub deleted_at: Option<NaiveDateTime>,
+    /// When the sender last edited it.
+    pub edited_at: Option<NaiveDateTime>,
+    /// The message of the same room this one answers.
+    pub reply_to: Option<MessageId>,
+    /// The room's change that last touched it (0: never changed).
+    pub change_seq: i64,
+}
+
+/// The reactions with one emoji to a message: who reacted, in the order they did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactionGroup {
+    pub emoji: String,
+    pub user_ids: Vec<UserId>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

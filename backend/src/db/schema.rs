@@ -25,6 +25,7 @@ diesel::table! {
         last_seq -> BigInt,
         last_message_id -> BigInt,
         created_at -> Timestamp,
+        last_change_seq -> BigInt,
     }
 }
 
@@ -56,6 +57,28 @@ diesel::table! {
         body -> Text,
         created_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
+        edited_at -> Nullable<Timestamp>,
+        reply_to -> Nullable<BigInt>,
+        change_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    reactions (id) {
+        id -> BigInt,
+        message_id -> BigInt,
+        user_id -> BigInt,
+        emoji -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    message_edits (id) {
+        id -> BigInt,
+        message_id -> BigInt,
+        body -> Text,
+        replaced_at -> Timestamp,
     }
 }
 
@@ -82,6 +105,8 @@ diesel::table! {
 diesel::joinable!(contacts -> rooms (room_id));
 diesel::joinable!(room_members -> rooms (room_id));
 diesel::joinable!(messages -> rooms (room_id));
+diesel::joinable!(reactions -> messages (message_id));
+diesel::joinable!(message_edits -> messages (message_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -90,5 +115,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     contacts,
     messages,
     revoked_tokens,
-    audit_log
+    audit_log,
+    reactions,
+    message_edits
 );

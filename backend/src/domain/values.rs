@@ -278,6 +278,50 @@ impl MessageBody {
     }
 }
 
+/// One emoji, as a reaction: exactly one grapheme cluster (extended, so skin tones, variation
+/// selectors, keycaps, flags and ZWJ sequences such as 👩🏽‍💻 stay one), at most 64 bytes, that is
+/// an emoji — it starts with an `Extended_Pictographic` or `Emoji_Presentation` character, is a
+/// flag (two regional indicators) or a keycap (`0`–`9`, `#` or `*`, then U+20E3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Emoji(String);
+
+impl Emoji {
+    pub const MAX_BYTES: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        use icu_properties::props::{EmojiPresentation, ExtendedPictographic, RegionalIndicator};
+        use icu_properties::CodePointSetData;
+        use unicode_segmentation::UnicodeSegmentation;
+        let refuse = || ApiError::validation("emoji", "must be exactly one emoji");
+        if raw.is_empty() || raw.len() > Self::MAX_BYTES || raw.graphemes(true).count() != 1 {
+            return Err(refuse());
+        }
+        let chars: Vec<char> = raw.chars().collect();
+        let first = chars[0];
+        let pictographic = CodePointSetData::new::<ExtendedPictographic>().contains(first)
+            || CodePointSetData::new::<EmojiPresentation>().contains(first);
+        let flag = chars.len() == 2
+            && chars
+                .iter()
+                .all(|c| CodePointSetData::new::<RegionalIndicator>().contains(*c));
+        let keycap = matches!(first, '0'..='9' | '#' | '*') && chars.last() == Some(&'\u{20E3}');
+        // Text that is pictographic by property but never drawn as an emoji (©, ®, ‼ with no
+        // variation selector) is refused: a reaction must look like one.
+        let text_default = chars.len() == 1
+            && !CodePointSetData::new::<EmojiPresentation>().contains(first)
+            && (first as u32) < 0x2100;
+        if (pictographic && !text_default) || flag || keycap {
+            Ok(Emoji(raw.to_owned()))
+        } else {
+            Err(refuse())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A client-chosen id (UUID recommended), 1–64 printable ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientMsgId(String);

@@ -3,17 +3,16 @@
 //! server's figures. Every change is recorded in the audit log in the transaction that makes it,
 //! and published to the broker after it commits.
 
-use std::sync::Arc;
-
 use chrono::NaiveDateTime;
 
-use crate::broker::{Event, Recipients, SharedMessage};
+use crate::broker::{Event, MessageData, Recipients};
+use crate::db::changes::{ChangeKind, ChangeRequest};
 use crate::db::{
     self,
     admin::{RoomActivity, Totals, UserActivity},
     audit::{AuditRow, NewEntry},
     messages::Cursor,
-    models::{MessageRow, UserRow},
+    models::UserRow,
     write_transaction, DbConnection,
 };
 use crate::domain::{DisplayName, MessageId, Password, RoomId, SearchQuery, UserId, Username};
@@ -62,7 +61,7 @@ pub mod action {
     pub const USER_PASSWORD_RESET: &str = "user.password_reset";
     pub const USER_GRANT_ADMIN: &str = "user.grant_admin";
     pub const USER_REVOKE_ADMIN: &str = "user.revoke_admin";
-    pub const MESSAGE_DELETE: &str = "message.delete";
+    pub const MESSAGE_DELETE: &str = crate::db::changes::ADMIN_DELETE_ACTION;
     pub const ROOM_READ: &str = "room.read";
 }
 
@@ -342,7 +341,7 @@ pub async fn room_messages(
     room: RoomId,
     cursor: Cursor,
     limit: i64,
-) -> ApiResult<(Vec<MessageRow>, bool)> {
+) -> ApiResult<(Vec<MessageData>, bool)> {
     let max_bytes = state.config.http.history_page_bytes;
     state
         .db
@@ -365,52 +364,47 @@ pub async fn room_messages(
                     },
                 )?;
             }
-            db::messages::page_capped(c, room, cursor, limit, max_bytes)
+            let (rows, more) = db::messages::page_capped(c, room, cursor, limit, max_bytes)?;
+            Ok((crate::services::messages::load_reactions(c, rows)?, more))
         })
         .await
 }
 
-/// Turns a message into a tombstone (body erased, `deleted_at` set, seq kept) and tells both
-/// members' connections. Deleting a tombstone again changes nothing and returns it.
+/// Turns a message into a tombstone (body, earlier versions and reactions erased, `deleted_at`
+/// set, seq kept) as a change of its room, audited, and tells both members' connections
+/// (`message_updated`, then `message_deleted`). Deleting a tombstone again changes nothing and
+/// returns it.
 pub async fn delete_message(
     state: &AppState,
     actor: UserId,
     id: MessageId,
-) -> ApiResult<MessageRow> {
-    let (message, members, fresh) = state
-        .db
-        .run(move |c| {
-            write_transaction(c, |c| {
-                let Some(tomb) = db::admin::tombstone(c, id)? else {
-                    let existing = db::admin::find_message(c, id)?
-                        .ok_or_else(|| ApiError::not_found("message"))?;
-                    return Ok::<_, ApiError>((existing, None, false));
-                };
-                let members = db::rooms::members_pair(c, tomb.room_id)?;
-                db::audit::record(
-                    c,
-                    &NewEntry {
-                        actor: Some(actor),
-                        action: action::MESSAGE_DELETE,
-                        target_type: "message",
-                        target_id: tomb.id.0,
-                        detail: format!("room {} seq {}", tomb.room_id, tomb.seq),
-                    },
-                )?;
-                Ok((tomb, members, true))
-            })
+) -> ApiResult<MessageData> {
+    let changed = state
+        .writer
+        .change(ChangeRequest {
+            actor,
+            room: None,
+            message: id,
+            kind: ChangeKind::Delete {
+                by_admin: Some(actor),
+            },
         })
         .await?;
-    if let (true, Some((a, b))) = (fresh, members) {
-        state.broker.publish(
-            Recipients::Pair(a, b),
-            None,
-            Event::MessageDeleted {
-                message: Arc::new(SharedMessage::new(message.clone().into())),
-            },
-        );
-    }
-    Ok(message)
+    Ok(changed.message.data().clone())
+}
+
+/// The earlier bodies of a message, oldest first, with when each was replaced.
+pub async fn message_edits(
+    state: &AppState,
+    id: MessageId,
+) -> ApiResult<Vec<(String, chrono::NaiveDateTime)>> {
+    state
+        .db
+        .run(move |c| {
+            db::admin::find_message(c, id)?.ok_or_else(|| ApiError::not_found("message"))?;
+            db::changes::edits_of(c, id)
+        })
+        .await
 }
 
 pub async fn stats(state: &AppState) -> ApiResult<Stats> {

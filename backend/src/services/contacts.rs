@@ -3,15 +3,15 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::db::{self, models::MessageRow, models::UserRow, DbConnection};
-use crate::domain::{RoomId, SearchQuery, UserId};
+use crate::db::{self, models::UserRow, DbConnection};
+use crate::domain::{RoomId, SearchQuery, Seq, UserId};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 pub struct ContactView {
     pub user: UserRow,
     pub room_id: RoomId,
-    pub last_message: Option<MessageRow>,
+    pub last_message: Option<crate::broker::MessageData>,
     pub unread_count: i64,
     pub online: bool,
 }
@@ -146,16 +146,27 @@ fn views(
         .filter(|e| e.room.last_message_id.0 > 0)
         .map(|e| e.room.last_message_id)
         .collect();
-    let mut last: HashMap<_, _> = db::messages::find_many(c, &ids)?
+    let rows = db::messages::find_many(c, &ids)?;
+    let mut last: HashMap<_, _> = crate::services::messages::load_reactions(c, rows)?
         .into_iter()
         .map(|m| (m.id, m))
         .collect();
+    // A deleted message is not unread: count the deleted ones after each marker.
+    let behind: Vec<(RoomId, Seq)> = entries
+        .iter()
+        .filter(|e| e.room.last_seq > e.read_up_to)
+        .map(|e| (e.room.id, e.read_up_to))
+        .collect();
+    let mut deleted = db::messages::deleted_after(c, &behind)?;
     Ok(entries
         .into_iter()
         .map(|e| ContactView {
             room_id: e.room.id,
             last_message: last.remove(&e.room.last_message_id),
-            unread_count: (e.room.last_seq.0 - e.read_up_to.0).max(0),
+            unread_count: (e.room.last_seq.0
+                - e.read_up_to.0
+                - deleted.remove(&e.room.id).unwrap_or(0))
+            .max(0),
             online: false,
             user: e.user,
         })

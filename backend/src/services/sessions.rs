@@ -190,16 +190,29 @@ pub struct RoomSnapshot {
     pub read_up_to: Seq,
     /// The other member's read marker.
     pub peer_read_up_to: Seq,
+    /// The room's newest change.
+    pub last_change_seq: i64,
 }
 
-/// Every room `user` belongs to: its id, the other member and its newest seq (one query).
-pub async fn room_heads(state: &AppState, user: UserId) -> ApiResult<Vec<(RoomId, UserId, Seq)>> {
+/// Every room `user` belongs to: its id, the other member, its newest seq and its newest change
+/// (one query).
+pub async fn room_heads(
+    state: &AppState,
+    user: UserId,
+) -> ApiResult<Vec<(RoomId, UserId, Seq, i64)>> {
     state
         .db
         .run(move |c| {
             Ok(db::rooms::list_for_member(c, user)?
                 .into_iter()
-                .map(|(room, _)| (room.id, room.other_member(user), room.last_seq))
+                .map(|(room, _)| {
+                    (
+                        room.id,
+                        room.other_member(user),
+                        room.last_seq,
+                        room.last_change_seq,
+                    )
+                })
                 .collect())
         })
         .await
@@ -224,6 +237,7 @@ pub async fn snapshot(state: &AppState, user: UserId) -> ApiResult<Snapshot> {
                     last_seq: room.last_seq,
                     read_up_to,
                     peer_read_up_to: peers_read.get(&room.id).copied().unwrap_or(Seq(0)),
+                    last_change_seq: room.last_change_seq,
                 })
                 .collect();
             Ok(Snapshot { user: me, rooms })

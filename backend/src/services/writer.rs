@@ -18,11 +18,14 @@ use tokio::sync::{mpsc, oneshot};
 use crate::broker::{Event, Origin, Recipients, SharedBroker, SharedMessage};
 use crate::db::batch::{RoomAdvance, RoomHead};
 use crate::db::batch_pg::{BatchJob, Outcome, Refused};
+use crate::db::changes::{ChangeKind, ChangeRequest};
 use crate::db::{self, models::MessageRow, write_transaction, Db, DbConnection};
 use crate::domain::{ClientMsgId, MessageBody, MessageId, RoomId, Seq, UserId};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::WriterMetrics;
+use crate::services::messages::message_data;
 use crate::services::rooms::room_not_found;
+use chrono::SubsecRound;
 
 type PooledConnection = diesel::r2d2::PooledConnection<db::Manager>;
 
@@ -44,12 +47,22 @@ fn shared(message: MessageRow) -> Arc<SharedMessage> {
     Arc::new(SharedMessage::new(message.into()))
 }
 
+/// A change carried out: the message as it is now, and whether this request changed it
+/// (false when it was already so: nothing was numbered or published).
+#[derive(Debug, Clone)]
+pub struct Changed {
+    pub message: Arc<SharedMessage>,
+    pub changed: bool,
+}
+
 enum Job {
     Send {
         user: UserId,
         room: RoomId,
         client_msg_id: ClientMsgId,
         body: MessageBody,
+        /// Checked by the caller: a message of the same room.
+        reply_to: Option<MessageId>,
         exclude: Option<Origin>,
         reply: oneshot::Sender<ApiResult<Sent>>,
         /// When the writer's queue took it (for `letschat_writer_send_to_commit_seconds`).
@@ -61,6 +74,11 @@ enum Job {
         up_to: Seq,
         exclude: Option<Origin>,
         reply: oneshot::Sender<ApiResult<()>>,
+    },
+    /// An edit, delete or reaction: numbered in its room and published after the commit.
+    Change {
+        request: ChangeRequest,
+        reply: oneshot::Sender<ApiResult<Changed>>,
     },
 }
 
@@ -94,10 +112,11 @@ impl Writer {
         room: RoomId,
         client_msg_id: ClientMsgId,
         body: MessageBody,
+        reply_to: Option<MessageId>,
         origin: Option<Origin>,
     ) -> ApiResult<Sent> {
         let answer = self
-            .enqueue_send(user, room, client_msg_id, body, origin)
+            .enqueue_send(user, room, client_msg_id, body, reply_to, origin)
             .await?;
         answer
             .await
@@ -112,6 +131,7 @@ impl Writer {
         room: RoomId,
         client_msg_id: ClientMsgId,
         body: MessageBody,
+        reply_to: Option<MessageId>,
         origin: Option<Origin>,
     ) -> ApiResult<oneshot::Receiver<ApiResult<Sent>>> {
         let (reply, answer) = oneshot::channel();
@@ -120,6 +140,7 @@ impl Writer {
             room,
             client_msg_id,
             body,
+            reply_to,
             exclude: origin,
             reply,
             queued_at: Instant::now(),
@@ -151,6 +172,17 @@ impl Writer {
             .map_err(|_| ApiError::internal("the writer dropped a request"))?
     }
 
+    /// Carries out an edit, delete or reaction in its room's order of changes, and publishes the
+    /// message as it is after it to every connection of both members. Returns once it is
+    /// durable.
+    pub async fn change(&self, request: ChangeRequest) -> ApiResult<Changed> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Change { request, reply }).await?;
+        answer
+            .await
+            .map_err(|_| ApiError::internal("the writer dropped a request"))?
+    }
+
     async fn submit(&self, job: Job) -> ApiResult<()> {
         self.jobs.send(job).await.map_err(|_| ApiError::Unavailable)
     }
@@ -161,6 +193,8 @@ enum Done {
     /// The message, and the room's two members.
     Sent(ApiResult<(Sent, UserId, UserId)>),
     Read(ApiResult<Option<(UserId, UserId, Seq)>>),
+    /// The change and the room's two members.
+    Changed(ApiResult<(Changed, UserId, UserId)>),
 }
 
 fn run(mut rx: mpsc::Receiver<Job>, db: Db, broker: SharedBroker, metrics: WriterMetrics) {
@@ -292,11 +326,17 @@ fn commit_sqlite(
     for attempt in 0..2 {
         done.clear();
         let mut work: HashMap<RoomId, (RoomHead, Seq)> = HashMap::new();
-        let result = write_transaction(c, |c| match c {
-            DbConnection::Sqlite(s) => apply_batch_sqlite(s, heads, &mut work, batch, done),
-            DbConnection::Postgresql(_) => Err(BatchError::Failed(ApiError::internal(
-                "SQLite batch on another database",
-            ))),
+        let result = write_transaction(c, |c| {
+            match c {
+                DbConnection::Sqlite(s) => apply_batch_sqlite(s, heads, &mut work, batch, done)?,
+                DbConnection::Postgresql(_) => {
+                    return Err(BatchError::Failed(ApiError::internal(
+                        "SQLite batch on another database",
+                    )))
+                }
+            }
+            apply_changes(c, batch, done)?;
+            Ok(())
         });
         match result {
             Ok(()) => {
@@ -395,6 +435,7 @@ fn apply_batch_sqlite(
                 room,
                 client_msg_id,
                 body,
+                reply_to,
                 ..
             } => {
                 let (user, room) = (*user, *room);
@@ -420,6 +461,7 @@ fn apply_batch_sqlite(
                     user,
                     client_msg_id.as_str(),
                     body.as_str(),
+                    *reply_to,
                     now,
                 );
                 let sent = match inserted {
@@ -441,6 +483,9 @@ fn apply_batch_sqlite(
                                 body: body.as_str().to_owned(),
                                 created_at: now,
                                 deleted_at: None,
+                                edited_at: None,
+                                reply_to: *reply_to,
+                                change_seq: 0,
                             }),
                             created: true,
                         }
@@ -481,6 +526,10 @@ fn apply_batch_sqlite(
                     up_to,
                 )))));
             }
+            // Carried out by `apply_changes`, after the batch's sends.
+            Job::Change { .. } => done.push(Done::Changed(Err(ApiError::internal(
+                "a change was not carried out",
+            )))),
         }
     }
     let senders: Vec<(RoomId, UserId, Seq, i64)> = senders
@@ -522,40 +571,117 @@ fn commit_postgres(
     };
     let jobs: Vec<BatchJob<'_>> = batch
         .iter()
-        .map(|job| match job {
+        .filter_map(|job| match job {
             Job::Send {
                 user,
                 room,
                 client_msg_id,
                 body,
+                reply_to,
                 ..
-            } => BatchJob::Send {
+            } => Some(BatchJob::Send {
                 user: *user,
                 room: *room,
                 client_msg_id: client_msg_id.as_str(),
                 body: body.as_str(),
-            },
+                reply_to: *reply_to,
+            }),
             Job::Read {
                 user, room, up_to, ..
-            } => BatchJob::Read {
+            } => Some(BatchJob::Read {
                 user: *user,
                 room: *room,
                 up_to: *up_to,
-            },
+            }),
+            Job::Change { .. } => None,
         })
         .collect();
-    let committed = db::batch_pg::commit(pg, &jobs).map_err(ApiError::internal)?;
-    done.extend(committed.outcomes.into_iter().map(|outcome| match outcome {
-        Outcome::Sent(sent) => Done::Sent(sent.map_err(refusal).map(|stored| {
-            let (a, b) = stored.members;
-            let sent = Sent {
-                message: shared(Arc::unwrap_or_clone(stored.message)),
-                created: stored.created,
+    let mut outcomes = if jobs.is_empty() {
+        Vec::new()
+    } else {
+        db::batch_pg::commit(pg, &jobs)
+            .map_err(ApiError::internal)?
+            .outcomes
+    }
+    .into_iter();
+    for job in batch {
+        if matches!(job, Job::Change { .. }) {
+            done.push(Done::Changed(Err(ApiError::internal(
+                "a change was not carried out",
+            ))));
+            continue;
+        }
+        let outcome = outcomes
+            .next()
+            .ok_or_else(|| ApiError::internal("a batch outcome is missing"))?;
+        done.push(match outcome {
+            Outcome::Sent(sent) => Done::Sent(sent.map_err(refusal).map(|stored| {
+                let (a, b) = stored.members;
+                let sent = Sent {
+                    message: shared(Arc::unwrap_or_clone(stored.message)),
+                    created: stored.created,
+                };
+                (sent, a, b)
+            })),
+            Outcome::Read(read) => Done::Read(read.map_err(refusal)),
+        });
+    }
+    // The batch's changes in a transaction of their own: the sends above are committed whatever
+    // becomes of these.
+    if batch.iter().any(|job| matches!(job, Job::Change { .. })) {
+        if let Err(e) = write_transaction(c, |c| apply_changes(c, batch, done)) {
+            tracing::error!(error = %e, "a batch's changes failed to commit");
+            for (job, slot) in batch.iter().zip(done.iter_mut()) {
+                if matches!(job, Job::Change { .. }) {
+                    *slot = Done::Changed(Err(ApiError::internal("the change failed to commit")));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Carries out the batch's changes (edits, deletes, reactions) in the open transaction, each in
+/// its room's order of changes, into their places in `done`. The rooms are held first (see
+/// `db::changes`).
+fn apply_changes(c: &mut DbConnection, batch: &[Job], done: &mut [Done]) -> Result<(), ApiError> {
+    let mut requests: Vec<(usize, ChangeRequest)> = Vec::new();
+    for (i, job) in batch.iter().enumerate() {
+        if let Job::Change { request, .. } = job {
+            let mut request = request.clone();
+            if request.room.is_none() {
+                request.room = db::changes::room_of(c, request.message)?;
+            }
+            requests.push((i, request));
+        }
+    }
+    if requests.is_empty() {
+        return Ok(());
+    }
+    db::changes::lock_rooms(c, requests.iter().filter_map(|(_, r)| r.room).collect())?;
+    // Microseconds, as PostgreSQL keeps them: the answer shows what history will.
+    let now = db::now().trunc_subsecs(6);
+    for (i, request) in requests {
+        let outcome = if request.room.is_none() {
+            Err(ApiError::not_found("message"))
+        } else {
+            db::changes::apply(c, &request, now)?
+        };
+        let slot = done
+            .get_mut(i)
+            .ok_or_else(|| ApiError::internal("a change has no place in the batch"))?;
+        *slot = Done::Changed(outcome.map(|applied| {
+            let (a, b) = applied.members;
+            let changed = Changed {
+                message: Arc::new(SharedMessage::new(message_data(
+                    applied.message,
+                    applied.reactions,
+                ))),
+                changed: applied.changed,
             };
-            (sent, a, b)
-        })),
-        Outcome::Read(read) => Done::Read(read.map_err(refusal)),
-    }));
+            (changed, a, b)
+        }));
+    }
     Ok(())
 }
 
@@ -618,7 +744,35 @@ fn finish(job: Job, result: Done, broker: &SharedBroker) {
             });
             let _ = reply.send(answer);
         }
+        (Job::Change { request, reply }, Done::Changed(result)) => {
+            let answer = result.map(|(changed, a, b)| {
+                if changed.changed {
+                    broker.publish(
+                        Recipients::Pair(a, b),
+                        None,
+                        Event::MessageUpdated {
+                            message: Arc::clone(&changed.message),
+                        },
+                    );
+                    // Clients written before changes existed know this frame for deletes.
+                    if matches!(request.kind, ChangeKind::Delete { by_admin: Some(_) }) {
+                        broker.publish(
+                            Recipients::Pair(a, b),
+                            None,
+                            Event::MessageDeleted {
+                                message: Arc::clone(&changed.message),
+                            },
+                        );
+                    }
+                }
+                changed
+            });
+            let _ = reply.send(answer);
+        }
         (Job::Send { reply, .. }, _) => {
+            let _ = reply.send(Err(ApiError::internal("mismatched writer result")));
+        }
+        (Job::Change { reply, .. }, _) => {
             let _ = reply.send(Err(ApiError::internal("mismatched writer result")));
         }
         (Job::Read { reply, .. }, _) => {
@@ -634,6 +788,9 @@ fn fail_all(jobs: impl Iterator<Item = Job>, err: impl Fn() -> ApiError) {
                 let _ = reply.send(Err(err()));
             }
             Job::Read { reply, .. } => {
+                let _ = reply.send(Err(err()));
+            }
+            Job::Change { reply, .. } => {
                 let _ = reply.send(Err(err()));
             }
         }

@@ -19,10 +19,16 @@ pub enum ClientFrame {
         room_id: i64,
         client_msg_id: String,
         body: String,
+        /// The message of the same room this one answers.
+        #[serde(default)]
+        reply_to: Option<i64>,
     },
     Sync {
         room_id: i64,
         after: i64,
+        /// Also replay the changes after this `change_seq`, after the messages.
+        #[serde(default)]
+        changes_after: Option<i64>,
     },
     Typing {
         room_id: i64,
@@ -44,6 +50,8 @@ pub struct RoomState {
     pub read_up_to: Seq,
     /// The other member's read marker: what they have read of this room.
     pub peer_read_up_to: Seq,
+    /// The room's newest change (edit, delete, reaction).
+    pub last_change_seq: i64,
 }
 
 /// Server → client. `ack` and `message` frames are sent pre-rendered (see `MessageFrames`); their
@@ -65,6 +73,9 @@ pub enum ServerFrame<'a> {
     Synced {
         room_id: RoomId,
         last_seq: Seq,
+        /// With `changes_after` in the `sync`: the change the client now has every change up to.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        last_change_seq: Option<i64>,
     },
     Typing {
         room_id: RoomId,
@@ -78,6 +89,11 @@ pub enum ServerFrame<'a> {
     Presence {
         user_id: UserId,
         online: bool,
+    },
+    /// A change to a message (edit, delete, reaction): the message as it is after it. Sent
+    /// pre-rendered (`updated_frame`); this variant defines the shape.
+    MessageUpdated {
+        message: MessageDto,
     },
     /// An administrator deleted a message; `message` is its tombstone.
     MessageDeleted {
@@ -108,6 +124,7 @@ const ENCODING_FAILED: &str =
 const MESSAGE_PREFIX: &str = r#"{"type":"message","message":"#;
 const ACK_PREFIX: &str = r#"{"type":"ack","client_msg_id":"#;
 const ACK_MESSAGE_KEY: &str = r#","message":"#;
+const UPDATED_PREFIX: &str = r#"{"type":"message_updated","message":"#;
 
 /// The frames of a message an event carries. Its `message` frame is rendered once per instance,
 /// by the first connection that needs it, into the message's cache and shared by all of them (a
@@ -118,6 +135,8 @@ pub trait MessageFrames {
     fn message_frame(&self) -> ByteString;
     /// `{"type":"ack","client_msg_id":…,"message":…}`.
     fn ack_frame(&self, client_msg_id: &str) -> ByteString;
+    /// `{"type":"message_updated","message":…}`.
+    fn updated_frame(&self) -> ByteString;
 }
 
 impl MessageFrames for SharedMessage {
@@ -127,6 +146,23 @@ impl MessageFrames for SharedMessage {
 
     fn ack_frame(&self, client_msg_id: &str) -> ByteString {
         ack_from_message_frame(self.rendered(message_frame), client_msg_id)
+    }
+
+    fn updated_frame(&self) -> ByteString {
+        updated_from_message_frame(self.rendered(message_frame))
+    }
+}
+
+/// The `message_updated` frame for a message whose `message` frame is rendered.
+pub fn updated_from_message_frame(message_frame: &str) -> ByteString {
+    match message_frame.strip_prefix(MESSAGE_PREFIX) {
+        Some(rest) => {
+            let mut s = String::with_capacity(UPDATED_PREFIX.len() + rest.len());
+            s.push_str(UPDATED_PREFIX);
+            s.push_str(rest);
+            ByteString::from(s)
+        }
+        None => ByteString::from_static(ENCODING_FAILED),
     }
 }
 
@@ -258,7 +294,24 @@ mod tests {
             client_msg_id: client_msg_id.to_owned(),
             body: body.to_owned(),
             created_at: at,
+            edited_at: (!deleted && nanos % 2 == 1).then_some(at),
             deleted_at: deleted.then_some(at),
+            reply_to: (!deleted).then_some(crate::domain::MessageId(41)),
+            reactions: if deleted {
+                Vec::new()
+            } else {
+                vec![
+                    crate::broker::ReactionData {
+                        emoji: "👩🏽‍💻".into(),
+                        user_ids: vec![UserId(3), UserId(4)],
+                    },
+                    crate::broker::ReactionData {
+                        emoji: "👍".into(),
+                        user_ids: vec![UserId(4)],
+                    },
+                ]
+            },
+            change_seq: if deleted { 9 } else { 0 },
         }
     }
 
@@ -292,6 +345,11 @@ mod tests {
                 &*ack_from_message_frame(&message_frame(&r), &r.client_msg_id),
                 ack
             );
+            let updated = ServerFrame::MessageUpdated {
+                message: MessageDto::from(&r),
+            }
+            .to_json();
+            assert_eq!(&*wire.updated_frame(), updated);
             for cmid in [r.client_msg_id.as_str(), "other \"id\"\r"] {
                 let expected = ServerFrame::Ack {
                     client_msg_id: cmid,

@@ -29,7 +29,7 @@ use crate::api::dto::{MessageDto, UserDto};
 use crate::auth::AuthUser;
 use crate::broker::{Event, MessageData, Origin, Recipients, SharedMessage};
 use crate::config::WsConfig;
-use crate::domain::{ClientMsgId, MessageBody, RoomId, Seq, UserId};
+use crate::domain::{ClientMsgId, MessageBody, MessageId, RoomId, Seq, UserId};
 use crate::error::{ApiError, ApiResult};
 use crate::services::{accounts, messages, rooms, sessions};
 use crate::state::AppState;
@@ -49,7 +49,12 @@ const MAX_PINGS_IN_FLIGHT: usize = 64;
 const TYPING_INTERVAL: Duration = Duration::from_millis(1000);
 
 type PendingSend = BoxFuture<'static, (RoomId, String, ApiResult<messages::Sent>)>;
-type PageRead = BoxFuture<'static, ApiResult<(Vec<PageFrame>, bool)>>;
+/// A page read for a replay: its frames, whether more follow, and for a page of changes the
+/// room's newest change number as read before the page.
+type PageRead = BoxFuture<'static, ApiResult<(Vec<PageFrame>, bool, Option<i64>)>>;
+/// Changes sent live on this connection remembered per room, so that a replay does not send
+/// them again (older ones are forgotten first).
+const LIVE_CHANGES_KEPT: usize = 1024;
 
 /// The outgoing byte budget: bytes handed to the socket, and how many of them the client has
 /// confirmed reading (a pong answering a ping sent after them).
@@ -145,6 +150,46 @@ struct SyncJob {
     /// A page has been read and more messages follow it.
     read: bool,
     more: bool,
+    /// With `changes_after` (or a repair of changes): the changes to replay once the messages
+    /// are.
+    changes: Option<ChangeReplay>,
+}
+
+/// The changes part of a replay: like the messages part, by `change_seq`.
+struct ChangeReplay {
+    /// The highest change replayed so far (`changes_after` before the first page).
+    cursor: i64,
+    /// The highest change of a live `message_updated` left to this replay.
+    live_max: i64,
+    live_max_at_read: i64,
+    read: bool,
+    more: bool,
+    /// The room's newest change as read with the last page.
+    head: i64,
+}
+
+impl ChangeReplay {
+    fn new(after: i64) -> ChangeReplay {
+        ChangeReplay {
+            cursor: after,
+            live_max: 0,
+            live_max_at_read: 0,
+            read: false,
+            more: true,
+            head: after,
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.read && !self.more && self.cursor >= self.live_max
+    }
+}
+
+impl SyncJob {
+    /// Every message is replayed (the changes may remain).
+    fn messages_done(&self) -> bool {
+        self.read && !self.more && self.cursor >= self.live_max
+    }
 }
 
 /// A rendered `message` frame of a `sync` page.
@@ -154,6 +199,8 @@ struct PageFrame {
     frame: ByteString,
     /// The `client_msg_id`, when this user sent the message (its frame may become an `ack`).
     own: Option<String>,
+    /// For a `message_updated` frame of a replay of changes: the message's `change_seq`.
+    change: Option<i64>,
 }
 
 struct Conn {
@@ -184,6 +231,13 @@ struct Conn {
     acked_early: HashSet<(RoomId, Seq)>,
     /// Room → its head when `ready` was sent: the client has (or syncs) everything up to it.
     ready_heads: HashMap<RoomId, Seq>,
+    /// Room → its newest change when `ready` was sent (the client syncs changes up to it).
+    ready_changes: HashMap<RoomId, i64>,
+    /// Room → the highest change sent on this connection.
+    changes_delivered: HashMap<RoomId, i64>,
+    /// Room → changes sent live (not by a replay) on this connection, the newest
+    /// [`LIVE_CHANGES_KEPT`]: a replay skips them.
+    live_changes: HashMap<RoomId, BTreeSet<i64>>,
     /// Several instances: events can be lost between them, so a message whose seq is not the
     /// next one starts a repair, and rooms are rechecked periodically.
     cluster: bool,
@@ -270,6 +324,9 @@ pub async fn run(
         awaiting: HashMap::new(),
         acked_early: HashSet::new(),
         ready_heads: HashMap::new(),
+        ready_changes: HashMap::new(),
+        changes_delivered: HashMap::new(),
+        live_changes: HashMap::new(),
         cluster: state.broker.cluster_status().is_some(),
     };
     let end = match conn.ready().await {
@@ -399,11 +456,14 @@ impl Conn {
         for room in snapshot.rooms {
             self.rooms.insert(room.room_id, room.other_member);
             self.ready_heads.insert(room.room_id, room.last_seq);
+            self.ready_changes
+                .insert(room.room_id, room.last_change_seq);
             states.push(RoomState {
                 room_id: room.room_id,
                 last_seq: room.last_seq,
                 read_up_to: room.read_up_to,
                 peer_read_up_to: room.peer_read_up_to,
+                last_change_seq: room.last_change_seq,
             });
         }
         let frame = ServerFrame::Ready {
@@ -560,6 +620,7 @@ impl Conn {
                 room_id,
                 client_msg_id,
                 body,
+                reply_to,
             } => {
                 let parsed = ClientMsgId::parse(&client_msg_id)
                     .and_then(|c| MessageBody::parse(&body).map(|b| (c, b)));
@@ -567,11 +628,28 @@ impl Conn {
                     Ok(p) => p,
                     Err(e) => return self.error(&e, Some(client_msg_id)).await,
                 };
+                let reply_to = reply_to.map(MessageId);
+                if let Some(target) = reply_to {
+                    // Checked before queueing; sends without it go straight to the writer.
+                    if let Err(e) =
+                        messages::check_reply(&self.state, self.auth.id, RoomId(room_id), target)
+                            .await
+                    {
+                        return self.error(&e, Some(client_msg_id)).await;
+                    }
+                }
                 // Queued to the writer now, in the order the frames came: seqs follow that order.
                 let queued = self
                     .state
                     .writer
-                    .enqueue_send(self.auth.id, RoomId(room_id), cmid, body, Some(self.origin))
+                    .enqueue_send(
+                        self.auth.id,
+                        RoomId(room_id),
+                        cmid,
+                        body,
+                        reply_to,
+                        Some(self.origin),
+                    )
                     .await;
                 match queued {
                     Ok(answer) => {
@@ -591,7 +669,14 @@ impl Conn {
                     Err(e) => self.error(&e, Some(client_msg_id)).await,
                 }
             }
-            ClientFrame::Sync { room_id, after } => self.request_sync(RoomId(room_id), after).await,
+            ClientFrame::Sync {
+                room_id,
+                after,
+                changes_after,
+            } => {
+                self.request_sync(RoomId(room_id), after, changes_after)
+                    .await
+            }
             ClientFrame::Typing { room_id } => self.typing(RoomId(room_id)).await,
             ClientFrame::Read { room_id, up_to } => {
                 if up_to < 0 {
@@ -723,6 +808,7 @@ impl Conn {
                 }
                 self.send_deleted(&m).await
             }
+            Event::MessageUpdated { message } => self.on_updated(message).await,
             Event::Recheck => self.recheck().await,
             Event::Revoked { jti } => {
                 if *jti == *self.auth.jti {
@@ -801,11 +887,25 @@ impl Conn {
         self.send(&frame).await
     }
 
-    /// Queues a replay of every message of `room` after `after`, in order, then `synced`.
-    async fn request_sync(&mut self, room: RoomId, after: i64) -> Result<(), End> {
+    /// Queues a replay of every message of `room` after `after`, in order, then (with
+    /// `changes_after`) of every change after that, then `synced`.
+    async fn request_sync(
+        &mut self,
+        room: RoomId,
+        after: i64,
+        changes_after: Option<i64>,
+    ) -> Result<(), End> {
         if after < 0 {
             return self
                 .error(&ApiError::validation("after", "must not be negative"), None)
+                .await;
+        }
+        if changes_after.is_some_and(|c| c < 0) {
+            return self
+                .error(
+                    &ApiError::validation("changes_after", "must not be negative"),
+                    None,
+                )
                 .await;
         }
         if let Err(e) = self.other_member(room).await {
@@ -828,8 +928,81 @@ impl Conn {
             requested: true,
             read: false,
             more: true,
+            changes: changes_after.map(ChangeReplay::new),
         });
         Ok(())
+    }
+
+    /// The change up to which this connection's client has `room`'s changes: what was sent, or
+    /// what `ready` named (the client syncs up to it itself).
+    fn known_change(&self, room: RoomId) -> i64 {
+        let sent = self.changes_delivered.get(&room).copied().unwrap_or(0);
+        let head = self.ready_changes.get(&room).copied().unwrap_or(0);
+        sent.max(head)
+    }
+
+    /// Whether a queued or running replay of `room`'s changes will still send change `c`: the
+    /// live frame is then left to it (which does not end before reaching `c`).
+    fn change_replay_will_carry(&mut self, room: RoomId, c: i64) -> bool {
+        let mut carried = false;
+        for job in self.syncs.iter_mut().filter(|j| j.room == room) {
+            if let Some(ch) = job.changes.as_mut().filter(|ch| ch.cursor < c) {
+                ch.live_max = ch.live_max.max(c);
+                carried = true;
+            }
+        }
+        carried
+    }
+
+    /// Replays `room`'s changes from what the client has up to at least `upto`. No `synced`
+    /// follows a repair.
+    fn repair_changes(&mut self, room: RoomId, upto: i64) {
+        if self.change_replay_will_carry(room, upto) {
+            return;
+        }
+        let from = self.known_change(room);
+        if upto <= from {
+            return;
+        }
+        self.state.metrics.sessions.gap_repairs.increment(1);
+        let mut changes = ChangeReplay::new(from);
+        changes.live_max = upto;
+        let cursor = self.known(room);
+        self.syncs.push_back(SyncJob {
+            room,
+            cursor,
+            live_max: Seq(0),
+            live_max_at_read: Seq(0),
+            requested: false,
+            // Nothing of the messages to replay: straight to the changes.
+            read: true,
+            more: false,
+            changes: Some(changes),
+        });
+    }
+
+    /// A live change: sent at once unless the client has it or a replay will carry it.
+    async fn on_updated(&mut self, message: Arc<SharedMessage>) -> Result<(), End> {
+        let (room, c) = (message.room_id, message.change_seq);
+        if self.change_replay_will_carry(room, c) {
+            return Ok(());
+        }
+        let known = self.known_change(room);
+        if c <= known {
+            return Ok(());
+        }
+        if self.cluster && c > known + 1 {
+            // Changes before it were lost on the way: replay them (and this one) first.
+            self.repair_changes(room, c);
+            return Ok(());
+        }
+        self.changes_delivered.insert(room, c);
+        let live = self.live_changes.entry(room).or_default();
+        live.insert(c);
+        if live.len() > LIVE_CHANGES_KEPT {
+            live.pop_first();
+        }
+        self.send_text(message.updated_frame()).await
     }
 
     /// The seq up to which this connection's client has `room`: what was delivered, or the
@@ -859,6 +1032,7 @@ impl Conn {
             requested: false,
             read: false,
             more: true,
+            changes: None,
         });
     }
 
@@ -881,9 +1055,10 @@ impl Conn {
                 return Ok(());
             }
         };
-        for (room, other, head) in heads {
+        for (room, other, head, change_head) in heads {
             self.rooms.insert(room, other);
             self.repair(room, head);
+            self.repair_changes(room, change_head);
         }
         Ok(())
     }
@@ -920,11 +1095,38 @@ impl Conn {
             let Some(job) = self.syncs.front_mut() else {
                 return Ok(());
             };
-            if job.read && !job.more && job.cursor >= job.live_max {
-                if let Some(job) = self.syncs.pop_front() {
-                    self.finish_sync(job).await?;
+            if job.messages_done() {
+                match job.changes.as_mut() {
+                    Some(ch) if !ch.done() => {
+                        if !self.budget.open() {
+                            return Ok(());
+                        }
+                        ch.live_max_at_read = ch.live_max;
+                        let (state, room, after) = (Arc::clone(&self.state), job.room, ch.cursor);
+                        let max_bytes = self.state.config.ws.sync_page_bytes;
+                        *reading = Some(Box::pin(async move {
+                            messages::changes_after(
+                                &state,
+                                room,
+                                after,
+                                SYNC_PAGE_ROWS,
+                                move |page, more, head| {
+                                    let (frames, more) =
+                                        render_changes(room, page, more, max_bytes);
+                                    (frames, more, Some(head))
+                                },
+                            )
+                            .await
+                        }));
+                        return Ok(());
+                    }
+                    _ => {
+                        if let Some(job) = self.syncs.pop_front() {
+                            self.finish_sync(job).await?;
+                        }
+                        continue;
+                    }
                 }
-                continue;
             }
             if !self.budget.open() {
                 return Ok(());
@@ -939,7 +1141,8 @@ impl Conn {
             };
             *reading = Some(Box::pin(async move {
                 messages::page_after(&state, room, after, limit, move |page, more| {
-                    render_page(me, room, page, more, limit.bytes)
+                    let (frames, more) = render_page(me, room, page, more, limit.bytes);
+                    (frames, more, None)
                 })
                 .await
             }));
@@ -947,8 +1150,11 @@ impl Conn {
         }
     }
 
-    async fn on_page(&mut self, page: ApiResult<(Vec<PageFrame>, bool)>) -> Result<(), End> {
-        let (frames, more) = match page {
+    async fn on_page(
+        &mut self,
+        page: ApiResult<(Vec<PageFrame>, bool, Option<i64>)>,
+    ) -> Result<(), End> {
+        let (frames, more, change_head) = match page {
             Ok(p) => p,
             Err(e) => {
                 // Live events of the room may have been left to this replay: rather than lose
@@ -960,6 +1166,19 @@ impl Conn {
         let Some(job) = self.syncs.front_mut() else {
             return Ok(());
         };
+        if let Some(head) = change_head {
+            let Some(ch) = job.changes.as_mut() else {
+                return Ok(());
+            };
+            if frames.is_empty() && !more && ch.live_max_at_read >= ch.live_max {
+                ch.live_max = ch.live_max.min(ch.cursor);
+            }
+            ch.read = true;
+            ch.more = more;
+            ch.head = ch.head.max(head);
+            self.page.extend(frames);
+            return Ok(());
+        }
         if frames.is_empty() && !more && job.live_max_at_read >= job.live_max {
             // Read after every skipped live message was published, and still nothing newer:
             // nothing is left to wait for.
@@ -979,7 +1198,21 @@ impl Conn {
             seq,
             frame,
             own,
+            change,
         } = f;
+        if let Some(c) = change {
+            if let Some(ch) = self.syncs.front_mut().and_then(|j| j.changes.as_mut()) {
+                ch.cursor = ch.cursor.max(c);
+            }
+            if self.live_changes.get(&room).is_some_and(|l| l.contains(&c)) {
+                // Sent live already, exactly so.
+                return Ok(());
+            }
+            self.send_text(frame).await?;
+            let sent = self.changes_delivered.entry(room).or_insert(0);
+            *sent = (*sent).max(c);
+            return Ok(());
+        }
         let held = self
             .held_acks
             .get_mut(&room)
@@ -1033,9 +1266,11 @@ impl Conn {
                 }
             }
         }
+        let last_change_seq = job.changes.as_ref().map(|ch| ch.cursor.max(ch.head));
         self.send(&ServerFrame::Synced {
             room_id: job.room,
             last_seq: job.cursor,
+            last_change_seq,
         })
         .await
     }
@@ -1050,6 +1285,43 @@ fn render_page(
     more: bool,
     max_bytes: usize,
 ) -> (Vec<PageFrame>, bool) {
+    render_frames(page, more, max_bytes, |m| {
+        let frame = protocol::message_frame(&m);
+        PageFrame {
+            room,
+            seq: m.seq,
+            frame,
+            own: (m.sender_id == me).then_some(m.client_msg_id),
+            change: None,
+        }
+    })
+}
+
+/// One page of a replay of changes: a `message_updated` frame per changed message, in order of
+/// `change_seq`, at most `max_bytes` of them (and at least one).
+fn render_changes(
+    room: RoomId,
+    page: Vec<MessageData>,
+    more: bool,
+    max_bytes: usize,
+) -> (Vec<PageFrame>, bool) {
+    render_frames(page, more, max_bytes, |m| PageFrame {
+        room,
+        seq: m.seq,
+        frame: protocol::updated_from_message_frame(&protocol::message_frame(&m)),
+        own: None,
+        change: Some(m.change_seq),
+    })
+}
+
+/// Renders a page's messages with `render` until `max_bytes` of frames (at least one); the
+/// page has more when it was cut.
+fn render_frames(
+    page: Vec<MessageData>,
+    more: bool,
+    max_bytes: usize,
+    render: impl Fn(MessageData) -> PageFrame,
+) -> (Vec<PageFrame>, bool) {
     let mut frames = Vec::with_capacity(page.len());
     let mut bytes = 0usize;
     let mut cut = false;
@@ -1058,14 +1330,9 @@ fn render_page(
             cut = true;
             break;
         }
-        let frame = protocol::message_frame(&m);
-        bytes = bytes.saturating_add(frame.len());
-        frames.push(PageFrame {
-            room,
-            seq: m.seq,
-            frame,
-            own: (m.sender_id == me).then_some(m.client_msg_id),
-        });
+        let frame = render(m);
+        bytes = bytes.saturating_add(frame.frame.len());
+        frames.push(frame);
     }
     (frames, more || cut)
 }

@@ -372,6 +372,7 @@ fn sends<'a>(user: i64, rooms: &[i64], ids: &'a [String]) -> Vec<BatchJob<'a>> {
             room: RoomId(*room),
             client_msg_id: id,
             body: "hello",
+            reply_to: None,
         })
         .collect()
 }
@@ -517,6 +518,7 @@ async fn a_batch_stores_a_client_msg_id_sent_twice_in_it_once() {
         room,
         client_msg_id: id,
         body,
+        reply_to: None,
     };
     let first = batch_pg::commit(
         &mut c,

@@ -201,7 +201,7 @@ async fn unknown_api_paths_are_json_404() {
         "/api/users".to_owned(),
         "/api/contacts/1/extra".to_owned(),
         format!("/api/rooms/{room}/nope"),
-        format!("/api/rooms/{room}/messages/1"),
+        format!("/api/rooms/{room}/messages/1/extra"),
         "/api/auth".to_owned(),
         "/api/auth/register/x".to_owned(),
     ] {

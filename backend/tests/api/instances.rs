@@ -775,3 +775,74 @@ async fn through_nginx_round_robin_every_connection_gets_every_message_once() {
         assert_eq!(h.len(), 20);
     }
 }
+
+/// The `change_seq`s of the next `n` `message_updated` frames (within 10 s each).
+async fn change_seqs(ws: &mut Ws, n: usize) -> Vec<i64> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let f = ws
+            .try_next(Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("only {} of {n} changes came: {got:?}", got.len()));
+        if f["type"] == "message_updated" {
+            got.push(f["message"]["change_seq"].as_i64().unwrap());
+        }
+    }
+    got
+}
+
+#[tokio::test]
+async fn changes_cross_instances_and_a_lost_one_is_repaired_by_the_next() {
+    let redis = TestRedis::start();
+    let (a, b, drop_a, _drop_b) = two_instances(&redis).await;
+    let (alice, bob, room) = a.pair("alice_edits", "bob_watches").await;
+    let m = a.send(&alice, room, "e-1", "a typo here").await;
+    let mut wa = a.ws(&alice.token).await;
+    let mut wb = b.ws(&bob.token).await;
+    let path = format!("/api/rooms/{room}/messages/{}", m["id"]);
+    let edit = |body: &str| serde_json::json!({ "body": body });
+    let r = a
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&alice.token),
+            Some(edit("no typo here")),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(change_seqs(&mut wb, 1).await, vec![1]);
+    assert_eq!(change_seqs(&mut wa, 1).await, vec![1]);
+    // A reaction from B's side reaches Alice on A.
+    let react = format!("{path}/reactions/%F0%9F%91%8D");
+    let r = b
+        .call(reqwest::Method::PUT, &react, Some(&bob.token), None)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(change_seqs(&mut wa, 1).await, vec![2]);
+    assert_eq!(change_seqs(&mut wb, 1).await, vec![2]);
+    // A's next publication (change 3, for both members) is lost on the way to Redis: Bob gets it
+    // before change 4, from the database.
+    drop_a.store(2, Ordering::SeqCst);
+    for body in ["third version", "fourth version"] {
+        let r = a
+            .call(
+                reqwest::Method::PATCH,
+                &path,
+                Some(&alice.token),
+                Some(edit(body)),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(
+        change_seqs(&mut wb, 1).await,
+        vec![4],
+        "the message as it is now, once"
+    );
+    nothing_more(&mut wb).await;
+    assert_eq!(
+        change_seqs(&mut wa, 2).await,
+        vec![3, 4],
+        "local connections never wait for Redis"
+    );
+}

@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod auth;
+mod changes;
 mod cluster;
 mod concurrency;
 mod contacts;

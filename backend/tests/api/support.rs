@@ -55,7 +55,9 @@ pub fn assert_user(v: &Value) {
     assert_utc_time(&v["created_at"]);
 }
 
-/// A `message` object: exactly `{id, room_id, seq, sender_id, client_msg_id, body, created_at}`.
+/// A `message` object: exactly `{id, room_id, seq, sender_id, client_msg_id, body, created_at,
+/// edited_at, deleted_at, reply_to, reactions, change_seq}`, a deleted one with an empty body,
+/// no reactions and no reply.
 pub fn assert_message(v: &Value) {
     assert_eq!(
         keys(v),
@@ -66,11 +68,16 @@ pub fn assert_message(v: &Value) {
             "sender_id",
             "client_msg_id",
             "body",
-            "created_at"
+            "created_at",
+            "edited_at",
+            "deleted_at",
+            "reply_to",
+            "reactions",
+            "change_seq"
         ]),
         "message object: {v}"
     );
-    for k in ["id", "room_id", "seq", "sender_id"] {
+    for k in ["id", "room_id", "seq", "sender_id", "change_seq"] {
         assert!(v[k].is_i64(), "{k} must be an integer: {v}");
     }
     assert!(
@@ -78,6 +85,24 @@ pub fn assert_message(v: &Value) {
         "{v}"
     );
     assert_utc_time(&v["created_at"]);
+    for k in ["edited_at", "deleted_at"] {
+        if !v[k].is_null() {
+            assert_utc_time(&v[k]);
+        }
+    }
+    assert!(v["reply_to"].is_null() || v["reply_to"].is_i64(), "{v}");
+    let reactions = v["reactions"].as_array().expect("reactions is an array");
+    for r in reactions {
+        assert_eq!(keys(r), set(&["emoji", "user_ids"]), "reaction: {v}");
+        assert!(
+            r["user_ids"].as_array().is_some_and(|u| !u.is_empty()),
+            "{v}"
+        );
+    }
+    if !v["deleted_at"].is_null() {
+        assert_eq!(v["body"], "", "a deleted message has no body: {v}");
+        assert!(reactions.is_empty() && v["reply_to"].is_null(), "{v}");
+    }
 }
 
 /// A `contact` object: exactly `{user, room_id, last_message, unread_count, online}`.
@@ -96,11 +121,12 @@ pub fn assert_contact(v: &Value) {
     }
 }
 
-/// A `room` object: exactly `{id, members, created_at, last_seq}` with two members.
+/// A `room` object: exactly `{id, members, created_at, last_seq, last_change_seq}` with two
+/// members.
 pub fn assert_room(v: &Value) {
     assert_eq!(
         keys(v),
-        set(&["id", "members", "created_at", "last_seq"]),
+        set(&["id", "members", "created_at", "last_seq", "last_change_seq"]),
         "room object: {v}"
     );
     assert!(v["id"].is_i64(), "{v}");
@@ -109,6 +135,7 @@ pub fn assert_room(v: &Value) {
     members.iter().for_each(assert_user);
     assert_utc_time(&v["created_at"]);
     assert!(v["last_seq"].as_i64().is_some_and(|n| n >= 0), "{v}");
+    assert!(v["last_change_seq"].as_i64().is_some_and(|n| n >= 0), "{v}");
 }
 
 /// Asserts the status, the JSON content type and the exact error shape

@@ -21,7 +21,7 @@ async fn header_auth_gets_ready_with_rooms() {
     assert_eq!(ws.ready["user"]["username"], "alice");
     assert_eq!(
         ws.ready["rooms"],
-        json!([{"room_id": room, "last_seq": 1, "read_up_to": 1, "peer_read_up_to": 0}])
+        json!([{"room_id": room, "last_seq": 1, "read_up_to": 1, "peer_read_up_to": 0, "last_change_seq": 0}])
     );
 }
 
@@ -317,7 +317,7 @@ async fn read_is_stored_relayed_and_updates_unread_counts() {
     let a2 = app.ws(&a.token).await;
     assert_eq!(
         a2.ready["rooms"],
-        json!([{"room_id": room, "last_seq": 3, "read_up_to": 3, "peer_read_up_to": 2}])
+        json!([{"room_id": room, "last_seq": 3, "read_up_to": 3, "peer_read_up_to": 2, "last_change_seq": 0}])
     );
     assert_eq!(b3.ready["rooms"][0]["peer_read_up_to"], 3);
 }

@@ -32,10 +32,31 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Delete a message: it becomes a tombstone (body erased, `deleted_at` set, seq kept) and both
-         *     members' connections get a `message_deleted` frame. Deleting it again changes nothing.
+         * Delete a message: it becomes a tombstone (body, earlier versions and reactions erased,
+         *     `deleted_at` set, seq kept) as a change of its room, and both members' connections get
+         *     `message_updated` and then `message_deleted`. Deleting it again changes nothing.
          */
         delete: operations["delete_message"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/messages/{message_id}/edits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The earlier versions of a message, oldest first (members see only `edited_at`). A deleted
+         *     message has none: deleting erases them.
+         */
+        get: operations["message_edits"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -403,6 +424,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/rooms/{room_id}/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The messages of a room changed (edited, deleted, reacted to) after a `change_seq`.
+         * @description A client that knows the room's last `change_seq` fetches exactly the changes it missed; a
+         *     message changed several times comes once, as it is now, at its latest change.
+         */
+        get: operations["changes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/rooms/{room_id}/messages": {
         parameters: {
             query?: never;
@@ -425,6 +467,57 @@ export interface paths {
         /** Send a message. Idempotent by `client_msg_id`. */
         post: operations["send"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rooms/{room_id}/messages/{message_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete one of your messages.
+         * @description Only its sender may delete it. Its text, earlier versions and reactions are erased; it
+         *     keeps its `id` and `seq` (a tombstone with `deleted_at`). Deleting it again answers 204 and
+         *     records no change. Both members' connections get `message_updated`.
+         */
+        delete: operations["delete_own_message"];
+        options?: never;
+        head?: never;
+        /**
+         * Edit one of your messages.
+         * @description Only its sender may edit it. The earlier text is kept for administrators; members see only
+         *     `edited_at`. An unchanged body answers 200 and records no change. With `LETSCHAT_EDIT_WINDOW`
+         *     set, messages older than it answer 403. Both members' connections get `message_updated`.
+         */
+        patch: operations["edit"];
+        trace?: never;
+    };
+    "/api/rooms/{room_id}/messages/{message_id}/reactions/{emoji}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * React to a message with an emoji. Idempotent.
+         * @description `emoji` is one emoji — one grapheme cluster, skin tones and ZWJ sequences included —
+         *     URL-encoded. A message carries at most 20 different emoji. Reacting again with the same
+         *     emoji answers 200 and records no change.
+         */
+        put: operations["react"];
+        post?: never;
+        /** Take back your reaction with an emoji. Idempotent. */
+        delete: operations["unreact"];
         options?: never;
         head?: never;
         patch?: never;
@@ -652,6 +745,17 @@ export interface components {
              */
             kind: string;
         };
+        ChangesPage: {
+            /** @description Whether more changed messages follow: page on with `after` = the last one's `change_seq`. */
+            has_more: boolean;
+            /**
+             * Format: int64
+             * @description The room's newest change.
+             */
+            last_change_seq: number;
+            /** @description Each message changed after `after`, once, in order of its `change_seq`, as it is now. */
+            messages: components["schemas"]["Message"][];
+        };
         /** @description One of the caller's contacts, with the room they share. */
         Contact: {
             last_message?: components["schemas"]["Message"] | null;
@@ -664,6 +768,14 @@ export interface components {
              */
             unread_count: number;
             user: components["schemas"]["User"];
+        };
+        EditMessageRequest: {
+            /**
+             * @description The new text, validated like a sent message's body. (Its `pattern` is set by
+             *     `openapi::build`.)
+             * @example Hello again!
+             */
+            body: string;
         };
         /**
          * @description The JSON body of every error response.
@@ -722,19 +834,43 @@ export interface components {
         /** @description A stored message. `seq` starts at 1 in each room and increases by 1 with no gaps. */
         Message: {
             body: string;
+            /**
+             * Format: int64
+             * @description The room's change that last touched this message (0 if never changed).
+             */
+            change_seq: number;
             client_msg_id: string;
             /** Format: date-time */
             created_at: string;
             /**
              * Format: date-time
-             * @description Present only when an administrator deleted the message: `body` is then empty. The
-             *     message keeps its seq, so histories stay gap-free.
+             * @description When it was deleted, by its sender or an administrator (null if not): `body` is then
+             *     `""`, `reactions` `[]` and `reply_to` null. It keeps its `id` and `seq`, so histories
+             *     stay gap-free.
              */
-            deleted_at?: string | null;
+            deleted_at: string | null;
+            /**
+             * Format: date-time
+             * @description When its sender last edited it (null if never).
+             */
+            edited_at: string | null;
             id: components["schemas"]["MessageId"];
+            /** @description One entry per distinct emoji, in the order each was first added. */
+            reactions: components["schemas"]["Reaction"][];
+            reply_to: components["schemas"]["MessageId"] | null;
             room_id: components["schemas"]["RoomId"];
             sender_id: components["schemas"]["UserId"];
             seq: components["schemas"]["Seq"];
+        };
+        /** @description One earlier version of an edited message. */
+        MessageEditDto: {
+            /** @description The text it had. */
+            body: string;
+            /**
+             * Format: date-time
+             * @description When an edit replaced it.
+             */
+            replaced_at: string;
         };
         /**
          * Format: int64
@@ -750,6 +886,16 @@ export interface components {
             has_more: boolean;
             /** @description Ascending seq. */
             messages: components["schemas"]["Message"][];
+        };
+        /** @description The reactions with one emoji to a message. */
+        Reaction: {
+            /**
+             * @description One emoji (one grapheme cluster).
+             * @example 👍
+             */
+            emoji: string;
+            /** @description Who reacted with it, in the order they did. */
+            user_ids: components["schemas"]["UserId"][];
         };
         ReadRequest: {
             /**
@@ -784,6 +930,11 @@ export interface components {
             /** Format: date-time */
             created_at: string;
             id: components["schemas"]["RoomId"];
+            /**
+             * Format: int64
+             * @description The room's newest change (edit, delete, reaction); 0 while there is none.
+             */
+            last_change_seq: number;
             /** @description The newest message's seq; 0 while the room is empty. */
             last_seq: components["schemas"]["Seq"];
             /** @description The two members. */
@@ -809,6 +960,12 @@ export interface components {
              * @example 7d0f1c9e-1b9a-4c57-9f3e-2b8c0d1e4a6f
              */
             client_msg_id: string;
+            /**
+             * Format: int64
+             * @description The message of the same room this one answers; it must not be deleted.
+             * @example null
+             */
+            reply_to?: number | null;
         };
         /**
          * Format: int64
@@ -942,6 +1099,87 @@ export interface operations {
                 };
             };
             /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such message */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    message_edits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The message's id */
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The earlier versions, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageEditDto"][];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2919,6 +3157,92 @@ export interface operations {
             };
         };
     };
+    changes: {
+        parameters: {
+            query?: {
+                /** @description Only changes numbered after this `change_seq` (default 0: every changed message). */
+                after?: number;
+                /** @description At most this many messages (1–200, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The room's id */
+                room_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of changed messages */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChangesPage"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such room, or the caller is not in it */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid `after` or `limit` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     history: {
         parameters: {
             query?: {
@@ -3104,7 +3428,414 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid client_msg_id or body */
+            /** @description Invalid client_msg_id or body, or `reply_to` is not a message of this room that is not deleted */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_own_message: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's id */
+                room_id: number;
+                /** @description The message's id */
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted (or already deleted) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not the caller's message (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such room or message, or the caller is not in the room */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    edit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's id */
+                room_id: number;
+                /** @description The message's id */
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EditMessageRequest"];
+            };
+        };
+        responses: {
+            /** @description The message with its new body and `edited_at` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Message"];
+                };
+            };
+            /** @description Malformed JSON (`invalid_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not the caller's message, or past the edit window (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such room or message, or the caller is not in the room */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The message was deleted (`conflict`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 64 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not JSON (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    react: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's id */
+                room_id: number;
+                /** @description The message's id */
+                message_id: number;
+                /**
+                 * @description One emoji, URL-encoded (e.g. `%F0%9F%91%8D` for 👍)
+                 * @example 👍
+                 */
+                emoji: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The message with its reactions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Message"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such room or message, or the caller is not in the room */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The message was deleted (`conflict`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not exactly one emoji, or the message already carries 20 different emoji */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    unreact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's id */
+                room_id: number;
+                /** @description The message's id */
+                message_id: number;
+                /**
+                 * @description One emoji, URL-encoded
+                 * @example 👍
+                 */
+                emoji: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The message with its reactions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Message"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such room or message, or the caller is not in the room */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not exactly one emoji */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -103,6 +103,11 @@ export function msg(room_id: number, seq: number, sender_id: number, extra: Part
     client_msg_id: `c-${room_id}-${seq}-${sender_id}`,
     body: `message ${seq}`,
     created_at: new Date(Date.UTC(2026, 0, 1, 12, 0, seq)).toISOString(),
+    edited_at: null,
+    deleted_at: null,
+    reply_to: null,
+    reactions: [],
+    change_seq: 0,
     ...extra,
   };
 }
