@@ -470,8 +470,9 @@ impl Running {
         plan_sending: &(dyn Fn(usize) -> Sending + Send + Sync),
         keep_timeline: bool,
     ) -> Result<Running> {
-        // With several instances, connection i goes to instance i mod N: the two users of a
-        // pair (connections 2i and 2i+1) sit on different instances.
+        // With N instances, pair p's first user goes to instance p mod N and its second to the
+        // next one: the two sit on different instances, and the senders (first users) are
+        // spread evenly over all of them.
         let addrs: Vec<SocketAddr> = server.addrs();
         let t = Instant::now();
         let sockets: Vec<Socket> = stream::iter(0..2 * pairs.len())
@@ -483,7 +484,7 @@ impl Running {
                     pair.b.token.clone()
                 };
                 let source = source(i);
-                let addr = addrs[i % addrs.len()];
+                let addr = addrs[(i / 2 + i % 2) % addrs.len()];
                 async move { ws::connect(addr, source, &token, Duration::from_secs(30)).await }
             })
             .buffered(common.connect_concurrency.max(1))
