@@ -214,6 +214,7 @@ async fn run_on(common: &Common, args: &ClusterArgs, load: &Load) -> Result<Repo
                     &api,
                     &LatencyArgs {
                         rate: *rate,
+                        reaction_rate: 0.0,
                         pairs: *pairs,
                         duration: args.duration,
                         traffic: args.traffic.clone(),

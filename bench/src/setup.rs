@@ -209,6 +209,59 @@ impl Api {
     }
 }
 
+impl Api {
+    /// Posts a message through REST (retried on 429/503); returns its id.
+    pub async fn post_message_id(
+        &self,
+        sender: &Account,
+        room: i64,
+        client_msg_id: &str,
+        body: &str,
+    ) -> Result<i64> {
+        let res = self
+            .post(
+                &format!("/api/rooms/{room}/messages"),
+                Some(&sender.token),
+                &json!({"client_msg_id": client_msg_id, "body": body}),
+            )
+            .await?;
+        let v: serde_json::Value = res
+            .json()
+            .await
+            .map_err(|e| err(format!("POST message: {e}")))?;
+        v["id"]
+            .as_i64()
+            .ok_or_else(|| err(format!("POST message: no id in {v}")))
+    }
+
+    /// Adds (`PUT`) or takes back (`DELETE`) `user`'s reaction `emoji` (URL-encoded already)
+    /// to a message; returns the status.
+    pub async fn react(
+        &self,
+        user: &Account,
+        room: i64,
+        message: i64,
+        emoji: &str,
+        add: bool,
+    ) -> Result<StatusCode> {
+        let url = format!(
+            "{}/api/rooms/{room}/messages/{message}/reactions/{emoji}",
+            self.base
+        );
+        let req = if add {
+            self.client.put(url)
+        } else {
+            self.client.delete(url)
+        };
+        let res = req
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .map_err(|e| err(format!("reaction: {e}")))?;
+        Ok(res.status())
+    }
+}
+
 /// What one login got.
 #[derive(Debug)]
 pub struct LoginOutcome {

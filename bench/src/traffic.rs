@@ -49,6 +49,11 @@ pub struct LatencyArgs {
     /// Messages per second, in total over all senders.
     #[arg(long, short = 'r', default_value_t = 4_000.0)]
     pub rate: f64,
+    /// Reactions per second added and taken back over REST meanwhile, by 50 other pairs of users
+    /// on messages of their own rooms (each one a numbered change through the same writer as the
+    /// messages); 0: none.
+    #[arg(long, default_value_t = 0.0)]
+    pub reaction_rate: f64,
     /// Pairs of users (one WebSocket per user).
     #[arg(long, short = 'p', default_value_t = 2_000)]
     pub pairs: usize,
@@ -216,12 +221,115 @@ pub async fn run_latency(
             args.rate
         ),
     };
+    let storm = if args.reaction_rate > 0.0 {
+        Some(ReactionStorm::start(common, api, args.reaction_rate).await?)
+    } else {
+        None
+    };
     let (mut report, _, p99_ms) = run(common, server, api, plan).await?;
+    if let Some(storm) = storm {
+        storm.stop(&mut report).await;
+    }
     report.target(
         format!("p99 send→receive < {TARGET_P99_MS} ms"),
         p99_ms.is_some_and(|p| p < TARGET_P99_MS),
     );
     Ok(report)
+}
+
+/// Reactions added and taken back over REST at a fixed rate by pairs of users who hold no
+/// WebSocket, on one message of each of their rooms: a storm of changes through the writer while
+/// the measured pairs exchange messages.
+struct ReactionStorm {
+    stop_tx: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<(u64, u64, f64)>,
+    rate: f64,
+}
+
+impl ReactionStorm {
+    const PAIRS: usize = 50;
+    const EMOJI: [&'static str; 4] = [
+        "%F0%9F%91%8D",
+        "%F0%9F%8E%89",
+        "%F0%9F%94%A5",
+        "%E2%9D%A4%EF%B8%8F",
+    ];
+    const IN_FLIGHT: usize = 64;
+
+    async fn start(common: &Common, api: &Api, rate: f64) -> Result<ReactionStorm> {
+        let pairs = make_pairs(api, "storm", Self::PAIRS, common.rest_concurrency).await?;
+        let mut targets = Vec::with_capacity(pairs.len());
+        for (i, p) in pairs.iter().enumerate() {
+            let id = api
+                .post_message_id(&p.a, p.room, &format!("storm-{i}"), "react to me")
+                .await?;
+            targets.push((p.clone(), id));
+        }
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let api = api.clone();
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+            ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            let mut in_flight = futures_util::stream::FuturesUnordered::new();
+            // Per (target, user, emoji): whether the reaction is there now.
+            let mut present = vec![[[false; 4]; 2]; targets.len()];
+            let (mut ok, mut failed, mut k) = (0u64, 0u64, 0usize);
+            loop {
+                tokio::select! {
+                    _ = stop_rx.changed() => break,
+                    Some(r) = in_flight.next(), if !in_flight.is_empty() => {
+                        match r {
+                            Ok(status) if status == reqwest::StatusCode::OK => ok += 1,
+                            _ => failed += 1,
+                        }
+                    }
+                    _ = ticker.tick(), if in_flight.len() < Self::IN_FLIGHT => {
+                        let t = k % targets.len();
+                        let u = (k / targets.len()) % 2;
+                        let e = (k / (2 * targets.len())) % Self::EMOJI.len();
+                        k += 1;
+                        let add = !present[t][u][e];
+                        present[t][u][e] = add;
+                        let (pair, id) = &targets[t];
+                        let user = if u == 0 { pair.a.clone() } else { pair.b.clone() };
+                        let (api, room, id) = (api.clone(), pair.room, *id);
+                        in_flight.push(async move {
+                            api.react(&user, room, id, Self::EMOJI[e], add).await
+                        });
+                    }
+                }
+            }
+            while let Some(r) = in_flight.next().await {
+                match r {
+                    Ok(status) if status == reqwest::StatusCode::OK => ok += 1,
+                    _ => failed += 1,
+                }
+            }
+            (ok, failed, started.elapsed().as_secs_f64())
+        });
+        Ok(ReactionStorm {
+            stop_tx,
+            task,
+            rate,
+        })
+    }
+
+    async fn stop(self, report: &mut Report) {
+        let _ = self.stop_tx.send(true);
+        let (ok, failed, secs) = self.task.await.unwrap_or((0, 0, 0.0));
+        let achieved = ok as f64 / secs.max(1e-9);
+        report.row(
+            "reaction storm (changes/s asked / done)",
+            format!(
+                "{:.0} / {achieved:.0} over the whole run ({ok} changes, {failed} failed)",
+                self.rate
+            ),
+            "reactions_per_sec",
+            achieved,
+        );
+        report.check("reactions refused or failed", failed, "reactions_failed");
+    }
 }
 
 /// Runs a plan; returns the report, the persisted+acked+delivered rate (msg/s) and the p99
