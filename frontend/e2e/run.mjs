@@ -215,6 +215,24 @@ async function send(page, text) {
   await box.press("Enter");
 }
 
+/** The message whose own text (not a quote of it) contains `text`. */
+const bubbleOf = (page, text) => page.locator(".msg").filter({ has: page.locator(".msg__text", { hasText: text }) });
+
+/** Opens a message's actions (the "⋯" button that shows on hover) and returns the menu. */
+async function openActions(page, message) {
+  await message.locator(".msg__bubble").hover();
+  await message.locator(".msg__more").click();
+  const menu = page.getByRole("dialog", { name: "Message actions" });
+  await menu.waitFor();
+  return menu;
+}
+
+/** A message's reaction chips as "emoji count" (with "*" for ours), in order. */
+const chipsOf = (message) =>
+  message.locator(".reaction").evaluateAll((els) =>
+    els.map((e) => `${e.querySelector(".reaction__emoji")?.textContent}${e.querySelector(".reaction__count")?.textContent}${e.getAttribute("aria-pressed") === "true" ? "*" : ""}`),
+  );
+
 async function main() {
   mkdirSync(shotsDir, { recursive: true });
   server = new Server();
@@ -481,6 +499,246 @@ async function main() {
     await bob.locator(".msg.is-peer", { hasText: "my train went through a tunnel" }).waitFor();
   });
 
+  const TUNNEL = "Yes, my train went through a tunnel 🚆";
+  const GLAD = "Glad you made it! 🎉";
+  const METOO = "Me too 😄";
+
+  await live("reply: bob answers from the message's menu; the quote shows live on both sides and leads to the original", async () => {
+    const menu = await openActions(bob, bubbleOf(bob, TUNNEL));
+    await checkScreen(bob, "a message's actions menu");
+    await menu.getByRole("button", { name: "Reply" }).click();
+    await menu.waitFor({ state: "detached" });
+    const bar = bob.locator(".composer__reply");
+    await bar.getByText("Replying to Alice Liddell").waitFor();
+    await bar.getByText(TUNNEL).waitFor();
+    // The cursor is in the box: bob just types.
+    assertEqual(await bob.evaluate(() => document.activeElement?.closest(".composer") !== null), true, "the composer has the focus");
+    // × cancels, Reply again, then send.
+    await bar.getByRole("button", { name: "Cancel reply" }).click();
+    await bar.waitFor({ state: "detached" });
+    await (await openActions(bob, bubbleOf(bob, TUNNEL))).getByRole("button", { name: "Reply" }).click();
+    await checkScreen(bob, "writing a reply");
+    await shot(bob, "reply-desktop");
+    await bob.keyboard.type(GLAD);
+    await bob.keyboard.press("Enter");
+    await bar.waitFor({ state: "detached" });
+    const mine = bubbleOf(bob, GLAD);
+    await mine.locator('.msg__quote:has-text("Alice Liddell")').waitFor();
+    await mine.locator(".msg__quote", { hasText: TUNNEL }).waitFor();
+    const theirs = bubbleOf(alice, GLAD);
+    await theirs.locator(".msg__quote", { hasText: TUNNEL }).waitFor();
+    assertEqual(await theirs.locator(".msg__quote-name").textContent(), "You", "alice sees her own message quoted as “You”");
+    // The quote shows the original, lit up for a moment.
+    await theirs.locator(".msg__quote").click();
+    await bubbleOf(alice, TUNNEL).and(alice.locator(".msg.is-highlighted")).waitFor();
+
+    // alice answers bob's reply the same way.
+    await (await openActions(alice, theirs)).getByRole("button", { name: "Reply" }).click();
+    await alice.keyboard.type(METOO);
+    await alice.keyboard.press("Enter");
+    await bubbleOf(bob, METOO).locator(".msg__quote", { hasText: GLAD }).waitFor();
+    assertEqual(await bubbleOf(bob, METOO).locator(".msg__quote-name").textContent(), "You", "bob's message quoted as “You”");
+  });
+
+  await live("react: the picker adds a reaction, chips toggle ours, both see them live with who reacted", async () => {
+    const bobsView = bubbleOf(bob, TUNNEL);
+    const alicesView = bubbleOf(alice, TUNNEL);
+    const bubbleBox = () => alicesView.locator(".msg__bubble").boundingBox();
+    const msgBox = () => alicesView.boundingBox();
+    const [before, msgBefore] = [await bubbleBox(), await msgBox()];
+    const menu = await openActions(bob, bobsView);
+    await menu.getByRole("button", { name: "React with ❤️" }).click();
+    await menu.waitFor({ state: "detached" });
+    await until(async () => JSON.stringify(await chipsOf(bobsView)) === JSON.stringify(["❤️1*"]), "bob's ❤️ chip, pressed");
+    await until(async () => JSON.stringify(await chipsOf(alicesView)) === JSON.stringify(["❤️1"]), "alice sees bob's ❤️ live");
+    assertEqual(await alicesView.locator(".reaction").getAttribute("title"), "Bob Marley", "who reacted");
+    // A reaction adds its line of chips under the bubble and moves nothing else.
+    const [after, msgAfter] = [await bubbleBox(), await msgBox()];
+    assertEqual([after.width, after.height], [before.width, before.height], "the bubble keeps its size");
+    const chipsHeight = (await alicesView.locator(".msg__reactions").boundingBox()).height;
+    assert(msgAfter.height - msgBefore.height <= chipsHeight + 4, `the message grew by its chips' line only (${msgBefore.height} → ${msgAfter.height}, chips ${chipsHeight})`);
+
+    await alicesView.locator(".reaction").click();
+    await until(async () => JSON.stringify(await chipsOf(alicesView)) === JSON.stringify(["❤️2*"]), "alice's chip shows 2, pressed");
+    await until(async () => JSON.stringify(await chipsOf(bobsView)) === JSON.stringify(["❤️2*"]), "bob sees 2");
+    assertEqual(await bobsView.locator(".reaction").getAttribute("title"), "You, Alice Liddell", "who reacted, in order");
+    // bob takes his back with the chip, then adds 👍 with the picker (where ❤️ shows as his no more).
+    await bobsView.locator(".reaction").click();
+    await until(async () => JSON.stringify(await chipsOf(bobsView)) === JSON.stringify(["❤️1"]), "bob's ❤️ taken back");
+    const again = await openActions(bob, bobsView);
+    assertEqual(await again.getByRole("button", { name: "React with ❤️" }).getAttribute("aria-pressed"), "false", "❤️ not pressed for bob");
+    await again.getByRole("button", { name: "React with 👍" }).click();
+    await until(async () => JSON.stringify(await chipsOf(alicesView)) === JSON.stringify(["❤️1*", "👍1"]), "alice sees ❤️ (hers) and 👍");
+    // The picker from the keyboard: Escape closes it and gives the focus back to the button.
+    await bobsView.locator(".msg__bubble").hover();
+    await bobsView.locator(".msg__more").focus();
+    await bob.keyboard.press("Enter");
+    const kb = bob.getByRole("dialog", { name: "Message actions" });
+    await kb.waitFor();
+    await until(async () => (await bob.evaluate(() => document.activeElement?.getAttribute("aria-label"))) === "React with 👍", "the first choice has the focus");
+    await bob.keyboard.press("ArrowRight");
+    assertEqual(await bob.evaluate(() => document.activeElement?.getAttribute("aria-label")), "React with ❤️", "arrow keys move through the choices");
+    await bob.keyboard.press("Escape");
+    await kb.waitFor({ state: "detached" });
+    assertEqual(await bob.evaluate(() => document.activeElement?.getAttribute("aria-label")), "Message actions", "focus back on the button");
+  });
+
+  await live("edit: Up in an empty box edits alice's last message in place; Escape cancels, Enter saves; bob sees it live", async () => {
+    const EDITED = "Me too 😄 See you on Saturday!";
+    const box = alice.locator(".composer textarea");
+    await box.click();
+    await box.press("ArrowUp");
+    // Its text is the message's; the quote stays above it.
+    await alice.locator('.msg.is-editing textarea[aria-label="Edit message"]').waitFor();
+    assertEqual(await alice.locator(".msg.is-editing textarea").inputValue(), METOO, "the edit box holds the message");
+    await checkScreen(alice, "editing a message in place");
+    await shot(alice, "edit-desktop");
+    await alice.keyboard.press("Escape");
+    await alice.locator(".msg.is-editing").waitFor({ state: "detached" });
+    assertEqual(await bubbleOf(alice, METOO).locator(".msg__edited").count(), 0, "Escape changed nothing");
+
+    await box.click();
+    await box.press("ArrowUp");
+    const ed = alice.locator(".msg.is-editing textarea");
+    await ed.waitFor();
+    await ed.press("End");
+    await ed.press("Shift+Enter");
+    await ed.type("See you on Saturday!");
+    assertEqual(await ed.inputValue(), `${METOO}\nSee you on Saturday!`, "Shift+Enter breaks the line");
+    await ed.fill(EDITED);
+    await ed.press("Enter");
+    await alice.locator(".msg.is-editing").waitFor({ state: "detached" });
+    await bubbleOf(alice, EDITED).locator(".msg__edited").waitFor();
+    const seen = bubbleOf(bob, EDITED);
+    await seen.locator(".msg__edited").waitFor();
+    assert((await seen.locator(".msg__edited").getAttribute("title")).startsWith("Edited "), "the edit time as a tooltip");
+    // bob's list shows the new text of the last message.
+    await row(bob, "alice").locator(".contact-row__preview", { hasText: EDITED }).waitFor();
+
+    // The server refuses (past the edit window): its reason shows under the box.
+    const refuse = (route) =>
+      route.request().method() === "PATCH"
+        ? route.fulfill({
+            status: 403,
+            contentType: "application/json",
+            body: JSON.stringify({ error: { code: "forbidden", message: "messages can only be edited within 15m of sending" } }),
+          })
+        : route.fallback();
+    await alice.route("**/api/rooms/*/messages/*", refuse);
+    try {
+      await box.click();
+      await box.press("ArrowUp");
+      await ed.fill("Too late?");
+      await ed.press("Enter");
+      await alice.locator(".msg-edit__error", { hasText: "Messages can only be edited within 15m of sending" }).waitFor();
+      await alice.keyboard.press("Escape");
+      await alice.locator(".msg.is-editing").waitFor({ state: "detached" });
+    } finally {
+      await alice.unroute("**/api/rooms/*/messages/*", refuse);
+    }
+    await bubbleOf(alice, EDITED).waitFor();
+  });
+
+  await live("delete: a confirmation that keeps the focus (Escape cancels), then a placeholder in place, live on both sides", async () => {
+    const target = bubbleOf(bob, GLAD);
+    const seq = await target.getAttribute("data-seq");
+    await (await openActions(bob, target)).getByRole("button", { name: "Delete" }).click();
+    const dialog = bob.getByRole("alertdialog", { name: "Delete this message?" });
+    await dialog.waitFor();
+    const focused = () => bob.evaluate(() => document.activeElement?.textContent?.trim() ?? "");
+    assertEqual(await focused(), "Cancel", "Cancel has the focus");
+    await shot(bob, "delete-confirm-desktop");
+    for (const key of ["Tab", "Tab", "Shift+Tab", "Shift+Tab", "Shift+Tab"]) {
+      await bob.keyboard.press(key);
+      assert(await dialog.evaluate((d) => d.contains(document.activeElement)), `focus stays in the dialog after ${key}`);
+    }
+    await checkScreen(bob, "deleting a message");
+    await bob.keyboard.press("Escape");
+    await dialog.waitFor({ state: "detached" });
+    await bubbleOf(bob, GLAD).waitFor();
+    assertEqual(await bob.evaluate(() => document.activeElement?.getAttribute("aria-label")), "Message actions", "focus back on the message's button");
+
+    await (await openActions(bob, target)).getByRole("button", { name: "Delete" }).click();
+    await dialog.getByRole("button", { name: "Delete" }).click();
+    await dialog.waitFor({ state: "detached" });
+    for (const page of [bob, alice]) {
+      const tomb = page.locator(`.msg.is-deleted[data-seq="${seq}"]`);
+      await tomb.locator(".msg__deleted", { hasText: "message deleted" }).waitFor();
+      assertEqual(await tomb.locator(".msg__more").count(), 0, "no actions on a deleted message");
+      assertEqual(await page.locator(".msg__text", { hasText: GLAD }).count(), 0, "the text is gone");
+      // The reply to it says so.
+      await page.locator(".msg__quote.is-gone", { hasText: "original message deleted" }).waitFor();
+    }
+    // The last message deleted: the list says so.
+    await send(bob, "Wrong chat, sorry");
+    await bubbleOf(alice, "Wrong chat, sorry").waitFor();
+    await (await openActions(bob, bubbleOf(bob, "Wrong chat, sorry"))).getByRole("button", { name: "Delete" }).click();
+    await dialog.getByRole("button", { name: "Delete" }).click();
+    await row(alice, "bob").locator(".contact-row__preview", { hasText: "message deleted" }).waitFor();
+    await row(bob, "alice").locator(".contact-row__preview", { hasText: "message deleted" }).waitFor();
+  });
+
+  await live("after a reload both see the replies, the edit, the deletions and the reactions as they were", async () => {
+    for (const page of [alice, bob]) {
+      await page.reload();
+      await bubbleOf(page, TUNNEL).waitFor();
+    }
+    await until(async () => JSON.stringify(await chipsOf(bubbleOf(alice, TUNNEL))) === JSON.stringify(["❤️1*", "👍1"]), "alice's chips");
+    assertEqual(await chipsOf(bubbleOf(bob, TUNNEL)), ["❤️1", "👍1*"], "bob's chips");
+    for (const page of [alice, bob]) {
+      const edited = bubbleOf(page, "See you on Saturday!");
+      await edited.locator(".msg__edited").waitFor();
+      await edited.locator(".msg__quote.is-gone", { hasText: "original message deleted" }).waitFor();
+      assertEqual(await page.locator(".msg.is-deleted").count(), 2, "two placeholders");
+      assertEqual(await page.locator(".msg__text", { hasText: GLAD }).count(), 0, "the deleted text stays gone");
+    }
+    await row(alice, "bob").locator(".contact-row__preview", { hasText: "message deleted" }).waitFor();
+    await checkScreen(alice, "a conversation with replies, an edit, deletions and reactions");
+  });
+
+  await live("changes made while a client was cut off arrive when it reconnects (sync with changes_after)", async () => {
+    // alice's WebSocket goes through the test from now on, which can keep it from connecting
+    // and sees what it sends.
+    let blocked = true;
+    const sent = [];
+    await alice.context().routeWebSocket(/\/api\/ws$/u, (ws) => {
+      if (blocked) {
+        ws.close({ code: 1011, reason: "cut off by the test" });
+        return;
+      }
+      const server = ws.connectToServer();
+      ws.onMessage((m) => {
+        sent.push(String(m));
+        server.send(m);
+      });
+      server.onMessage((m) => ws.send(m));
+    });
+    browserOffline = true;
+    try {
+      // Going offline and back replaces the connection: the new ones are cut off.
+      await alice.context().setOffline(true);
+      await alice.context().setOffline(false);
+      await alice.locator(".conn-banner.is-visible").waitFor({ timeout: 5000 });
+      const bobsView = bubbleOf(bob, TUNNEL);
+      await bobsView.locator(".reaction", { hasText: "👍" }).click();
+      await until(async () => JSON.stringify(await chipsOf(bobsView)) === JSON.stringify(["❤️1"]), "bob took back 👍");
+      await (await openActions(bob, bobsView)).getByRole("button", { name: "React with 🔥" }).click();
+      await until(async () => JSON.stringify(await chipsOf(bobsView)) === JSON.stringify(["❤️1", "🔥1*"]), "bob added 🔥");
+      assertEqual(await chipsOf(bubbleOf(alice, TUNNEL)), ["❤️1*", "👍1"], "alice has not seen it yet");
+      blocked = false;
+      await alice.context().setOffline(true);
+      await alice.context().setOffline(false);
+      await until(async () => !(await alice.locator(".conn-banner.is-visible").count()), "alice reconnected", 20_000);
+    } finally {
+      blocked = false;
+      await alice.context().setOffline(false);
+      browserOffline = false;
+    }
+    await until(async () => JSON.stringify(await chipsOf(bubbleOf(alice, TUNNEL))) === JSON.stringify(["❤️1*", "🔥1"]), "alice caught up", 15_000);
+    const syncs = sent.map((t) => JSON.parse(t)).filter((f) => f.type === "sync" && f.room_id === roomAB);
+    assert(syncs.some((f) => typeof f.changes_after === "number"), `alice asked for the changes she missed: ${JSON.stringify(syncs)}`);
+  });
+
   await live("a new contact's first message takes the place of “typing…” in their row at once", async () => {
     const reg = await rest("POST", "/api/auth/register", { body: { username: "noa", password: PASSWORD, display_name: HEBREW_NAME } });
     assertEqual(reg.status, 201, "noa registered");
@@ -654,6 +912,63 @@ async function main() {
     await wolf.page.getByRole("heading", { name: "No conversations yet" }).waitFor();
     await checkScreen(wolf.page, "no conversations yet, with an unbroken 64-character name");
     await wolf.context.close();
+  });
+
+  await steps.run("message changes with real people's text: replies, edits, a deletion and many reactions (desktop and phone)", async () => {
+    const reg = await rest("POST", "/api/auth/register", { body: { username: "amira", password: PASSWORD, display_name: "أميرة الحسيني" } });
+    assertEqual(reg.status, 201, "amira registered");
+    const amira = reg.json.token;
+    const bobToken = await rest("POST", "/api/auth/login", { body: { username: "bob", password: PASSWORD } }).then((r) => r.json.token);
+    const c = await rest("POST", "/api/contacts", { token: amira, body: { username: "bob" } });
+    const room = c.json.room_id;
+    await rest("POST", "/api/contacts", { token: bobToken, body: { username: "amira" } });
+    let n = 0;
+    const say = async (token, body, replyTo) => {
+      const r = await rest("POST", `/api/rooms/${room}/messages`, { token, body: { client_msg_id: `amira-${n++}`, body, ...(replyTo ? { reply_to: replyTo } : {}) } });
+      assertEqual(r.status, 201, `a message: ${body}`);
+      return r.json.id;
+    };
+    const react = async (token, id, emoji) => {
+      const r = await rest("PUT", `/api/rooms/${room}/messages/${id}/reactions/${encodeURIComponent(emoji)}`, { token });
+      assertEqual(r.status, 200, `reaction ${emoji}`);
+    };
+    const arabic = await say(amira, ARABIC);
+    const plan = await say(bobToken, "Yes! Let's call at 6 — I'll send the link 📞 Here is the plan for the whole week, stops and tickets included", arabic);
+    const word = await say(bobToken, UNBROKEN_WORD, arabic);
+    await say(amira, "😂😂😂 what is that word?!", word);
+    const oops = await say(amira, "Sorry, wrong photo, ignore that");
+    await say(bobToken, HEBREW, oops);
+    const edit = await rest("PATCH", `/api/rooms/${room}/messages/${plan}`, {
+      token: bobToken,
+      body: { body: "Yes! Let's call at 7 — I'll send the link 📞 Here is the plan for the whole week, stops and tickets included" },
+    });
+    assertEqual(edit.status, 200, "bob edits");
+    assertEqual((await rest("DELETE", `/api/rooms/${room}/messages/${oops}`, { token: amira })).status, 204, "amira deletes");
+    for (const emoji of ["👍", "❤️", "😂", "😮", "😢", "🙏", "🎉", "🔥"]) await react(amira, arabic, emoji);
+    for (const emoji of ["❤️", "🎉", "👨‍👩‍👧‍👦", "👍🏽"]) await react(bobToken, arabic, emoji);
+    await react(amira, plan, "👍");
+    await react(bobToken, word, "😂");
+    await react(amira, word, "😂");
+    await say(amira, `${LONG_URL} ✈️`, plan);
+
+    for (const [suffix, viewport, colorScheme] of [["desktop", DESKTOP, "light"], ["phone", PHONE, "light"], ["dark-desktop", DESKTOP, "dark"]]) {
+      const { page, context } = await newPage(`bob-changes-${suffix}`, { viewport, colorScheme });
+      await login(page, "bob");
+      await page.goto(`/chat/${room}`);
+      await page.locator(".msg__quote", { hasText: "Let's call at 7" }).waitFor();
+      await page.locator(".msg__quote.is-gone").waitFor();
+      assertEqual(await page.locator(".msg").first().locator(".reaction").count(), 10, "ten chips on the Arabic message");
+      // From the top: the Arabic message with its many reactions, and what answers it.
+      await page.locator(".msglist__scroller").evaluate((el) => (el.scrollTop = 0));
+      await shot(page, `conversation-changes-${suffix}`);
+      const menu = await openActions(page, bubbleOf(page, "Let's call at 7"));
+      await menu.getByRole("button", { name: "Edit" }).waitFor();
+      if (colorScheme === "light") await shot(page, `message-actions-${suffix}`);
+      if (suffix === "phone") await checkScreen(page, "message changes, realistic, with the actions menu");
+      await page.keyboard.press("Escape");
+      await checkScreen(page, `message changes, realistic (${suffix})`);
+      await context.close();
+    }
   });
 
   await steps.run("keyboard: arrow keys move through the contacts list and Enter opens a chat", async () => {

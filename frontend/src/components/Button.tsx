@@ -1,10 +1,11 @@
-import type { ButtonHTMLAttributes } from "react";
+import type { ButtonHTMLAttributes, Ref } from "react";
 import { Spinner } from "./Spinner";
 
 type Props = ButtonHTMLAttributes<HTMLButtonElement> & {
   variant?: "primary" | "ghost" | "subtle" | "danger";
   busy?: boolean;
   icon?: boolean;
+  ref?: Ref<HTMLButtonElement>;
 };
 
 export function Button({ variant = "primary", busy = false, icon = false, className, children, disabled, ...rest }: Props) {

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useLayoutEffect, useState, type RefObject } from "react";
 
 /** The value, once it has stopped changing for `ms`. */
 export function useDebounced<T>(value: T, ms: number): T {
@@ -8,6 +8,16 @@ export function useDebounced<T>(value: T, ms: number): T {
     return () => window.clearTimeout(t);
   }, [value, ms]);
   return v;
+}
+
+/** Makes a text box as tall as its text (up to `max` px), after every change of `value`. */
+export function useAutoGrow(ref: RefObject<HTMLTextAreaElement | null>, value: string, max: number): void {
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    el.style.height = "auto";
+    el.style.height = `${Math.min(el.scrollHeight, max)}px`;
+  }, [ref, value, max]);
 }
 
 /** Re-renders every `ms` (relative times, "today"/"yesterday" rolling over). */

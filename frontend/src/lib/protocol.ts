@@ -3,13 +3,20 @@
 // come from the generated schema.
 import type { Message, User } from "../api/types";
 
-/** `peer_read_up_to`: how far the other member has read (absent from older servers). */
-export type RoomState = { room_id: number; last_seq: number; read_up_to: number; peer_read_up_to?: number };
+/** `peer_read_up_to`: how far the other member has read; `last_change_seq`: the room's newest
+ * change (both absent from older servers). */
+export type RoomState = {
+  room_id: number;
+  last_seq: number;
+  read_up_to: number;
+  peer_read_up_to?: number;
+  last_change_seq?: number;
+};
 
 export type ClientFrame =
   | { type: "auth"; token: string }
-  | { type: "send"; room_id: number; client_msg_id: string; body: string }
-  | { type: "sync"; room_id: number; after: number }
+  | { type: "send"; room_id: number; client_msg_id: string; body: string; reply_to?: number }
+  | { type: "sync"; room_id: number; after: number; changes_after?: number }
   | { type: "typing"; room_id: number }
   | { type: "read"; room_id: number; up_to: number }
   | { type: "ping" };
@@ -18,7 +25,8 @@ export type ServerFrame =
   | { type: "ready"; user: User; rooms: RoomState[] }
   | { type: "ack"; client_msg_id: string; message: Message }
   | { type: "message"; message: Message }
-  | { type: "synced"; room_id: number; last_seq: number }
+  | { type: "message_updated"; message: Message }
+  | { type: "synced"; room_id: number; last_seq: number; last_change_seq?: number }
   | { type: "typing"; room_id: number; user_id: number }
   | { type: "read"; room_id: number; user_id: number; up_to: number }
   | { type: "presence"; user_id: number; online: boolean }
@@ -27,7 +35,7 @@ export type ServerFrame =
   | { type: "error"; code: string; message: string; client_msg_id?: string };
 
 const SERVER_TYPES = new Set<ServerFrame["type"]>([
-  "ready", "ack", "message", "synced", "typing", "read", "presence", "message_deleted", "pong", "error",
+  "ready", "ack", "message", "message_updated", "synced", "typing", "read", "presence", "message_deleted", "pong", "error",
 ]);
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -64,6 +72,7 @@ export function parseServerFrame(text: string): ServerFrame | null {
     case "ack":
       return typeof raw.client_msg_id === "string" && isMessage(raw.message) ? (raw as ServerFrame) : null;
     case "message":
+    case "message_updated":
       return isMessage(raw.message) ? (raw as ServerFrame) : null;
     case "synced":
       return num("room_id") && num("last_seq") ? (raw as ServerFrame) : null;

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { alice, bob, FakeNetwork, FakeTimers, msg } from "../test/fakes";
 import type { RoomState } from "./protocol";
-import { backoffDelay, ChatSocket, type SocketEvent } from "./socket";
+import { backoffDelay, ChatSocket, missedChanges, type SocketEvent } from "./socket";
 
 let net: FakeNetwork;
 let timers: FakeTimers;
@@ -189,6 +189,89 @@ describe("sync after reconnect", () => {
     sock.noteSeen(7, 20);
     connectReady([{ room_id: 7, last_seq: 22, read_up_to: 20 }]);
     expect(net.last.sentOf("sync")).toEqual([{ type: "sync", room_id: 7, after: 20 }]);
+  });
+});
+
+describe("changes to messages", () => {
+  const updated = (changeSeq: number, seq = 2) => ({
+    type: "message_updated" as const,
+    message: msg(7, seq, 2, { body: "edited", edited_at: "2026-01-01T12:10:00Z", change_seq: changeSeq }),
+  });
+
+  it("asks for changes only when ready's last_change_seq is above what was seen", () => {
+    expect(missedChanges(null, 5)).toBeNull(); // a room new to the client: REST history is current
+    expect(missedChanges(5, 5)).toBeNull();
+    expect(missedChanges(5, undefined)).toBeNull(); // an older server
+    expect(missedChanges(3, 5)).toBe(3);
+  });
+
+  it("passes message_updated on and tracks the room's last change_seq", () => {
+    connectReady([{ room_id: 7, last_seq: 3, read_up_to: 3, last_change_seq: 2 }]);
+    expect(sock.lastChangeSeq(7)).toBe(2);
+    net.last.receive(updated(3));
+    expect(sock.lastChangeSeq(7)).toBe(3);
+    const e = events.filter((x) => x.type === "message-updated");
+    expect(e).toHaveLength(1);
+    expect(e[0]?.type === "message-updated" && e[0].message.body).toBe("edited");
+  });
+
+  it("after a reconnect syncs the changes missed, even with no new messages, and takes synced's last_change_seq", () => {
+    sock.watch(7);
+    connectReady([
+      { room_id: 7, last_seq: 3, read_up_to: 3, last_change_seq: 2 },
+      { room_id: 8, last_seq: 5, read_up_to: 5, last_change_seq: 1 },
+    ]);
+    net.last.receive(updated(3));
+    net.last.serverClose();
+    timers.advance(1000);
+    connectReady([
+      { room_id: 7, last_seq: 3, read_up_to: 3, last_change_seq: 6 },
+      { room_id: 8, last_seq: 5, read_up_to: 5, last_change_seq: 4 },
+    ]);
+    // Room 8 is not on screen: nothing to replay; it starts again from the newest change.
+    expect(net.last.sentOf("sync")).toEqual([{ type: "sync", room_id: 7, after: 3, changes_after: 3 }]);
+    expect(sock.lastChangeSeq(8)).toBe(4);
+    for (const c of [4, 5, 6]) net.last.receive(updated(c, c - 3));
+    net.last.receive({ type: "synced", room_id: 7, last_seq: 3, last_change_seq: 6 });
+    expect(sock.lastChangeSeq(7)).toBe(6);
+    expect(events.filter((e) => e.type === "message-updated")).toHaveLength(4);
+    expect(events.at(-1)).toEqual({ type: "synced", roomId: 7, lastSeq: 3, lastChangeSeq: 6 });
+  });
+
+  it("syncs new messages and changes together, and leaves changes_after out when none were missed", () => {
+    sock.watch(7);
+    connectReady([{ room_id: 7, last_seq: 3, read_up_to: 3, last_change_seq: 2 }]);
+    net.last.serverClose();
+    timers.advance(1000);
+    connectReady([{ room_id: 7, last_seq: 5, read_up_to: 3, last_change_seq: 4 }]);
+    expect(net.last.sentOf("sync")).toEqual([{ type: "sync", room_id: 7, after: 3, changes_after: 2 }]);
+    net.last.serverClose();
+    timers.advance(5000);
+    connectReady([{ room_id: 7, last_seq: 7, read_up_to: 3, last_change_seq: 2 }]);
+    expect(net.last.sentOf("sync")).toEqual([{ type: "sync", room_id: 7, after: 3 }]);
+  });
+
+  it("keeps a room watched from before the session started (a reload: the view mounts first)", () => {
+    sock.stop();
+    sock.watch(7);
+    sock.start("tok-2");
+    connectReady([{ room_id: 7, last_seq: 3, read_up_to: 3, last_change_seq: 2 }]);
+    net.last.serverClose();
+    timers.advance(1000);
+    connectReady([{ room_id: 7, last_seq: 3, read_up_to: 3, last_change_seq: 5 }]);
+    expect(net.last.sentOf("sync")).toEqual([{ type: "sync", room_id: 7, after: 3, changes_after: 2 }]);
+  });
+
+  it("sends reply_to with a reply, and again when resending it", () => {
+    connectReady();
+    sock.send(7, "Sure!", 42);
+    expect(net.last.sentOf("send")[0]).toMatchObject({ room_id: 7, body: "Sure!", reply_to: 42 });
+    net.last.serverClose();
+    timers.advance(1000);
+    connectReady();
+    expect(net.last.sentOf("send")[0]).toMatchObject({ body: "Sure!", reply_to: 42 });
+    sock.send(7, "plain");
+    expect(net.last.sentOf("send")[1]).not.toHaveProperty("reply_to");
   });
 });
 

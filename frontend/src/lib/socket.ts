@@ -5,7 +5,9 @@
 // it saw in each watched room). Outgoing messages wait in an outbox under their client_msg_id
 // until acknowledged and are resent after a reconnect; the server's idempotency makes a resend
 // safe. Incoming messages come out once each and in seq order per room: duplicates (seq already
-// seen, or our own send echoed back) are dropped and gaps are filled by `sync`.
+// seen, or our own send echoed back) are dropped and gaps are filled by `sync`. Changes to
+// messages (edits, deletes, reactions) come as `message-updated`; the client keeps each room's
+// last change_seq and, after a reconnect, asks `sync` for the changes it missed too.
 //
 // A plain class with an injectable WebSocket factory and timers, so it runs under unit tests.
 import type { Message, User } from "../api/types";
@@ -70,6 +72,8 @@ export type Outgoing = {
   room_id: number;
   body: string;
   created_at: string;
+  /** The message this one answers, if any. */
+  reply_to?: number;
 };
 
 export type SocketEvent =
@@ -78,10 +82,12 @@ export type SocketEvent =
   | { type: "message"; message: Message; own: boolean }
   /** An administrator deleted a message: `message` is its tombstone (same seq, empty body). */
   | { type: "message-deleted"; message: Message }
+  /** A message changed (edited, deleted, reacted to): `message` is it as it is now. */
+  | { type: "message-updated"; message: Message }
   | { type: "pending"; item: Outgoing }
   | { type: "ack"; item: Outgoing | null; message: Message }
   | { type: "send-failed"; item: Outgoing; code: string; message: string }
-  | { type: "synced"; roomId: number; lastSeq: number }
+  | { type: "synced"; roomId: number; lastSeq: number; lastChangeSeq: number | null }
   | { type: "typing"; roomId: number; userId: number }
   | { type: "read"; roomId: number; userId: number; upTo: number; own: boolean }
   | { type: "presence"; userId: number; online: boolean }
@@ -111,11 +117,12 @@ export type SocketOptions = {
 type RoomTrack = {
   /** Highest seq delivered in order; null until known. */
   lastSeq: number | null;
+  /** Highest change_seq seen (from `ready`, `message_updated`, `synced`); null until known. */
+  lastChangeSeq: number | null;
   /** Messages that arrived ahead of a gap, by seq. */
   ahead: Map<number, Message>;
   syncing: boolean;
   gapTimer: unknown;
-  watchers: number;
   /** Our own read marker as last sent (or as the server reported it). */
   readUpTo: number;
   /** The other member's read marker, as the server last reported it. */
@@ -131,6 +138,14 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }
 
+/**
+ * The change_seq to ask `sync` for changes after, when `ready` says the room has newer changes
+ * than the client has seen; null when nothing was missed (or the room is new to the client).
+ */
+export function missedChanges(seen: number | null, newest: number | undefined): number | null {
+  return seen !== null && newest !== undefined && newest > seen ? seen : null;
+}
+
 export class ChatSocket {
   private readonly opts: Required<Omit<SocketOptions, "timers">> & { timers: Timers };
   private listeners = new Set<(e: SocketEvent) => void>();
@@ -142,6 +157,8 @@ export class ChatSocket {
   private everReady = false;
   private me: User | null = null;
   private rooms = new Map<number, RoomTrack>();
+  /** How many views show each room. */
+  private watchers = new Map<number, number>();
   private outbox: Outgoing[] = [];
   private reconnectTimer: unknown = null;
   private pingTimer: unknown = null;
@@ -227,16 +244,17 @@ export class ChatSocket {
   }
 
   /** Queues a message; it is sent now if connected, else on the next `ready`. */
-  send(roomId: number, body: string): Outgoing {
+  send(roomId: number, body: string, replyTo?: number): Outgoing {
     const item: Outgoing = {
       client_msg_id: newClientMsgId(),
       room_id: roomId,
       body,
       created_at: new Date(this.opts.timers.now()).toISOString(),
+      ...(replyTo !== undefined ? { reply_to: replyTo } : {}),
     };
     this.outbox.push(item);
     this.emit({ type: "pending", item });
-    if (this.ready) this.frame({ type: "send", room_id: roomId, client_msg_id: item.client_msg_id, body });
+    if (this.ready) this.sendFrame(item);
     return item;
   }
 
@@ -250,8 +268,7 @@ export class ChatSocket {
     if (this.outbox.some((o) => o.client_msg_id === item.client_msg_id)) return;
     this.outbox.push(item);
     this.emit({ type: "pending", item });
-    if (this.ready)
-      this.frame({ type: "send", room_id: item.room_id, client_msg_id: item.client_msg_id, body: item.body });
+    if (this.ready) this.sendFrame(item);
   }
 
   typing(roomId: number): void {
@@ -277,15 +294,20 @@ export class ChatSocket {
     return this.rooms.get(roomId)?.peerReadUpTo ?? 0;
   }
 
-  /** A view shows this room: after a reconnect it gets `sync`ed. Returns the unwatch function. */
+  /**
+   * A view shows this room: after a reconnect it gets `sync`ed. Returns the unwatch function.
+   * Views are counted apart from the rooms' state, which a new session (start) forgets: a view
+   * opened before the session started still counts.
+   */
   watch(roomId: number): () => void {
-    const r = this.track(roomId);
-    r.watchers += 1;
+    this.watchers.set(roomId, (this.watchers.get(roomId) ?? 0) + 1);
     let done = false;
     return () => {
       if (done) return;
       done = true;
-      r.watchers = Math.max(0, r.watchers - 1);
+      const n = (this.watchers.get(roomId) ?? 1) - 1;
+      if (n > 0) this.watchers.set(roomId, n);
+      else this.watchers.delete(roomId);
     };
   }
 
@@ -297,6 +319,11 @@ export class ChatSocket {
 
   lastSeq(roomId: number): number | null {
     return this.rooms.get(roomId)?.lastSeq ?? null;
+  }
+
+  /** The room's newest change this client has seen, null until known. */
+  lastChangeSeq(roomId: number): number | null {
+    return this.rooms.get(roomId)?.lastChangeSeq ?? null;
   }
 
   // ---- connection lifecycle ---------------------------------------------------------------
@@ -411,8 +438,13 @@ export class ChatSocket {
         return this.onMessage(f.message);
       case "ack":
         return this.onAck(f.client_msg_id, f.message);
+      case "message_updated": {
+        const r = this.track(f.message.room_id);
+        if (r.lastChangeSeq === null || f.message.change_seq > r.lastChangeSeq) r.lastChangeSeq = f.message.change_seq;
+        return this.emit({ type: "message-updated", message: f.message });
+      }
       case "synced":
-        return this.onSynced(f.room_id, f.last_seq);
+        return this.onSynced(f.room_id, f.last_seq, f.last_change_seq);
       case "typing":
         return this.emit({ type: "typing", roomId: f.room_id, userId: f.user_id });
       case "read": {
@@ -453,22 +485,25 @@ export class ChatSocket {
         r.peerReadUpTo = rs.peer_read_up_to;
         this.emit({ type: "read", roomId: rs.room_id, userId: -1, upTo: rs.peer_read_up_to, own: false });
       }
-      if (r.lastSeq === null) {
+      const newMessages = r.lastSeq !== null && rs.last_seq > r.lastSeq;
+      const changesAfter = missedChanges(r.lastChangeSeq, rs.last_change_seq);
+      if (r.lastSeq === null) r.lastSeq = rs.last_seq;
+      // A room seen for the first time starts from its newest change: what it shows comes
+      // from the REST history, which has every message as it is now.
+      if (r.lastChangeSeq === null && rs.last_change_seq !== undefined) r.lastChangeSeq = rs.last_change_seq;
+      if (!newMessages && changesAfter === null) continue;
+      if (this.watchers.has(rs.room_id)) {
+        this.requestSync(rs.room_id, r, changesAfter ?? undefined);
+      } else {
+        // Nobody shows this room: skip its backlog (the contacts list refetches on ready).
         r.lastSeq = rs.last_seq;
-      } else if (rs.last_seq > r.lastSeq) {
-        if (r.watchers > 0) {
-          this.requestSync(rs.room_id, r);
-        } else {
-          // Nobody shows this room: skip its backlog (the contacts list refetches on ready).
-          r.lastSeq = rs.last_seq;
-          r.ahead.clear();
-        }
+        if (rs.last_change_seq !== undefined) r.lastChangeSeq = rs.last_change_seq;
+        r.ahead.clear();
       }
     }
     this.emit({ type: "ready", user, rooms, reconnect });
     for (const [roomId, r] of this.rooms) if (r.readDirty) this.flushRead(roomId, r);
-    for (const o of this.outbox)
-      this.frame({ type: "send", room_id: o.room_id, client_msg_id: o.client_msg_id, body: o.body });
+    for (const o of this.outbox) this.sendFrame(o);
   }
 
   private onMessage(m: Message): void {
@@ -523,13 +558,14 @@ export class ChatSocket {
     }
   }
 
-  private onSynced(roomId: number, lastSeq: number): void {
+  private onSynced(roomId: number, lastSeq: number, lastChangeSeq: number | undefined): void {
     const r = this.track(roomId);
     r.syncing = false;
+    if (lastChangeSeq !== undefined && (r.lastChangeSeq === null || lastChangeSeq > r.lastChangeSeq)) r.lastChangeSeq = lastChangeSeq;
     // Whatever still waits behind a gap was not replayed (it came after the sync's snapshot
     // while the gap stayed): ask again.
     if (r.ahead.size > 0) this.requestSync(roomId, r);
-    this.emit({ type: "synced", roomId, lastSeq });
+    this.emit({ type: "synced", roomId, lastSeq, lastChangeSeq: r.lastChangeSeq });
   }
 
   private onError(code: string, message: string, clientMsgId?: string): void {
@@ -546,8 +582,7 @@ export class ChatSocket {
         if (code === "rate_limited") {
           // Stays queued; the next send or reconnect carries it.
           this.opts.timers.setTimeout(() => {
-            if (this.ready && this.outbox.includes(item))
-              this.frame({ type: "send", room_id: item.room_id, client_msg_id: item.client_msg_id, body: item.body });
+            if (this.ready && this.outbox.includes(item)) this.sendFrame(item);
           }, 1000);
           return;
         }
@@ -561,11 +596,27 @@ export class ChatSocket {
 
   // ---- helpers ------------------------------------------------------------------------------
 
-  private requestSync(roomId: number, r: RoomTrack): void {
+  /** Asks for the messages after the last seq (and, with `changesAfter`, the changes after it). */
+  private requestSync(roomId: number, r: RoomTrack, changesAfter?: number): void {
     this.opts.timers.clearTimeout(r.gapTimer);
     r.gapTimer = null;
     r.syncing = true;
-    this.frame({ type: "sync", room_id: roomId, after: r.lastSeq ?? 0 });
+    this.frame({
+      type: "sync",
+      room_id: roomId,
+      after: r.lastSeq ?? 0,
+      ...(changesAfter !== undefined ? { changes_after: changesAfter } : {}),
+    });
+  }
+
+  private sendFrame(o: Outgoing): void {
+    this.frame({
+      type: "send",
+      room_id: o.room_id,
+      client_msg_id: o.client_msg_id,
+      body: o.body,
+      ...(o.reply_to !== undefined ? { reply_to: o.reply_to } : {}),
+    });
   }
 
   private flushRead(roomId: number, r: RoomTrack): void {
@@ -576,7 +627,7 @@ export class ChatSocket {
   private track(roomId: number): RoomTrack {
     let r = this.rooms.get(roomId);
     if (!r) {
-      r = { lastSeq: null, ahead: new Map(), syncing: false, gapTimer: null, watchers: 0, readUpTo: 0, peerReadUpTo: 0, readDirty: false };
+      r = { lastSeq: null, lastChangeSeq: null, ahead: new Map(), syncing: false, gapTimer: null, readUpTo: 0, peerReadUpTo: 0, readDirty: false };
       this.rooms.set(roomId, r);
     }
     return r;

@@ -1,5 +1,5 @@
 import { call, type ApiClient } from "../../lib/api-client";
-import type { MessagePage, Room } from "../../api/types";
+import type { Message, MessagePage, Room } from "../../api/types";
 
 export const PAGE_SIZE = 50;
 
@@ -19,4 +19,23 @@ export function getHistory(
       signal,
     }),
   );
+}
+
+type MessagePath = { room_id: number; message_id: number };
+
+/** Replaces the text of one of our messages; the server answers with the message as edited. */
+export function editMessage(api: ApiClient, path: MessagePath, body: string): Promise<Message> {
+  return call(() => api.PATCH("/api/rooms/{room_id}/messages/{message_id}", { params: { path }, body: { body } }));
+}
+
+/** Deletes one of our messages: it stays as a tombstone in its place. */
+export async function deleteMessage(api: ApiClient, path: MessagePath): Promise<void> {
+  await call(() => api.DELETE("/api/rooms/{room_id}/messages/{message_id}", { params: { path } }));
+}
+
+/** Adds (`on`) or takes back our reaction with one emoji; the answer is the message as it is now. */
+export function setReaction(api: ApiClient, path: MessagePath, emoji: string, on: boolean): Promise<Message> {
+  const params = { path: { ...path, emoji } };
+  const url = "/api/rooms/{room_id}/messages/{message_id}/reactions/{emoji}" as const;
+  return call(() => (on ? api.PUT(url, { params }) : api.DELETE(url, { params })));
 }

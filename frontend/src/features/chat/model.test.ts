@@ -1,7 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { msg } from "../../test/fakes";
 import type { Outgoing } from "../../lib/socket";
-import { buildItems, groupItems, mergeMessages } from "./model";
+import {
+  applyUpdates,
+  buildItems,
+  excerpt,
+  groupItems,
+  keepNewest,
+  lastOwnEditable,
+  mergeMessages,
+  reactionChips,
+  replyPreview,
+} from "./model";
 
 const ME = 1;
 const PEER = 2;
@@ -26,6 +36,98 @@ describe("mergeMessages", () => {
     const a = [msg(7, 1, 2)];
     expect(mergeMessages(a, [a[0]!])).toBe(a);
     expect(mergeMessages(a, [])).toBe(a);
+  });
+});
+
+describe("merging by change_seq", () => {
+  const original = msg(7, 3, PEER, { id: 30, body: "first", change_seq: 0 });
+  const edited = { ...original, body: "second", edited_at: "2026-01-01T12:05:00Z", change_seq: 4 };
+  const reacted = { ...edited, reactions: [{ emoji: "👍", user_ids: [ME] }], change_seq: 6 };
+
+  it("keeps the version with the highest change_seq, in whatever order they come", () => {
+    expect(mergeMessages([original], [edited])[0]?.body).toBe("second");
+    // A replayed `message` older than the update already applied changes nothing.
+    const withUpdate = [reacted];
+    expect(mergeMessages(withUpdate, [original])).toBe(withUpdate);
+    expect(mergeMessages(withUpdate, [edited])).toBe(withUpdate);
+    // An older history page does not undo a newer version either.
+    expect(mergeMessages([reacted], [msg(7, 1, PEER), original]).map((m) => [m.seq, m.change_seq])).toEqual([
+      [1, 0],
+      [3, 6],
+    ]);
+  });
+
+  it("lets a tombstone replace the message (same seq, newer change)", () => {
+    const tomb = { ...original, body: "", deleted_at: "2026-01-01T12:06:00Z", change_seq: 7 };
+    const merged = mergeMessages([reacted], [tomb]);
+    expect(merged).toHaveLength(1);
+    expect(merged[0]?.deleted_at).not.toBeNull();
+  });
+
+  it("applies updates to loaded messages only, handing back the rest", () => {
+    const list = [msg(7, 2, ME, { id: 20 }), original];
+    const other = msg(7, 1, ME, { id: 10, change_seq: 2 });
+    const { messages, unplaced } = applyUpdates(list, [edited, other]);
+    expect(messages.map((m) => m.body)).toEqual(["message 2", "second"]);
+    expect(messages).not.toBe(list);
+    expect(unplaced).toEqual([other]);
+    // Nothing newer: the same array, so nothing re-renders.
+    expect(applyUpdates(messages, [original]).messages).toBe(messages);
+  });
+
+  it("keeps only the newest held change per message", () => {
+    expect(keepNewest([edited], [original, reacted]).map((m) => m.change_seq)).toEqual([6]);
+    expect(keepNewest([reacted], [edited]).map((m) => m.change_seq)).toEqual([6]);
+  });
+});
+
+describe("replies and reactions", () => {
+  const original = msg(7, 1, PEER, { id: 10, body: "  Where shall we\n meet   tomorrow?  " });
+  const answer = msg(7, 2, ME, { id: 11, body: "At the station", reply_to: 10 });
+
+  it("quotes the original in one line, or says it is deleted or older than what is loaded", () => {
+    const byId = new Map([[10, original]]);
+    expect(replyPreview(10, byId, ME)).toEqual({ kind: "message", id: 10, senderId: PEER, own: false, excerpt: "Where shall we meet tomorrow?" });
+    expect(replyPreview(10, new Map([[10, { ...original, body: "", deleted_at: "2026-01-01T13:00:00Z" }]]), ME)).toEqual({ kind: "deleted", id: 10 });
+    expect(replyPreview(99, byId, ME)).toEqual({ kind: "older", id: 99 });
+  });
+
+  it("cuts a long excerpt on a character boundary, never inside an emoji", () => {
+    expect(excerpt("🎉".repeat(5), 3)).toBe("🎉🎉🎉…");
+  });
+
+  it("builds rows with the quote, the edit time and the reactions (ours marked)", () => {
+    const edited = { ...answer, edited_at: "2026-01-01T12:10:00Z", change_seq: 3, reactions: [{ emoji: "❤️", user_ids: [PEER, ME] }, { emoji: "😂", user_ids: [PEER] }] };
+    const [, row] = buildItems([original, edited], [], ME, 0);
+    expect(row?.id).toBe(11);
+    expect(row?.replyTo).toMatchObject({ kind: "message", id: 10 });
+    expect(row?.editedAt).toBe("2026-01-01T12:10:00Z");
+    expect(row?.reactions).toEqual([
+      { emoji: "❤️", userIds: [PEER, ME], mine: true },
+      { emoji: "😂", userIds: [PEER], mine: false },
+    ]);
+  });
+
+  it("shows a deleted message without its text, quote or reactions", () => {
+    const tomb = { ...answer, body: "", deleted_at: "2026-01-01T13:00:00Z", change_seq: 5 };
+    const [row] = buildItems([tomb], [], ME, 0);
+    expect(row).toMatchObject({ deleted: true, replyTo: null, reactions: [], editedAt: null });
+  });
+
+  it("quotes the original in a reply still waiting for its ack", () => {
+    const p = { item: { client_msg_id: "x", room_id: 7, body: "ok", created_at: at(1, 12, 0), reply_to: 10 }, failed: null };
+    const rows = buildItems([original], [p], ME, 0);
+    expect(rows[1]?.replyTo).toMatchObject({ kind: "message", id: 10 });
+  });
+
+  it("drops reactions nobody holds any more", () => {
+    expect(reactionChips({ reactions: [{ emoji: "👍", user_ids: [] }] }, ME)).toEqual([]);
+  });
+
+  it("finds our last message that can be edited (Up in an empty box)", () => {
+    const tomb = msg(7, 3, ME, { id: 12, body: "", deleted_at: "2026-01-01T13:00:00Z" });
+    expect(lastOwnEditable([original, answer, tomb, msg(7, 4, PEER)], ME)?.id).toBe(11);
+    expect(lastOwnEditable([original], ME)).toBeNull();
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Contact } from "../../api/types";
 import { alice, bob, msg } from "../../test/fakes";
-import { contactLabel, contactsReducer, totalUnread, type ContactsState } from "./model";
+import { contactLabel, contactsReducer, previewText, totalUnread, type ContactsState } from "./model";
 
 const carol = { ...bob, id: 3, username: "carol", display_name: "Carol" };
 
@@ -42,6 +42,22 @@ describe("contacts reducer", () => {
     expect(again).toBe(s);
     s = contactsReducer(s, { type: "message", message: msg(10, 2, bob.id), unread: true });
     expect(s.contacts[0]?.last_message?.seq).toBe(4);
+  });
+
+  it("shows the new text of an edited last message, and a deleted one as deleted", () => {
+    const start = base();
+    const last = start.contacts.find((c) => c.room_id === 10)?.last_message;
+    if (!last) throw new Error("no last message");
+    const edited = { ...last, body: "new text", edited_at: "2026-01-01T12:30:00Z", change_seq: 2 };
+    let s = contactsReducer(start, { type: "updated", message: edited });
+    expect(s.contacts.find((c) => c.room_id === 10)?.last_message?.body).toBe("new text");
+    // An older version arriving late changes nothing; nor does a change to an earlier message.
+    expect(contactsReducer(s, { type: "updated", message: { ...last, change_seq: 1 } })).toBe(s);
+    expect(contactsReducer(s, { type: "updated", message: msg(10, 1, bob.id, { change_seq: 9 }) })).toBe(s);
+    s = contactsReducer(s, { type: "updated", message: { ...edited, body: "", deleted_at: "2026-01-01T12:40:00Z", change_seq: 3 } });
+    const c = s.contacts.find((x) => x.room_id === 10);
+    expect(c?.last_message && previewText(c.last_message)).toBe("message deleted");
+    expect(c && contactLabel(c, alice.id, false)).toContain("last message: message deleted");
   });
 
   it("clears unread when we read up to the newest message", () => {

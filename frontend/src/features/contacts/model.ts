@@ -9,6 +9,8 @@ export type ContactsAction =
   | { type: "added"; contact: Contact }
   /** `unread`: whether it counts as unread (from the other person, and not read on screen). */
   | { type: "message"; message: Message; unread: boolean }
+  /** A message changed (edited, deleted, reacted to): the preview follows if it is the last one. */
+  | { type: "updated"; message: Message }
   | { type: "own-read"; roomId: number; upTo: number }
   | { type: "presence"; userId: number; online: boolean };
 
@@ -46,6 +48,17 @@ export function contactsReducer(state: ContactsState, action: ContactsAction): C
       });
       return changed ? { ...state, contacts: sortContacts(contacts) } : state;
     }
+    case "updated": {
+      const m = action.message;
+      let changed = false;
+      const contacts = state.contacts.map((c) => {
+        const last = c.last_message;
+        if (!last || last.id !== m.id || (m.change_seq ?? 0) <= (last.change_seq ?? 0)) return c;
+        changed = true;
+        return { ...c, last_message: m };
+      });
+      return changed ? { ...state, contacts } : state;
+    }
     case "own-read": {
       let changed = false;
       const contacts = state.contacts.map((c) => {
@@ -76,7 +89,7 @@ export function totalUnread(contacts: Contact[]): number {
 
 const LABEL_PREVIEW_CHARS = 80;
 
-/** The text a row shows for a message: its body, or a note when an administrator deleted it. */
+/** The text a row shows for a message: its body, or a note when it was deleted. */
 export function previewText(m: Message): string {
   return m.deleted_at != null ? "message deleted" : m.body;
 }

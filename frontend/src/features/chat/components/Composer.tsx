@@ -1,18 +1,40 @@
-import { useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent, type RefObject } from "react";
 import { Icon } from "../../../components/Icon";
+import { useAutoGrow } from "../../../lib/hooks";
 
 export const MAX_BODY = 4000;
 const TYPING_EVERY_MS = 3000;
 
-type Props = { peerName: string; onSend: (body: string) => void; onTyping: () => void; roomId: number };
+/** The message being answered, as the bar over the box shows it. */
+export type ReplyDraft = { id: number; name: string; excerpt: string };
+
+type Props = {
+  peerName: string;
+  onSend: (body: string) => void;
+  onTyping: () => void;
+  roomId: number;
+  reply: ReplyDraft | null;
+  onCancelReply: () => void;
+  /** Up arrow in the empty box: edit our last message. True when there was one to edit. */
+  onEditLast: () => boolean;
+  inputRef: RefObject<HTMLTextAreaElement | null>;
+};
 
 const draftKey = (roomId: number) => `letschat.draft.${roomId}`;
 
-/** The message box: Enter sends, Shift+Enter breaks the line; grows with its text; keeps a draft per room. */
-export function Composer({ peerName, onSend, onTyping, roomId }: Props) {
+/**
+ * The message box: Enter sends, Shift+Enter breaks the line, Up in an empty box edits our last
+ * message; grows with its text; keeps a draft per room. A reply shows what it answers above it.
+ */
+export function Composer({ peerName, onSend, onTyping, roomId, reply, onCancelReply, onEditLast, inputRef: ref }: Props) {
   const [text, setText] = useState(() => sessionStorage.getItem(draftKey(roomId)) ?? "");
-  const ref = useRef<HTMLTextAreaElement>(null);
   const lastTyping = useRef(0);
+
+  // Choosing "Reply" puts the cursor here.
+  const replyId = reply?.id ?? null;
+  useEffect(() => {
+    if (replyId !== null) ref.current?.focus();
+  }, [replyId, ref]);
 
   useEffect(() => {
     // On a phone the keyboard would cover the conversation just opened.
@@ -24,12 +46,7 @@ export function Composer({ peerName, onSend, onTyping, roomId }: Props) {
     else sessionStorage.removeItem(draftKey(roomId));
   }, [text, roomId]);
 
-  useLayoutEffect(() => {
-    const el = ref.current;
-    if (!el) return;
-    el.style.height = "auto";
-    el.style.height = `${Math.min(el.scrollHeight, 160)}px`;
-  }, [text]);
+  useAutoGrow(ref, text, 160);
 
   const trimmed = text.trim();
   const tooLong = trimmed.length > MAX_BODY;
@@ -46,6 +63,11 @@ export function Composer({ peerName, onSend, onTyping, roomId }: Props) {
     if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
       send();
+    } else if (e.key === "ArrowUp" && text === "" && !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey) {
+      if (onEditLast()) e.preventDefault();
+    } else if (e.key === "Escape" && reply) {
+      e.preventDefault();
+      onCancelReply();
     }
   };
 
@@ -64,32 +86,50 @@ export function Composer({ peerName, onSend, onTyping, roomId }: Props) {
   };
 
   return (
-    <form className="composer" onSubmit={onSubmit}>
-      <div className={`composer__box ${tooLong ? "is-invalid" : ""}`}>
-        <textarea
-          ref={ref}
-          rows={1}
-          value={text}
-          placeholder={`Message ${peerName}`}
-          aria-label={`Message ${peerName}`}
-          aria-describedby="composer-help"
-          aria-invalid={tooLong || undefined}
-          onChange={(e) => onChange(e.target.value)}
-          onKeyDown={onKeyDown}
-          enterKeyHint="send"
-        />
-        {trimmed.length > MAX_BODY - 500 ? (
-          <span className={`composer__count ${tooLong ? "is-over" : ""}`} aria-live="polite">
-            {trimmed.length}/{MAX_BODY}
-          </span>
-        ) : null}
-      </div>
-      <span id="composer-help" className="sr-only">
-        Enter sends, Shift+Enter adds a new line.
-      </span>
-      <button type="submit" className="composer__send" disabled={!trimmed || tooLong} aria-label="Send message">
-        <Icon name="send" />
-      </button>
-    </form>
+    <>
+      {reply ? (
+        <div className="composer__reply">
+          <Icon name="reply" className="composer__reply-icon" />
+          <div className="composer__reply-body">
+            <span className="composer__reply-name">
+              Replying to <bdi>{reply.name}</bdi>
+            </span>
+            <span className="composer__reply-text" dir="auto">
+              {reply.excerpt}
+            </span>
+          </div>
+          <button type="button" className="composer__reply-close" onClick={onCancelReply} aria-label="Cancel reply">
+            <Icon name="close" />
+          </button>
+        </div>
+      ) : null}
+      <form className="composer" onSubmit={onSubmit}>
+        <div className={`composer__box ${tooLong ? "is-invalid" : ""}`}>
+          <textarea
+            ref={ref}
+            rows={1}
+            value={text}
+            placeholder={`Message ${peerName}`}
+            aria-label={`Message ${peerName}`}
+            aria-describedby="composer-help"
+            aria-invalid={tooLong || undefined}
+            onChange={(e) => onChange(e.target.value)}
+            onKeyDown={onKeyDown}
+            enterKeyHint="send"
+          />
+          {trimmed.length > MAX_BODY - 500 ? (
+            <span className={`composer__count ${tooLong ? "is-over" : ""}`} aria-live="polite">
+              {trimmed.length}/{MAX_BODY}
+            </span>
+          ) : null}
+        </div>
+        <span id="composer-help" className="sr-only">
+          Enter sends, Shift+Enter adds a new line, Up arrow in an empty box edits your last message.
+        </span>
+        <button type="submit" className="composer__send" disabled={!trimmed || tooLong} aria-label="Send message">
+          <Icon name="send" />
+        </button>
+      </form>
+    </>
   );
 }

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { User } from "../../../api/types";
 import { Avatar } from "../../../components/Avatar";
 import { Button } from "../../../components/Button";
@@ -7,8 +7,10 @@ import { Spinner } from "../../../components/Spinner";
 import { Link } from "../../../lib/router";
 import { useConnectionState, useSocket } from "../../../lib/services";
 import { useConversation } from "../hooks/useConversation";
-import { buildItems, lastSeq } from "../model";
-import { Composer } from "./Composer";
+import { buildItems, excerpt, lastOwnEditable, lastSeq, type ChatItem } from "../model";
+import type { MessageHandlers } from "./Bubble";
+import { Composer, type ReplyDraft } from "./Composer";
+import { DeleteDialog } from "./DeleteDialog";
 import { MessageList } from "./MessageList";
 
 type Props = {
@@ -57,6 +59,106 @@ export function Conversation({ roomId, me, peerHint, onBack }: Props) {
   }, [conv.status, visible, atBottom, newest, roomId, socket]);
 
   const onTyping = useCallback(() => socket.typing(roomId), [socket, roomId]);
+
+  // Replying, editing, deleting, reacting and showing a reply's original.
+  const composerRef = useRef<HTMLTextAreaElement>(null);
+  const [reply, setReply] = useState<ReplyDraft | null>(null);
+  const [editingId, setEditingId] = useState<number | null>(null);
+  const [deleting, setDeleting] = useState<ChatItem | null>(null);
+  const [jumpTo, setJumpTo] = useState<number | null>(null);
+  const [highlightId, setHighlightId] = useState<number | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const members = conv.room?.members;
+  const nameOf = useCallback(
+    (userId: number) =>
+      userId === me.id ? "You" : (members?.find((u) => u.id === userId)?.display_name ?? (peer?.id === userId ? peer.display_name : "Someone")),
+    [me.id, members, peer],
+  );
+  const { edit, react, send: sendMessage } = conv;
+
+  const endEdit = useCallback(() => {
+    setEditingId(null);
+    if (window.matchMedia("(min-width: 768px)").matches) composerRef.current?.focus();
+  }, []);
+
+  const handlers = useMemo<MessageHandlers>(
+    () => ({
+      nameOf,
+      onRetry: conv.retry,
+      onDiscard: conv.discard,
+      onReply: (it) => {
+        if (it.id === null) return;
+        setEditingId(null);
+        setReply({ id: it.id, name: it.own ? "yourself" : nameOf(it.senderId), excerpt: excerpt(it.body) });
+      },
+      onStartEdit: (id) => setEditingId(id),
+      onCancelEdit: endEdit,
+      onSaveEdit: async (id, body) => {
+        await edit(id, body);
+        endEdit();
+      },
+      onDelete: (it) => setDeleting(it),
+      onReact: (id, emoji, on) => {
+        react(id, emoji, on).catch((err: unknown) => setNotice(err instanceof Error ? err.message : "Couldn't react."));
+      },
+      onJumpTo: (id) => {
+        setHighlightId(null);
+        setJumpTo(id);
+      },
+    }),
+    [nameOf, conv.retry, conv.discard, edit, react, endEdit],
+  );
+
+  // Showing a reply's original: it may be older than the history loaded, so pages are loaded
+  // until it is there (or the history ends).
+  const { messages, hasMore, loadingOlder, loadOlder } = conv;
+  useEffect(() => {
+    if (jumpTo === null) return;
+    if (messages.some((m) => m.id === jumpTo)) {
+      setHighlightId(jumpTo);
+      setJumpTo(null);
+    } else if (hasMore) {
+      if (!loadingOlder) loadOlder();
+    } else {
+      setJumpTo(null);
+      setNotice("The original message is no longer in this conversation.");
+    }
+  }, [jumpTo, messages, hasMore, loadingOlder, loadOlder]);
+
+  useEffect(() => {
+    if (highlightId === null) return;
+    const t = window.setTimeout(() => setHighlightId(null), 2000);
+    return () => window.clearTimeout(t);
+  }, [highlightId]);
+
+  useEffect(() => {
+    if (notice === null) return;
+    const t = window.setTimeout(() => setNotice(null), 5000);
+    return () => window.clearTimeout(t);
+  }, [notice]);
+
+  // The message being answered was deleted meanwhile: there is nothing to answer any more.
+  useEffect(() => {
+    if (reply && messages.some((m) => m.id === reply.id && m.deleted_at != null)) {
+      setReply(null);
+      setNotice("The message you were replying to was deleted.");
+    }
+  }, [reply, messages]);
+
+  const onSend = useCallback(
+    (body: string) => {
+      sendMessage(body, reply?.id);
+      setReply(null);
+    },
+    [sendMessage, reply],
+  );
+
+  const onEditLast = useCallback(() => {
+    const last = lastOwnEditable(messages, me.id);
+    if (!last) return false;
+    setEditingId(last.id);
+    return true;
+  }, [messages, me.id]);
 
   if (conv.status === "not-found") {
     return (
@@ -119,8 +221,9 @@ export function Conversation({ roomId, me, peerHint, onBack }: Props) {
           loadingOlder={conv.loadingOlder}
           onLoadOlder={conv.loadOlder}
           onAtBottomChange={setAtBottom}
-          onRetry={conv.retry}
-          onDiscard={conv.discard}
+          handlers={handlers}
+          editingId={editingId}
+          highlightId={highlightId}
           typing={conv.peerTyping}
         />
       )}
@@ -132,7 +235,32 @@ export function Conversation({ roomId, me, peerHint, onBack }: Props) {
         </div>
       ) : null}
 
-      <Composer key={roomId} roomId={roomId} peerName={peerName} onSend={conv.send} onTyping={onTyping} />
+      {notice ? (
+        <div className="conv__notice" role="status">
+          {notice}
+        </div>
+      ) : null}
+      <Composer
+        key={roomId}
+        roomId={roomId}
+        peerName={peerName}
+        onSend={onSend}
+        onTyping={onTyping}
+        reply={reply}
+        onCancelReply={() => setReply(null)}
+        onEditLast={onEditLast}
+        inputRef={composerRef}
+      />
+      {deleting && deleting.id !== null ? (
+        <DeleteDialog
+          onCancel={() => setDeleting(null)}
+          onConfirm={async () => {
+            if (deleting.id !== null) await conv.remove(deleting.id);
+            if (reply?.id === deleting.id) setReply(null);
+            setDeleting(null);
+          }}
+        />
+      ) : null}
     </section>
   );
 }

@@ -1,10 +1,9 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { Icon } from "../../../components/Icon";
 import { Spinner } from "../../../components/Spinner";
-import { formatClock } from "../../../lib/format";
 import { useNow } from "../../../lib/hooks";
-import { groupItems, type ChatItem, type DeliveryState } from "../model";
-import { MessageText } from "./MessageText";
+import { groupItems, type ChatItem } from "../model";
+import { Bubble, type MessageHandlers } from "./Bubble";
 
 type Props = {
   items: ChatItem[];
@@ -13,20 +12,16 @@ type Props = {
   loadingOlder: boolean;
   onLoadOlder: () => void;
   onAtBottomChange: (atBottom: boolean) => void;
-  onRetry: (clientMsgId: string) => void;
-  onDiscard: (clientMsgId: string) => void;
+  handlers: MessageHandlers;
+  /** The message whose text is being edited in place. */
+  editingId: number | null;
+  /** A message to bring into view and mark for a moment (the original of a reply). */
+  highlightId: number | null;
   typing: boolean;
 };
 
 const BOTTOM_SLACK = 48;
 const LOAD_MORE_PX = 400;
-
-const STATE_LABEL: Record<DeliveryState, string> = {
-  sending: "Sending",
-  sent: "Sent",
-  read: "Read",
-  failed: "Not sent",
-};
 
 /**
  * The scrolling message log. It sticks to the bottom unless the reader scrolled up (then a
@@ -34,7 +29,7 @@ const STATE_LABEL: Record<DeliveryState, string> = {
  * older pages when the reader nears the top.
  */
 export function MessageList(props: Props) {
-  const { items, peerName, hasMore, loadingOlder, onLoadOlder, onAtBottomChange, onRetry, onDiscard, typing } = props;
+  const { items, peerName, hasMore, loadingOlder, onLoadOlder, onAtBottomChange, handlers, editingId, highlightId, typing } = props;
   const now = useNow(60_000);
   const sections = useMemo(() => groupItems(items, now), [items, now]);
   const scroller = useRef<HTMLDivElement>(null);
@@ -86,6 +81,13 @@ export function MessageList(props: Props) {
     lastKey.current = last;
     fromBottom.current = el.scrollHeight - el.scrollTop;
   }, [items, updateAtBottom]);
+
+  // The original of a reply, shown in the middle of the view.
+  useEffect(() => {
+    if (highlightId === null) return;
+    const el = scroller.current?.querySelector<HTMLElement>(`.msg[data-id="${highlightId}"]`);
+    el?.scrollIntoView({ block: "center", behavior: "smooth" });
+  }, [highlightId]);
 
   // The typing line appearing should not push the last message out of view.
   useLayoutEffect(() => {
@@ -152,10 +154,10 @@ export function MessageList(props: Props) {
                       <Bubble
                         key={it.key}
                         item={it}
-                        peerName={peerName}
                         position={g.items.length === 1 ? "single" : idx === 0 ? "first" : idx === g.items.length - 1 ? "last" : "middle"}
-                        onRetry={onRetry}
-                        onDiscard={onDiscard}
+                        editing={it.id !== null && it.id === editingId}
+                        highlighted={it.id !== null && it.id === highlightId}
+                        handlers={handlers}
                       />
                     ))}
                   </div>
@@ -191,59 +193,5 @@ export function MessageList(props: Props) {
         </button>
       ) : null}
     </div>
-  );
-}
-
-type BubbleProps = {
-  item: ChatItem;
-  peerName: string;
-  position: "single" | "first" | "middle" | "last";
-  onRetry: (id: string) => void;
-  onDiscard: (id: string) => void;
-};
-
-function Bubble({ item, peerName, position, onRetry, onDiscard }: BubbleProps) {
-  const time = formatClock(item.createdAt);
-  const who = item.own ? "You" : peerName;
-  return (
-    <div
-      className={`msg msg--${position} ${item.own ? "is-own" : "is-peer"} ${item.state ? `is-${item.state}` : ""} ${item.deleted ? "is-deleted" : ""}`}
-      data-seq={item.seq ?? undefined}
-      data-client-msg-id={item.clientMsgId}
-      data-state={item.state ?? undefined}
-    >
-      {/* The bubble takes the direction of its text (Arabic and Hebrew run right to left). */}
-      <div className="msg__bubble" dir="auto">
-        <span className="sr-only" dir="auto">
-          {who}:{" "}
-        </span>
-        {item.deleted ? <em className="msg__deleted">message deleted</em> : <MessageText text={item.body} />}
-        <span className="msg__meta">
-          <time dateTime={item.createdAt}>{time}</time>
-          {item.state ? <DeliveryIcon state={item.state} /> : null}
-        </span>
-      </div>
-      {item.state === "failed" ? (
-        <div className="msg__failed" role="alert">
-          Not sent.{" "}
-          <button type="button" className="link-button" onClick={() => onRetry(item.clientMsgId)}>
-            Retry
-          </button>{" "}
-          ·{" "}
-          <button type="button" className="link-button" onClick={() => onDiscard(item.clientMsgId)}>
-            Delete
-          </button>
-        </div>
-      ) : null}
-    </div>
-  );
-}
-
-function DeliveryIcon({ state }: { state: DeliveryState }) {
-  const name = state === "sending" ? "clock" : state === "sent" ? "check" : state === "read" ? "checks" : "alert";
-  return (
-    <span className={`msg__state msg__state--${state}`} title={STATE_LABEL[state]}>
-      <Icon name={name} title={STATE_LABEL[state]} />
-    </span>
   );
 }

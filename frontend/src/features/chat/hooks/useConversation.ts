@@ -3,13 +3,15 @@ import type { Message, Room, User } from "../../../api/types";
 import { ApiError } from "../../../lib/api-client";
 import { useServices, useSocketEvents } from "../../../lib/services";
 import type { Outgoing } from "../../../lib/socket";
-import { getHistory, getRoom } from "../api";
-import { lastSeq, mergeMessages, type PendingEntry } from "../model";
+import { deleteMessage, editMessage, getHistory, getRoom, setReaction } from "../api";
+import { applyUpdates, keepNewest, lastSeq, mergeMessages, type PendingEntry } from "../model";
 
 export type ConversationState = {
   status: "loading" | "ready" | "not-found" | "error";
   room: Room | null;
   messages: Message[];
+  /** Changes to messages not loaded yet, applied when their page arrives. */
+  heldUpdates: Message[];
   hasMore: boolean;
   loadingOlder: boolean;
   pending: PendingEntry[];
@@ -25,6 +27,9 @@ type Action =
   | { type: "older"; messages: Message[]; hasMore: boolean }
   | { type: "older-failed" }
   | { type: "messages"; messages: Message[] }
+  | { type: "updated"; messages: Message[] }
+  /** Our delete was accepted: show the tombstone before its `message_updated` arrives. */
+  | { type: "tombstone"; id: number; at: string }
   | { type: "pending"; item: Outgoing }
   | { type: "acked"; clientMsgId: string; message: Message }
   | { type: "failed"; clientMsgId: string; reason: string }
@@ -34,22 +39,42 @@ type Action =
   | { type: "peer-typing"; on: boolean }
   | { type: "peer-online"; online: boolean };
 
+/** Merges a page of history, then applies the changes held for its messages. */
+function withPage(s: ConversationState, page: Message[]): Pick<ConversationState, "messages" | "heldUpdates"> {
+  const merged = mergeMessages(s.messages, page);
+  if (s.heldUpdates.length === 0) return { messages: merged, heldUpdates: s.heldUpdates };
+  const { messages, unplaced } = applyUpdates(merged, s.heldUpdates);
+  return { messages, heldUpdates: unplaced };
+}
+
 function reducer(s: ConversationState, a: Action): ConversationState {
   switch (a.type) {
     case "loaded":
-      return { ...s, status: "ready", room: a.room, messages: mergeMessages(s.messages, a.messages), hasMore: a.hasMore };
+      return { ...s, status: "ready", room: a.room, ...withPage(s, a.messages), hasMore: a.hasMore };
     case "load-failed":
       return { ...s, status: a.notFound ? "not-found" : "error" };
     case "older-start":
       return { ...s, loadingOlder: true };
     case "older":
-      return { ...s, loadingOlder: false, hasMore: a.hasMore, messages: mergeMessages(s.messages, a.messages) };
+      return { ...s, loadingOlder: false, hasMore: a.hasMore, ...withPage(s, a.messages) };
     case "older-failed":
       return { ...s, loadingOlder: false };
     case "messages": {
-      const messages = mergeMessages(s.messages, a.messages);
-      return messages === s.messages ? s : { ...s, messages };
+      const next = withPage(s, a.messages);
+      return next.messages === s.messages ? s : { ...s, ...next };
     }
+    case "updated": {
+      const { messages, unplaced } = applyUpdates(s.messages, a.messages);
+      const heldUpdates = unplaced.length > 0 ? keepNewest(s.heldUpdates, unplaced) : s.heldUpdates;
+      return messages === s.messages && heldUpdates === s.heldUpdates ? s : { ...s, messages, heldUpdates };
+    }
+    case "tombstone":
+      return {
+        ...s,
+        messages: s.messages.map((m) =>
+          m.id === a.id && m.deleted_at == null ? { ...m, body: "", deleted_at: a.at, reactions: [], reply_to: null } : m,
+        ),
+      };
     case "pending":
       if (s.pending.some((p) => p.item.client_msg_id === a.item.client_msg_id))
         return { ...s, pending: s.pending.map((p) => (p.item.client_msg_id === a.item.client_msg_id ? { ...p, failed: null } : p)) };
@@ -79,7 +104,11 @@ const TYPING_MS = 5000;
 
 export type Conversation = ConversationState & {
   peer: User | null;
-  send: (body: string) => void;
+  send: (body: string, replyTo?: number) => void;
+  /** Saves a new text for one of our messages; rejects with the server's reason (an ApiError). */
+  edit: (messageId: number, body: string) => Promise<void>;
+  remove: (messageId: number) => Promise<void>;
+  react: (messageId: number, emoji: string, on: boolean) => Promise<void>;
   retry: (clientMsgId: string) => void;
   discard: (clientMsgId: string) => void;
   loadOlder: () => void;
@@ -93,6 +122,7 @@ export function useConversation(roomId: number, me: User, initialOnline: boolean
     status: "loading",
     room: null,
     messages: [],
+    heldUpdates: [],
     hasMore: false,
     loadingOlder: false,
     pending: socket.pending(roomId).map((item) => ({ item, failed: null })),
@@ -180,8 +210,9 @@ export function useConversation(roomId: number, me: User, initialOnline: boolean
         }
         return;
       case "message-deleted":
+      case "message-updated":
         if (e.message.room_id !== roomId) return;
-        dispatch({ type: "messages", messages: [e.message] });
+        dispatch({ type: "updated", messages: [e.message] });
         return;
       case "ack":
         if (e.message.room_id !== roomId) return;
@@ -216,7 +247,34 @@ export function useConversation(roomId: number, me: User, initialOnline: boolean
     }
   });
 
-  const send = useCallback((body: string) => void socket.send(roomId, body), [socket, roomId]);
+  const send = useCallback((body: string, replyTo?: number) => void socket.send(roomId, body, replyTo), [socket, roomId]);
+
+  // Each answer is the message as it is now: applied at once (the `message_updated` that
+  // follows carries the same change_seq and changes nothing).
+  const edit = useCallback(
+    async (messageId: number, body: string) => {
+      const m = await editMessage(api, { room_id: roomId, message_id: messageId }, body);
+      dispatch({ type: "updated", messages: [m] });
+    },
+    [api, roomId],
+  );
+
+  const remove = useCallback(
+    async (messageId: number) => {
+      await deleteMessage(api, { room_id: roomId, message_id: messageId });
+      // Same change_seq as before: the real tombstone, with its own change_seq, replaces it.
+      dispatch({ type: "tombstone", id: messageId, at: new Date().toISOString() });
+    },
+    [api, roomId],
+  );
+
+  const react = useCallback(
+    async (messageId: number, emoji: string, on: boolean) => {
+      const m = await setReaction(api, { room_id: roomId, message_id: messageId }, emoji, on);
+      dispatch({ type: "updated", messages: [m] });
+    },
+    [api, roomId],
+  );
 
   const retry = useCallback(
     (clientMsgId: string) => {
@@ -247,5 +305,5 @@ export function useConversation(roomId: number, me: User, initialOnline: boolean
 
   const reload = useCallback(() => load(), [load]);
 
-  return { ...state, peer, send, retry, discard, loadOlder, reload };
+  return { ...state, peer, send, edit, remove, react, retry, discard, loadOlder, reload };
 }

@@ -1,8 +1,9 @@
-import { useEffect, useId, useRef, useState, type KeyboardEvent } from "react";
+import { useEffect, useId, useRef, useState } from "react";
 import type { Contact, User } from "../../../api/types";
 import { Avatar } from "../../../components/Avatar";
 import { Button } from "../../../components/Button";
 import { Icon } from "../../../components/Icon";
+import { Modal } from "../../../components/Modal";
 import { Spinner } from "../../../components/Spinner";
 import { ApiError } from "../../../lib/api-client";
 import { useDebounced } from "../../../lib/hooks";
@@ -27,17 +28,7 @@ export function UserSearch({ initialQuery, contacts, onClose, onAdded, onOpen }:
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [adding, setAdding] = useState<number | null>(null);
-  const dialogRef = useRef<HTMLDivElement>(null);
   const inputRef = useRef<HTMLInputElement>(null);
-  const opener = useRef<Element | null>(null);
-
-  useEffect(() => {
-    opener.current = document.activeElement;
-    inputRef.current?.focus();
-    return () => {
-      if (opener.current instanceof HTMLElement) opener.current.focus();
-    };
-  }, []);
 
   useEffect(() => {
     if (!q) {
@@ -80,91 +71,66 @@ export function UserSearch({ initialQuery, contacts, onClose, onAdded, onOpen }:
     }
   };
 
-  // Keep Tab inside the dialog; Escape closes it.
-  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
-    if (e.key === "Escape") {
-      e.stopPropagation();
-      onClose();
-      return;
-    }
-    if (e.key !== "Tab") return;
-    const focusables = Array.from(
-      dialogRef.current?.querySelectorAll<HTMLElement>("button:not([disabled]), input, a[href]") ?? [],
-    );
-    const first = focusables[0];
-    const last = focusables[focusables.length - 1];
-    if (!first || !last) return;
-    if (e.shiftKey && document.activeElement === first) {
-      e.preventDefault();
-      last.focus();
-    } else if (!e.shiftKey && document.activeElement === last) {
-      e.preventDefault();
-      first.focus();
-    }
-  };
-
   return (
-    <div className="dialog-backdrop" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
-      <div className="dialog" role="dialog" aria-modal="true" aria-labelledby={`${id}-title`} ref={dialogRef} onKeyDown={onKeyDown}>
-        <div className="dialog__header">
-          <h2 id={`${id}-title`}>Find people</h2>
-          <Button variant="ghost" icon onClick={onClose} aria-label="Close">
-            <Icon name="close" />
-          </Button>
-        </div>
-        <div className="dialog__search">
-          <Icon name="search" className="contacts__search-icon" />
-          <input
-            ref={inputRef}
-            type="search"
-            placeholder="Name or username"
-            aria-label="Search all users by name or username"
-            value={query}
-            maxLength={64}
-            onChange={(e) => setQuery(e.target.value)}
-          />
-          {loading ? <Spinner size="sm" /> : null}
-        </div>
-        <div className="dialog__body" aria-live="polite">
-          {error ? (
-            <p className="dialog__error" role="alert">
-              {error}
-            </p>
-          ) : null}
-          {!q ? (
-            <p className="dialog__hint">Type a name or username to find someone to talk to.</p>
-          ) : results && results.length === 0 && !loading ? (
-            <p className="dialog__hint">Nobody found for “{q}”.</p>
-          ) : null}
-          {results && results.length > 0 ? (
-            <ul className="user-results" aria-label="Search results">
-              {results.map((u) => {
-                const existing = byUser.get(u.id);
-                return (
-                  <li key={u.id} className="user-result">
-                    <Avatar name={u.display_name} id={u.id} />
-                    <span className="user-result__names">
-                      <span className="user-result__name" dir="auto">
-                        {u.display_name}
-                      </span>
-                      <span className="user-result__username">@{u.username}</span>
-                    </span>
-                    <Button
-                      variant={existing ? "subtle" : "primary"}
-                      busy={adding === u.id}
-                      disabled={adding !== null && adding !== u.id}
-                      onClick={() => void add(u)}
-                      aria-label={existing ? `Open chat with ${u.display_name}` : `Add ${u.display_name} and start chatting`}
-                    >
-                      {existing ? "Open chat" : "Add"}
-                    </Button>
-                  </li>
-                );
-              })}
-            </ul>
-          ) : null}
-        </div>
+    <Modal labelledBy={`${id}-title`} onClose={onClose} initialFocus={inputRef}>
+      <div className="dialog__header">
+        <h2 id={`${id}-title`}>Find people</h2>
+        <Button variant="ghost" icon onClick={onClose} aria-label="Close">
+          <Icon name="close" />
+        </Button>
       </div>
-    </div>
+      <div className="dialog__search">
+        <Icon name="search" className="contacts__search-icon" />
+        <input
+          ref={inputRef}
+          type="search"
+          placeholder="Name or username"
+          aria-label="Search all users by name or username"
+          value={query}
+          maxLength={64}
+          onChange={(e) => setQuery(e.target.value)}
+        />
+        {loading ? <Spinner size="sm" /> : null}
+      </div>
+      <div className="dialog__body" aria-live="polite">
+        {error ? (
+          <p className="dialog__error" role="alert">
+            {error}
+          </p>
+        ) : null}
+        {!q ? (
+          <p className="dialog__hint">Type a name or username to find someone to talk to.</p>
+        ) : results && results.length === 0 && !loading ? (
+          <p className="dialog__hint">Nobody found for “{q}”.</p>
+        ) : null}
+        {results && results.length > 0 ? (
+          <ul className="user-results" aria-label="Search results">
+            {results.map((u) => {
+              const existing = byUser.get(u.id);
+              return (
+                <li key={u.id} className="user-result">
+                  <Avatar name={u.display_name} id={u.id} />
+                  <span className="user-result__names">
+                    <span className="user-result__name" dir="auto">
+                      {u.display_name}
+                    </span>
+                    <span className="user-result__username">@{u.username}</span>
+                  </span>
+                  <Button
+                    variant={existing ? "subtle" : "primary"}
+                    busy={adding === u.id}
+                    disabled={adding !== null && adding !== u.id}
+                    onClick={() => void add(u)}
+                    aria-label={existing ? `Open chat with ${u.display_name}` : `Add ${u.display_name} and start chatting`}
+                  >
+                    {existing ? "Open chat" : "Add"}
+                  </Button>
+                </li>
+              );
+            })}
+          </ul>
+        ) : null}
+      </div>
+    </Modal>
   );
 }

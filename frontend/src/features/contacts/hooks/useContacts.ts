@@ -94,6 +94,10 @@ export function useContacts(activeRoomId: number | null): ContactsApi {
       case "ack":
         dispatch({ type: "message", message: e.message, unread: false });
         return;
+      case "message-updated":
+      case "message-deleted":
+        dispatch({ type: "updated", message: e.message });
+        return;
       case "read":
         if (e.own) dispatch({ type: "own-read", roomId: e.roomId, upTo: e.upTo });
         return;

@@ -1,0 +1,70 @@
+import { useEffect, useRef, type KeyboardEvent, type ReactNode, type RefObject } from "react";
+
+type Props = {
+  /** The id of the element naming the dialog (its title). */
+  labelledBy: string;
+  describedBy?: string;
+  onClose: () => void;
+  /** What gets focus on opening; else the first control. */
+  initialFocus?: RefObject<HTMLElement | null>;
+  className?: string;
+  /** `alertdialog` for a question that needs an answer (a confirmation). */
+  role?: "dialog" | "alertdialog";
+  children: ReactNode;
+};
+
+const FOCUSABLE = "button:not([disabled]), input:not([disabled]), textarea:not([disabled]), a[href]";
+
+/**
+ * A modal dialog over a dimmed backdrop: focus moves in on opening and back to where it was on
+ * closing, Tab stays inside, Escape and a click on the backdrop close it.
+ */
+export function Modal({ labelledBy, describedBy, onClose, initialFocus, className, role = "dialog", children }: Props) {
+  const dialogRef = useRef<HTMLDivElement>(null);
+
+  useEffect(() => {
+    const opener = document.activeElement;
+    const target = initialFocus?.current ?? dialogRef.current?.querySelector<HTMLElement>(FOCUSABLE);
+    target?.focus();
+    return () => {
+      if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
+    };
+    // Only on opening and closing.
+  }, []);
+
+  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
+    if (e.key === "Escape") {
+      e.stopPropagation();
+      onClose();
+      return;
+    }
+    if (e.key !== "Tab") return;
+    const focusables = Array.from(dialogRef.current?.querySelectorAll<HTMLElement>(FOCUSABLE) ?? []);
+    const first = focusables[0];
+    const last = focusables[focusables.length - 1];
+    if (!first || !last) return;
+    if (e.shiftKey && document.activeElement === first) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && document.activeElement === last) {
+      e.preventDefault();
+      first.focus();
+    }
+  };
+
+  return (
+    <div className="dialog-backdrop" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
+      <div
+        className={`dialog ${className ?? ""}`}
+        role={role}
+        aria-modal="true"
+        aria-labelledby={labelledBy}
+        aria-describedby={describedBy}
+        ref={dialogRef}
+        onKeyDown={onKeyDown}
+      >
+        {children}
+      </div>
+    </div>
+  );
+}
