@@ -409,11 +409,15 @@ impl Server {
         }
     }
 
-    /// Fails if the server has died.
+    /// Fails if the server, or one of its further instances, has died.
     pub fn check_alive(&self) -> Result<()> {
         match self.exited() {
-            Some(why) => Err(err(why)),
-            None => Ok(()),
+            Some(why) if self.peers.is_empty() => Err(err(why)),
+            Some(why) => Err(err(format!("instance 1 (port {}): {why}", self.port))),
+            None => self.peers.iter().enumerate().try_for_each(|(i, p)| {
+                p.check_alive()
+                    .map_err(|e| err(format!("instance {} (port {}): {e}", i + 2, p.port)))
+            }),
         }
     }
 
@@ -487,13 +491,15 @@ impl Server {
         }
     }
 
-    /// Counts the server log's WARN and ERROR lines and keeps the first few distinct ones.
+    /// Counts the WARN and ERROR lines of the server's log, and of its further instances' logs,
+    /// and keeps the first few distinct ones.
     pub fn log_warnings(&self) -> LogSummary {
         let mut summary = LogSummary::default();
-        let Ok(f) = File::open(&self.log) else {
-            return summary;
-        };
-        for line in BufReader::new(f).lines().map_while(std::io::Result::ok) {
+        let logs = std::iter::once(&self.log).chain(self.peers.iter().map(|p| &p.log));
+        let lines = logs
+            .filter_map(|log| File::open(log).ok())
+            .flat_map(|f| BufReader::new(f).lines().map_while(std::io::Result::ok));
+        for line in lines {
             let is_warn = line.contains(" WARN ");
             let is_error = line.contains(" ERROR ");
             if !(is_warn || is_error) {
