@@ -372,11 +372,6 @@ impl Server {
         read_mem(self.pid)
     }
 
-    /// The open-file limit the server actually runs with.
-    pub fn nofile_limit(&self) -> Option<u64> {
-        nofile_limit(self.pid)
-    }
-
     fn exited(&self) -> Option<String> {
         // A zombie is gone too: it no longer serves. `Child::try_wait` needs &mut, so look at /proc.
         match std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
@@ -611,9 +606,14 @@ fn cpu_seconds_of(pids: &[u32]) -> Option<f64> {
 impl CpuWindow {
     /// Starts counting; `server_pids` are the server's instances.
     pub fn start(server_pids: &[u32]) -> CpuWindow {
+        Self::start_with(server_pids, &[std::process::id()])
+    }
+
+    /// Starts counting; `bench_pids` are the benchmark's processes (itself and its workers).
+    pub fn start_with(server_pids: &[u32], bench_pids: &[u32]) -> CpuWindow {
         CpuWindow {
             server: cpu_seconds_of(server_pids),
-            bench: cpu_seconds(std::process::id()),
+            bench: cpu_seconds_of(bench_pids),
             machine: machine_cpu(),
             started: Instant::now(),
         }
@@ -621,13 +621,18 @@ impl CpuWindow {
 
     /// Cores used since `start`: (server, bench, other processes).
     pub fn cores(&self, server_pids: &[u32]) -> (f64, f64, f64) {
+        self.cores_with(server_pids, &[std::process::id()])
+    }
+
+    /// Cores used since `start_with`: (server, bench, other processes).
+    pub fn cores_with(&self, server_pids: &[u32], bench_pids: &[u32]) -> (f64, f64, f64) {
         let secs = self.started.elapsed().as_secs_f64().max(1e-9);
         let diff = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) => (b - a) / secs,
             _ => f64::NAN,
         };
         let server = diff(self.server, cpu_seconds_of(server_pids));
-        let bench = diff(self.bench, cpu_seconds(std::process::id()));
+        let bench = diff(self.bench, cpu_seconds_of(bench_pids));
         let machine = diff(self.machine.map(|m| m.0), machine_cpu().map(|m| m.0));
         (server, bench, (machine - server - bench).max(0.0))
     }
