@@ -510,7 +510,11 @@ impl Server {
                 .split_once(' ')
                 .map_or(line.as_str(), |(_, rest)| rest)
                 .to_owned();
-            if summary.samples.len() < 5 && !summary.samples.contains(&text) {
+            // One sample per message: the values of its fields (paths, ids) may differ.
+            let message = |t: &str| t.split('=').next().unwrap_or_default().to_owned();
+            if summary.samples.len() < 5
+                && !summary.samples.iter().any(|s| message(s) == message(&text))
+            {
                 summary.samples.push(text);
             }
         }
