@@ -316,8 +316,11 @@ pub async fn run(common: &Common, server: &Server, api: &Api, args: &IdleArgs) -
     }
     tokio::time::sleep(DUPLICATE_WAIT).await;
     message = sum_counts(&workers.counts(idle_worker::REPORT, MESSAGE_WAIT).await?);
-    let message_ms = (message.last_first_us > 0)
-        .then(|| message.last_first_us.saturating_sub(sent_us) as f64 / 1e3);
+    let since_sent = |us: u64| (us > 0).then(|| us.saturating_sub(sent_us) as f64 / 1e3);
+    let (first_ms, message_ms) = (
+        since_sent(message.first_us),
+        since_sent(message.last_first_us),
+    );
     workers.quit().await;
 
     let instances: Vec<Instance> = (0..n)
@@ -532,9 +535,10 @@ pub async fn run(common: &Common, server: &Server, api: &Api, args: &IdleArgs) -
             "final message"
         },
         format!(
-            "delivered to {delivered} of {} connections of its two users{}, the last {} after the POST (which took {post_ms:.1} ms)",
+            "delivered to {delivered} of {} connections of its two users{}, the first {} and the last {} after the POST (which took {post_ms:.1} ms)",
             message.watched,
             if n > 1 { format!(" on {n} instances") } else { String::new() },
+            first_ms.map_or("never".to_owned(), |ms| format!("{ms:.1} ms")),
             message_ms.map_or("never".to_owned(), |ms| format!("{ms:.1} ms")),
         ),
         "message_delivered",
@@ -542,6 +546,8 @@ pub async fn run(common: &Common, server: &Server, api: &Api, args: &IdleArgs) -
     );
     report.field("message_connections", message.watched);
     report.field("message_latency_ms", message_ms);
+    report.field("message_first_ms", first_ms);
+    report.field("message_post_ms", post_ms);
     report.check(
         "closed by the server while held",
         closed_while_held,
@@ -602,6 +608,12 @@ fn sum_counts(all: &[Counts]) -> Counts {
         sum.watched += c.watched;
         sum.watched_once += c.watched_once;
         sum.watched_more += c.watched_more;
+        if c.first_us > 0 {
+            sum.first_us = match sum.first_us {
+                0 => c.first_us,
+                earliest => earliest.min(c.first_us),
+            };
+        }
         sum.last_first_us = sum.last_first_us.max(c.last_first_us);
         sum.unexpected += c.unexpected;
     }

@@ -142,7 +142,9 @@ pub struct Counts {
     /// Of those, the ones that got exactly one `message` frame, and more than one.
     pub watched_once: u64,
     pub watched_more: u64,
-    /// When the last of them got its first `message` ([`mono_us`]); 0 if none did.
+    /// When the first and the last of them got their first `message` ([`mono_us`]); 0 if none
+    /// did.
+    pub first_us: u64,
     pub last_first_us: u64,
     /// `message` frames on the other users' connections (none is expected).
     pub unexpected: u64,
@@ -188,7 +190,12 @@ impl Shared {
                     1 => counts.watched_once += 1,
                     _ => counts.watched_more += 1,
                 }
-                counts.last_first_us = counts.last_first_us.max(w.first_us.load(Ordering::Relaxed));
+                let first = w.first_us.load(Ordering::Relaxed);
+                counts.first_us = match counts.first_us {
+                    0 => first,
+                    earliest => earliest.min(first),
+                };
+                counts.last_first_us = counts.last_first_us.max(first);
             }
         }
         counts

@@ -108,7 +108,8 @@ pub struct Common {
     #[arg(long, global = true, default_value_t = 32)]
     pub rest_concurrency: usize,
     /// Client source addresses 127.0.0.2, 127.0.0.3, ... to spread connections over (0: as many
-    /// as needed for about 20,000 connections each).
+    /// as needed for about 20,000 connections each). For `idle`, per worker process, each
+    /// worker having addresses of its own.
     #[arg(long, global = true, default_value_t = 0)]
     pub source_addrs: u8,
 }
@@ -163,7 +164,7 @@ fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(run(cli));
-    // Holder tasks of idle connections may still be parked: do not wait for them.
+    // Tasks may still be parked (the readers of idle's worker pipes): do not wait for them.
     runtime.shutdown_timeout(Duration::from_secs(2));
     match outcome {
         Ok(report) => {
