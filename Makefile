@@ -110,6 +110,14 @@ bench:
 	if psql "$(BENCH_POSTGRES_URL)" -XtAqc 'SELECT 1' >/dev/null 2>&1 && redis-cli -u "$(BENCH_REDIS_URL)" ping >/dev/null 2>&1; then \
 		./target/release/letschat-bench --server ./target/release/letschat cluster \
 			--postgres "$(BENCH_POSTGRES_URL)" --redis "$(BENCH_REDIS_URL)" || status=1; \
+		echo "== make bench: 100,000 idle connections across six instances on PostgreSQL + Redis"; \
+		db=letschat_bench_idle_$$$$; \
+		psql "$(BENCH_POSTGRES_URL)" -XqAtc "CREATE DATABASE $$db" && \
+		{ ./target/release/letschat-bench --server ./target/release/letschat --instances 6 \
+			--server-env "DATABASE_URL=$$(echo '$(BENCH_POSTGRES_URL)' | sed -E "s#/[^/?]*([?]|\$$)#/$$db\1#")" \
+			--server-env "REDIS_URL=$(BENCH_REDIS_URL)" --server-env "LETSCHAT_REDIS_PREFIX=$$db:" \
+			idle -n 100000 || status=1; \
+		  psql "$(BENCH_POSTGRES_URL)" -XqAtc "DROP DATABASE IF EXISTS $$db WITH (FORCE)"; }; \
 	else \
 		echo "cluster skipped: no PostgreSQL at BENCH_POSTGRES_URL=$(BENCH_POSTGRES_URL) or no Redis at BENCH_REDIS_URL=$(BENCH_REDIS_URL)"; \
 	fi; \

@@ -4,7 +4,9 @@
 //! the end, also on error or Ctrl-C.
 //!
 //! Scenarios:
-//! - `idle`: many concurrent authenticated idle WebSockets; the server's RSS per connection.
+//! - `idle`: many concurrent authenticated idle WebSockets, held by worker processes (the hidden
+//!   `idle-worker` subcommand), on one or several instances; the server's RSS per connection,
+//!   and one message that must reach every connection of its two users exactly once.
 //! - `throughput`: pairs of users sending with a window of outstanding messages; messages per
 //!   second, end-to-end latency and delivery checks.
 //! - `latency`: a fixed total message rate spread over many pairs; end-to-end latency.
@@ -23,6 +25,7 @@
 mod abuse;
 mod cluster;
 mod idle;
+mod idle_worker;
 mod report;
 mod server;
 mod setup;
@@ -99,16 +102,18 @@ pub struct Common {
     /// WebSocket connections being opened at once.
     #[arg(long, global = true, default_value_t = 500)]
     pub connect_concurrency: usize,
-    /// Server instances (`throughput` and `latency` only): the others share the first one's
+    /// Server instances (`idle`, `throughput` and `latency`): the others share the first one's
     /// database and Redis, which `--server-env DATABASE_URL=postgres://…` and `--server-env
-    /// REDIS_URL=…` must name; the two users of each pair connect to different instances.
+    /// REDIS_URL=…` must name; the two users of each pair connect to different instances, idle
+    /// connections go round-robin over the instances.
     #[arg(long, global = true, default_value_t = 1)]
     pub instances: usize,
     /// REST requests (register, add contact) in flight at once during setup.
     #[arg(long, global = true, default_value_t = 32)]
     pub rest_concurrency: usize,
     /// Client source addresses 127.0.0.2, 127.0.0.3, ... to spread connections over (0: as many
-    /// as needed for about 20,000 connections each).
+    /// as needed for about 20,000 connections each). For `idle`, per worker process, each
+    /// worker having addresses of its own.
     #[arg(long, global = true, default_value_t = 0)]
     pub source_addrs: u8,
 }
@@ -117,6 +122,9 @@ pub struct Common {
 enum Scenario {
     /// Many concurrent authenticated idle WebSocket connections; server RSS per connection.
     Idle(idle::IdleArgs),
+    /// Holds a share of `idle`'s connections; started by `idle` itself.
+    #[command(hide = true)]
+    IdleWorker(idle_worker::WorkerArgs),
     /// P pairs, a window of W outstanding messages per sender, for D seconds.
     Throughput(traffic::ThroughputArgs),
     /// A fixed total rate R spread over P pairs, for D seconds; end-to-end latency.
@@ -141,6 +149,11 @@ fn parse_key_value(s: &str) -> std::result::Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Scenario::IdleWorker(args) = &cli.scenario {
+        // Its parent has already said what the open-file limit is.
+        let _ = server::raise_nofile_limit();
+        return idle_worker::main(args);
+    }
     match server::raise_nofile_limit() {
         Ok(n) => {
             if n < 1_048_576 {
@@ -160,7 +173,7 @@ fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(run(cli));
-    // Holder tasks of idle connections may still be parked: do not wait for them.
+    // Tasks may still be parked (the readers of idle's worker pipes): do not wait for them.
     runtime.shutdown_timeout(Duration::from_secs(2));
     match outcome {
         Ok(report) => {
@@ -213,9 +226,12 @@ async fn scenario(cli: &Cli, server: &mut server::Server) -> Result<report::Repo
         let env = &cli.common.server_env;
         let has =
             |key: &str, prefix: &str| env.iter().any(|(k, v)| k == key && v.starts_with(prefix));
-        if !matches!(cli.scenario, Scenario::Throughput(_) | Scenario::Latency(_)) {
+        if !matches!(
+            cli.scenario,
+            Scenario::Idle(_) | Scenario::Throughput(_) | Scenario::Latency(_)
+        ) {
             return Err(err(
-                "--instances is for the throughput and latency scenarios",
+                "--instances is for the idle, throughput and latency scenarios",
             ));
         }
         if !has("DATABASE_URL", "postgres") || !has("REDIS_URL", "redis") {
@@ -234,6 +250,7 @@ async fn scenario(cli: &Cli, server: &mut server::Server) -> Result<report::Repo
     }
     match &cli.scenario {
         Scenario::Idle(args) => idle::run(&cli.common, server, &api, args).await,
+        Scenario::IdleWorker(_) => Err(err("idle-worker is started by idle")),
         Scenario::Throughput(args) => {
             traffic::run_throughput(&cli.common, server, &api, args).await
         }

@@ -101,7 +101,7 @@ impl Report {
             "  result: {}",
             if self.failures.is_empty() {
                 match self.scenario {
-                    "idle" => "PASS (every connection opened, held and answered a ping)".to_owned(),
+                    "idle" => "PASS (every connection opened, held and answered a ping; the final message reached each of its users' connections once)".to_owned(),
                     _ => {
                         "PASS (no lost, duplicated or out-of-order messages; no errors)".to_owned()
                     }

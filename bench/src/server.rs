@@ -397,11 +397,6 @@ impl Server {
         read_mem(self.pid)
     }
 
-    /// The open-file limit the server actually runs with.
-    pub fn nofile_limit(&self) -> Option<u64> {
-        nofile_limit(self.pid)
-    }
-
     fn exited(&self) -> Option<String> {
         // A zombie is gone too: it no longer serves. `Child::try_wait` needs &mut, so look at /proc.
         match std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
@@ -434,11 +429,15 @@ impl Server {
         }
     }
 
-    /// Fails if the server has died.
+    /// Fails if the server, or one of its further instances, has died.
     pub fn check_alive(&self) -> Result<()> {
         match self.exited() {
-            Some(why) => Err(err(why)),
-            None => Ok(()),
+            Some(why) if self.peers.is_empty() => Err(err(why)),
+            Some(why) => Err(err(format!("instance 1 (port {}): {why}", self.port))),
+            None => self.peers.iter().enumerate().try_for_each(|(i, p)| {
+                p.check_alive()
+                    .map_err(|e| err(format!("instance {} (port {}): {e}", i + 2, p.port)))
+            }),
         }
     }
 
@@ -541,13 +540,15 @@ impl Server {
         Ok(report)
     }
 
-    /// Counts the server log's WARN and ERROR lines and keeps the first few distinct ones.
+    /// Counts the WARN and ERROR lines of the server's log, and of its further instances' logs,
+    /// and keeps the first few distinct ones.
     pub fn log_warnings(&self) -> LogSummary {
         let mut summary = LogSummary::default();
-        let Ok(f) = File::open(&self.log) else {
-            return summary;
-        };
-        for line in BufReader::new(f).lines().map_while(std::io::Result::ok) {
+        let logs = std::iter::once(&self.log).chain(self.peers.iter().map(|p| &p.log));
+        let lines = logs
+            .filter_map(|log| File::open(log).ok())
+            .flat_map(|f| BufReader::new(f).lines().map_while(std::io::Result::ok));
+        for line in lines {
             let is_warn = line.contains(" WARN ");
             let is_error = line.contains(" ERROR ");
             if !(is_warn || is_error) {
@@ -563,7 +564,11 @@ impl Server {
                 .split_once(' ')
                 .map_or(line.as_str(), |(_, rest)| rest)
                 .to_owned();
-            if summary.samples.len() < 5 && !summary.samples.contains(&text) {
+            // One sample per message: the values of its fields (paths, ids) may differ.
+            let message = |t: &str| t.split('=').next().unwrap_or_default().to_owned();
+            if summary.samples.len() < 5
+                && !summary.samples.iter().any(|s| message(s) == message(&text))
+            {
                 summary.samples.push(text);
             }
         }
@@ -659,9 +664,14 @@ fn cpu_seconds_of(pids: &[u32]) -> Option<f64> {
 impl CpuWindow {
     /// Starts counting; `server_pids` are the server's instances.
     pub fn start(server_pids: &[u32]) -> CpuWindow {
+        Self::start_with(server_pids, &[std::process::id()])
+    }
+
+    /// Starts counting; `bench_pids` are the benchmark's processes (itself and its workers).
+    pub fn start_with(server_pids: &[u32], bench_pids: &[u32]) -> CpuWindow {
         CpuWindow {
             server: cpu_seconds_of(server_pids),
-            bench: cpu_seconds(std::process::id()),
+            bench: cpu_seconds_of(bench_pids),
             machine: machine_cpu(),
             started: Instant::now(),
         }
@@ -669,13 +679,18 @@ impl CpuWindow {
 
     /// Cores used since `start`: (server, bench, other processes).
     pub fn cores(&self, server_pids: &[u32]) -> (f64, f64, f64) {
+        self.cores_with(server_pids, &[std::process::id()])
+    }
+
+    /// Cores used since `start_with`: (server, bench, other processes).
+    pub fn cores_with(&self, server_pids: &[u32], bench_pids: &[u32]) -> (f64, f64, f64) {
         let secs = self.started.elapsed().as_secs_f64().max(1e-9);
         let diff = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) => (b - a) / secs,
             _ => f64::NAN,
         };
         let server = diff(self.server, cpu_seconds_of(server_pids));
-        let bench = diff(self.bench, cpu_seconds(std::process::id()));
+        let bench = diff(self.bench, cpu_seconds_of(bench_pids));
         let machine = diff(self.machine.map(|m| m.0), machine_cpu().map(|m| m.0));
         (server, bench, (machine - server - bench).max(0.0))
     }

@@ -89,6 +89,27 @@ impl SharedHistogram {
         }
     }
 
+    /// The recorded values as (value, count) pairs, one per bucket: to carry a histogram from
+    /// one process to another.
+    pub fn counts(&self) -> Vec<(u64, u64)> {
+        match self.inner.lock() {
+            Ok(h) => h
+                .iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Adds (value, count) pairs from [`SharedHistogram::counts`].
+    pub fn record_counts(&self, counts: &[(u64, u64)]) {
+        if let Ok(mut h) = self.inner.lock() {
+            for &(value, count) in counts {
+                let _ = h.record_n(value.clamp(1, HIGHEST_US), count);
+            }
+        }
+    }
+
     pub fn summary(&self) -> Latency {
         match self.inner.lock() {
             Ok(h) if !h.is_empty() => Latency {
@@ -186,6 +207,19 @@ mod tests {
         assert!(s.contains(1000) && !s.contains(2) && !s.contains(-1));
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![1, 64, 1000]);
         assert_eq!(s.max(), 1000);
+    }
+
+    #[test]
+    fn histogram_counts_carry_over() {
+        let a = SharedHistogram::new().unwrap();
+        a.record_all(&[5, 5, 70, 1_000_000]);
+        let b = SharedHistogram::new().unwrap();
+        b.record_all(&[5]);
+        b.record_counts(&a.counts());
+        let l = b.summary();
+        assert_eq!(l.count, 5);
+        assert_eq!(l.p50_us, 5);
+        assert!((999_000..=1_001_000).contains(&l.max_us));
     }
 
     #[test]

@@ -48,20 +48,27 @@ pub struct Sources {
 impl Sources {
     /// Enough addresses for `connections` at [`PER_SOURCE_ADDR`] each, or `asked` of them.
     pub fn new(connections: usize, asked: u8) -> Sources {
-        let n = if asked > 0 {
+        Self::starting_at(2, Self::needed(connections, asked))
+    }
+
+    /// How many addresses `connections` need at [`PER_SOURCE_ADDR`] each, or `asked` if not 0.
+    pub fn needed(connections: usize, asked: u8) -> usize {
+        if asked > 0 {
             usize::from(asked)
         } else {
             connections.div_ceil(PER_SOURCE_ADDR).max(1)
-        };
-        Sources {
-            addrs: (0..n.min(250))
-                .map(|i| Ipv4Addr::new(127, 0, 0, 2 + i as u8))
-                .collect(),
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.addrs.len()
+    /// `n` addresses from 127.0.0.`first` on (at most up to 127.0.0.254).
+    pub fn starting_at(first: u8, n: usize) -> Sources {
+        let first = first.max(2);
+        Sources {
+            addrs: (first..=254)
+                .take(n.max(1))
+                .map(|last| Ipv4Addr::new(127, 0, 0, last))
+                .collect(),
+        }
     }
 
     /// The source of connection `i`; port 0 (kernel's choice) once explicit ports run out.
