@@ -101,24 +101,34 @@ pub fn apply(
     else {
         return Ok(Err(ApiError::not_found("message")));
     };
-    let Some((low, high)) = super::rooms::members_pair(conn, room)? else {
-        return Ok(Err(ApiError::not_found("room")));
+    // The message with its room's members, in one look-up.
+    let Some((mut message, low, high)) = messages::table
+        .inner_join(rooms::table)
+        .filter(messages::id.eq(req.message))
+        .filter(messages::room_id.eq(room))
+        .select((MessageRow::as_select(), rooms::user_low, rooms::user_high))
+        .first::<(MessageRow, UserId, UserId)>(conn)
+        .optional()?
+    else {
+        // No such message in that room: a member learns no more than an outsider.
+        return Ok(Err(ApiError::not_found("message")));
     };
     let admin = matches!(req.kind, ChangeKind::Delete { by_admin: Some(_) });
     if !admin && req.actor != low && req.actor != high {
         return Ok(Err(ApiError::not_found("room")));
     }
-    let Some(message) = messages::table
-        .find(req.message)
-        .filter(messages::room_id.eq(room))
-        .select(MessageRow::as_select())
-        .first(conn)
-        .optional()?
-    else {
-        return Ok(Err(ApiError::not_found("message")));
-    };
     let own = message.sender_id == req.actor;
     let deleted = message.deleted_at.is_some();
+    // A live message's reactions, oldest first: what the checks below and the answer need.
+    let mut reacted: Vec<(String, UserId)> = if deleted {
+        Vec::new()
+    } else {
+        reactions::table
+            .filter(reactions::message_id.eq(message.id))
+            .order(reactions::id.asc())
+            .select((reactions::emoji, reactions::user_id))
+            .load(conn)?
+    };
     let changed = match &req.kind {
         ChangeKind::Edit { body, window } => {
             if !own {
@@ -156,6 +166,9 @@ pub fn apply(
                         messages::change_seq.eq(change),
                     ))
                     .execute(conn)?;
+                message.body = body.as_str().to_owned();
+                message.edited_at = Some(now);
+                message.change_seq = change;
                 true
             }
         }
@@ -195,6 +208,11 @@ pub fn apply(
                         },
                     )?;
                 }
+                message.body = String::new();
+                message.deleted_at = Some(now);
+                message.reply_to = None;
+                message.change_seq = change;
+                reacted.clear();
                 true
             }
         }
@@ -202,23 +220,17 @@ pub fn apply(
             if deleted {
                 return Ok(Err(ApiError::Conflict("this message was deleted".into())));
             }
-            let present = reactions::table
-                .filter(reactions::message_id.eq(message.id))
-                .filter(reactions::user_id.eq(req.actor))
-                .filter(reactions::emoji.eq(emoji.as_str()))
-                .count()
-                .get_result::<i64>(conn)?
-                > 0;
+            let present = reacted
+                .iter()
+                .any(|(e, u)| e == emoji.as_str() && *u == req.actor);
             if present {
                 false
             } else {
-                let distinct: Vec<String> = reactions::table
-                    .filter(reactions::message_id.eq(message.id))
-                    .select(reactions::emoji)
-                    .distinct()
-                    .load(conn)?;
+                let mut distinct: Vec<&str> = reacted.iter().map(|(e, _)| e.as_str()).collect();
+                distinct.sort_unstable();
+                distinct.dedup();
                 if distinct.len() as i64 >= MAX_EMOJI_PER_MESSAGE
-                    && !distinct.iter().any(|e| e == emoji.as_str())
+                    && !distinct.contains(&emoji.as_str())
                 {
                     return Ok(Err(ApiError::validation(
                         "emoji",
@@ -237,37 +249,33 @@ pub fn apply(
                     ))
                     .execute(conn)?;
                 touch(conn, message.id, change)?;
+                message.change_seq = change;
+                reacted.push((emoji.as_str().to_owned(), req.actor));
                 true
             }
         }
         ChangeKind::React { emoji, add: false } => {
-            let target = reactions::table
-                .filter(reactions::message_id.eq(message.id))
-                .filter(reactions::user_id.eq(req.actor))
-                .filter(reactions::emoji.eq(emoji.as_str()));
-            let present = target.count().get_result::<i64>(conn)? > 0;
+            let before = reacted.len();
+            reacted.retain(|(e, u)| !(e == emoji.as_str() && *u == req.actor));
+            let present = reacted.len() != before;
             if present {
                 let change = next_change(conn, room)?;
-                diesel::delete(target).execute(conn)?;
+                diesel::delete(
+                    reactions::table
+                        .filter(reactions::message_id.eq(message.id))
+                        .filter(reactions::user_id.eq(req.actor))
+                        .filter(reactions::emoji.eq(emoji.as_str())),
+                )
+                .execute(conn)?;
                 touch(conn, message.id, change)?;
+                message.change_seq = change;
             }
             present
         }
     };
-    let message = if changed {
-        messages::table
-            .find(message.id)
-            .select(MessageRow::as_select())
-            .first(conn)?
-    } else {
-        message
-    };
-    let reactions = super::messages::reactions_of(conn, &[message.id])?
-        .remove(&message.id)
-        .unwrap_or_default();
     Ok(Ok(Applied {
         message,
-        reactions,
+        reactions: super::messages::group_reactions(reacted),
         changed,
         members: (low, high),
     }))

@@ -32,17 +32,29 @@ pub fn reactions_of(
             .select((reactions::message_id, reactions::emoji, reactions::user_id))
             .load(conn)?;
         for (message, emoji, user) in rows {
-            let list = groups.entry(message).or_default();
-            match list.iter_mut().find(|g| g.emoji == emoji) {
-                Some(g) => g.user_ids.push(user),
-                None => list.push(ReactionGroup {
-                    emoji,
-                    user_ids: vec![user],
-                }),
-            }
+            add_reaction(groups.entry(message).or_default(), emoji, user);
         }
     }
     Ok(groups)
+}
+
+/// One message's reactions `(emoji, user)`, oldest first, grouped by emoji.
+pub fn group_reactions(reacted: Vec<(String, crate::domain::UserId)>) -> Vec<ReactionGroup> {
+    let mut groups = Vec::new();
+    for (emoji, user) in reacted {
+        add_reaction(&mut groups, emoji, user);
+    }
+    groups
+}
+
+fn add_reaction(groups: &mut Vec<ReactionGroup>, emoji: String, user: crate::domain::UserId) {
+    match groups.iter_mut().find(|g| g.emoji == emoji) {
+        Some(g) => g.user_ids.push(user),
+        None => groups.push(ReactionGroup {
+            emoji,
+            user_ids: vec![user],
+        }),
+    }
 }
 
 /// `rows` with their reactions (one query; none for a page without reactions' rows).
