@@ -622,7 +622,7 @@ async fn change_numbers_stay_gap_free_under_concurrent_changes_from_both_members
     // 200 changes at once: each member reacts with two emoji to every message, interleaved.
     let client = std::sync::Arc::new(TestApp::for_address(app.port));
     let mut tasks = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
+    for id in &ids {
         for (k, user) in [&alice, &bob].into_iter().enumerate() {
             for e in &emoji[2 * k..2 * k + 2] {
                 let (app, user, id, e) = (client.clone(), user.clone(), id.clone(), *e);
@@ -631,7 +631,6 @@ async fn change_numbers_stay_gap_free_under_concurrent_changes_from_both_members
                 }));
             }
         }
-        let _ = i;
     }
     for t in tasks {
         assert_eq!(t.await.unwrap(), StatusCode::OK);
