@@ -104,8 +104,9 @@ bench:
 	done; \
 	echo "== make bench: abuse, login flood and list burst at the latency scenario's load"; \
 	./target/release/letschat-bench --server ./target/release/letschat abuse --phases 4,6 -p 2000 -r 4000 || status=1; \
-	echo "== make bench: latency under a storm of 2,000 reactions a second (message changes through the same writer)"; \
+	echo "== make bench: latency under a storm of 2,000 reactions a second (message changes through the same writer), then under the same REST load without changes (2,000 GET a second)"; \
 	./target/release/letschat-bench --server ./target/release/letschat latency --reaction-rate 2000 || status=1; \
+	./target/release/letschat-bench --server ./target/release/letschat latency --read-rate 2000 || status=1; \
 	echo "== make bench: cluster (SQLite, PostgreSQL, PostgreSQL + Redis with 1, 2 and 3 instances)"; \
 	if psql "$(BENCH_POSTGRES_URL)" -XtAqc 'SELECT 1' >/dev/null 2>&1 && redis-cli -u "$(BENCH_REDIS_URL)" ping >/dev/null 2>&1; then \
 		./target/release/letschat-bench --server ./target/release/letschat cluster \

@@ -136,6 +136,9 @@ pub struct Config {
     /// How long after sending a message its sender may edit it (`LETSCHAT_EDIT_WINDOW`); no
     /// limit when unset.
     pub edit_window: Option<Duration>,
+    /// Message changes (edits, deletes, reactions) one user may make per second on one
+    /// instance, with a burst of three seconds' worth (`LETSCHAT_MAX_CHANGES_PER_SEC`).
+    pub max_changes_per_sec: u32,
 }
 
 /// Bounds on the memory and time one HTTP connection can take (see README, "Limits").
@@ -326,6 +329,10 @@ pub struct ServeArgs {
     /// or `none`: no limit).
     #[arg(long, env = "LETSCHAT_EDIT_WINDOW")]
     pub edit_window: Option<String>,
+    /// Message changes (edits, deletes, reactions) one user may make per second, with a burst
+    /// of three seconds' worth; past it 429.
+    #[arg(long, env = "LETSCHAT_MAX_CHANGES_PER_SEC")]
+    pub max_changes_per_sec: Option<String>,
 }
 
 /// A configuration error: one line naming the variable.
@@ -630,6 +637,12 @@ impl Config {
                 Duration::from_secs(300),
             )?,
             edit_window: edit_window(args.edit_window.as_deref())?,
+            max_changes_per_sec: parse_num(
+                "LETSCHAT_MAX_CHANGES_PER_SEC",
+                args.max_changes_per_sec.as_deref(),
+                10,
+                1..=1_000_000,
+            )?,
         })
     }
 }

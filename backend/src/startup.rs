@@ -120,6 +120,7 @@ impl Application {
             broker,
             writer,
             heavy: crate::services::heavy::HeavyLimiter::new(&config.heavy),
+            changes: crate::services::change_limit::ChangeLimiter::new(config.max_changes_per_sec),
             shutdown: shutdown_rx,
             tokens: TokenService::new(&config.jwt_secret, config.token_ttl),
             limits: AuthRateLimits::new(&config.auth_limits),
@@ -374,6 +375,7 @@ fn spawn_housekeeping(state: AppState) {
         loop {
             tick.tick().await;
             state.limits.purge();
+            state.changes.purge();
             crate::telemetry::log_refusals_not_logged();
             if minutes.is_multiple_of(60) {
                 match state.db.run(crate::db::tokens::purge_expired).await {

@@ -26,6 +26,8 @@ pub struct AppState {
     pub writer: Writer,
     /// Per-user turns on the heavy list endpoints.
     pub heavy: HeavyLimiter,
+    /// Per-user allowance of message changes.
+    pub changes: crate::services::change_limit::ChangeLimiter,
     pub config: Arc<Config>,
     /// What the metrics endpoint exports (no-op handles when it is off).
     pub metrics: Arc<Metrics>,

@@ -215,6 +215,7 @@ async fn run_on(common: &Common, args: &ClusterArgs, load: &Load) -> Result<Repo
                     &LatencyArgs {
                         rate: *rate,
                         reaction_rate: 0.0,
+                        read_rate: 0.0,
                         pairs: *pairs,
                         duration: args.duration,
                         traffic: args.traffic.clone(),

@@ -49,11 +49,16 @@ pub struct LatencyArgs {
     /// Messages per second, in total over all senders.
     #[arg(long, short = 'r', default_value_t = 4_000.0)]
     pub rate: f64,
-    /// Reactions per second added and taken back over REST meanwhile, by 50 other pairs of users
+    /// Reactions per second added and taken back over REST meanwhile, by 200 other pairs of users
     /// on messages of their own rooms (each one a numbered change through the same writer as the
     /// messages); 0: none.
     #[arg(long, default_value_t = 0.0)]
     pub reaction_rate: f64,
+    /// The same storm's REST load without the changes, for comparison: `GET` of one message's
+    /// room (`/api/rooms/{id}`) per second, by the same 200 other pairs; 0: none. Not with
+    /// `--reaction-rate`.
+    #[arg(long, default_value_t = 0.0, conflicts_with = "reaction_rate")]
+    pub read_rate: f64,
     /// Pairs of users (one WebSocket per user).
     #[arg(long, short = 'p', default_value_t = 2_000)]
     pub pairs: usize,
@@ -222,7 +227,9 @@ pub async fn run_latency(
         ),
     };
     let storm = if args.reaction_rate > 0.0 {
-        Some(ReactionStorm::start(common, api, args.reaction_rate).await?)
+        Some(ReactionStorm::start(common, api, args.reaction_rate, true).await?)
+    } else if args.read_rate > 0.0 {
+        Some(ReactionStorm::start(common, api, args.read_rate, false).await?)
     } else {
         None
     };
@@ -239,15 +246,19 @@ pub async fn run_latency(
 
 /// Reactions added and taken back over REST at a fixed rate by pairs of users who hold no
 /// WebSocket, on one message of each of their rooms: a storm of changes through the writer while
-/// the measured pairs exchange messages.
+/// the measured pairs exchange messages. 200 pairs, so that at 2,000 changes a second each user
+/// makes 5 a second, within the server's default per-user limit on changes (10 a second).
+/// Without `changes`, the same users make the same number of requests, each a `GET` of their
+/// room instead: the storm's HTTP cost without the changes, to compare with.
 struct ReactionStorm {
     stop_tx: watch::Sender<bool>,
     task: tokio::task::JoinHandle<(u64, u64, f64)>,
     rate: f64,
+    changes: bool,
 }
 
 impl ReactionStorm {
-    const PAIRS: usize = 50;
+    const PAIRS: usize = 200;
     const EMOJI: [&'static str; 4] = [
         "%F0%9F%91%8D",
         "%F0%9F%8E%89",
@@ -256,7 +267,7 @@ impl ReactionStorm {
     ];
     const IN_FLIGHT: usize = 64;
 
-    async fn start(common: &Common, api: &Api, rate: f64) -> Result<ReactionStorm> {
+    async fn start(common: &Common, api: &Api, rate: f64, changes: bool) -> Result<ReactionStorm> {
         let pairs = make_pairs(api, "storm", Self::PAIRS, common.rest_concurrency).await?;
         let mut targets = Vec::with_capacity(pairs.len());
         for (i, p) in pairs.iter().enumerate() {
@@ -295,7 +306,13 @@ impl ReactionStorm {
                         let user = if u == 0 { pair.a.clone() } else { pair.b.clone() };
                         let (api, room, id) = (api.clone(), pair.room, *id);
                         in_flight.push(async move {
-                            api.react(&user, room, id, Self::EMOJI[e], add).await
+                            if changes {
+                                api.react(&user, room, id, Self::EMOJI[e], add).await
+                            } else {
+                                api.get_status(&format!("/api/rooms/{room}"), &user.token)
+                                    .await
+                                    .map_err(|e| err(format!("GET room: {e}")))
+                            }
                         });
                     }
                 }
@@ -312,6 +329,7 @@ impl ReactionStorm {
             stop_tx,
             task,
             rate,
+            changes,
         })
     }
 
@@ -319,6 +337,19 @@ impl ReactionStorm {
         let _ = self.stop_tx.send(true);
         let (ok, failed, secs) = self.task.await.unwrap_or((0, 0, 0.0));
         let achieved = ok as f64 / secs.max(1e-9);
+        if !self.changes {
+            report.row(
+                "read storm (GET room/s asked / done)",
+                format!(
+                    "{:.0} / {achieved:.0} over the whole run ({ok} requests, {failed} failed)",
+                    self.rate
+                ),
+                "reads_per_sec",
+                achieved,
+            );
+            report.check("reads refused or failed", failed, "reads_failed");
+            return;
+        }
         report.row(
             "reaction storm (changes/s asked / done)",
             format!(

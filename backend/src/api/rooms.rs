@@ -279,10 +279,11 @@ pub struct EditMessageRequest {
     request_body = EditMessageRequest,
     responses(
         (status = 200, description = "The message with its new body and `edited_at`", body = MessageDto),
-        (status = 403, description = "Not the caller's message, or past the edit window (`forbidden`)", body = ErrorBody),
+        (status = 403, description = "Not the caller's message, past the edit window, or already edited 100 times (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such room or message, or the caller is not in the room", body = ErrorBody),
         (status = 409, description = "The message was deleted (`conflict`)", body = ErrorBody),
         (status = 422, description = "Invalid body", body = ErrorBody),
+        (status = 429, description = "Over this user's allowance of message changes (`rate_limited`, with `Retry-After`; `LETSCHAT_MAX_CHANGES_PER_SEC`, see README, Limits)", body = ErrorBody),
     )
 )]
 #[patch("/rooms/{room_id}/messages/{message_id}")]
@@ -315,6 +316,7 @@ pub async fn edit(
         (status = 204, description = "Deleted (or already deleted)"),
         (status = 403, description = "Not the caller's message (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such room or message, or the caller is not in the room", body = ErrorBody),
+        (status = 429, description = "Over this user's allowance of message changes (`rate_limited`, with `Retry-After`; `LETSCHAT_MAX_CHANGES_PER_SEC`, see README, Limits)", body = ErrorBody),
     )
 )]
 #[delete("/rooms/{room_id}/messages/{message_id}")]
@@ -353,6 +355,7 @@ pub async fn delete_message(
         (status = 404, description = "No such room or message, or the caller is not in the room", body = ErrorBody),
         (status = 409, description = "The message was deleted (`conflict`)", body = ErrorBody),
         (status = 422, description = "Not exactly one emoji, or the message already carries 20 different emoji", body = ErrorBody),
+        (status = 429, description = "Over this user's allowance of message changes (`rate_limited`, with `Retry-After`; `LETSCHAT_MAX_CHANGES_PER_SEC`, see README, Limits)", body = ErrorBody),
     )
 )]
 #[put("/rooms/{room_id}/messages/{message_id}/reactions/{emoji}")]
@@ -377,6 +380,7 @@ pub async fn react(
         (status = 200, description = "The message with its reactions", body = MessageDto),
         (status = 404, description = "No such room or message, or the caller is not in the room", body = ErrorBody),
         (status = 422, description = "Not exactly one emoji", body = ErrorBody),
+        (status = 429, description = "Over this user's allowance of message changes (`rate_limited`, with `Retry-After`; `LETSCHAT_MAX_CHANGES_PER_SEC`, see README, Limits)", body = ErrorBody),
     )
 )]
 #[delete("/rooms/{room_id}/messages/{message_id}/reactions/{emoji}")]

@@ -532,6 +532,85 @@ fn advance_reads(
         .collect())
 }
 
+/// Writes a batch of message changes (see `db::changes`): one statement per kind of change and
+/// one for the rooms' change numbers, whatever the batch's size.
+pub fn write_changes(
+    conn: &mut PgConnection,
+    rows: &super::changes::NumberedRows<'_>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    if !rows.deleted.is_empty() {
+        let columns = int_columns(rows.deleted.iter().copied());
+        let params = [
+            Param::Time(now),
+            Param::Time(now),
+            Param::Ints(&columns[0]),
+            Param::Ints(&columns[1]),
+            Param::Ints(&columns[2]),
+        ];
+        Stmt::<DeleteMessages>::new(&params).execute(conn)?;
+    }
+    if !rows.edited.is_empty() {
+        let ids: Vec<i64> = rows.edited.iter().map(|e| e.0).collect();
+        let bodies: Vec<&str> = rows.edited.iter().map(|e| e.1).collect();
+        let changes: Vec<i64> = rows.edited.iter().map(|e| e.2).collect();
+        let params = [
+            Param::Time(now),
+            Param::Ints(&ids),
+            Param::Texts(&bodies),
+            Param::Ints(&changes),
+        ];
+        Stmt::<EditMessages>::new(&params).execute(conn)?;
+    }
+    if !rows.reacted.is_empty() {
+        let columns = int_columns(rows.reacted.iter().copied());
+        Stmt::<NumberMessages>::new(&params(None, &columns)).execute(conn)?;
+    }
+    if !rows.rooms.is_empty() {
+        let columns = int_columns(rows.rooms.iter().copied());
+        Stmt::<NumberRooms>::new(&params(None, &columns)).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The deletion time twice, then `[message], [change_seq], [edited]`: tombstones (`edited` 1
+/// when the same batch edited it first: its `edited_at` is the batch's time too).
+struct DeleteMessages;
+impl StmtSql for DeleteMessages {
+    const SQL: &'static str = "UPDATE messages SET body = '', deleted_at = ?, \
+         edited_at = CASE WHEN u.edited = 1 THEN ? ELSE messages.edited_at END, \
+         reply_to = NULL, change_seq = u.change_seq \
+         FROM unnest(?::bigint[], ?::bigint[], ?::bigint[]) AS u(id, change_seq, edited) \
+         WHERE messages.id = u.id";
+    type Row = ();
+}
+
+/// The edit time, then `[message], [body], [change_seq]`.
+struct EditMessages;
+impl StmtSql for EditMessages {
+    const SQL: &'static str = "UPDATE messages SET edited_at = ?, body = u.body, \
+         change_seq = u.change_seq \
+         FROM unnest(?::bigint[], ?::text[], ?::bigint[]) AS u(id, body, change_seq) \
+         WHERE messages.id = u.id";
+    type Row = ();
+}
+
+/// `[message], [change_seq]`.
+struct NumberMessages;
+impl StmtSql for NumberMessages {
+    const SQL: &'static str = "UPDATE messages SET change_seq = u.change_seq \
+         FROM unnest(?::bigint[], ?::bigint[]) AS u(id, change_seq) WHERE messages.id = u.id";
+    type Row = ();
+}
+
+/// `[room], [last_change_seq]`.
+struct NumberRooms;
+impl StmtSql for NumberRooms {
+    const SQL: &'static str = "UPDATE rooms SET last_change_seq = u.last_change_seq \
+         FROM unnest(?::bigint[], ?::bigint[]) AS u(id, last_change_seq) WHERE rooms.id = u.id";
+    type Row = ();
+}
+
 /// Rows of integers as one array per column: the shape `unnest` takes them in.
 fn int_columns<const N: usize>(rows: impl IntoIterator<Item = [i64; N]>) -> [Vec<i64>; N] {
     let mut columns: [Vec<i64>; N] = std::array::from_fn(|_| Vec::new());

@@ -67,6 +67,7 @@ pub async fn change(
     message: MessageId,
     kind: ChangeKind,
 ) -> ApiResult<Changed> {
+    state.changes.check(me)?;
     state
         .writer
         .change(ChangeRequest {
@@ -163,15 +164,20 @@ pub fn message_data(m: MessageRow, reactions: Vec<ReactionGroup>) -> MessageData
         edited_at: m.edited_at.map(|t| t.and_utc()),
         deleted_at: m.deleted_at.map(|t| t.and_utc()),
         reply_to: m.reply_to,
-        reactions: reactions
-            .into_iter()
-            .map(|g| ReactionData {
-                emoji: g.emoji,
-                user_ids: g.user_ids,
-            })
-            .collect(),
+        reactions: reaction_data(reactions),
         change_seq: m.change_seq,
     }
+}
+
+/// Reactions as events and answers carry them.
+pub fn reaction_data(groups: Vec<ReactionGroup>) -> Vec<ReactionData> {
+    groups
+        .into_iter()
+        .map(|g| ReactionData {
+            emoji: g.emoji,
+            user_ids: g.user_ids,
+        })
+        .collect()
 }
 
 /// Rows read from the database with their reactions (one more query).

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod change_limit;
 pub mod contacts;
 pub mod heavy;
 pub mod messages;

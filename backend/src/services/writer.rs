@@ -232,6 +232,7 @@ fn run(mut rx: mpsc::Receiver<Job>, db: Db, broker: SharedBroker, metrics: Write
         match committed {
             Ok(()) => {
                 record_commit(&metrics, &batch, &done, taken_at);
+                with_current_reactions(c, &mut done);
                 for (job, result) in batch.drain(..).zip(done) {
                     finish(job, result, &broker);
                 }
@@ -645,28 +646,21 @@ fn commit_postgres(
 /// its room's order of changes, into their places in `done`. The rooms are held first (see
 /// `db::changes`).
 fn apply_changes(c: &mut DbConnection, batch: &[Job], done: &mut [Done]) -> Result<(), ApiError> {
-    let mut requests: Vec<(usize, ChangeRequest)> = Vec::new();
-    for (i, job) in batch.iter().enumerate() {
-        if let Job::Change { request, .. } = job {
-            let mut request = request.clone();
-            if request.room.is_none() {
-                request.room = db::changes::room_of(c, request.message)?;
-            }
-            requests.push((i, request));
-        }
-    }
+    let (places, requests): (Vec<usize>, Vec<ChangeRequest>) = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, job)| match job {
+            Job::Change { request, .. } => Some((i, request.clone())),
+            _ => None,
+        })
+        .unzip();
     if requests.is_empty() {
         return Ok(());
     }
-    db::changes::lock_rooms(c, requests.iter().filter_map(|(_, r)| r.room).collect())?;
     // Microseconds, as PostgreSQL keeps them: the answer shows what history will.
     let now = db::now().trunc_subsecs(6);
-    for (i, request) in requests {
-        let outcome = if request.room.is_none() {
-            Err(ApiError::not_found("message"))
-        } else {
-            db::changes::apply(c, &request, now)?
-        };
+    let outcomes = db::changes::apply_batch(c, &requests, now)?;
+    for (i, outcome) in places.into_iter().zip(outcomes) {
         let slot = done
             .get_mut(i)
             .ok_or_else(|| ApiError::internal("a change has no place in the batch"))?;
@@ -683,6 +677,29 @@ fn apply_changes(c: &mut DbConnection, batch: &[Job], done: &mut [Done]) -> Resu
         }));
     }
     Ok(())
+}
+
+/// A resend of a message stored earlier answers with the message as it is now: its row was
+/// read in the batch, its reactions (if a change ever touched it) are read here.
+fn with_current_reactions(c: &mut DbConnection, done: &mut [Done]) {
+    for slot in done.iter_mut() {
+        let Done::Sent(Ok((sent, _, _))) = slot else {
+            continue;
+        };
+        let m = sent.message.data();
+        if sent.created || m.change_seq == 0 || m.deleted_at.is_some() {
+            continue;
+        }
+        match db::messages::reactions_of(c, &[m.id]) {
+            Ok(mut groups) => {
+                let reactions = groups.remove(&m.id).unwrap_or_default();
+                let mut data = m.clone();
+                data.reactions = crate::services::messages::reaction_data(reactions);
+                sent.message = Arc::new(SharedMessage::new(data));
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read a resent message's reactions"),
+        }
+    }
 }
 
 /// The error a refused job answers with (as on SQLite).

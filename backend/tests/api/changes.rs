@@ -724,3 +724,192 @@ async fn administrators_read_earlier_versions() {
     let h = history(&app, &bob, room, "").await;
     assert!(!h.body.to_string().contains("first version"));
 }
+
+/// `(body, deleted, reactions as (emoji, user) pairs)` of a message object.
+fn state_of(m: &Value) -> (String, bool, std::collections::BTreeSet<(String, i64)>) {
+    let mut reactions = std::collections::BTreeSet::new();
+    for g in m["reactions"].as_array().unwrap() {
+        for u in g["user_ids"].as_array().unwrap() {
+            reactions.insert((g["emoji"].as_str().unwrap().to_owned(), u.as_i64().unwrap()));
+        }
+    }
+    (
+        m["body"].as_str().unwrap().to_owned(),
+        !m["deleted_at"].is_null(),
+        reactions,
+    )
+}
+
+#[tokio::test]
+async fn concurrent_edits_reactions_and_a_delete_on_the_same_messages_each_follow_from_the_last() {
+    let app = spawn_app().await;
+    let (alice, bob, room) = app.pair("alice", "bob").await;
+    let a1 = app.send(&alice, room, "s1", LONG).await["id"].clone();
+    let a2 = app.send(&alice, room, "s2", "second").await["id"].clone();
+    let b1 = app.send(&bob, room, "s3", "bob's, to be deleted").await["id"].clone();
+    let mut initial = std::collections::HashMap::new();
+    let h = history(&app, &alice, room, "").await;
+    for m in h.body["messages"].as_array().unwrap() {
+        initial.insert(m["id"].to_string(), m.clone());
+    }
+    let mut watcher = app.ws(&bob.token).await;
+    let emoji = ["👍", "🎉", "🇺🇦", "❤️"];
+    // 200 requests at once, most of them landing in the same writer batches: both members
+    // toggle reactions on all three messages, each edits their own, Bob deletes his midway.
+    let client = std::sync::Arc::new(TestApp::for_address(app.port));
+    let mut tasks = Vec::new();
+    for k in 0..200usize {
+        let (app, alice, bob) = (client.clone(), alice.clone(), bob.clone());
+        let (a1, a2, b1) = (a1.clone(), a2.clone(), b1.clone());
+        tasks.push(tokio::spawn(async move {
+            let (user, target) = match k % 5 {
+                0 => (&alice, &a1),
+                1 => (&bob, &a1),
+                2 => (&alice, &a2),
+                3 => (&bob, &b1),
+                _ => (&alice, &b1),
+            };
+            let r = if k == 100 {
+                delete(&app, &bob, room, &b1).await
+            } else if k % 7 == 0 {
+                let own = if k % 2 == 0 {
+                    (&alice, &a1)
+                } else {
+                    (&bob, &b1)
+                };
+                edit(&app, own.0, room, own.1, &format!("{LONG} — edit {k}")).await
+            } else {
+                react(&app, user, room, target, emoji[k % 4], (k / 4) % 2 == 0).await
+            };
+            (k, r.status)
+        }));
+    }
+    for t in tasks {
+        let (k, status) = t.await.unwrap();
+        // Edits and new reactions on Bob's message after its deletion are 409; all else 200
+        // (204 for the delete).
+        let expected = if k == 100 {
+            status == StatusCode::NO_CONTENT
+        } else {
+            status == StatusCode::OK || status == StatusCode::CONFLICT
+        };
+        assert!(expected, "request {k}: {status}");
+    }
+    let head = room_change_head(&app, &alice, room).await;
+    assert!(head >= 10, "only {head} changes numbered");
+    // Each frame is the message just after its change: it differs from the message's previous
+    // frame by exactly one change.
+    let mut last: std::collections::HashMap<String, Value> = [&a1, &a2, &b1]
+        .iter()
+        .map(|id| (id.to_string(), Value::Null))
+        .collect();
+    for n in 1..=head {
+        let f = watcher.next_of("message_updated").await;
+        let m = &f["message"];
+        assert_eq!(m["change_seq"], n, "in order, no gaps");
+        let id = m["id"].to_string();
+        let before = match last.get(&id) {
+            Some(Value::Null) | None => initial[&id].clone(),
+            Some(v) => v.clone(),
+        };
+        let (b0, d0, r0) = state_of(&before);
+        let (b1s, d1, r1) = state_of(m);
+        assert!(!d0, "no change after a delete: {m}");
+        let one_reaction = r0.symmetric_difference(&r1).count() == 1;
+        let edited = b0 != b1s && r0 == r1 && !d1 && !m["edited_at"].is_null();
+        let deleted = d1 && b1s.is_empty() && r1.is_empty();
+        assert!(
+            (one_reaction && b0 == b1s && !d1) || edited || deleted,
+            "change {n} is not one change: {before} -> {m}"
+        );
+        last.insert(id, m.clone());
+    }
+    assert!(
+        watcher.try_next(Duration::from_millis(300)).await.is_none(),
+        "nothing more"
+    );
+    // The messages as stored are the last frames.
+    let h = history(&app, &alice, room, "").await;
+    for m in h.body["messages"].as_array().unwrap() {
+        if let Some(f) = last.get(&m["id"].to_string()).filter(|f| !f.is_null()) {
+            assert_eq!(m, f);
+        }
+    }
+    let deleted = last[&b1.to_string()].clone();
+    assert!(!deleted["deleted_at"].is_null(), "{deleted}");
+}
+
+#[tokio::test]
+async fn a_user_changing_messages_in_a_loop_is_slowed_down_with_429() {
+    let app = spawn_app_with(|c| c.max_changes_per_sec = 2).await;
+    let (alice, bob, room) = app.pair("alice", "bob").await;
+    let m = app.send(&alice, room, "r1", "react").await["id"].clone();
+    // Three seconds' worth at once.
+    for k in 0..6 {
+        let r = react(&app, &alice, room, &m, "👍", k % 2 == 0).await;
+        assert_eq!(r.status, StatusCode::OK, "change {k}");
+    }
+    let r = react(&app, &alice, room, &m, "👍", true).await;
+    assert_error(&r, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert_eq!(retry, 1);
+    let r = edit(&app, &alice, room, &m, "edited").await;
+    assert_error(&r, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    // Nothing was numbered for the refused ones; the other member is not slowed.
+    assert_eq!(room_change_head(&app, &alice, room).await, 6);
+    let r = react(&app, &bob, room, &m, "🎉", true).await;
+    assert_eq!(r.status, StatusCode::OK);
+    // A second later Alice may change again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = edit(&app, &alice, room, &m, "edited").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["change_seq"], 8);
+}
+
+#[tokio::test]
+async fn a_message_takes_at_most_a_hundred_edits() {
+    let app = spawn_app().await;
+    let (alice, _bob, room) = app.pair("alice", "bob").await;
+    let m = app.send(&alice, room, "e1", LONG).await["id"].clone();
+    for k in 1..=100 {
+        let r = edit(&app, &alice, room, &m, &format!("{LONG} #{k}")).await;
+        assert_eq!(r.status, StatusCode::OK, "edit {k}");
+    }
+    let r = edit(&app, &alice, room, &m, "one more").await;
+    assert_error(&r, StatusCode::FORBIDDEN, "forbidden");
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("at most 100 times"));
+    // Unchanged, and still deletable.
+    let h = history(&app, &alice, room, "").await;
+    assert_eq!(h.body["messages"][0]["body"], format!("{LONG} #100"));
+    assert_eq!(
+        delete(&app, &alice, room, &m).await.status,
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[tokio::test]
+async fn a_resend_answers_with_the_message_as_it_is_now() {
+    let app = spawn_app().await;
+    let (alice, bob, room) = app.pair("alice", "bob").await;
+    let m = app.send(&alice, room, "again-1", "hello").await;
+    edit(&app, &alice, room, &m["id"], "hello, edited").await;
+    react(&app, &bob, room, &m["id"], "🎉", true).await;
+    let again = send_raw(
+        &app,
+        &alice,
+        room,
+        json!({"client_msg_id": "again-1", "body": "hello"}),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK, "{again:?}");
+    assert_eq!(again.body["id"], m["id"]);
+    assert_eq!(again.body["body"], "hello, edited");
+    assert_eq!(again.body["change_seq"], 2);
+    assert_eq!(
+        again.body["reactions"],
+        json!([{"emoji": "🎉", "user_ids": [bob.id]}])
+    );
+}

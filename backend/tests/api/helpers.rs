@@ -82,6 +82,7 @@ pub fn test_config(database_url: String) -> Config {
         hash_per_address: 1000,
         hash_max_wait: Duration::from_secs(10),
         edit_window: None,
+        max_changes_per_sec: 1000,
     }
 }
 

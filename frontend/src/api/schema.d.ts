@@ -3518,11 +3518,9 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            /** @description Over this user's allowance of message changes (`rate_limited`, with `Retry-After`; `LETSCHAT_MAX_CHANGES_PER_SEC`, see README, Limits) */
             429: {
                 headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3596,7 +3594,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not the caller's message, or past the edit window (`forbidden`) */
+            /** @description Not the caller's message, past the edit window, or already edited 100 times (`forbidden`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3659,11 +3657,9 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            /** @description Over this user's allowance of message changes (`rate_limited`, with `Retry-After`; `LETSCHAT_MAX_CHANGES_PER_SEC`, see README, Limits) */
             429: {
                 headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3756,11 +3752,9 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            /** @description Over this user's allowance of message changes (`rate_limited`, with `Retry-After`; `LETSCHAT_MAX_CHANGES_PER_SEC`, see README, Limits) */
             429: {
                 headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3844,11 +3838,9 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            /** @description Over this user's allowance of message changes (`rate_limited`, with `Retry-After`; `LETSCHAT_MAX_CHANGES_PER_SEC`, see README, Limits) */
             429: {
                 headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
