@@ -43,8 +43,8 @@ pub const CONTENT_SECURITY_POLICY: &str =
     ),
     responses(
         (status = 200, description = "The bytes, with `Content-Type` as detected, `X-Content-Type-Options: nosniff`, `Content-Disposition` (`inline` for images the server decoded, else `attachment`; the name in `filename*`), `Content-Security-Policy` (`sandbox`), `Cache-Control: private`, `ETag` (the SHA-256) and `Accept-Ranges: bytes`",
-            content_type = "application/octet-stream", body = FileBytes),
-        (status = 206, description = "The requested range (one), with `Content-Range`", content_type = "application/octet-stream", body = FileBytes),
+            content_type = "*/*", body = FileBytes),
+        (status = 206, description = "The requested range (one), with `Content-Range`", content_type = "*/*", body = FileBytes),
         (status = 304, description = "`If-None-Match` names the ETag: not modified"),
         (status = 403, description = "A bad or expired signature, or an upload that is no longer available (`forbidden`)", body = ErrorBody),
         (status = 404, description = "The stored file is missing (`not_found`)", body = ErrorBody),
@@ -71,8 +71,8 @@ pub async fn file(
         LinkQuery
     ),
     responses(
-        (status = 200, description = "The thumbnail (`image/jpeg`), with the headers of `GET /api/files/{upload_id}`", content_type = "image/jpeg", body = FileBytes),
-        (status = 206, description = "The requested range (one), with `Content-Range`", content_type = "image/jpeg", body = FileBytes),
+        (status = 200, description = "The thumbnail (`image/jpeg`), with the headers of `GET /api/files/{upload_id}`", content_type = "image/jpeg", body = inline(FileBytes)),
+        (status = 206, description = "The requested range (one), with `Content-Range`", content_type = "image/jpeg", body = inline(FileBytes)),
         (status = 304, description = "`If-None-Match` names the ETag: not modified"),
         (status = 403, description = "A bad or expired signature, or an upload that is no longer available (`forbidden`)", body = ErrorBody),
         (status = 404, description = "The upload has no thumbnail, or its stored file is missing (`not_found`)", body = ErrorBody),

@@ -5,17 +5,19 @@ use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::dto::UploadDto;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http_limits::is_body_timeout;
-use crate::services::uploads::{self, MULTIPART_OVERHEAD};
+use crate::services::uploads;
 use crate::state::AppState;
 
-/// The form of `POST /api/uploads`.
-#[derive(ToSchema)]
+/// The form of `POST /api/uploads`: exactly one part, `file`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct UploadForm {
     /// The file. Its name is kept (made safe); the content type the client gives it is ignored:
@@ -24,8 +26,8 @@ pub struct UploadForm {
     file: Vec<u8>,
 }
 
-/// Upload a file, to attach to a message. The body is `multipart/form-data` with one part
-/// `file`; other parts are ignored. The file is private to the caller until sent in a message,
+/// Upload a file, to attach to a message. The body is `multipart/form-data` with exactly one
+/// part, `file` (any other part is 422). The file is private to the caller until sent in a message,
 /// and deleted if not sent within 24 hours.
 ///
 /// Limits (see README, Uploads): at most `LETSCHAT_MAX_UPLOAD_BYTES` bytes (default 25 MiB,
@@ -69,30 +71,25 @@ pub async fn upload(
     let bad = |e: MultipartError| multipart_error(e, timeout_secs);
     let mut multipart = Multipart::new(req.headers(), payload);
     let mut received = None;
-    // Bytes of parts other than the file: read and dropped, up to a bound.
-    let mut other_bytes: u64 = 0;
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(bad)?;
-        if field.name() == Some("file") {
-            if let Some(admitted) = admitted.take() {
-                let name = field.content_disposition().and_then(|cd| {
-                    cd.get_filename_ext()
-                        .and_then(|ext| String::from_utf8(ext.value.clone()).ok())
-                        .or_else(|| cd.get_filename().map(str::to_owned))
-                });
-                let body = (&mut field).map(|chunk| chunk.map_err(bad));
-                received = Some(uploads::receive(&state, admitted, name, body).await?);
-                continue;
-            }
+        let part = field.name().unwrap_or_default().to_owned();
+        if part != "file" {
+            return Err(ApiError::validation(
+                &part,
+                "unknown part: the form has exactly one part, `file`",
+            ));
         }
-        while let Some(chunk) = field.next().await {
-            other_bytes = other_bytes.saturating_add(chunk.map_err(bad)?.len() as u64);
-            if other_bytes > MULTIPART_OVERHEAD {
-                return Err(ApiError::PayloadTooLarge {
-                    limit: usize::try_from(state.config.uploads.max_bytes).unwrap_or(usize::MAX),
-                });
-            }
-        }
+        let admitted = admitted
+            .take()
+            .ok_or_else(|| ApiError::validation("file", "only one `file` part is allowed"))?;
+        let name = field.content_disposition().and_then(|cd| {
+            cd.get_filename_ext()
+                .and_then(|ext| String::from_utf8(ext.value.clone()).ok())
+                .or_else(|| cd.get_filename().map(str::to_owned))
+        });
+        let body = (&mut field).map(|chunk| chunk.map_err(bad));
+        received = Some(uploads::receive(&state, admitted, name, body).await?);
     }
     let received = received.ok_or_else(|| {
         ApiError::validation(

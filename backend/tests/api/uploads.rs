@@ -810,7 +810,22 @@ async fn a_missing_or_empty_file_part_is_422() {
         Form::new().text("comment", "no file here"),
     )
     .await;
-    assert_invalid(&r, &["file"]);
+    assert_invalid(&r, &["comment"]);
+    let two = Form::new()
+        .part("file", Part::bytes(vec![1]).file_name("a"))
+        .part("file", Part::bytes(vec![2]).file_name("b"));
+    assert_invalid(&send_form(&app, &alice.token, two).await, &["file"]);
+    let boundary = "----letschat-no-parts";
+    let r = crate::support::raw(
+        &app,
+        reqwest::Method::POST,
+        "/api/uploads",
+        Some(&alice.token),
+        Some(&format!("multipart/form-data; boundary={boundary}")),
+        Some(format!("--{boundary}--\r\n").into_bytes()),
+    )
+    .await;
+    assert_invalid(&r.json(), &["file"]);
     let r = upload_as(&app, &alice, "empty.txt", "text/plain", Vec::new()).await;
     assert_invalid(&r, &["file"]);
     // Not multipart at all.

@@ -593,8 +593,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Upload a file, to attach to a message. The body is `multipart/form-data` with one part
-         *     `file`; other parts are ignored. The file is private to the caller until sent in a message,
+         * Upload a file, to attach to a message. The body is `multipart/form-data` with exactly one
+         *     part, `file` (any other part is 422). The file is private to the caller until sent in a message,
          *     and deleted if not sent within 24 hours.
          * @description Limits (see README, Uploads): at most `LETSCHAT_MAX_UPLOAD_BYTES` bytes (default 25 MiB,
          *     else 413); `LETSCHAT_UPLOAD_QUOTA_BYTES_PER_DAY` bytes per user in any 24 hours (default
@@ -1104,7 +1104,7 @@ export interface components {
              */
             width: number | null;
         };
-        /** @description The form of `POST /api/uploads`. */
+        /** @description The form of `POST /api/uploads`: exactly one part, `file`. */
         UploadForm: {
             /**
              * Format: binary
@@ -3082,7 +3082,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": components["schemas"]["FileBytes"];
+                    "*/*": components["schemas"]["FileBytes"];
                 };
             };
             /** @description The requested range (one), with `Content-Range` */
@@ -3091,7 +3091,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": components["schemas"]["FileBytes"];
+                    "*/*": components["schemas"]["FileBytes"];
                 };
             };
             /** @description `If-None-Match` names the ETag: not modified */
@@ -3193,7 +3193,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "image/jpeg": components["schemas"]["FileBytes"];
+                    "image/jpeg": string;
                 };
             };
             /** @description The requested range (one), with `Content-Range` */
@@ -3202,7 +3202,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "image/jpeg": components["schemas"]["FileBytes"];
+                    "image/jpeg": string;
                 };
             };
             /** @description `If-None-Match` names the ETag: not modified */
