@@ -991,6 +991,44 @@ mod tests {
         assert_eq!(c.bcrypt_cost, 12);
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(c.metrics_bind, None);
+        let u = &c.uploads;
+        assert_eq!(u.dir, PathBuf::from("data/uploads"));
+        assert_eq!(u.max_bytes, 25 * 1024 * 1024);
+        assert_eq!(u.quota_bytes_per_day, 1024 * 1024 * 1024);
+        assert_eq!(u.link_ttl, Duration::from_secs(3600));
+        assert_eq!(u.unsent_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(u.max_image_pixels, 40_000_000);
+    }
+
+    #[test]
+    fn upload_settings() {
+        let mut a = args();
+        a.upload_dir = Some("/srv/chat/files".into());
+        a.max_upload_bytes = Some("1048576".into());
+        a.upload_link_ttl = Some("15m".into());
+        let c = Config::from_args(&a).expect("valid");
+        assert_eq!(c.uploads.dir, PathBuf::from("/srv/chat/files"));
+        assert_eq!(c.uploads.max_bytes, 1 << 20);
+        assert_eq!(c.uploads.link_ttl, Duration::from_secs(900));
+        for (set, var) in [
+            (
+                (|a: &mut ServeArgs| a.max_upload_bytes = Some("0".into())) as fn(&mut ServeArgs),
+                "LETSCHAT_MAX_UPLOAD_BYTES",
+            ),
+            (
+                |a| a.upload_link_ttl = Some("1s".into()),
+                "LETSCHAT_UPLOAD_LINK_TTL",
+            ),
+            (
+                |a| a.uploads_per_user = Some("none".into()),
+                "LETSCHAT_UPLOADS_PER_USER",
+            ),
+        ] {
+            let mut a = args();
+            set(&mut a);
+            let e = Config::from_args(&a).expect_err(var).to_string();
+            assert!(e.contains(var), "{e}");
+        }
     }
 
     #[test]
