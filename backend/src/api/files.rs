@@ -21,7 +21,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
 use crate::services::uploads::{self, detect, Servable, Variant, READ_BLOCK};
 use crate::state::AppState;
 
@@ -48,7 +48,7 @@ pub const CONTENT_SECURITY_POLICY: &str =
         (status = 304, description = "`If-None-Match` names the ETag: not modified"),
         (status = 403, description = "A bad or expired signature, or an upload that is no longer available (`forbidden`)", body = ErrorBody),
         (status = 404, description = "The stored file is missing (`not_found`)", body = ErrorBody),
-        (status = 416, description = "The range is outside the file; `Content-Range: bytes */<size>`", body = ErrorBody),
+        (status = 416, description = "The range is outside the file (`range_not_satisfiable`); `Content-Range: bytes */<size>`", body = ErrorBody),
     )
 )]
 #[get("/files/{upload_id}")]
@@ -76,7 +76,7 @@ pub async fn file(
         (status = 304, description = "`If-None-Match` names the ETag: not modified"),
         (status = 403, description = "A bad or expired signature, or an upload that is no longer available (`forbidden`)", body = ErrorBody),
         (status = 404, description = "The upload has no thumbnail, or its stored file is missing (`not_found`)", body = ErrorBody),
-        (status = 416, description = "The range is outside the file; `Content-Range: bytes */<size>`", body = ErrorBody),
+        (status = 416, description = "The range is outside the file (`range_not_satisfiable`); `Content-Range: bytes */<size>`", body = ErrorBody),
     )
 )]
 #[get("/files/{upload_id}/thumbnail")]
@@ -138,10 +138,15 @@ async fn serve(
                 ));
             }
             None => {
-                return Ok(res
-                    .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                return Ok(HttpResponse::RangeNotSatisfiable()
                     .insert_header((header::CONTENT_RANGE, format!("bytes */{size}")))
-                    .finish());
+                    .json(ErrorBody {
+                        error: ErrorDetail {
+                            code: "range_not_satisfiable".to_owned(),
+                            message: format!("the range is outside the file ({size} bytes)"),
+                            fields: None,
+                        },
+                    }));
             }
         }
     }

@@ -656,6 +656,11 @@ async fn ranges_and_etags() {
     let f = fetch_with(&app, url, &[("Range", &format!("bytes={size}-"))]).await;
     assert_eq!(f.status, StatusCode::RANGE_NOT_SATISFIABLE, "{f:?}");
     assert_eq!(f.header("content-range"), format!("bytes */{size}"));
+    assert_error(
+        &f.json(),
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "range_not_satisfiable",
+    );
 
     // The ETag is the hash; If-None-Match with it: 304 without a body.
     let etag = format!("\"{}\"", sha256_hex(&bytes));

@@ -3119,7 +3119,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The range is outside the file; `Content-Range: bytes *\/<size>` */
+            /** @description The range is outside the file (`range_not_satisfiable`); `Content-Range: bytes *\/<size>` */
             416: {
                 headers: {
                     [name: string]: unknown;
@@ -3230,7 +3230,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The range is outside the file; `Content-Range: bytes *\/<size>` */
+            /** @description The range is outside the file (`range_not_satisfiable`); `Content-Range: bytes *\/<size>` */
             416: {
                 headers: {
                     [name: string]: unknown;
