@@ -76,6 +76,7 @@ LETSCHAT_BCRYPT_COST=4 \
 LETSCHAT_AUTH_RATE_PER_IP=1000000 \
 LETSCHAT_FAILED_LOGINS_PER_HOUR=1000000 \
 LETSCHAT_STATIC_DIR="$tmp/no-static" \
+LETSCHAT_UPLOAD_DIR="$tmp/uploads" \
 RUST_LOG="${RUST_LOG:-warn}" \
     "$BIN" >"$tmp/server.log" 2>&1 &
 server_pid=$!
@@ -116,6 +117,27 @@ post "/api/rooms/$room_id/messages" \
 # A token of its own for POST /api/auth/logout, so fuzzing it does not revoke the main one.
 logout_token=$(post /api/auth/login \
     '{"username":"bob","password":"bob-password"}' | field token)
+
+# A picture of alice's (a 1×1 PNG), so that its signed links are fuzzed too: schemathesis.toml
+# gives every generated request of GET /api/files/... the real link (a made-up one is 403).
+base64 -d >"$tmp/picture.png" <<<'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=='
+picture=$(curl -fsS -X POST "$base/api/uploads" -H "Authorization: Bearer $token" \
+    -F "file=@$tmp/picture.png;filename=picture.png;type=image/png")
+# `link_part url|thumbnail_url id|e|s`: a part of one of the picture's links.
+link_part() {
+    python3 -c '
+import json, sys, urllib.parse
+up = json.loads(sys.argv[1])
+query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(up[sys.argv[2]]).query))
+print(up["id"] if sys.argv[3] == "id" else query[sys.argv[3]])' "$picture" "$1" "$2"
+}
+CONFORMANCE_UPLOAD_ID=$(link_part url id)
+CONFORMANCE_FILE_E=$(link_part url e)
+CONFORMANCE_FILE_S=$(link_part url s)
+CONFORMANCE_THUMBNAIL_E=$(link_part thumbnail_url e)
+CONFORMANCE_THUMBNAIL_S=$(link_part thumbnail_url s)
+export CONFORMANCE_UPLOAD_ID CONFORMANCE_FILE_E CONFORMANCE_FILE_S CONFORMANCE_THUMBNAIL_E \
+    CONFORMANCE_THUMBNAIL_S
 
 if [[ "$room_id" != 1 ]]; then
     echo "conformance: expected the first room to be 1, got $room_id" >&2

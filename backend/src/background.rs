@@ -87,14 +87,20 @@ pub struct Background {
 
 impl Background {
     pub fn start(threads: usize) -> std::io::Result<Background> {
+        Self::start_named("background", threads)
+    }
+
+    /// A pool of its own, its threads named `name-0`, `name-1`, ... (uploads keep theirs apart
+    /// from the bulk reads', so a burst of photos never delays anyone's room list).
+    pub fn start_named(name: &'static str, threads: usize) -> std::io::Result<Background> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..threads.max(1) {
             let queue = Arc::clone(&queue);
             std::thread::Builder::new()
-                .name(format!("background-{i}"))
+                .name(format!("{name}-{i}"))
                 .spawn(move || {
-                    lower_own_priority("background");
+                    lower_own_priority(name);
                     loop {
                         // The lock is held only while waiting for the next job; the job runs
                         // after it is released.

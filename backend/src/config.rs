@@ -139,6 +139,69 @@ pub struct Config {
     /// Message changes (edits, deletes, reactions) one user may make per second on one
     /// instance, with a burst of three seconds' worth (`LETSCHAT_MAX_CHANGES_PER_SEC`).
     pub max_changes_per_sec: u32,
+    /// Uploads, their storage and the links they are served at (see README, "Uploads").
+    pub uploads: UploadConfig,
+}
+
+/// Uploads: where their bytes are kept, how large they may be, how many one user may send, and
+/// how long their links work (see README, "Uploads").
+#[derive(Debug, Clone)]
+pub struct UploadConfig {
+    /// The blob store's folder (`LETSCHAT_UPLOAD_DIR`); several instances may share it.
+    pub dir: PathBuf,
+    /// Largest upload in bytes (`LETSCHAT_MAX_UPLOAD_BYTES`); larger is 413.
+    pub max_bytes: u64,
+    /// Bytes one user may upload in any 24 hours (`LETSCHAT_UPLOAD_QUOTA_BYTES_PER_DAY`); past
+    /// it, 429 with `Retry-After`.
+    pub quota_bytes_per_day: u64,
+    /// Uploads one user may have in progress on this instance (`LETSCHAT_UPLOADS_PER_USER`); the
+    /// next one gets 429.
+    pub per_user: usize,
+    /// Uploads in progress on this instance, all users together (`LETSCHAT_UPLOADS_CONCURRENT`);
+    /// the next one gets 429.
+    pub concurrent: usize,
+    /// An upload's body must have arrived this long after its headers
+    /// (`LETSCHAT_UPLOAD_BODY_TIMEOUT`); other requests have `http.body_timeout`.
+    pub body_timeout: Duration,
+    /// How long a signed file link works (`LETSCHAT_UPLOAD_LINK_TTL`).
+    pub link_ttl: Duration,
+    /// Images with more pixels than this are not decoded (no thumbnail, served as a download)
+    /// (`LETSCHAT_MAX_IMAGE_PIXELS`).
+    pub max_image_pixels: u64,
+    /// Threads that decode images and make thumbnails (`LETSCHAT_IMAGE_THREADS`).
+    pub image_threads: usize,
+    /// Threads that write, read and sweep the stored files.
+    pub io_threads: usize,
+    /// Uploads never sent in a message are deleted this long after they arrived
+    /// (`LETSCHAT_UNSENT_UPLOAD_TTL`).
+    pub unsent_ttl: Duration,
+    /// How often the sweep runs (`LETSCHAT_UPLOAD_SWEEP_INTERVAL`).
+    pub sweep_interval: Duration,
+    /// Stored files written less than this long ago are never swept, whatever the database says:
+    /// an upload renames its file into place before its row is committed.
+    pub sweep_grace: Duration,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        UploadConfig {
+            dir: PathBuf::from("data/uploads"),
+            max_bytes: 25 * 1024 * 1024,
+            quota_bytes_per_day: 1024 * 1024 * 1024,
+            per_user: 4,
+            concurrent: 64,
+            body_timeout: Duration::from_secs(600),
+            link_ttl: Duration::from_secs(3600),
+            max_image_pixels: 40_000_000,
+            // Leave at least one core to messaging when a burst of photos arrives.
+            image_threads: cores.saturating_sub(1).clamp(1, 4),
+            io_threads: 4,
+            unsent_ttl: Duration::from_secs(24 * 3600),
+            sweep_interval: Duration::from_secs(3600),
+            sweep_grace: Duration::from_secs(600),
+        }
+    }
 }
 
 /// Bounds on the memory and time one HTTP connection can take (see README, "Limits").
@@ -333,6 +396,39 @@ pub struct ServeArgs {
     /// of three seconds' worth; past it 429.
     #[arg(long, env = "LETSCHAT_MAX_CHANGES_PER_SEC")]
     pub max_changes_per_sec: Option<String>,
+    /// Folder of uploaded files (default `data/uploads`); several instances may share it.
+    #[arg(long, env = "LETSCHAT_UPLOAD_DIR")]
+    pub upload_dir: Option<String>,
+    /// Largest upload in bytes (default 26214400, 25 MiB).
+    #[arg(long, env = "LETSCHAT_MAX_UPLOAD_BYTES")]
+    pub max_upload_bytes: Option<String>,
+    /// Bytes one user may upload in any 24 hours (default 1073741824, 1 GiB).
+    #[arg(long, env = "LETSCHAT_UPLOAD_QUOTA_BYTES_PER_DAY")]
+    pub upload_quota_bytes_per_day: Option<String>,
+    /// Uploads one user may have in progress at once (default 4).
+    #[arg(long, env = "LETSCHAT_UPLOADS_PER_USER")]
+    pub uploads_per_user: Option<String>,
+    /// Uploads in progress at once, all users together (default 64).
+    #[arg(long, env = "LETSCHAT_UPLOADS_CONCURRENT")]
+    pub uploads_concurrent: Option<String>,
+    /// Time for an upload's body to arrive after its headers (default `10m`).
+    #[arg(long, env = "LETSCHAT_UPLOAD_BODY_TIMEOUT")]
+    pub upload_body_timeout: Option<String>,
+    /// How long a signed file link works (default `1h`).
+    #[arg(long, env = "LETSCHAT_UPLOAD_LINK_TTL")]
+    pub upload_link_ttl: Option<String>,
+    /// Images with more pixels are not decoded: no thumbnail, served as a download (default 40000000).
+    #[arg(long, env = "LETSCHAT_MAX_IMAGE_PIXELS")]
+    pub max_image_pixels: Option<String>,
+    /// Threads that decode images and make thumbnails (default: cores - 1, at most 4).
+    #[arg(long, env = "LETSCHAT_IMAGE_THREADS")]
+    pub image_threads: Option<String>,
+    /// Uploads never sent in a message are deleted this long after they arrived (default `24h`).
+    #[arg(long, env = "LETSCHAT_UNSENT_UPLOAD_TTL")]
+    pub unsent_upload_ttl: Option<String>,
+    /// How often unsent uploads and unused files are swept (default `1h`).
+    #[arg(long, env = "LETSCHAT_UPLOAD_SWEEP_INTERVAL")]
+    pub upload_sweep_interval: Option<String>,
 }
 
 /// A configuration error: one line naming the variable.
@@ -643,8 +739,92 @@ impl Config {
                 10,
                 1..=1_000_000,
             )?,
+            uploads: upload_config(args)?,
         })
     }
+}
+
+fn upload_config(args: &ServeArgs) -> Result<UploadConfig, ConfigError> {
+    let d = UploadConfig::default();
+    let (second, minute, day) = (
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+        Duration::from_secs(86_400),
+    );
+    Ok(UploadConfig {
+        dir: args
+            .upload_dir
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map_or(d.dir, PathBuf::from),
+        max_bytes: parse_num(
+            "LETSCHAT_MAX_UPLOAD_BYTES",
+            args.max_upload_bytes.as_deref(),
+            d.max_bytes,
+            1..=1 << 40,
+        )?,
+        quota_bytes_per_day: parse_num(
+            "LETSCHAT_UPLOAD_QUOTA_BYTES_PER_DAY",
+            args.upload_quota_bytes_per_day.as_deref(),
+            d.quota_bytes_per_day,
+            1..=1 << 50,
+        )?,
+        per_user: parse_num(
+            "LETSCHAT_UPLOADS_PER_USER",
+            args.uploads_per_user.as_deref(),
+            d.per_user,
+            1..=1024,
+        )?,
+        concurrent: parse_num(
+            "LETSCHAT_UPLOADS_CONCURRENT",
+            args.uploads_concurrent.as_deref(),
+            d.concurrent,
+            1..=100_000,
+        )?,
+        body_timeout: parse_bounded_duration(
+            "LETSCHAT_UPLOAD_BODY_TIMEOUT",
+            args.upload_body_timeout.as_deref(),
+            d.body_timeout,
+            second,
+            day,
+        )?,
+        link_ttl: parse_bounded_duration(
+            "LETSCHAT_UPLOAD_LINK_TTL",
+            args.upload_link_ttl.as_deref(),
+            d.link_ttl,
+            minute,
+            7 * day,
+        )?,
+        max_image_pixels: parse_num(
+            "LETSCHAT_MAX_IMAGE_PIXELS",
+            args.max_image_pixels.as_deref(),
+            d.max_image_pixels,
+            1..=1 << 32,
+        )?,
+        image_threads: parse_num(
+            "LETSCHAT_IMAGE_THREADS",
+            args.image_threads.as_deref(),
+            d.image_threads,
+            1..=256,
+        )?,
+        io_threads: d.io_threads,
+        unsent_ttl: parse_bounded_duration(
+            "LETSCHAT_UNSENT_UPLOAD_TTL",
+            args.unsent_upload_ttl.as_deref(),
+            d.unsent_ttl,
+            minute,
+            365 * day,
+        )?,
+        sweep_interval: parse_bounded_duration(
+            "LETSCHAT_UPLOAD_SWEEP_INTERVAL",
+            args.upload_sweep_interval.as_deref(),
+            d.sweep_interval,
+            minute,
+            day,
+        )?,
+        sweep_grace: d.sweep_grace,
+    })
 }
 
 /// `LETSCHAT_EDIT_WINDOW`: a duration of at least a second, or no limit (unset, empty, `none`).
@@ -824,6 +1004,44 @@ mod tests {
         assert_eq!(c.bcrypt_cost, 12);
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(c.metrics_bind, None);
+        let u = &c.uploads;
+        assert_eq!(u.dir, PathBuf::from("data/uploads"));
+        assert_eq!(u.max_bytes, 25 * 1024 * 1024);
+        assert_eq!(u.quota_bytes_per_day, 1024 * 1024 * 1024);
+        assert_eq!(u.link_ttl, Duration::from_secs(3600));
+        assert_eq!(u.unsent_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(u.max_image_pixels, 40_000_000);
+    }
+
+    #[test]
+    fn upload_settings() {
+        let mut a = args();
+        a.upload_dir = Some("/srv/chat/files".into());
+        a.max_upload_bytes = Some("1048576".into());
+        a.upload_link_ttl = Some("15m".into());
+        let c = Config::from_args(&a).expect("valid");
+        assert_eq!(c.uploads.dir, PathBuf::from("/srv/chat/files"));
+        assert_eq!(c.uploads.max_bytes, 1 << 20);
+        assert_eq!(c.uploads.link_ttl, Duration::from_secs(900));
+        for (set, var) in [
+            (
+                (|a: &mut ServeArgs| a.max_upload_bytes = Some("0".into())) as fn(&mut ServeArgs),
+                "LETSCHAT_MAX_UPLOAD_BYTES",
+            ),
+            (
+                |a| a.upload_link_ttl = Some("1s".into()),
+                "LETSCHAT_UPLOAD_LINK_TTL",
+            ),
+            (
+                |a| a.uploads_per_user = Some("none".into()),
+                "LETSCHAT_UPLOADS_PER_USER",
+            ),
+        ] {
+            let mut a = args();
+            set(&mut a);
+            let e = Config::from_args(&a).expect_err(var).to_string();
+            assert!(e.contains(var), "{e}");
+        }
     }
 
     #[test]

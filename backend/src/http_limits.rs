@@ -136,6 +136,9 @@ fn set_write_timeout(stream: &actix_web::rt::net::TcpStream, timeout: Duration) 
 #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "fuchsia")))]
 fn set_write_timeout(_: &actix_web::rt::net::TcpStream, _: Duration) {}
 
+/// The path of `POST /api/uploads`, whose body has `LETSCHAT_UPLOAD_BODY_TIMEOUT`.
+pub const UPLOAD_PATH: &str = "/api/uploads";
+
 /// Middleware, run before any extractor: refuses requests on a connection over its address's
 /// cap (429, closed, before any body is read), and puts the request body under the body
 /// deadline.
@@ -154,9 +157,15 @@ pub async fn limit_requests<B: MessageBody + 'static>(
         res.head_mut().set_connection_type(ConnectionType::Close);
         return Ok(req.into_response(res).map_into_right_body());
     }
-    let timeout = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.config.http.body_timeout);
+    // Uploads are large: they have a deadline of their own.
+    let upload = req.path() == UPLOAD_PATH;
+    let timeout = req.app_data::<web::Data<AppState>>().map(|s| {
+        if upload {
+            s.config.uploads.body_timeout
+        } else {
+            s.config.http.body_timeout
+        }
+    });
     // A WebSocket's frames arrive as its upgrade request's body: they are not a request body.
     let websocket = req.path() == crate::ws::PATH && req.head().upgrade();
     let unread = match (timeout, req.take_payload()) {

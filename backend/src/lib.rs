@@ -17,5 +17,6 @@ pub mod presence;
 pub mod services;
 pub mod startup;
 pub mod state;
+pub mod storage;
 pub mod telemetry;
 pub mod ws;

@@ -23,6 +23,7 @@ from `/api/auth/register` or `/api/auth/login`. Live messaging uses the WebSocke
         (name = "users", description = "The caller, and finding people"),
         (name = "contacts", description = "The caller's contacts list"),
         (name = "rooms", description = "Private rooms, history, sending, read markers"),
+        (name = "uploads", description = "Files and images: uploading them, and the signed links they are served at"),
         (name = "health", description = "Liveness"),
         (name = "admin", description = "Administration (administrators only; 403 for everyone else)"),
     )

@@ -113,8 +113,11 @@ impl Application {
         };
         let writer = Writer::start(db.clone(), Arc::clone(&broker), metrics.writer.clone())
             .map_err(|e| StartupError::Other(format!("cannot start the message writer: {e}")))?;
+        let uploads = crate::services::uploads::Uploads::start(&config.uploads, &config.jwt_secret)
+            .map_err(|e| StartupError::Other(format!("cannot start the upload threads: {e}")))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = AppState {
+            uploads,
             db,
             hasher,
             broker,
@@ -219,6 +222,7 @@ impl Application {
             .transpose()?;
 
         spawn_housekeeping(state.clone());
+        crate::services::uploads::sweep::spawn(state.clone());
         crate::services::sessions::spawn_presence_upkeep(Arc::new(state.clone()));
         Ok(Application {
             port,

@@ -11,6 +11,7 @@ use crate::db::Db;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
 use crate::services::heavy::HeavyLimiter;
+use crate::services::uploads::Uploads;
 use crate::services::writer::Writer;
 
 #[derive(Clone)]
@@ -28,6 +29,8 @@ pub struct AppState {
     pub heavy: HeavyLimiter,
     /// Per-user allowance of message changes.
     pub changes: crate::services::change_limit::ChangeLimiter,
+    /// Uploads: the blob store, the upload threads and the link signer.
+    pub uploads: Uploads,
     pub config: Arc<Config>,
     /// What the metrics endpoint exports (no-op handles when it is off).
     pub metrics: Arc<Metrics>,

@@ -594,6 +594,12 @@ pub struct AdminStats {
     pub messages_last_hour: i64,
     #[schema(minimum = 0)]
     pub messages_last_day: i64,
+    /// Uploads stored: those not yet sent (kept 24 h) and those messages carry.
+    #[schema(minimum = 0)]
+    pub uploads: i64,
+    /// Their bytes, each upload counted (the same bytes uploaded twice are stored once).
+    #[schema(minimum = 0)]
+    pub upload_bytes: i64,
     /// Open WebSocket connections on every instance of the server: the answering instance's
     /// now, plus each other's as it last reported them (when one of its users came or went, and
     /// every 10 s).
@@ -616,6 +622,8 @@ impl From<Stats> for AdminStats {
             messages: t.messages,
             messages_last_hour: t.messages_last_hour,
             messages_last_day: t.messages_last_day,
+            uploads: t.uploads,
+            upload_bytes: t.upload_bytes,
             connections: i64::try_from(s.connections).unwrap_or(i64::MAX),
             online_users: i64::try_from(s.online_users).unwrap_or(i64::MAX),
         }

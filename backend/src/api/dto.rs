@@ -186,3 +186,65 @@ impl From<RoomView> for RoomDto {
         }
     }
 }
+
+/// An uploaded file; in a message, an attachment. `content_type` is what the server detected
+/// from the bytes, not what the client claimed. `url` and `thumbnail_url` are signed links
+/// (relative to the server) that work without an `Authorization` header and expire after
+/// `LETSCHAT_UPLOAD_LINK_TTL` (1 h, rounded up to the next five minutes); every response that
+/// shows an upload signs them afresh for its reader.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Upload)]
+pub struct UploadDto {
+    /// 32 lowercase hex digits.
+    #[schema(
+        pattern = "^[0-9a-f]{32}$",
+        example = "3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6"
+    )]
+    pub id: String,
+    /// The file name as sent, made safe: no folders, control or bidirectional-override
+    /// characters, at most 200 bytes.
+    #[schema(example = "holiday.jpg")]
+    pub name: String,
+    /// Detected from the bytes (`application/octet-stream` when unknown).
+    #[schema(example = "image/jpeg")]
+    pub content_type: String,
+    /// Bytes.
+    #[schema(minimum = 1)]
+    pub size: i64,
+    /// SHA-256 of the bytes, lowercase hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub sha256: String,
+    /// For images the server decoded: as displayed (EXIF orientation applied); else null.
+    #[schema(required = true, minimum = 1)]
+    pub width: Option<i32>,
+    #[schema(required = true, minimum = 1)]
+    pub height: Option<i32>,
+    /// The bytes as uploaded: `/api/files/{id}?e=<expiry>&s=<signature>`.
+    #[schema(example = "/api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6?e=1767225600&s=Rj9x...")]
+    pub url: String,
+    /// A JPEG of at most 400 pixels on its long side, for images the server decoded; else null.
+    #[schema(required = true)]
+    pub thumbnail_url: Option<String>,
+}
+
+impl UploadDto {
+    /// `upload` with its links signed at `now` for the reader this is sent to.
+    pub fn signed(
+        upload: crate::db::uploads::UploadRow,
+        links: &crate::services::uploads::Links,
+        now: std::time::SystemTime,
+    ) -> UploadDto {
+        let urls = links.sign(&upload, now);
+        UploadDto {
+            id: upload.id,
+            name: upload.name,
+            content_type: upload.content_type,
+            size: upload.size,
+            sha256: upload.sha256,
+            width: upload.width,
+            height: upload.height,
+            url: urls.url,
+            thumbnail_url: urls.thumbnail_url,
+        }
+    }
+}

@@ -5,9 +5,11 @@ pub mod admin;
 pub mod auth;
 pub mod contacts;
 pub mod dto;
+pub mod files;
 pub mod health;
 pub mod json;
 pub mod rooms;
+pub mod uploads;
 pub mod users;
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
@@ -41,6 +43,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(rooms::unreact)
         .service(rooms::changes)
         .service(rooms::read)
+        .service(uploads::upload)
+        .service(files::file)
+        .service(files::thumbnail)
         .service(health::health)
         .service(admin::list_users)
         .service(admin::create_user)

@@ -244,6 +244,9 @@ pub struct Totals {
     pub messages: i64,
     pub messages_last_hour: i64,
     pub messages_last_day: i64,
+    /// Uploads stored (sent or not yet), and their bytes.
+    pub uploads: i64,
+    pub upload_bytes: i64,
 }
 
 pub fn totals(conn: &mut DbConnection) -> ApiResult<Totals> {
@@ -270,6 +273,7 @@ pub fn totals(conn: &mut DbConnection) -> ApiResult<Totals> {
     };
     let messages_last_hour: i64 = since(3600).first(conn)?;
     let messages_last_day: i64 = since(86_400).first(conn)?;
+    let (uploads, upload_bytes) = super::uploads::totals(conn)?;
     Ok(Totals {
         users,
         admins,
@@ -278,6 +282,8 @@ pub fn totals(conn: &mut DbConnection) -> ApiResult<Totals> {
         messages,
         messages_last_hour,
         messages_last_day,
+        uploads,
+        upload_bytes,
     })
 }
 

@@ -14,6 +14,7 @@ pub mod models;
 pub mod rooms;
 pub mod schema;
 pub mod tokens;
+pub mod uploads;
 pub mod users;
 
 use std::path::{Path, PathBuf};

@@ -102,11 +102,38 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    uploads (id) {
+        id -> Text,
+        uploader_id -> BigInt,
+        name -> Text,
+        content_type -> Text,
+        size -> BigInt,
+        sha256 -> Text,
+        width -> Nullable<Integer>,
+        height -> Nullable<Integer>,
+        has_thumbnail -> Bool,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    message_attachments (message_id, position) {
+        message_id -> BigInt,
+        upload_id -> Text,
+        position -> Integer,
+    }
+}
+
 diesel::joinable!(contacts -> rooms (room_id));
 diesel::joinable!(room_members -> rooms (room_id));
 diesel::joinable!(messages -> rooms (room_id));
 diesel::joinable!(reactions -> messages (message_id));
 diesel::joinable!(message_edits -> messages (message_id));
+diesel::joinable!(uploads -> users (uploader_id));
+diesel::joinable!(message_attachments -> messages (message_id));
+diesel::joinable!(message_attachments -> uploads (upload_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -117,5 +144,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     revoked_tokens,
     audit_log,
     reactions,
-    message_edits
+    message_edits,
+    uploads,
+    message_attachments
 );

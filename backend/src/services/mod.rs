@@ -9,4 +9,5 @@ pub mod heavy;
 pub mod messages;
 pub mod rooms;
 pub mod sessions;
+pub mod uploads;
 pub mod writer;

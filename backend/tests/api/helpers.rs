@@ -16,6 +16,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The server's `DATABASE_URL` (empty for `for_address`).
     pub database_url: String,
+    /// The server's `LETSCHAT_UPLOAD_DIR`.
+    pub upload_dir: std::path::PathBuf,
     _dir: tempfile::TempDir,
     pg: Option<PgDatabase>,
 }
@@ -83,6 +85,11 @@ pub fn test_config(database_url: String) -> Config {
         hash_max_wait: Duration::from_secs(10),
         edit_window: None,
         max_changes_per_sec: 1000,
+        // `build_app` puts uploads in the test's own folder.
+        uploads: letschat::config::UploadConfig {
+            dir: std::env::temp_dir().join("letschat-test-uploads"),
+            ..Default::default()
+        },
     }
 }
 
@@ -120,6 +127,7 @@ pub async fn build_app(tweak: impl FnOnce(&mut Config)) -> (TestApp, Application
     let dir = tempfile::tempdir().unwrap();
     let (url, pg) = fresh_database(dir.path());
     let mut config = test_config(url);
+    config.uploads.dir = dir.path().join("uploads");
     tweak(&mut config);
     build_on(config, dir, pg).await
 }
@@ -132,6 +140,7 @@ async fn build_on(
     pg: Option<PgDatabase>,
 ) -> (TestApp, Application) {
     let database_url = config.database_url.clone();
+    let upload_dir = config.uploads.dir.clone();
     let server = Application::build(config).await.expect("the app starts");
     let port = server.port();
     let app = TestApp {
@@ -142,6 +151,7 @@ async fn build_on(
             .build()
             .unwrap(),
         database_url,
+        upload_dir,
         _dir: dir,
         pg,
     };
@@ -152,6 +162,7 @@ async fn build_on(
 /// `tweak` (the database stays `first`'s, which owns it).
 pub async fn spawn_instance_of(first: &TestApp, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(first.database_url.clone());
+    config.uploads.dir = first.upload_dir.clone();
     tweak(&mut config);
     config.database_url = first.database_url.clone();
     let (app, server) = build_on(config, tempfile::tempdir().unwrap(), None).await;
@@ -224,6 +235,7 @@ impl TestApp {
                 .build()
                 .unwrap(),
             database_url: String::new(),
+            upload_dir: std::path::PathBuf::new(),
             _dir: tempfile::tempdir().unwrap(),
             pg: None,
         }

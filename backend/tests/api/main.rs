@@ -23,6 +23,7 @@ mod openapi;
 mod rate_limits;
 mod rooms;
 mod smoke;
+mod uploads;
 mod users;
 mod ws;
 mod ws_limits;

@@ -356,6 +356,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/files/{upload_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An uploaded file's bytes, as uploaded. The URL comes signed in the `url` of an `upload` or
+         *     `attachment`; a tampered or expired link is 403 `forbidden`, and so is the link of an upload
+         *     that is no longer available (never sent and swept, or its message deleted while no other live
+         *     message carries the same bytes). Answers as the module documentation says.
+         */
+        get: operations["get_file"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/files/{upload_id}/thumbnail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The thumbnail of an uploaded image: a JPEG of at most 400 pixels on its long side, EXIF
+         *     orientation applied, without any metadata. The URL comes signed in `thumbnail_url`; the
+         *     rules and headers are those of `GET /api/files/{upload_id}` (always `inline`).
+         */
+        get: operations["get_thumbnail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/health": {
         parameters: {
             query?: never;
@@ -540,6 +583,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload a file, to attach to a message. The body is `multipart/form-data` with exactly one
+         *     part, `file` (any other part is 422). The file is private to the caller until sent in a message,
+         *     and deleted if not sent within 24 hours.
+         * @description Limits (see README, Uploads): at most `LETSCHAT_MAX_UPLOAD_BYTES` bytes (default 25 MiB,
+         *     else 413); `LETSCHAT_UPLOAD_QUOTA_BYTES_PER_DAY` bytes per user in any 24 hours (default
+         *     1 GiB, else 429 with `Retry-After`); `LETSCHAT_UPLOADS_PER_USER` uploads of one user in
+         *     progress at once (default 4, else 429); the body must arrive within
+         *     `LETSCHAT_UPLOAD_BODY_TIMEOUT` (default 10 minutes, else 408). Images (PNG, JPEG, GIF, WebP)
+         *     of at most `LETSCHAT_MAX_IMAGE_PIXELS` (default 40 million) get `width`, `height` and a
+         *     thumbnail; larger ones, and images that do not decode, are kept as plain files.
+         */
+        post: operations["create_upload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/users/search": {
         parameters: {
             query?: never;
@@ -648,6 +719,16 @@ export interface components {
             online_users: number;
             /** Format: int64 */
             rooms: number;
+            /**
+             * Format: int64
+             * @description Their bytes, each upload counted (the same bytes uploaded twice are stored once).
+             */
+            upload_bytes: number;
+            /**
+             * Format: int64
+             * @description Uploads stored: those not yet sent (kept 24 h) and those messages carry.
+             */
+            uploads: number;
             /** Format: int64 */
             users: number;
         };
@@ -799,6 +880,11 @@ export interface components {
             /** @description Human-readable sentence. */
             message: string;
         };
+        /**
+         * Format: binary
+         * @description A stored file's bytes (the detected `Content-Type` says what they are).
+         */
+        FileBytes: string;
         Health: {
             broker: components["schemas"]["BrokerHealth"];
             /**
@@ -972,6 +1058,61 @@ export interface components {
          * @description A message's position in its room: 1, 2, 3, … with no gaps (0 where there is none yet).
          */
         Seq: number;
+        /**
+         * @description An uploaded file; in a message, an attachment. `content_type` is what the server detected
+         *     from the bytes, not what the client claimed. `url` and `thumbnail_url` are signed links
+         *     (relative to the server) that work without an `Authorization` header and expire after
+         *     `LETSCHAT_UPLOAD_LINK_TTL` (1 h, rounded up to the next five minutes); every response that
+         *     shows an upload signs them afresh for its reader.
+         */
+        Upload: {
+            /**
+             * @description Detected from the bytes (`application/octet-stream` when unknown).
+             * @example image/jpeg
+             */
+            content_type: string;
+            /** Format: int32 */
+            height: number | null;
+            /**
+             * @description 32 lowercase hex digits.
+             * @example 3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6
+             */
+            id: string;
+            /**
+             * @description The file name as sent, made safe: no folders, control or bidirectional-override
+             *     characters, at most 200 bytes.
+             * @example holiday.jpg
+             */
+            name: string;
+            /** @description SHA-256 of the bytes, lowercase hex. */
+            sha256: string;
+            /**
+             * Format: int64
+             * @description Bytes.
+             */
+            size: number;
+            /** @description A JPEG of at most 400 pixels on its long side, for images the server decoded; else null. */
+            thumbnail_url: string | null;
+            /**
+             * @description The bytes as uploaded: `/api/files/{id}?e=<expiry>&s=<signature>`.
+             * @example /api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6?e=1767225600&s=Rj9x...
+             */
+            url: string;
+            /**
+             * Format: int32
+             * @description For images the server decoded: as displayed (EXIF orientation applied); else null.
+             */
+            width: number | null;
+        };
+        /** @description The form of `POST /api/uploads`: exactly one part, `file`. */
+        UploadForm: {
+            /**
+             * Format: binary
+             * @description The file. Its name is kept (made safe); the content type the client gives it is ignored:
+             *     the server detects it from the bytes.
+             */
+            file: string;
+        };
         /** @description A user as others see them (never a password hash). */
         User: {
             /** Format: date-time */
@@ -2918,6 +3059,228 @@ export interface operations {
             };
         };
     };
+    get_file: {
+        parameters: {
+            query: {
+                /** @description Expiry of the link, seconds since the Unix epoch. */
+                e: number;
+                /** @description Signature of the link (unpadded base64url). */
+                s: string;
+            };
+            header?: never;
+            path: {
+                /** @description The upload's id */
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bytes, with `Content-Type` as detected, `X-Content-Type-Options: nosniff`, `Content-Disposition` (`inline` for images the server decoded, else `attachment`; the name in `filename*`), `Content-Security-Policy` (`sandbox`), `Cache-Control: private`, `ETag` (the SHA-256) and `Accept-Ranges: bytes` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": components["schemas"]["FileBytes"];
+                };
+            };
+            /** @description The requested range (one), with `Content-Range` */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": components["schemas"]["FileBytes"];
+                };
+            };
+            /** @description `If-None-Match` names the ETag: not modified */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A bad or expired signature, or an upload that is no longer available (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The stored file is missing (`not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The range is outside the file (`range_not_satisfiable`); `Content-Range: bytes *\/<size>` */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A query parameter is missing or invalid (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_thumbnail: {
+        parameters: {
+            query: {
+                /** @description Expiry of the link, seconds since the Unix epoch. */
+                e: number;
+                /** @description Signature of the link (unpadded base64url). */
+                s: string;
+            };
+            header?: never;
+            path: {
+                /** @description The upload's id */
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The thumbnail (`image/jpeg`), with the headers of `GET /api/files/{upload_id}` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": string;
+                };
+            };
+            /** @description The requested range (one), with `Content-Range` */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": string;
+                };
+            };
+            /** @description `If-None-Match` names the ETag: not modified */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A bad or expired signature, or an upload that is no longer available (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The upload has no thumbnail, or its stored file is missing (`not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The range is outside the file (`range_not_satisfiable`); `Content-Range: bytes *\/<size>` */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A query parameter is missing or invalid (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     health: {
         parameters: {
             query?: never;
@@ -3956,6 +4319,115 @@ export interface operations {
                 };
             };
             /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_upload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["UploadForm"];
+            };
+        };
+        responses: {
+            /** @description Stored */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Upload"];
+                };
+            };
+            /** @description A malformed or incomplete multipart body (`invalid_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive within `LETSCHAT_UPLOAD_BODY_TIMEOUT` (`request_timeout`); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The file is over `LETSCHAT_MAX_UPLOAD_BYTES` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not `multipart/form-data` with a boundary (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No `file` part, or an empty one (`validation_failed`, `fields.file`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's uploads of the last 24 hours reached `LETSCHAT_UPLOAD_QUOTA_BYTES_PER_DAY`, or the caller (or the server) already has as many uploads in progress as allowed (`rate_limited`, with `Retry-After`) */
             429: {
                 headers: {
                     /** @description Seconds to wait */
