@@ -109,6 +109,18 @@ impl Client {
         }
     }
 
+    /// The newest seq up to which this client has every message: what it syncs after (a client
+    /// that synced after its newest seq would never fill a hole below it, e.g. a peer's message
+    /// the server committed with this client's own but had no time to deliver before it died,
+    /// when the resend's ack arrives first).
+    fn contiguous(&self) -> i64 {
+        let mut seq = 0;
+        while self.history.contains_key(&(seq + 1)) {
+            seq += 1;
+        }
+        seq
+    }
+
     async fn run(mut self, port: u16, phase: Arc<Phase>) -> Client {
         let mut drained_reported = false;
         loop {
@@ -127,6 +139,9 @@ impl Client {
             let mut ready = false;
             let mut synced_after_final = false;
             let mut asked_final = false;
+            // Syncs are answered in order: the final one is done at its own `synced`, not at the
+            // answer to a sync asked before it on this connection.
+            let (mut syncs_asked, mut syncs_answered, mut final_sync) = (0usize, 0usize, None);
             'conn: loop {
                 if ready {
                     let sending = !phase.stop_sending.load(Ordering::SeqCst);
@@ -146,7 +161,9 @@ impl Client {
                     }
                     if phase.final_sync.load(Ordering::SeqCst) && !asked_final {
                         asked_final = true;
-                        let after = self.history.keys().next_back().copied().unwrap_or(0);
+                        syncs_asked += 1;
+                        final_sync = Some(syncs_asked);
+                        let after = self.contiguous();
                         let f = json!({"type":"sync","room_id":self.room,"after":after});
                         if tx.send(Message::text(f.to_string())).await.is_err() {
                             break 'conn;
@@ -166,7 +183,8 @@ impl Client {
                 match frame["type"].as_str().unwrap() {
                     "ready" => {
                         ready = true;
-                        let after = self.history.keys().next_back().copied().unwrap_or(0);
+                        syncs_asked += 1;
+                        let after = self.contiguous();
                         let mut frames =
                             vec![json!({"type":"sync","room_id":self.room,"after":after})];
                         for (cmid, body) in &self.pending {
@@ -189,7 +207,12 @@ impl Client {
                         self.record(&frame["message"]);
                     }
                     "message" => self.record(&frame["message"]),
-                    "synced" if asked_final => synced_after_final = true,
+                    "synced" => {
+                        syncs_answered += 1;
+                        if final_sync.is_some_and(|f| syncs_answered >= f) {
+                            synced_after_final = true;
+                        }
+                    }
                     // A send the server could not commit (it is going down): resent after reconnect.
                     "error" => {}
                     _ => {}
