@@ -1,0 +1,203 @@
+import { describe, expect, it } from "vitest";
+import type { Attachment } from "../api/types";
+import {
+  attachmentSummary,
+  attachmentsOf,
+  extensionOf,
+  fileBadge,
+  fileKind,
+  fitBox,
+  formatBytes,
+  graphemes,
+  gridLayout,
+  isPhoto,
+  messagePreview,
+  middleTruncate,
+  splitName,
+} from "./attachments";
+
+let n = 0;
+export function photo(width = 1200, height = 800, name = "IMG_0001.jpg"): Attachment {
+  n += 1;
+  return {
+    id: n.toString(16).padStart(32, "0"),
+    name,
+    content_type: "image/jpeg",
+    size: 123_456,
+    sha256: "a".repeat(64),
+    width,
+    height,
+    url: `/api/files/${n}?e=1&s=x`,
+    thumbnail_url: `/api/files/${n}/thumbnail?e=1&s=x`,
+  };
+}
+export function file(name = "report.pdf", content_type = "application/pdf", size = 2_400_000): Attachment {
+  n += 1;
+  return { id: n.toString(16).padStart(32, "0"), name, content_type, size, sha256: "b".repeat(64), width: null, height: null, url: `/api/files/${n}?e=1&s=x`, thumbnail_url: null };
+}
+
+describe("formatBytes", () => {
+  it("says bytes, then KB, MB, GB with one decimal under 10", () => {
+    expect(formatBytes(0)).toBe("0 B");
+    expect(formatBytes(1)).toBe("1 B");
+    expect(formatBytes(1023)).toBe("1023 B");
+    expect(formatBytes(1024)).toBe("1 KB");
+    expect(formatBytes(1536)).toBe("1.5 KB");
+    expect(formatBytes(10 * 1024)).toBe("10 KB");
+    expect(formatBytes(123_456)).toBe("121 KB");
+    expect(formatBytes(2_400_000)).toBe("2.3 MB");
+    expect(formatBytes(25 * 1024 * 1024)).toBe("25 MB");
+    expect(formatBytes(3 * 1024 ** 3)).toBe("3 GB");
+  });
+
+  it("never shows 1024 of a unit: it rounds up to the next one", () => {
+    expect(formatBytes(1024 * 1024 - 1)).toBe("1 MB");
+    expect(formatBytes(1024 * 1023.7)).toBe("1 MB");
+  });
+
+  it("shows nothing for a size that is not one", () => {
+    expect(formatBytes(-1)).toBe("");
+    expect(formatBytes(Number.NaN)).toBe("");
+  });
+});
+
+describe("names", () => {
+  it("finds the extension only where there is one", () => {
+    expect(extensionOf("report.pdf")).toBe(".pdf");
+    expect(extensionOf("archive.tar.gz")).toBe(".gz");
+    expect(extensionOf("README")).toBe("");
+    expect(extensionOf(".bashrc")).toBe("");
+    expect(extensionOf("notes.")).toBe("");
+    expect(extensionOf("my file.with spaces")).toBe("");
+  });
+
+  it("cuts a long name in the middle, keeping the extension and no stray dash or space", () => {
+    expect(middleTruncate("very-long-name-of-the-quarterly-report-2026.pdf", 24)).toBe("very-long-name…2026.pdf");
+    expect(middleTruncate("Quarterly report final version 2026.pdf", 22)).toBe("Quarterly rep…2026.pdf");
+    expect(middleTruncate("Quarterly report final version 2026.pdf", 26)).toBe("Quarterly report…2026.pdf");
+    const cut = middleTruncate("Holiday photos from the summer trip to Lisbon and Porto 2026-07.zip", 30);
+    expect(cut).toBe("Holiday photos fro…2026-07.zip");
+    expect(cut.endsWith("2026-07.zip")).toBe(true);
+    expect(cut).not.toMatch(/[\s\-_]…|…[\s\-_]/u);
+    expect(graphemes(cut).length).toBeLessThanOrEqual(30);
+  });
+
+  it("leaves a short name alone", () => {
+    expect(middleTruncate("cv.pdf", 24)).toBe("cv.pdf");
+    expect(middleTruncate("exactly-twenty-four.pdf", 23)).toBe("exactly-twenty-four.pdf");
+  });
+
+  it("never splits an emoji, and cuts Arabic names the same way", () => {
+    const name = "👨‍👩‍👧‍👦👨‍👩‍👧‍👦👨‍👩‍👧‍👦👨‍👩‍👧‍👦👨‍👩‍👧‍👦 family reunion pictures 🎉🎉.zip";
+    const cut = middleTruncate(name, 16);
+    expect(cut.startsWith("👨‍👩‍👧‍👦👨‍👩‍👧‍👦")).toBe(true);
+    expect(cut.endsWith("🎉🎉.zip")).toBe(true);
+    expect(graphemes(cut).every((g) => name.includes(g) || g === "…")).toBe(true);
+    const arabic = middleTruncate("تقرير الرحلة إلى لشبونة وبورتو النهائي 2026.pdf", 24);
+    expect(arabic.endsWith("2026.pdf")).toBe(true);
+    expect(arabic).toContain("…");
+  });
+
+  it("splits a name for a box that cuts it as needed: the parts join back to the name", () => {
+    const name = "very-long-name-of-the-quarterly-report-2026.pdf";
+    const { head, tail } = splitName(name);
+    expect(tail).toBe("2026.pdf");
+    expect(head + tail).toBe(name);
+    expect(splitName("cv.pdf")).toEqual({ head: "cv.pdf", tail: "" });
+    const spaced = splitName("Minutes of the meeting 2026 final.docx");
+    expect(spaced.head + spaced.tail).toBe("Minutes of the meeting 2026 final.docx");
+    expect(spaced.tail).toBe("final.docx");
+    const emoji = splitName("🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉.png");
+    expect(graphemes(emoji.tail)).toEqual(["🎉", "🎉", "🎉", "🎉", ".", "p", "n", "g"]);
+  });
+});
+
+describe("kinds", () => {
+  it("tells photos from files: only what the server decoded is a photo", () => {
+    expect(isPhoto(photo())).toBe(true);
+    expect(isPhoto(file())).toBe(false);
+    expect(isPhoto({ ...photo(), thumbnail_url: null, width: null, height: null })).toBe(false);
+  });
+
+  it("picks an icon by the detected type, else by the extension", () => {
+    expect(fileKind("x.bin", "application/pdf")).toBe("pdf");
+    expect(fileKind("clip.mov", "video/quicktime")).toBe("video");
+    expect(fileKind("song.flac", "audio/flac")).toBe("audio");
+    expect(fileKind("backup.zip", "application/zip")).toBe("archive");
+    expect(fileKind("budget.xlsx", "application/octet-stream")).toBe("sheet");
+    expect(fileKind("talk.pptx", "application/octet-stream")).toBe("slides");
+    expect(fileKind("letter.docx", "application/octet-stream")).toBe("doc");
+    expect(fileKind("notes", "text/plain")).toBe("text");
+    expect(fileKind("main.rs", "text/plain")).toBe("code");
+    expect(fileKind("mystery", "application/octet-stream")).toBe("file");
+    expect(fileBadge("letter.docx")).toBe("DOCX");
+    expect(fileBadge("data.numbers")).toBe("FILE");
+    expect(fileBadge("README")).toBe("FILE");
+  });
+});
+
+describe("one line for a message", () => {
+  const m = (body: string, attachments: Attachment[], deleted = false) => ({ body, attachments, deleted_at: deleted ? "2026-01-01T00:00:00Z" : null });
+
+  it("is the text when there is any", () => {
+    expect(messagePreview(m("Look at this!", [photo()]))).toBe("Look at this!");
+  });
+
+  it("says Photo, N photos, or the first file's name", () => {
+    expect(messagePreview(m("", [photo()]))).toBe("🖼 Photo");
+    expect(messagePreview(m("  ", [photo(), photo(), photo()]))).toBe("🖼 3 photos");
+    expect(messagePreview(m("", [file("report.pdf")]))).toBe("📎 report.pdf");
+    expect(messagePreview(m("", [photo(), file("report.pdf"), file("b.zip", "application/zip")]))).toBe("📎 report.pdf and 2 more");
+    // An image the server could not decode is a file.
+    expect(attachmentSummary([{ ...photo(), name: "broken.heic", thumbnail_url: null, width: null, height: null }])).toBe("📎 broken.heic");
+    expect(attachmentSummary([])).toBe("");
+  });
+
+  it("cuts a long file name in the middle", () => {
+    const line = attachmentSummary([file("very-long-name-of-the-quarterly-report-for-the-board-2026.pdf")]);
+    expect(line.startsWith("📎 very-long-name-of-the-quarter")).toBe(true);
+    expect(line.endsWith("…2026.pdf")).toBe(true);
+  });
+
+  it("shows nothing of a deleted message's attachments", () => {
+    expect(messagePreview(m("", [photo()], true))).toBe("message deleted");
+    expect(attachmentsOf(m("", [photo()], true))).toEqual([]);
+    expect(attachmentsOf({ deleted_at: null })).toEqual([]);
+  });
+});
+
+describe("boxes for photos", () => {
+  it("keeps the shape and scales down to fit", () => {
+    expect(fitBox(4032, 3024)).toEqual({ width: 320, height: 240, cropped: false });
+    expect(fitBox(3024, 4032)).toEqual({ width: 270, height: 360, cropped: false });
+    expect(fitBox(1000, 1000)).toEqual({ width: 320, height: 320, cropped: false });
+  });
+
+  it("never scales a small photo up", () => {
+    expect(fitBox(200, 150)).toEqual({ width: 200, height: 150, cropped: false });
+  });
+
+  it("holds a panorama and a very tall photo at the minimum, cropped", () => {
+    expect(fitBox(8000, 1000)).toEqual({ width: 320, height: 96, cropped: true });
+    expect(fitBox(600, 4000)).toEqual({ width: 120, height: 360, cropped: true });
+    expect(fitBox(40, 20)).toEqual({ width: 120, height: 96, cropped: true });
+  });
+
+  it("gives a square when the size is unknown", () => {
+    expect(fitBox(0, 0)).toEqual({ width: 320, height: 320, cropped: true });
+  });
+
+  it("lays several photos out in full rows", () => {
+    expect(gridLayout(1)).toEqual({ columns: 1, rows: 1, firstSpan: 1 });
+    expect(gridLayout(2)).toEqual({ columns: 2, rows: 1, firstSpan: 1 });
+    expect(gridLayout(3)).toEqual({ columns: 2, rows: 2, firstSpan: 2 });
+    expect(gridLayout(4)).toEqual({ columns: 2, rows: 2, firstSpan: 1 });
+    expect(gridLayout(5)).toEqual({ columns: 3, rows: 2, firstSpan: 2 });
+    expect(gridLayout(7)).toEqual({ columns: 3, rows: 3, firstSpan: 3 });
+    expect(gridLayout(10)).toEqual({ columns: 3, rows: 4, firstSpan: 3 });
+    for (let k = 2; k <= 10; k++) {
+      const g = gridLayout(k);
+      expect(k - 1 + g.firstSpan).toBe(g.columns * g.rows);
+    }
+  });
+});
