@@ -15,6 +15,24 @@ type Props = {
 
 const FOCUSABLE = "button:not([disabled]), input:not([disabled]), textarea:not([disabled]), a[href]";
 
+/** Keeps Tab and Shift+Tab inside `root`: from its last control to its first, and back. */
+export function keepTabInside(e: KeyboardEvent<HTMLElement>, root: HTMLElement | null): void {
+  if (e.key !== "Tab") return;
+  const focusables = Array.from(root?.querySelectorAll<HTMLElement>(FOCUSABLE) ?? []);
+  const first = focusables[0];
+  const last = focusables[focusables.length - 1];
+  if (!first || !last) return;
+  const active = document.activeElement;
+  const outside = !root?.contains(active);
+  if (e.shiftKey && (active === first || outside)) {
+    e.preventDefault();
+    last.focus();
+  } else if (!e.shiftKey && (active === last || outside)) {
+    e.preventDefault();
+    first.focus();
+  }
+}
+
 /**
  * A modal dialog over a dimmed backdrop: focus moves in on opening and back to where it was on
  * closing, Tab stays inside, Escape and a click on the backdrop close it.
@@ -38,18 +56,7 @@ export function Modal({ labelledBy, describedBy, onClose, initialFocus, classNam
       onClose();
       return;
     }
-    if (e.key !== "Tab") return;
-    const focusables = Array.from(dialogRef.current?.querySelectorAll<HTMLElement>(FOCUSABLE) ?? []);
-    const first = focusables[0];
-    const last = focusables[focusables.length - 1];
-    if (!first || !last) return;
-    if (e.shiftKey && document.activeElement === first) {
-      e.preventDefault();
-      last.focus();
-    } else if (!e.shiftKey && document.activeElement === last) {
-      e.preventDefault();
-      first.focus();
-    }
+    keepTabInside(e, dialogRef.current);
   };
 
   return (

@@ -15,26 +15,7 @@ import {
   middleTruncate,
   splitName,
 } from "./attachments";
-
-let n = 0;
-export function photo(width = 1200, height = 800, name = "IMG_0001.jpg"): Attachment {
-  n += 1;
-  return {
-    id: n.toString(16).padStart(32, "0"),
-    name,
-    content_type: "image/jpeg",
-    size: 123_456,
-    sha256: "a".repeat(64),
-    width,
-    height,
-    url: `/api/files/${n}?e=1&s=x`,
-    thumbnail_url: `/api/files/${n}/thumbnail?e=1&s=x`,
-  };
-}
-export function file(name = "report.pdf", content_type = "application/pdf", size = 2_400_000): Attachment {
-  n += 1;
-  return { id: n.toString(16).padStart(32, "0"), name, content_type, size, sha256: "b".repeat(64), width: null, height: null, url: `/api/files/${n}?e=1&s=x`, thumbnail_url: null };
-}
+import { file, photo } from "../test/fakes";
 
 describe("formatBytes", () => {
   it("says bytes, then KB, MB, GB with one decimal under 10", () => {

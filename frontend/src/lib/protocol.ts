@@ -15,7 +15,8 @@ export type RoomState = {
 
 export type ClientFrame =
   | { type: "auth"; token: string }
-  | { type: "send"; room_id: number; client_msg_id: string; body: string; reply_to?: number }
+  /** `attachments`: ids of the sender's own uploads, at most 10; `body` may then be empty. */
+  | { type: "send"; room_id: number; client_msg_id: string; body: string; reply_to?: number; attachments?: string[] }
   | { type: "sync"; room_id: number; after: number; changes_after?: number }
   | { type: "typing"; room_id: number }
   | { type: "read"; room_id: number; up_to: number }

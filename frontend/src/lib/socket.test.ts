@@ -273,6 +273,30 @@ describe("changes to messages", () => {
     sock.send(7, "plain");
     expect(net.last.sentOf("send")[1]).not.toHaveProperty("reply_to");
   });
+
+  it("sends the ids of the attachments (the body may be empty), keeps the uploads for the view, and resends them", () => {
+    connectReady();
+    const up = (id: string) => ({
+      id,
+      name: `${id}.png`,
+      content_type: "image/png",
+      size: 10,
+      sha256: "e".repeat(64),
+      width: 4,
+      height: 3,
+      url: `/api/files/${id}`,
+      thumbnail_url: `/api/files/${id}/thumbnail`,
+    });
+    const item = sock.send(7, "", undefined, [up("a1"), up("b2")]);
+    expect(item.attachments?.map((a) => a.name)).toEqual(["a1.png", "b2.png"]);
+    expect(net.last.sentOf("send")[0]).toEqual({ type: "send", room_id: 7, client_msg_id: item.client_msg_id, body: "", attachments: ["a1", "b2"] });
+    net.last.serverClose();
+    timers.advance(1000);
+    connectReady();
+    expect(net.last.sentOf("send")[0]).toMatchObject({ client_msg_id: item.client_msg_id, attachments: ["a1", "b2"] });
+    sock.send(7, "no files", undefined, []);
+    expect(net.last.sentOf("send")[1]).not.toHaveProperty("attachments");
+  });
 });
 
 describe("dedupe and order", () => {

@@ -10,7 +10,7 @@
 // last change_seq and, after a reconnect, asks `sync` for the changes it missed too.
 //
 // A plain class with an injectable WebSocket factory and timers, so it runs under unit tests.
-import type { Message, User } from "../api/types";
+import type { Attachment, Message, User } from "../api/types";
 import { newClientMsgId } from "./ids";
 import { parseServerFrame, type ClientFrame, type RoomState, type ServerFrame } from "./protocol";
 
@@ -74,6 +74,8 @@ export type Outgoing = {
   created_at: string;
   /** The message this one answers, if any. */
   reply_to?: number;
+  /** The uploads it carries (the frame sends their ids; the view shows them while it waits). */
+  attachments?: Attachment[];
 };
 
 export type SocketEvent =
@@ -244,13 +246,14 @@ export class ChatSocket {
   }
 
   /** Queues a message; it is sent now if connected, else on the next `ready`. */
-  send(roomId: number, body: string, replyTo?: number): Outgoing {
+  send(roomId: number, body: string, replyTo?: number, attachments?: readonly Attachment[]): Outgoing {
     const item: Outgoing = {
       client_msg_id: newClientMsgId(),
       room_id: roomId,
       body,
       created_at: new Date(this.opts.timers.now()).toISOString(),
       ...(replyTo !== undefined ? { reply_to: replyTo } : {}),
+      ...(attachments && attachments.length > 0 ? { attachments: [...attachments] } : {}),
     };
     this.outbox.push(item);
     this.emit({ type: "pending", item });
@@ -616,6 +619,7 @@ export class ChatSocket {
       client_msg_id: o.client_msg_id,
       body: o.body,
       ...(o.reply_to !== undefined ? { reply_to: o.reply_to } : {}),
+      ...(o.attachments && o.attachments.length > 0 ? { attachments: o.attachments.map((a) => a.id) } : {}),
     });
   }
 

@@ -1,5 +1,5 @@
 // Fakes for the socket client's injectable WebSocket factory and timers.
-import type { Message, User } from "../api/types";
+import type { Attachment, Message, User } from "../api/types";
 import type { ClientFrame, ServerFrame } from "../lib/protocol";
 import type { SocketLike, Timers } from "../lib/socket";
 
@@ -111,4 +111,26 @@ export function msg(room_id: number, seq: number, sender_id: number, extra: Part
     change_seq: 0,
     ...extra,
   };
+}
+
+let uploadNo = 0;
+/** A photo the server decoded: it has a thumbnail and its size. */
+export function photo(width = 1200, height = 800, name = "IMG_0001.jpg"): Attachment {
+  uploadNo += 1;
+  return {
+    id: uploadNo.toString(16).padStart(32, "0"),
+    name,
+    content_type: "image/jpeg",
+    size: 123_456,
+    sha256: "a".repeat(64),
+    width,
+    height,
+    url: `/api/files/${uploadNo}?e=1&s=x`,
+    thumbnail_url: `/api/files/${uploadNo}/thumbnail?e=1&s=x`,
+  };
+}
+/** A file that is not shown as a photo. */
+export function file(name = "report.pdf", content_type = "application/pdf", size = 2_400_000): Attachment {
+  uploadNo += 1;
+  return { id: uploadNo.toString(16).padStart(32, "0"), name, content_type, size, sha256: "b".repeat(64), width: null, height: null, url: `/api/files/${uploadNo}?e=1&s=x`, thumbnail_url: null };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { msg } from "../../test/fakes";
+import { file, msg, photo } from "../../test/fakes";
 import type { Outgoing } from "../../lib/socket";
 import {
   applyUpdates,
@@ -161,6 +161,33 @@ describe("buildItems", () => {
     const items = buildItems([stored], [pending("a")], ME, 0);
     expect(items).toHaveLength(1);
     expect(items[0]?.state).toBe("sent");
+  });
+
+  it("carries the attachments in order, none for a deleted message, and the uploads of a send still waiting", () => {
+    const pics = [photo(4032, 3024), file("plan.pdf")];
+    const p = { item: { ...pending("w", "").item, attachments: [photo()] }, failed: null };
+    const items = buildItems(
+      [msg(7, 1, PEER, { body: "", attachments: pics }), msg(7, 2, PEER, { body: "", attachments: [photo()], deleted_at: at(1, 13, 0) }), msg(7, 3, PEER)],
+      [p],
+      ME,
+      0,
+    );
+    expect(items.map((i) => i.attachments.length)).toEqual([2, 0, 0, 1]);
+    expect(items[0]?.attachments.map((a) => a.name)).toEqual(["IMG_0001.jpg", "plan.pdf"]);
+    // An older server sends no `attachments` at all.
+    const { attachments: _gone, ...old } = msg(7, 4, PEER);
+    expect(buildItems([old], [], ME, 0)[0]?.attachments).toEqual([]);
+  });
+
+  it("quotes a message with only photos or a file by what it carries", () => {
+    const byId = new Map([
+      [1, msg(7, 1, PEER, { id: 1, body: "", attachments: [photo()] })],
+      [2, msg(7, 2, PEER, { id: 2, body: "", attachments: [file("minutes.docx", "application/octet-stream")] })],
+      [3, msg(7, 3, PEER, { id: 3, body: "with a caption", attachments: [photo()] })],
+    ]);
+    expect(replyPreview(1, byId, ME)).toMatchObject({ kind: "message", excerpt: "🖼 Photo" });
+    expect(replyPreview(2, byId, ME)).toMatchObject({ kind: "message", excerpt: "📎 minutes.docx" });
+    expect(replyPreview(3, byId, ME)).toMatchObject({ kind: "message", excerpt: "with a caption" });
   });
 });
 

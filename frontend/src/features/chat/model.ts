@@ -1,7 +1,8 @@
 // A conversation's messages as the view shows them: merged by seq (each once, in order, each in
 // its newest version by change_seq), our unacknowledged sends after them, grouped by day and by
 // sender, with what they answer and their reactions. Pure, so it is unit-tested.
-import type { Message } from "../../api/types";
+import type { Attachment, Message } from "../../api/types";
+import { attachmentsOf, messagePreview } from "../../lib/attachments";
 import { daysBetween, formatDayLabel } from "../../lib/format";
 import type { Outgoing } from "../../lib/socket";
 
@@ -35,6 +36,8 @@ export type ChatItem = {
   editedAt: string | null;
   replyTo: ReplyPreview | null;
   reactions: ReactionChip[];
+  /** Photos and files, in the order sent; none for a deleted message. */
+  attachments: Attachment[];
 };
 
 export type MessageGroup = { key: string; senderId: number; own: boolean; items: ChatItem[] };
@@ -123,7 +126,7 @@ export function replyPreview(id: number, byId: ReadonlyMap<number, Message>, meI
   const m = byId.get(id);
   if (!m) return { kind: "older", id };
   if (isDeleted(m)) return { kind: "deleted", id };
-  return { kind: "message", id, senderId: m.sender_id, own: m.sender_id === meId, excerpt: excerpt(m.body) };
+  return { kind: "message", id, senderId: m.sender_id, own: m.sender_id === meId, excerpt: excerpt(messagePreview(m)) };
 }
 
 /** The reactions of a message as chips, in the server's order, ours marked. */
@@ -174,6 +177,7 @@ export function buildItems(
       editedAt: isDeleted(m) ? null : (m.edited_at ?? null),
       replyTo: isDeleted(m) ? null : preview(m.reply_to),
       reactions: isDeleted(m) ? [] : reactionChips(m, meId),
+      attachments: attachmentsOf(m),
     };
   });
   for (const p of pending) {
@@ -192,6 +196,7 @@ export function buildItems(
       editedAt: null,
       replyTo: preview(p.item.reply_to),
       reactions: [],
+      attachments: p.item.attachments ?? [],
     });
   }
   return items;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Contact } from "../../api/types";
-import { alice, bob, msg } from "../../test/fakes";
+import { alice, bob, file, msg, photo } from "../../test/fakes";
 import { contactLabel, contactsReducer, previewText, totalUnread, type ContactsState } from "./model";
 
 const carol = { ...bob, id: 3, username: "carol", display_name: "Carol" };
@@ -100,5 +100,26 @@ describe("contactLabel", () => {
     const label = contactLabel(c({ last_message: last(bob.id, body) }), alice.id, false);
     expect(label.endsWith(`: ${"a".repeat(79)}😀…`)).toBe(true);
     expect(contactLabel(c({ last_message: last(bob.id, "one\n\ntwo") }), alice.id, false)).toBe("Bob, offline, last message: one two");
+  });
+});
+
+describe("previews of messages with attachments", () => {
+  const last = (extra: Parameters<typeof msg>[3]) => msg(10, 4, bob.id, extra);
+  const c = (m: ReturnType<typeof msg>): Contact => ({ user: bob, room_id: 10, last_message: m, unread_count: 0, online: false });
+
+  it("shows the text when there is any, else what the message carries", () => {
+    expect(previewText(last({ body: "Our new flat 🏡", attachments: [photo()] }))).toBe("Our new flat 🏡");
+    expect(previewText(last({ body: "", attachments: [photo()] }))).toBe("🖼 Photo");
+    expect(previewText(last({ body: "", attachments: [photo(), photo(), photo()] }))).toBe("🖼 3 photos");
+    expect(previewText(last({ body: "", attachments: [file("Lease agreement.pdf")] }))).toBe("📎 Lease agreement.pdf");
+    expect(previewText(last({ body: "", attachments: [file("a.pdf"), photo()] }))).toBe("📎 a.pdf and 1 more");
+  });
+
+  it("says a deleted message was deleted, whatever it carried", () => {
+    expect(previewText(last({ body: "", attachments: [], deleted_at: "2026-01-01T12:00:00Z" }))).toBe("message deleted");
+  });
+
+  it("names the photo in the row's accessible name", () => {
+    expect(contactLabel(c(last({ body: "", attachments: [photo()] })), alice.id, false)).toBe("Bob, offline, last message: 🖼 Photo");
   });
 });

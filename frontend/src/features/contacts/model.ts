@@ -1,5 +1,6 @@
 // The contacts list's state and how live events change it (pure, so it is unit-tested).
 import type { Contact, Message } from "../../api/types";
+import { messagePreview } from "../../lib/attachments";
 
 export type ContactsState = { contacts: Contact[]; status: "loading" | "ready" | "error" };
 
@@ -89,9 +90,10 @@ export function totalUnread(contacts: Contact[]): number {
 
 const LABEL_PREVIEW_CHARS = 80;
 
-/** The text a row shows for a message: its body, or a note when it was deleted. */
+/** The text a row shows for a message: its body, what it carries when it has no text ("🖼 Photo",
+ * "🖼 3 photos", "📎 report.pdf"), or a note when it was deleted. */
 export function previewText(m: Message): string {
-  return m.deleted_at != null ? "message deleted" : m.body;
+  return messagePreview(m);
 }
 
 /**

@@ -1,5 +1,6 @@
 // Desktop notifications for messages in rooms that are not in view, once the user allowed them.
 import type { Message } from "../../api/types";
+import { messagePreview } from "../../lib/attachments";
 import { navigate } from "../../lib/router";
 
 export function notificationsSupported(): boolean {
@@ -18,7 +19,8 @@ export async function requestNotifications(): Promise<NotificationPermission | "
 export function notifyMessage(senderName: string, m: Message): void {
   if (notificationPermission() !== "granted") return;
   try {
-    const body = m.body.length > 140 ? `${m.body.slice(0, 139)}…` : m.body;
+    const text = messagePreview(m);
+    const body = text.length > 140 ? `${text.slice(0, 139)}…` : text;
     const n = new Notification(senderName, { body, tag: `room-${m.room_id}`, icon: "/favicon.svg" });
     n.onclick = () => {
       window.focus();

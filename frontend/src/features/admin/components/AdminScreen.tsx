@@ -5,6 +5,7 @@ import { Button } from "../../../components/Button";
 import { Icon } from "../../../components/Icon";
 import { Spinner } from "../../../components/Spinner";
 import { ApiError } from "../../../lib/api-client";
+import { attachmentsOf, formatBytes, isPhoto } from "../../../lib/attachments";
 import { useDebounced } from "../../../lib/hooks";
 import { Link, navigate } from "../../../lib/router";
 import { useApi } from "../../../lib/services";
@@ -588,6 +589,18 @@ function RoomDetail({ id }: { id: number }) {
             <div className="admin-message__body">
               {m.deleted_at ? <em>message deleted {formatTime(m.deleted_at)}</em> : m.body}
             </div>
+            {attachmentsOf(m).length > 0 ? (
+              <ul className="admin-message__files" aria-label="Attachments">
+                {attachmentsOf(m).map((a) => (
+                  <li key={a.id}>
+                    <a href={a.url} target="_blank" rel="noopener noreferrer" dir="auto">
+                      {isPhoto(a) ? "🖼" : "📎"} {a.name}
+                    </a>{" "}
+                    <span>{formatBytes(a.size)}</span>
+                  </li>
+                ))}
+              </ul>
+            ) : null}
             {m.deleted_at ? null : (
               <div className="admin-message__actions">
                 <ConfirmButton label="Delete" confirm="Delete message" onConfirm={() => remove(m)} />

@@ -1,8 +1,10 @@
-import { memo, useCallback, useMemo, useRef, useState, type PointerEvent } from "react";
+import { memo, useCallback, useMemo, useRef, useState, type CSSProperties, type PointerEvent } from "react";
 import { Icon } from "../../../components/Icon";
 import { formatClock } from "../../../lib/format";
 import type { ChatItem, DeliveryState, ReactionChip, ReplyPreview } from "../model";
+import { mediaWidth, MessageAttachments, splitAttachments } from "./Attachments";
 import { EditBox } from "./EditBox";
+import { Lightbox } from "./Lightbox";
 import { MessageMenu } from "./MessageMenu";
 import { MessageText } from "./MessageText";
 
@@ -50,6 +52,9 @@ export const Bubble = memo(function Bubble({ item, position, editing, highlighte
   const bubbleRef = useRef<HTMLDivElement>(null);
   const triggerRef = useRef<HTMLButtonElement>(null);
   const press = useRef<{ timer: number; x: number; y: number } | null>(null);
+  /** A long press just opened the menu: the click that ends it must not open a photo too. */
+  const longPressed = useRef(false);
+  const [viewing, setViewing] = useState<number | null>(null);
   const id = item.id;
   // Only stored messages that still exist have actions.
   const actionable = id !== null && !item.deleted && !editing;
@@ -64,7 +69,15 @@ export const Bubble = memo(function Bubble({ item, position, editing, highlighte
   const onPointerDown = (e: PointerEvent) => {
     if (!actionable || e.pointerType !== "touch") return;
     cancelPress();
-    press.current = { x: e.clientX, y: e.clientY, timer: window.setTimeout(() => setMenuOpen(true), LONG_PRESS_MS) };
+    longPressed.current = false;
+    press.current = {
+      x: e.clientX,
+      y: e.clientY,
+      timer: window.setTimeout(() => {
+        longPressed.current = true;
+        setMenuOpen(true);
+      }, LONG_PRESS_MS),
+    };
   };
   const onPointerMove = (e: PointerEvent) => {
     const p = press.current;
@@ -72,6 +85,37 @@ export const Bubble = memo(function Bubble({ item, position, editing, highlighte
   };
 
   const who = item.own ? "You" : nameOf(item.senderId);
+  const { photos, files } = useMemo(() => splitAttachments(item.attachments), [item.attachments]);
+  const hasMedia = !item.deleted && item.attachments.length > 0;
+  const hasText = item.body.trim() !== "";
+  // Photos alone: the time sits on the last photo, with no empty line of text under it.
+  const overlayMeta = hasMedia && !hasText && !editing && files.length === 0;
+  const openPhoto = useCallback((index: number) => {
+    if (longPressed.current) {
+      longPressed.current = false;
+      return;
+    }
+    setViewing(index);
+  }, []);
+  const body = item.deleted ? (
+    <em className="msg__deleted">message deleted</em>
+  ) : editing && id !== null ? (
+    <EditBox initial={item.body} onSave={(text) => handlers.onSaveEdit(id, text)} onCancel={handlers.onCancelEdit} />
+  ) : hasText || !hasMedia ? (
+    <MessageText text={item.body} />
+  ) : null;
+  const meta = editing ? null : (
+    <span className={`msg__meta ${overlayMeta ? "is-overlay" : ""}`}>
+      {item.editedAt ? (
+        <span className="msg__edited" title={`Edited ${formatEdited(item.editedAt)}`}>
+          edited<span className="sr-only"> {formatEdited(item.editedAt)},</span>
+        </span>
+      ) : null}
+      <time dateTime={item.createdAt}>{formatClock(item.createdAt)}</time>
+      {item.state ? <DeliveryIcon state={item.state} /> : null}
+    </span>
+  );
+  const mediaStyle = hasMedia ? ({ "--media-width": `${mediaWidth(photos, files, hasText || editing)}px` } as CSSProperties) : undefined;
   return (
     <div
       className={`msg msg--${position} ${item.own ? "is-own" : "is-peer"} ${item.state ? `is-${item.state}` : ""} ${item.deleted ? "is-deleted" : ""} ${editing ? "is-editing" : ""} ${highlighted ? "is-highlighted" : ""} ${menuOpen ? "has-menu" : ""}`}
@@ -83,7 +127,8 @@ export const Bubble = memo(function Bubble({ item, position, editing, highlighte
       <div className="msg__row">
         {/* The bubble takes the direction of its text (Arabic and Hebrew run right to left). */}
         <div
-          className="msg__bubble"
+          className={`msg__bubble ${hasMedia ? "has-media" : ""} ${photos.length > 0 && hasMedia ? "has-photos" : ""} ${overlayMeta ? "is-media-only" : ""}`}
+          style={mediaStyle}
           dir="auto"
           ref={bubbleRef}
           onPointerDown={onPointerDown}
@@ -98,23 +143,20 @@ export const Bubble = memo(function Bubble({ item, position, editing, highlighte
             {who}:{" "}
           </span>
           {item.replyTo ? <Quote reply={item.replyTo} nameOf={nameOf} onJumpTo={handlers.onJumpTo} /> : null}
-          {item.deleted ? (
-            <em className="msg__deleted">message deleted</em>
-          ) : editing && id !== null ? (
-            <EditBox initial={item.body} onSave={(body) => handlers.onSaveEdit(id, body)} onCancel={handlers.onCancelEdit} />
+          {hasMedia ? <MessageAttachments photos={photos} files={files} withText={hasText || editing} onOpen={openPhoto} /> : null}
+          {overlayMeta ? (
+            meta
+          ) : hasMedia ? (
+            // Under photos and files, the text and the time get their own padded block.
+            <div className="msg__caption">
+              {body}
+              {meta}
+            </div>
           ) : (
-            <MessageText text={item.body} />
-          )}
-          {editing ? null : (
-            <span className="msg__meta">
-              {item.editedAt ? (
-                <span className="msg__edited" title={`Edited ${formatEdited(item.editedAt)}`}>
-                  edited<span className="sr-only"> {formatEdited(item.editedAt)},</span>
-                </span>
-              ) : null}
-              <time dateTime={item.createdAt}>{formatClock(item.createdAt)}</time>
-              {item.state ? <DeliveryIcon state={item.state} /> : null}
-            </span>
+            <>
+              {body}
+              {meta}
+            </>
           )}
         </div>
         {actionable ? (
@@ -146,6 +188,7 @@ export const Bubble = memo(function Bubble({ item, position, editing, highlighte
           </button>
         </div>
       ) : null}
+      {viewing !== null && hasMedia && photos.length > 0 ? <Lightbox photos={photos} start={viewing} onClose={() => setViewing(null)} /> : null}
       {menuOpen && actionable && bubbleRef.current ? (
         <MessageMenu
           anchor={bubbleRef.current}

@@ -1,6 +1,8 @@
-import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent, type RefObject } from "react";
+import { useEffect, useRef, useState, type ClipboardEvent, type FormEvent, type KeyboardEvent, type RefObject } from "react";
 import { Icon } from "../../../components/Icon";
 import { useAutoGrow } from "../../../lib/hooks";
+import { pastedName, type Uploads } from "../hooks/useUploads";
+import { AttachmentTray } from "./AttachmentTray";
 
 export const MAX_BODY = 4000;
 const TYPING_EVERY_MS = 3000;
@@ -18,17 +20,32 @@ type Props = {
   /** Up arrow in the empty box: edit our last message. True when there was one to edit. */
   onEditLast: () => boolean;
   inputRef: RefObject<HTMLTextAreaElement | null>;
+  /** The files attached to the message being written. */
+  uploads: Uploads;
 };
 
 const draftKey = (roomId: number) => `letschat.draft.${roomId}`;
 
+/** The files of a paste, renamed when the browser calls every screenshot "image.png". */
+export function pastedFiles(data: Pick<DataTransfer, "files" | "types">, now = new Date()): File[] {
+  // Text copied with a picture of itself (a spreadsheet's cells, a web page) is pasted as text.
+  if (data.types.includes("text/plain")) return [];
+  return Array.from(data.files, (f) => {
+    const name = pastedName(f, now);
+    return name === f.name ? f : new File([f], name, { type: f.type, lastModified: f.lastModified });
+  });
+}
+
 /**
  * The message box: Enter sends, Shift+Enter breaks the line, Up in an empty box edits our last
  * message; grows with its text; keeps a draft per room. A reply shows what it answers above it.
+ * Files come from the paperclip (the file picker), a paste, or a drop on the conversation; they
+ * upload at once, and the message goes when they all have.
  */
-export function Composer({ peerName, onSend, onTyping, roomId, reply, onCancelReply, onEditLast, inputRef: ref }: Props) {
+export function Composer({ peerName, onSend, onTyping, roomId, reply, onCancelReply, onEditLast, inputRef: ref, uploads }: Props) {
   const [text, setText] = useState(() => sessionStorage.getItem(draftKey(roomId)) ?? "");
   const lastTyping = useRef(0);
+  const picker = useRef<HTMLInputElement>(null);
 
   // Choosing "Reply" puts the cursor here.
   const replyId = reply?.id ?? null;
@@ -50,9 +67,11 @@ export function Composer({ peerName, onSend, onTyping, roomId, reply, onCancelRe
 
   const trimmed = text.trim();
   const tooLong = trimmed.length > MAX_BODY;
+  const sendable = uploads.canSend(trimmed) && !tooLong;
+  const waiting = uploads.waitingFor;
 
   const send = () => {
-    if (!trimmed || tooLong) return;
+    if (!sendable) return;
     onSend(trimmed);
     setText("");
     lastTyping.current = 0;
@@ -85,8 +104,16 @@ export function Composer({ peerName, onSend, onTyping, roomId, reply, onCancelRe
     send();
   };
 
+  const onPaste = (e: ClipboardEvent<HTMLTextAreaElement>) => {
+    const files = pastedFiles(e.clipboardData);
+    if (files.length === 0) return;
+    e.preventDefault();
+    uploads.add(files);
+  };
+
   return (
     <>
+      <AttachmentTray uploads={uploads} />
       {reply ? (
         <div className="composer__reply">
           <Icon name="reply" className="composer__reply-icon" />
@@ -104,6 +131,30 @@ export function Composer({ peerName, onSend, onTyping, roomId, reply, onCancelRe
         </div>
       ) : null}
       <form className="composer" onSubmit={onSubmit}>
+        <button
+          type="button"
+          className="composer__attach"
+          onClick={() => picker.current?.click()}
+          aria-label="Attach files"
+          title="Attach files (or drop them here, or paste a picture)"
+        >
+          <Icon name="paperclip" />
+        </button>
+        <input
+          ref={picker}
+          type="file"
+          multiple
+          hidden
+          tabIndex={-1}
+          aria-hidden="true"
+          onChange={(e) => {
+            const files = Array.from(e.target.files ?? []);
+            // The same file can be picked again (after removing it).
+            e.target.value = "";
+            if (files.length > 0) uploads.add(files);
+            ref.current?.focus();
+          }}
+        />
         <div className={`composer__box ${tooLong ? "is-invalid" : ""}`}>
           <textarea
             ref={ref}
@@ -115,6 +166,7 @@ export function Composer({ peerName, onSend, onTyping, roomId, reply, onCancelRe
             aria-invalid={tooLong || undefined}
             onChange={(e) => onChange(e.target.value)}
             onKeyDown={onKeyDown}
+            onPaste={onPaste}
             enterKeyHint="send"
           />
           {trimmed.length > MAX_BODY - 500 ? (
@@ -124,9 +176,15 @@ export function Composer({ peerName, onSend, onTyping, roomId, reply, onCancelRe
           ) : null}
         </div>
         <span id="composer-help" className="sr-only">
-          Enter sends, Shift+Enter adds a new line, Up arrow in an empty box edits your last message.
+          Enter sends, Shift+Enter adds a new line, Up arrow in an empty box edits your last message. You can paste a picture to attach it.
         </span>
-        <button type="submit" className="composer__send" disabled={!trimmed || tooLong} aria-label="Send message">
+        <button
+          type="submit"
+          className="composer__send"
+          disabled={!sendable}
+          aria-label={waiting ? `Send message (${waiting.toLowerCase()})` : "Send message"}
+          title={waiting ?? undefined}
+        >
           <Icon name="send" />
         </button>
       </form>

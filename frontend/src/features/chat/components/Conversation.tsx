@@ -1,12 +1,14 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import type { User } from "../../../api/types";
 import { Avatar } from "../../../components/Avatar";
 import { Button } from "../../../components/Button";
 import { Icon } from "../../../components/Icon";
 import { Spinner } from "../../../components/Spinner";
 import { Link } from "../../../lib/router";
+import { attachmentSummary } from "../../../lib/attachments";
 import { useConnectionState, useSocket } from "../../../lib/services";
 import { useConversation } from "../hooks/useConversation";
+import { useUploads } from "../hooks/useUploads";
 import { buildItems, excerpt, lastOwnEditable, lastSeq, type ChatItem } from "../model";
 import type { MessageHandlers } from "./Bubble";
 import { Composer, type ReplyDraft } from "./Composer";
@@ -20,6 +22,29 @@ type Props = {
   peerHint: { user: User; online: boolean } | null;
   onBack: () => void;
 };
+
+/** Whether a drag carries files (not text or a link dragged from the page). */
+function hasFiles(e: DragEvent): boolean {
+  return Array.from(e.dataTransfer.types).includes("Files");
+}
+
+/** The files of a drop; folders (which a browser hands over as empty files) are counted apart. */
+export function droppedFiles(data: DataTransfer): { files: File[]; folders: number } {
+  const items = Array.from(data.items ?? []).filter((it) => it.kind === "file");
+  if (items.length === 0) return { files: Array.from(data.files), folders: 0 };
+  const files: File[] = [];
+  let folders = 0;
+  for (const it of items) {
+    const entry = typeof it.webkitGetAsEntry === "function" ? it.webkitGetAsEntry() : null;
+    if (entry?.isDirectory) {
+      folders += 1;
+      continue;
+    }
+    const f = it.getAsFile();
+    if (f) files.push(f);
+  }
+  return { files, folders };
+}
 
 function usePageVisible(): boolean {
   const [visible, setVisible] = useState(() => document.visibilityState === "visible");
@@ -89,7 +114,7 @@ export function Conversation({ roomId, me, peerHint, onBack }: Props) {
       onReply: (it) => {
         if (it.id === null) return;
         setEditingId(null);
-        setReply({ id: it.id, name: it.own ? "yourself" : nameOf(it.senderId), excerpt: excerpt(it.body) });
+        setReply({ id: it.id, name: it.own ? "yourself" : nameOf(it.senderId), excerpt: excerpt(it.body.trim() ? it.body : attachmentSummary(it.attachments)) });
       },
       onStartEdit: (id) => setEditingId(id),
       onCancelEdit: endEdit,
@@ -145,13 +170,61 @@ export function Conversation({ roomId, me, peerHint, onBack }: Props) {
     }
   }, [reply, messages]);
 
+  // Files attached to the message being written: they upload as soon as they are added.
+  const uploads = useUploads();
+  const { ready: readyUploads, clear: clearUploads, add: addUploads } = uploads;
   const onSend = useCallback(
     (body: string) => {
-      sendMessage(body, reply?.id);
+      sendMessage(body, reply?.id, readyUploads());
+      clearUploads();
       setReply(null);
     },
-    [sendMessage, reply],
+    [sendMessage, reply, readyUploads, clearUploads],
   );
+
+  // Files dragged over the conversation: a drop zone over all of it says where they go.
+  const [dragging, setDragging] = useState(false);
+  const dragDepth = useRef(0);
+  // A file dropped beside the conversation (the contacts list) must not make the browser leave
+  // the app to show it.
+  useEffect(() => {
+    const guard = (e: globalThis.DragEvent) => {
+      if (e.defaultPrevented || !e.dataTransfer || !Array.from(e.dataTransfer.types).includes("Files")) return;
+      e.preventDefault();
+      if (e.type === "dragover") e.dataTransfer.dropEffect = "none";
+    };
+    window.addEventListener("dragover", guard);
+    window.addEventListener("drop", guard);
+    return () => {
+      window.removeEventListener("dragover", guard);
+      window.removeEventListener("drop", guard);
+    };
+  }, []);
+  const onDragEnter = (e: DragEvent) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    dragDepth.current += 1;
+    setDragging(true);
+  };
+  const onDragOver = (e: DragEvent) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = "copy";
+  };
+  const onDragLeave = (e: DragEvent) => {
+    if (!hasFiles(e)) return;
+    dragDepth.current = Math.max(0, dragDepth.current - 1);
+    if (dragDepth.current === 0) setDragging(false);
+  };
+  const onDrop = (e: DragEvent) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    dragDepth.current = 0;
+    setDragging(false);
+    const { files, folders } = droppedFiles(e.dataTransfer);
+    if (files.length > 0 || folders > 0) addUploads(files, folders);
+    composerRef.current?.focus();
+  };
 
   const onEditLast = useCallback(() => {
     const last = lastOwnEditable(messages, me.id);
@@ -177,7 +250,14 @@ export function Conversation({ roomId, me, peerHint, onBack }: Props) {
   const status = conv.peerTyping ? "typing…" : online === null ? "" : online ? "online" : "offline";
 
   return (
-    <section className="conv" aria-label={`Conversation with ${peerName}`}>
+    <section
+      className={`conv ${dragging ? "is-dragging" : ""}`}
+      aria-label={`Conversation with ${peerName}`}
+      onDragEnter={onDragEnter}
+      onDragOver={onDragOver}
+      onDragLeave={onDragLeave}
+      onDrop={onDrop}
+    >
       <header className="conv__header">
         <Button variant="ghost" icon className="conv__back" onClick={onBack} aria-label="Back to conversations">
           <Icon name="back" />
@@ -250,7 +330,19 @@ export function Conversation({ roomId, me, peerHint, onBack }: Props) {
         onCancelReply={() => setReply(null)}
         onEditLast={onEditLast}
         inputRef={composerRef}
+        uploads={uploads}
       />
+      {dragging ? (
+        <div className="dropzone" aria-hidden="true">
+          <div className="dropzone__inner">
+            <Icon name="upload" />
+            <strong>
+              Drop files to send to <bdi>{peerName}</bdi>
+            </strong>
+            <span>Photos and files, up to 10 in one message</span>
+          </div>
+        </div>
+      ) : null}
       {deleting && deleting.id !== null ? (
         <DeleteDialog
           onCancel={() => setDeleting(null)}

@@ -107,6 +107,18 @@ export function MessageList(props: Props) {
     return () => ro.disconnect();
   }, []);
 
+  // Photos have their box before they load, so a load moves nothing; should one still change
+  // the height (a photo whose size the server did not know), a reader at the bottom stays there.
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const onLoad = (e: Event) => {
+      if (e.target instanceof HTMLImageElement && atBottomRef.current) el.scrollTop = el.scrollHeight;
+    };
+    el.addEventListener("load", onLoad, true);
+    return () => el.removeEventListener("load", onLoad, true);
+  }, []);
+
   const onScroll = () => {
     const el = scroller.current;
     if (!el) return;

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useReducer, useRef } from "react";
-import type { Message, Room, User } from "../../../api/types";
+import type { Attachment, Message, Room, User } from "../../../api/types";
 import { ApiError } from "../../../lib/api-client";
 import { useServices, useSocketEvents } from "../../../lib/services";
 import type { Outgoing } from "../../../lib/socket";
@@ -72,7 +72,7 @@ function reducer(s: ConversationState, a: Action): ConversationState {
       return {
         ...s,
         messages: s.messages.map((m) =>
-          m.id === a.id && m.deleted_at == null ? { ...m, body: "", deleted_at: a.at, reactions: [], reply_to: null } : m,
+          m.id === a.id && m.deleted_at == null ? { ...m, body: "", deleted_at: a.at, reactions: [], reply_to: null, attachments: [] } : m,
         ),
       };
     case "pending":
@@ -104,7 +104,7 @@ const TYPING_MS = 5000;
 
 export type Conversation = ConversationState & {
   peer: User | null;
-  send: (body: string, replyTo?: number) => void;
+  send: (body: string, replyTo?: number, attachments?: readonly Attachment[]) => void;
   /** Saves a new text for one of our messages; rejects with the server's reason (an ApiError). */
   edit: (messageId: number, body: string) => Promise<void>;
   remove: (messageId: number) => Promise<void>;
@@ -247,7 +247,10 @@ export function useConversation(roomId: number, me: User, initialOnline: boolean
     }
   });
 
-  const send = useCallback((body: string, replyTo?: number) => void socket.send(roomId, body, replyTo), [socket, roomId]);
+  const send = useCallback(
+    (body: string, replyTo?: number, attachments?: readonly Attachment[]) => void socket.send(roomId, body, replyTo, attachments),
+    [socket, roomId],
+  );
 
   // Each answer is the message as it is now: applied at once (the `message_updated` that
   // follows carries the same change_seq and changes nothing).
