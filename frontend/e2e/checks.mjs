@@ -20,9 +20,9 @@ export const LAYOUT_SIZES = [
 /** The widths axe runs at (what is shown differs between phone and desktop). */
 export const AXE_WIDTHS = [360, 1280];
 
-/** Places meant to scroll sideways on a phone (wide tables, the row of admin tabs); on a
- * desktop nothing may need to. */
-export const SIDEWAYS_SCROLLERS = [".admin__table-wrap", ".admin__tabs"];
+/** Places meant to scroll sideways on a phone (wide tables, the row of admin tabs, the files
+ * attached to a message being written); on a desktop nothing may need to. */
+export const SIDEWAYS_SCROLLERS = [".admin__table-wrap", ".admin__tabs", ".tray__list"];
 const PHONE_MAX_WIDTH = 767;
 
 /** Waits for layout to settle: two frames, then every finite animation and transition done. */

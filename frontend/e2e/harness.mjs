@@ -24,6 +24,9 @@ export const CHROMIUM_ARGS = [
   "--disable-dev-shm-usage",
 ];
 
+/** The largest upload the test server takes (3 MiB), so a bigger file meets its 413. */
+export const MAX_UPLOAD_BYTES = 3 * 1024 * 1024;
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** A free TCP port below 32768 (outside the range the kernel hands out for outgoing connections). */
@@ -68,6 +71,9 @@ export class Server {
       LETSCHAT_BCRYPT_COST: "4",
       LETSCHAT_AUTH_RATE_PER_IP: "10000",
       LETSCHAT_AUTH_RATE_PER_PREFIX: "10000",
+      // Uploads stay in the temp folder; a small limit lets a test meet the server's 413.
+      LETSCHAT_UPLOAD_DIR: join(this.dir, "uploads"),
+      LETSCHAT_MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES),
       RUST_LOG: process.env.RUST_LOG ?? "warn",
     };
     this.log.write(`\n--- start ${new Date().toISOString()} on ${this.port}\n`);

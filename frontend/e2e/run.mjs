@@ -8,7 +8,7 @@
 // out of sight; axe-core: no serious or critical violation), with data like real people's: long
 // and 64-character names, long previews, unbroken words and URLs, emoji, Arabic and Hebrew.
 import { execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import {
@@ -17,6 +17,7 @@ import {
   CHROMIUM,
   CHROMIUM_ARGS,
   frontendDir,
+  MAX_UPLOAD_BYTES,
   repoDir,
   restClient,
   Server,
@@ -25,9 +26,12 @@ import {
   until,
 } from "./harness.mjs";
 import { checkedScreens, checkScreen, settled } from "./checks.mjs";
+import { panorama, pdf, portrait, restUpload, snapshot } from "./files.mjs";
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 360, height: 740 };
+/** The attachment screenshots' phone. */
+const TALL_PHONE = { width: 390, height: 844 };
 const PASSWORD = "correct horse battery";
 const shotsDir = join(repoDir, "docs", "screenshots");
 
@@ -232,6 +236,121 @@ const chipsOf = (message) =>
   message.locator(".reaction").evaluateAll((els) =>
     els.map((e) => `${e.querySelector(".reaction__emoji")?.textContent}${e.querySelector(".reaction__count")?.textContent}${e.getAttribute("aria-pressed") === "true" ? "*" : ""}`),
   );
+
+// ---- attachments -----------------------------------------------------------------------------
+
+/**
+ * Draws a photo in the page (a canvas, saved as JPEG) and starts dragging it over the
+ * conversation: `dragenter` and `dragover` with a real DataTransfer holding the file. The drop
+ * itself is `window.__drop()`, so the test can look at the drop zone first. Records every
+ * progress value the tray shows in `window.__progress`.
+ */
+async function dragPhotoOver(page, name, width, height) {
+  return page.evaluate(
+    async ({ name, width, height }) => {
+      const c = document.createElement("canvas");
+      c.width = width;
+      c.height = height;
+      const g = c.getContext("2d");
+      const sky = g.createLinearGradient(0, 0, 0, height);
+      sky.addColorStop(0, "#28407a");
+      sky.addColorStop(0.55, "#f29a5b");
+      sky.addColorStop(1, "#3a2b4f");
+      g.fillStyle = sky;
+      g.fillRect(0, 0, width, height);
+      g.fillStyle = "#ffe3a3";
+      g.beginPath();
+      g.arc(width * 0.62, height * 0.52, height * 0.08, 0, Math.PI * 2);
+      g.fill();
+      g.fillStyle = "#2a2140";
+      for (let x = 0; x < width; x += 40) g.fillRect(x, height * 0.6 - 60 * Math.abs(Math.sin(x / 130)), 38, height);
+      // Film grain: a photo's size, so the upload takes a moment on a slow line.
+      const img = g.getImageData(0, 0, width, height);
+      let seed = 7;
+      for (let i = 0; i < img.data.length; i += 4) {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        const n = (seed % 24) - 12;
+        img.data[i] += n;
+        img.data[i + 1] += n;
+        img.data[i + 2] += n;
+      }
+      g.putImageData(img, 0, 0);
+      const blob = await new Promise((r) => c.toBlob(r, "image/jpeg", 0.9));
+      const file = new File([blob], name, { type: "image/jpeg" });
+      window.__progress = [];
+      new MutationObserver(() => {
+        for (const el of document.querySelectorAll('.tray-item [role="progressbar"]')) {
+          const v = Number(el.getAttribute("aria-valuenow"));
+          if (window.__progress[window.__progress.length - 1] !== v) window.__progress.push(v);
+        }
+      }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ["aria-valuenow"] });
+      const dt = new DataTransfer();
+      dt.items.add(file);
+      const target = document.querySelector(".msglist__scroller");
+      for (const type of ["dragenter", "dragover"]) target.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
+      window.__drop = () => target.dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: dt }));
+      return file.size;
+    },
+    { name, width, height },
+  );
+}
+
+/** Pastes a screenshot (a PNG drawn in the page) into the message box, as Ctrl+V would. */
+async function pasteScreenshot(page) {
+  await page.evaluate(async () => {
+    const c = document.createElement("canvas");
+    c.width = 640;
+    c.height = 360;
+    const g = c.getContext("2d");
+    g.fillStyle = "#f5f6fa";
+    g.fillRect(0, 0, 640, 360);
+    g.fillStyle = "#4f46e5";
+    g.fillRect(0, 0, 640, 48);
+    g.fillStyle = "#141824";
+    g.font = "28px sans-serif";
+    g.fillText("Booking confirmed ✔ — Porto, 14–16 July", 24, 120);
+    const blob = await new Promise((r) => c.toBlob(r, "image/png"));
+    const dt = new DataTransfer();
+    dt.items.add(new File([blob], "image.png", { type: "image/png" }));
+    const box = document.querySelector(".composer textarea");
+    box.focus();
+    box.dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true }));
+  });
+}
+
+/** A route that holds uploads until `release()` (so one can be seen, or cancelled, mid-way). */
+function holdUploads() {
+  const held = [];
+  let holding = true;
+  const handler = async (route) => {
+    if (!holding) return route.fallback();
+    await new Promise((resolve) => held.push(resolve));
+    await route.abort().catch(() => undefined);
+  };
+  return {
+    handler,
+    count: () => held.length,
+    release() {
+      holding = false;
+      for (const r of held.splice(0)) r();
+    },
+  };
+}
+
+/** Whether a page's conversation is scrolled to its very bottom. */
+const atBottom = (page) =>
+  page.locator(".msglist__scroller").evaluate((el) => Math.abs(el.scrollHeight - el.scrollTop - el.clientHeight) < 2);
+
+/** A photo box's drawn size, [width, height] in whole pixels. */
+const drawnSize = (locator) =>
+  locator.evaluate((el) => {
+    const r = el.getBoundingClientRect();
+    return [Math.round(r.width), Math.round(r.height)];
+  });
+
+/** Whether every photo on the page has loaded. */
+const photosLoaded = (page) =>
+  page.evaluate(() => [...document.querySelectorAll(".media__tile img")].every((i) => i.complete && i.naturalWidth > 0));
 
 async function main() {
   mkdirSync(shotsDir, { recursive: true });
@@ -694,6 +813,291 @@ async function main() {
     }
     await row(alice, "bob").locator(".contact-row__preview", { hasText: "message deleted" }).waitFor();
     await checkScreen(alice, "a conversation with replies, an edit, deletions and reactions");
+  });
+
+  // ---- attachments: photos and files -------------------------------------------------------
+  const DROPPED = "Lisbon sunset 🌅 from the Miradouro da Senhora do Monte.jpg";
+  const PDF_NAME = "Lisbon–Porto road trip itinerary with hotels and train tickets 🚆 final v3 2026.pdf";
+  const pdfBytes = pdf("Lisbon - Porto road trip, July 2026");
+  const sendButton = (page) => page.locator(".composer__send");
+
+  await live("attachments: alice drops a photo on the conversation; the tray shows its upload progress reaching done; she sends it", async () => {
+    // A slow uplink, so the progress can be seen.
+    const cdp = await alice.context().newCDPSession(alice);
+    await cdp.send("Network.enable");
+    await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 384 * 1024 });
+    try {
+      const size = await dragPhotoOver(alice, DROPPED, 1600, 1200);
+      assert(size > 300_000 && size < MAX_UPLOAD_BYTES, `a photo's size: ${size} bytes`);
+      await alice.locator(".dropzone", { hasText: "Drop files to send to Bob Marley" }).waitFor();
+      await shot(alice, "attachments-dropzone-desktop");
+      await alice.evaluate(() => window.__drop());
+      await alice.locator(".dropzone").waitFor({ state: "detached" });
+      const item = alice.locator(".tray-item", { hasText: "Lisbon sunset" });
+      await item.locator('[role="progressbar"]').waitFor();
+      assert(await sendButton(alice).isDisabled(), "Send waits for the upload");
+      await alice.locator('.tray-item[data-status="done"]', { hasText: "Lisbon sunset" }).waitFor({ timeout: 30_000 });
+      const seen = await alice.evaluate(() => window.__progress);
+      assert(seen.some((v) => v > 0 && v < 100), `the bar moved through the upload: ${JSON.stringify(seen)}`);
+      assert(seen.every((v, i) => i === 0 || v >= seen[i - 1]), `the bar only moves forward: ${JSON.stringify(seen)}`);
+    } finally {
+      await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+      await cdp.detach();
+    }
+    assert(!(await sendButton(alice).isDisabled()), "Send is enabled once the upload is done, with no text");
+    await checkScreen(alice, "a photo attached, ready to send");
+    await alice.locator(".composer textarea").press("Enter");
+    await alice.locator(".tray").waitFor({ state: "detached" });
+    const mine = alice.locator(".msg.is-own").last();
+    await mine.locator(".media--single img").waitFor();
+    await until(async () => ["sent", "read"].includes(await mine.getAttribute("data-state")), "alice's photo acknowledged");
+    assertEqual(await mine.locator(".msg__text").count(), 0, "no empty text under the photo");
+  });
+
+  await live("bob sees the photo live in a box reserved from its size, opens it full size and closes it with Escape", async () => {
+    const theirs = bob.locator(".msg.is-peer").last();
+    const box = theirs.locator(".media--single");
+    await box.waitFor();
+    // 1600 × 1200 fits 320 × 240, known from the message before the thumbnail loads.
+    assertEqual(await box.getAttribute("data-box"), "320x240", "the box from the photo's size");
+    assertEqual(await drawnSize(box), [320, 240], "the box is drawn at that size at once");
+    await until(() => box.locator("img").evaluate((i) => i.complete && i.naturalWidth > 0), "the thumbnail loaded");
+    assertEqual(await drawnSize(box), [320, 240], "the same size once the thumbnail is there");
+    assertEqual(await box.locator("img").evaluate((i) => [i.naturalWidth, i.naturalHeight]), [400, 300], "the thumbnail, 400 px on its long side");
+    await until(() => atBottom(bob), "bob's view stays at the bottom");
+    // The lists say what came.
+    await row(bob, "alice").locator(".contact-row__preview", { hasText: "🖼 Photo" }).waitFor();
+    await row(alice, "bob").locator(".contact-row__preview", { hasText: "You: 🖼 Photo" }).waitFor();
+    assert((await rowLook(bob, "alice")).label.endsWith("last message: 🖼 Photo"), "the row's accessible name says Photo");
+
+    const tile = box.locator(".media__tile");
+    await tile.click();
+    const lightbox = bob.getByRole("dialog", { name: `Photo: ${DROPPED}` });
+    await lightbox.waitFor();
+    const full = lightbox.locator("img.lightbox__img");
+    assert(!(await full.getAttribute("src")).includes("/thumbnail"), "the lightbox shows the photo itself, not its thumbnail");
+    await until(() => full.evaluate((i) => i.complete && i.naturalWidth === 1600), "the full-size photo loaded");
+    const focused = () => bob.evaluate(() => document.activeElement?.getAttribute("aria-label") ?? "");
+    assertEqual(await focused(), "Close photo", "the close button has the focus");
+    for (const key of ["Tab", "Tab", "Tab", "Shift+Tab"]) {
+      await bob.keyboard.press(key);
+      assert(await lightbox.evaluate((d) => d.contains(document.activeElement)), `focus stays in the lightbox after ${key}`);
+    }
+    await lightbox.getByRole("link", { name: `Download ${DROPPED}` }).waitFor();
+    await shot(bob, "attachments-lightbox-desktop");
+    await checkScreen(bob, "a photo full size");
+    await bob.keyboard.press("Escape");
+    await lightbox.waitFor({ state: "detached" });
+    assertEqual(await focused(), `Open photo ${DROPPED}`, "the focus is back on the photo");
+    // A click beside the photo closes it too.
+    await tile.click();
+    await lightbox.waitFor();
+    await bob.mouse.click(30, 420);
+    await lightbox.waitFor({ state: "detached" });
+  });
+
+  await live("alice attaches a PDF with the file picker; bob downloads it and gets the very bytes sent", async () => {
+    await alice.locator('.composer input[type="file"]').setInputFiles({ name: PDF_NAME, mimeType: "application/pdf", buffer: pdfBytes });
+    await alice.locator('.tray-item[data-status="done"]').waitFor();
+    await send(alice, "Here is the plan for the trip 👇");
+    const card = bob.locator(".msg.is-peer").last().locator("a.file-card");
+    await card.waitFor();
+    assertEqual(await card.getAttribute("download"), PDF_NAME, "the link downloads under the file's name");
+    assertEqual(await card.locator(".file-icon__label").textContent(), "PDF", "a PDF's icon");
+    // The long name is cut in the middle: its end with the extension stays in view.
+    assert(await card.locator(".file-name__head").evaluate((el) => el.scrollWidth > el.clientWidth), "the name's start is cut short");
+    assertEqual(await card.locator(".file-name__tail").textContent(), "2026.pdf", "the name's end");
+    await bob.locator(".msg.is-peer").last().locator(".msg__caption .msg__text", { hasText: "Here is the plan" }).waitFor();
+    const [download] = await Promise.all([bob.waitForEvent("download"), card.click()]);
+    assertEqual(download.suggestedFilename(), PDF_NAME, "the downloaded file's name");
+    const got = readFileSync(await download.path());
+    assertEqual(got.length, pdfBytes.length, "downloaded size");
+    assert(got.equals(pdfBytes), "the downloaded bytes are the bytes sent");
+  });
+
+  await live("a failed upload shows the server's reason with a retry; cancelling; at most ten files, said so; ten photos in a grid", async () => {
+    const input = alice.locator('.composer input[type="file"]');
+    // Over the server's limit: its 413, in words.
+    await input.setInputFiles({ name: "Family videos 2025 (full backup).zip", mimeType: "application/zip", buffer: Buffer.alloc(MAX_UPLOAD_BYTES + 100_000, 7) });
+    const tooLarge = alice.locator(".tray-item", { hasText: "Family videos" });
+    await tooLarge.locator(".tray-item__error", { hasText: "Too large: the limit is 3 MB" }).waitFor();
+    assert(await sendButton(alice).isDisabled(), "Send waits while a file failed");
+    // The quota (answered by the test): retry once it has passed.
+    let refuse = true;
+    const quota = (route) =>
+      refuse
+        ? route.fulfill({
+            status: 429,
+            contentType: "application/json",
+            headers: { "Retry-After": "30" },
+            body: JSON.stringify({ error: { code: "rate_limited", message: "too many requests; retry in 30 s" } }),
+          })
+        : route.fallback();
+    await alice.route("**/api/uploads", quota);
+    const map = alice.locator(".tray-item", { hasText: "نقشه سفر" });
+    try {
+      await input.setInputFiles({ name: "نقشه سفر لیسبون.png", mimeType: "image/png", buffer: snapshot(600, [60, 140, 200]) });
+      await map.locator(".tray-item__error", { hasText: "Upload limit reached: try again in 30 s" }).waitFor();
+      await checkScreen(alice, "uploads that failed, with their reasons and a retry");
+      refuse = false;
+      await map.getByRole("button", { name: /^Retry uploading/u }).click();
+      await alice.locator('.tray-item[data-status="done"]', { hasText: "نقشه سفر" }).waitFor();
+    } finally {
+      await alice.unroute("**/api/uploads", quota);
+    }
+    await tooLarge.getByRole("button", { name: /^Remove Family videos/u }).click();
+    await tooLarge.waitFor({ state: "detached" });
+    assert(!(await sendButton(alice).isDisabled()), "Send is enabled again");
+
+    // An upload in progress can be cancelled: it leaves the tray.
+    const hold = holdUploads();
+    await alice.route("**/api/uploads", hold.handler);
+    try {
+      await input.setInputFiles({ name: "slow.mov", mimeType: "video/quicktime", buffer: Buffer.alloc(200_000, 1) });
+      const slow = alice.locator(".tray-item", { hasText: "slow.mov" });
+      await slow.locator('[role="progressbar"]').waitFor();
+      await until(() => hold.count() === 1, "the upload reached the server");
+      await slow.getByRole("button", { name: "Cancel uploading slow.mov" }).click();
+      await slow.waitFor({ state: "detached" });
+    } finally {
+      hold.release();
+      await alice.unroute("**/api/uploads", hold.handler);
+    }
+
+    // Ten at most: of ten more photos, nine are taken, and the tray says why not the last.
+    const colours = [[230, 120, 80], [90, 170, 120], [80, 120, 220], [220, 190, 70], [170, 90, 200], [60, 180, 190], [240, 140, 170], [120, 120, 130], [200, 80, 80], [100, 200, 90]];
+    await input.setInputFiles(colours.map((c, i) => ({ name: `Porto day ${i + 1} 📸.png`, mimeType: "image/png", buffer: snapshot(320, c) })));
+    await alice.locator(".tray__notice", { hasText: "You can send up to 10 files in one message: 1 file was not added." }).waitFor();
+    await until(async () => (await alice.locator(".tray-item").count()) === 10, "ten files in the tray");
+    await until(async () => (await alice.locator('.tray-item[data-status="done"]').count()) === 10, "all ten uploaded", 20_000);
+    await alice.locator(".composer textarea").press("Enter");
+    const grid = bob.locator(".msg.is-peer").last().locator(".media--grid");
+    await grid.waitFor();
+    assertEqual(await grid.locator(".media__tile").count(), 10, "bob sees the ten photos");
+    // Three columns, four rows: the first photo spans the first row.
+    const [w, h] = await drawnSize(grid);
+    assert(w === 320 && Math.abs(h - (320 * 4) / 3) <= 1, `the grid's box: ${w} × ${h}`);
+    await row(bob, "alice").locator(".contact-row__preview", { hasText: "🖼 10 photos" }).waitFor();
+    await until(() => atBottom(bob), "bob's view stays at the bottom");
+  });
+
+  await live("a pasted screenshot is attached; deleting its message takes the photo away on both sides", async () => {
+    await pasteScreenshot(alice);
+    await alice.locator('.tray-item[data-status="done"]', { hasText: "Pasted image" }).waitFor();
+    await alice.locator(".composer textarea").press("Enter");
+    const theirs = bob.locator(".msg.is-peer").last();
+    await theirs.locator(".media--single img").waitFor();
+    const seq = await theirs.getAttribute("data-seq");
+    const thumb = await theirs.locator(".media--single img").getAttribute("src");
+    assertEqual((await fetch(server.origin + thumb)).status, 200, "the photo's link works while the message lives");
+    const mine = alice.locator(`.msg.is-own[data-seq="${seq}"]`);
+    await (await openActions(alice, mine)).getByRole("button", { name: "Delete" }).click();
+    await alice.getByRole("alertdialog", { name: "Delete this message?" }).getByRole("button", { name: "Delete" }).click();
+    for (const page of [alice, bob]) {
+      const tomb = page.locator(`.msg.is-deleted[data-seq="${seq}"]`);
+      await tomb.locator(".msg__deleted").waitFor();
+      assertEqual(await tomb.locator(".media, .file-card").count(), 0, "no photo on a deleted message");
+    }
+    assertEqual((await fetch(server.origin + thumb)).status, 403, "the deleted photo's link no longer works");
+  });
+
+  await live("realistic attachments: a tall portrait, a wide panorama, grids, RTL and emoji names, at phone and desktop sizes", async () => {
+    const bobToken = await rest("POST", "/api/auth/login", { body: { username: "bob", password: PASSWORD } }).then((r) => r.json.token);
+    const people = {};
+    for (const [username, display_name] of [["sofia", "Sofía Álvarez 📸"], ["tomas", "Tomás Oliveira"], ["yusuf", "يوسف الحداد"]]) {
+      const reg = await rest("POST", "/api/auth/register", { body: { username, password: PASSWORD, display_name } });
+      assertEqual(reg.status, 201, `${username} registered`);
+      const c = await rest("POST", "/api/contacts", { token: reg.json.token, body: { username: "bob" } });
+      await rest("POST", "/api/contacts", { token: bobToken, body: { username } });
+      people[username] = { token: reg.json.token, room: c.json.room_id };
+    }
+    let n = 0;
+    const say = async (who, body, files = []) => {
+      const token = who === "bob" ? bobToken : people[who].token;
+      const room = people[who === "bob" ? "sofia" : who].room;
+      const ids = [];
+      for (const [name, bytes, type] of files) ids.push((await restUpload(server.origin, token, name, bytes, type)).id);
+      const r = await rest("POST", `/api/rooms/${room}/messages`, { token, body: { client_msg_id: `att-${n++}`, body, attachments: ids } });
+      assertEqual(r.status, 201, `a message with ${ids.length} attachments`);
+      return r.json;
+    };
+    const PANORAMA = panorama();
+    const PORTRAIT = portrait();
+    await say("tomas", "", [
+      ["Ribeira 1.png", snapshot(700, [220, 120, 70]), "image/png"],
+      ["Ribeira 2.png", snapshot(700, [70, 140, 200]), "image/png"],
+      ["Ribeira 3.png", snapshot(700, [240, 200, 90]), "image/png"],
+    ]);
+    await say("yusuf", "", [["جدول الرحلة النهائي - لشبونة وبورتو 2026.xlsx", Buffer.from("PK\u0003\u0004 spreadsheet bytes ".repeat(400)), "application/octet-stream"]]);
+    await say("sofia", "¡Hola Bob! Fotos del viaje 😍");
+    await say("sofia", "", [["Cascata do Arado, Gerês — portrait.png", PORTRAIT, "image/png"]]);
+    await say("bob", "Wow 🤩 send the panorama too!");
+    await say("sofia", "תראה את השקיעה מעל הדואורו 🌅", [["Douro valley panorama 🏞️ 2026-07-15.png", PANORAMA, "image/png"]]);
+    await say("bob", "Here are mine, and the tickets 🎟️", [
+      ["Comboio para Pinhão.png", snapshot(800, [120, 80, 200]), "image/png"],
+      ["Quinta do Bomfim.png", snapshot(800, [60, 170, 110]), "image/png"],
+      ["CP tickets — Porto São Bento → Pinhão (2 adults, return) 15-07-2026.pdf", pdf("CP tickets", 40_000), "application/pdf"],
+    ]);
+    await say("sofia", "", [["Douro valley panorama 🏞️ 2026-07-15 (edited).png", PANORAMA, "image/png"]]);
+
+    for (const [suffix, viewport] of [["desktop", DESKTOP], ["phone", TALL_PHONE]]) {
+      const { page, context } = await newPage(`bob-attachments-${suffix}`, { viewport });
+      await login(page, "bob");
+      await row(page, "sofia").locator(".contact-row__preview", { hasText: "🖼 Photo" }).waitFor();
+      await row(page, "tomas").locator(".contact-row__preview", { hasText: "🖼 3 photos" }).waitFor();
+      await row(page, "yusuf").locator(".contact-row__preview", { hasText: "📎 جدول الرحلة" }).waitFor();
+      if (suffix === "phone") {
+        await shot(page, "attachments-contacts-phone");
+        await checkScreen(page, "conversations whose last messages are photos and files");
+      }
+      await row(page, "sofia").click();
+      const last = page.locator(".msg").last();
+      await last.locator(".media--single").waitFor();
+      // The conversation opens at its bottom and stays there while the photos load.
+      await until(() => photosLoaded(page), "every photo loaded");
+      await until(() => atBottom(page), `the conversation is at its bottom once the photos loaded (${suffix})`);
+      // A panorama is held at a readable height, a portrait at a readable width, both cropped.
+      assertEqual(await last.locator(".media--single").getAttribute("data-box"), "320x96", "the panorama's box");
+      const tall = page.locator(".media--single", { has: page.getByRole("button", { name: /Cascata do Arado/u }) });
+      assertEqual(await tall.getAttribute("data-box"), "162x360", "the portrait's box");
+      await shot(page, `attachments-conversation-${suffix}`);
+      await checkScreen(page, `a conversation with photos and files (${suffix})`);
+      // The portrait full size.
+      await tall.locator(".media__tile").click();
+      const lightbox = page.getByRole("dialog", { name: /Cascata do Arado/u });
+      await lightbox.waitFor();
+      await until(() => lightbox.locator("img").evaluate((i) => i.complete && i.naturalWidth === 1080), "the portrait loaded");
+      if (suffix === "phone") await shot(page, "attachments-lightbox-phone");
+      await page.keyboard.press("Escape");
+      await lightbox.waitFor({ state: "detached" });
+      await context.close();
+    }
+
+    // The tray on a phone and a desktop: one photo uploaded, one file on its way, one too large.
+    for (const [suffix, viewport] of [["phone", TALL_PHONE], ["desktop", DESKTOP]]) {
+      const { page, context } = await newPage(`sofia-tray-${suffix}`, { viewport });
+      await login(page, "sofia");
+      await row(page, "bob").click();
+      await page.locator(".msg").last().waitFor();
+      const input = page.locator('.composer input[type="file"]');
+      await input.setInputFiles({ name: "Pastéis de nata 🥮.png", mimeType: "image/png", buffer: snapshot(500, [230, 180, 90]) });
+      await page.locator('.tray-item[data-status="done"]').waitFor();
+      await input.setInputFiles({ name: "Raw footage — Douro boat trip (4K, uncut).mov", mimeType: "video/quicktime", buffer: Buffer.alloc(MAX_UPLOAD_BYTES + 1000, 3) });
+      await page.locator(".tray-item__error", { hasText: "Too large" }).waitFor();
+      const hold = holdUploads();
+      await page.route("**/api/uploads", hold.handler);
+      try {
+        await input.setInputFiles({ name: "Relatório de despesas da viagem — agosto 2026 (versão final).pdf", mimeType: "application/pdf", buffer: pdf("Despesas", 20_000) });
+        await page.locator('.tray-item[data-status="uploading"]').waitFor();
+        await page.locator(".composer textarea").fill("Olha só 👀");
+        await shot(page, `attachments-tray-${suffix}`);
+        await checkScreen(page, `the tray: uploaded, uploading and failed (${suffix})`);
+      } finally {
+        hold.release();
+        await page.unroute("**/api/uploads", hold.handler);
+      }
+      await context.close();
+    }
   });
 
   await live("changes made while a client was cut off arrive when it reconnects (sync with changes_after)", async () => {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Upload } from "../../api/types";
+import { pastedFiles } from "./components/Composer";
+import { pastedName } from "./hooks/useUploads";
 import { canSend, emptyQueue, queueReducer, readyUploads, toStart, waitingFor, type NewFile, type QueueAction, type UploadQueue } from "./uploadQueue";
 
 const f = (key: string, name = `${key}.jpg`): NewFile => ({ key, name, size: 1000, type: "image/jpeg" });
@@ -123,5 +125,26 @@ describe("the upload queue", () => {
     const q = run(emptyQueue, { type: "add", files: [f("a")] }, { type: "start", key: "a" }, { type: "done", key: "a", upload: upload("A") });
     expect(run(q, { type: "clear" })).toEqual(emptyQueue);
     expect(run(emptyQueue, { type: "clear" })).toBe(emptyQueue);
+  });
+});
+
+describe("pasted pictures", () => {
+  const at = new Date(2026, 0, 14, 9, 5, 7);
+  const data = (files: File[], types = ["Files"]) => ({ files: files as unknown as FileList, types });
+
+  it("names a pasted screenshot by when it was pasted, and keeps a real name", () => {
+    expect(pastedName({ name: "image.png", type: "image/png" }, at)).toBe("Pasted image 2026-01-14 09.05.07.png");
+    expect(pastedName({ name: "", type: "image/jpeg" }, at)).toBe("Pasted image 2026-01-14 09.05.07.jpg");
+    expect(pastedName({ name: "holiday.png", type: "image/png" }, at)).toBe("holiday.png");
+  });
+
+  it("attaches the files of a paste, but pastes text copied with a picture of itself as text", () => {
+    const shot = new File([new Uint8Array([1, 2, 3])], "image.png", { type: "image/png" });
+    const [renamed] = pastedFiles(data([shot]), at);
+    expect(renamed?.name).toBe("Pasted image 2026-01-14 09.05.07.png");
+    expect(renamed?.type).toBe("image/png");
+    expect(renamed?.size).toBe(3);
+    expect(pastedFiles(data([shot], ["text/plain", "text/html", "Files"]), at)).toEqual([]);
+    expect(pastedFiles(data([], ["text/plain"]), at)).toEqual([]);
   });
 });

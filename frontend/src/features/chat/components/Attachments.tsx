@@ -123,10 +123,13 @@ function PhotoTile({ photo, label, style, onOpen }: { photo: Photo; label: strin
 export function FileCard({ file }: { file: Attachment }) {
   const size = formatBytes(file.size);
   return (
-    <a className="file-card" href={file.url} download={file.name} aria-label={`Download ${file.name}, ${size}`}>
+    <a className="file-card" href={file.url} download={file.name}>
       <FileIcon name={file.name} contentType={file.content_type} />
+      {/* Its name for a screen reader is what it shows: "Download report.pdf, 2.3 MB". */}
       <span className="file-card__text">
+        <span className="sr-only">Download </span>
         <FileName name={file.name} className="file-card__name" />
+        <span className="sr-only">, </span>
         <span className="file-card__size">{size}</span>
       </span>
       <span className="file-card__download" aria-hidden="true">

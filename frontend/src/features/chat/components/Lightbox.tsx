@@ -26,8 +26,12 @@ export function Lightbox({ photos, start, onClose }: Props) {
 
   useEffect(() => {
     const opener = document.activeElement;
+    // The app behind is out of reach while the photo is open: no focus, no clicks, not read out.
+    const app = document.getElementById("root");
+    app?.setAttribute("inert", "");
     closeRef.current?.focus();
     return () => {
+      app?.removeAttribute("inert");
       if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
     };
   }, []);
