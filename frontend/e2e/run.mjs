@@ -337,6 +337,23 @@ function holdUploads() {
   };
 }
 
+/**
+ * Asserts a long file name is shown cut in the middle — its start, "…", its end — as long as its
+ * box allows: the text fills the box to within a character, with nothing clipped by the box.
+ */
+async function assertCutInTheMiddle(shown, start, end) {
+  const look = await shown.evaluate((el) => {
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    return { text: el.textContent, drawn: range.getBoundingClientRect().width, box: el.clientWidth, scroll: el.scrollWidth };
+  });
+  const where = JSON.stringify(look);
+  assert(look.text.startsWith(start) && look.text.endsWith(end) && look.text.includes("…"), `the name is cut in the middle: ${where}`);
+  assert(!/[\s\-_]…|…\s/u.test(look.text), `no space or dash against the "…": ${where}`);
+  assert(look.scroll <= look.box + 1, `nothing of the name is clipped by its box: ${where}`);
+  assert(look.box - look.drawn < 16, `the name fills its box (no gap before what follows): ${where}`);
+}
+
 /** Whether a page's conversation is scrolled to its very bottom. */
 const atBottom = (page) =>
   page.locator(".msglist__scroller").evaluate((el) => Math.abs(el.scrollHeight - el.scrollTop - el.clientHeight) < 2);
@@ -900,13 +917,12 @@ async function main() {
     await alice.locator('.composer input[type="file"]').setInputFiles({ name: PDF_NAME, mimeType: "application/pdf", buffer: pdfBytes });
     await alice.locator('.tray-item[data-status="done"]').waitFor();
     await send(alice, "Here is the plan for the trip 👇");
-    const card = bob.locator(".msg.is-peer").last().locator("a.file-card");
+    const card = bob.locator(".msg.is-peer").last().locator(".file-card");
     await card.waitFor();
-    assertEqual(await card.getAttribute("download"), PDF_NAME, "the link downloads under the file's name");
+    const link = card.getByRole("link", { name: `Download ${PDF_NAME}, 157 KB` });
+    assertEqual(await link.getAttribute("download"), PDF_NAME, "the link downloads under the file's name");
     assertEqual(await card.locator(".file-icon__label").textContent(), "PDF", "a PDF's icon");
-    // The long name is cut in the middle: its end with the extension stays in view.
-    assert(await card.locator(".file-name__head").evaluate((el) => el.scrollWidth > el.clientWidth), "the name's start is cut short");
-    assertEqual(await card.locator(".file-name__tail").textContent(), "2026.pdf", "the name's end");
+    await assertCutInTheMiddle(card.locator(".file-name__shown"), "Lisbon–Port", "2026.pdf");
     await bob.locator(".msg.is-peer").last().locator(".msg__caption .msg__text", { hasText: "Here is the plan" }).waitFor();
     const [download] = await Promise.all([bob.waitForEvent("download"), card.click()]);
     assertEqual(download.suggestedFilename(), PDF_NAME, "the downloaded file's name");
@@ -1090,6 +1106,7 @@ async function main() {
         await input.setInputFiles({ name: "Relatório de despesas da viagem — agosto 2026 (versão final).pdf", mimeType: "application/pdf", buffer: pdf("Despesas", 20_000) });
         await page.locator('.tray-item[data-status="uploading"]').waitFor();
         await page.locator(".composer textarea").fill("Olha só 👀");
+        await assertCutInTheMiddle(page.locator(".tray-item", { hasText: "Relatório" }).locator(".file-name__shown"), "Relat", ").pdf");
         await shot(page, `attachments-tray-${suffix}`);
         await checkScreen(page, `the tray: uploaded, uploading and failed (${suffix})`);
       } finally {

@@ -13,7 +13,7 @@ import {
   isPhoto,
   messagePreview,
   middleTruncate,
-  splitName,
+  fitName,
 } from "./attachments";
 import { file, photo } from "../test/fakes";
 
@@ -63,6 +63,17 @@ describe("names", () => {
     expect(graphemes(cut).length).toBeLessThanOrEqual(30);
   });
 
+  it("keeps as much of the start as of the end when short of room", () => {
+    const name = "Relatório de despesas da viagem — agosto 2026 (versão final).pdf";
+    expect(middleTruncate(name, 30)).toBe("Relatório de despes…final).pdf");
+    // The tail gives back "fi" rather than leave four letters of the start.
+    expect(middleTruncate(name, 15)).toBe("Relató…nal).pdf");
+  });
+
+  it("leaves no dash of any length against the cut", () => {
+    expect(middleTruncate("CP tickets — Porto São Bento → Pinhão (2 adults, return) 15-07-2026.pdf", 21)).toBe("CP tickets…2026.pdf");
+  });
+
   it("leaves a short name alone", () => {
     expect(middleTruncate("cv.pdf", 24)).toBe("cv.pdf");
     expect(middleTruncate("exactly-twenty-four.pdf", 23)).toBe("exactly-twenty-four.pdf");
@@ -79,17 +90,26 @@ describe("names", () => {
     expect(arabic).toContain("…");
   });
 
-  it("splits a name for a box that cuts it as needed: the parts join back to the name", () => {
+  it("fits a name to a width: whole when it fits, else cut in the middle as little as needed", () => {
+    // One unit per character (an emoji counts as one).
+    const measure = (t: string) => graphemes(t).length;
     const name = "very-long-name-of-the-quarterly-report-2026.pdf";
-    const { head, tail } = splitName(name);
-    expect(tail).toBe("2026.pdf");
-    expect(head + tail).toBe(name);
-    expect(splitName("cv.pdf")).toEqual({ head: "cv.pdf", tail: "" });
-    const spaced = splitName("Minutes of the meeting 2026 final.docx");
-    expect(spaced.head + spaced.tail).toBe("Minutes of the meeting 2026 final.docx");
-    expect(spaced.tail).toBe("final.docx");
-    const emoji = splitName("🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉.png");
-    expect(graphemes(emoji.tail)).toEqual(["🎉", "🎉", "🎉", "🎉", ".", "p", "n", "g"]);
+    expect(fitName("cv.pdf", 10, measure)).toBe("cv.pdf");
+    expect(fitName(name, 47, measure)).toBe(name);
+    const cut = fitName(name, 24, measure);
+    expect(cut).toBe("very-long-name…2026.pdf");
+    // As long as the width allows: one more character would not fit.
+    const longer = fitName(name, 30, measure);
+    expect(graphemes(longer).length).toBeLessThanOrEqual(30);
+    expect(graphemes(longer).length).toBeGreaterThanOrEqual(28);
+    expect(longer.endsWith("2026.pdf")).toBe(true);
+    // Wider characters take more room: fewer of them fit.
+    const wide = (t: string) => graphemes(t).reduce((w, g) => w + (/\p{Extended_Pictographic}/u.test(g) ? 2 : 1), 0);
+    const emoji = fitName("🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉 party photos 🎉.zip", 20, wide);
+    expect(wide(emoji)).toBeLessThanOrEqual(20);
+    expect(emoji.endsWith("🎉.zip")).toBe(true);
+    // Too narrow for anything sensible: the shortest cut, for the box's own "…" to finish.
+    expect(graphemes(fitName(name, 2, measure)).length).toBeLessThanOrEqual(6);
   });
 });
 
@@ -136,8 +156,7 @@ describe("one line for a message", () => {
 
   it("cuts a long file name in the middle", () => {
     const line = attachmentSummary([file("very-long-name-of-the-quarterly-report-for-the-board-2026.pdf")]);
-    expect(line.startsWith("📎 very-long-name-of-the-quarter")).toBe(true);
-    expect(line.endsWith("…2026.pdf")).toBe(true);
+    expect(line).toBe("📎 very-long-name-of-t…2026.pdf");
   });
 
   it("shows nothing of a deleted message's attachments", () => {

@@ -61,17 +61,22 @@ export function extensionOf(name: string): string {
  * before it ("…2026.pdf"), so files that differ only at the end stay apart; reaching back to the
  * start of a word when one starts just before ("…2026-07.zip" rather than "…6-07.zip"). */
 function tailLength(g: readonly string[], name: string): number {
-  const min = Math.max(8, graphemes(extensionOf(name)).length + 4);
+  const min = shortestTail(name);
   if (g.length <= min) return min;
   for (let back = 0; back <= 5 && min + back < g.length; back++) {
-    if (/^[\s\-_.(\[]$/u.test(g[g.length - min - back - 1] ?? "")) return min + back;
+    if (/^[\s\-_.(\[–—]$/u.test(g[g.length - min - back - 1] ?? "")) return min + back;
   }
   return min;
 }
 
+/** The least of a name's end that is kept: the extension and four characters, eight at least. */
+function shortestTail(name: string): number {
+  return Math.max(8, graphemes(extensionOf(name)).length + 4);
+}
+
 /** What may sit at a cut without meaning anything: it goes, so the "…" touches a real character. */
-const LOOSE_END = /[\s\-_.,]+$/u;
-const LOOSE_START = /^[\s\-_,]+/u;
+const LOOSE_END = /[\s\-_.,–—·]+$/u;
+const LOOSE_START = /^[\s\-_,–—·]+/u;
 
 /**
  * Cuts a name longer than `max` characters in the middle, keeping its start and its end with the
@@ -81,7 +86,10 @@ const LOOSE_START = /^[\s\-_,]+/u;
 export function middleTruncate(name: string, max: number): string {
   const g = graphemes(name);
   if (g.length <= max) return name;
-  const tailLen = Math.max(1, Math.min(tailLength(g, name), max - 4));
+  let tailLen = Math.max(1, Math.min(tailLength(g, name), max - 4));
+  // Short of room, the start matters as much as the end: the tail gives back the start of its
+  // word before the head gets shorter than it.
+  if (max - 1 - tailLen < tailLen) tailLen = Math.max(1, Math.min(tailLen, max - 4, Math.max(shortestTail(name), Math.floor((max - 1) / 2))));
   const headLen = Math.max(1, max - 1 - tailLen);
   const head = g.slice(0, headLen).join("").replace(LOOSE_END, "");
   const tail = g.slice(g.length - tailLen).join("").replace(LOOSE_START, "");
@@ -89,15 +97,27 @@ export function middleTruncate(name: string, max: number): string {
 }
 
 /**
- * A name in two parts for a box that cuts it in the middle as the space requires: the head,
- * which the box ends with "…" when short of room, and the tail (the end with the extension),
- * always shown. Joined they are the name, character for character; a short name is all head.
+ * The longest form of a name that fits `width` (as `measure` says, in the same unit): the name
+ * itself when it fits, else the name cut in the middle as little as possible. The text is one
+ * run, so nothing is left between the "…" and what follows it.
  */
-export function splitName(name: string): { head: string; tail: string } {
-  const g = graphemes(name);
-  const tailLen = tailLength(g, name);
-  if (g.length <= tailLen + 4) return { head: name, tail: "" };
-  return { head: g.slice(0, g.length - tailLen).join(""), tail: g.slice(g.length - tailLen).join("") };
+export function fitName(name: string, width: number, measure: (text: string) => number): string {
+  if (measure(name) <= width) return name;
+  const count = graphemes(name).length;
+  const shortest = Math.min(count, 5);
+  let lo = shortest;
+  let hi = count - 1;
+  let best = shortest;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (measure(middleTruncate(name, mid)) <= width) {
+      best = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return middleTruncate(name, best);
 }
 
 // ---- kinds ----------------------------------------------------------------------------------
@@ -137,8 +157,9 @@ export function fileBadge(name: string): string {
 
 // ---- one line for a message ----------------------------------------------------------------
 
-/** How many characters of a file's name a one-line preview keeps (cut in the middle). */
-export const PREVIEW_NAME_CHARS = 40;
+/** How many characters of a file's name a one-line preview keeps (cut in the middle), so a
+ * contacts row usually shows its end, the extension, with no second "…". */
+export const PREVIEW_NAME_CHARS = 28;
 
 /**
  * The line that stands for attachments without text: "🖼 Photo" for one photo, "🖼 3 photos" for

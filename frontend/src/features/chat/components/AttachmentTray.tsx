@@ -85,20 +85,22 @@ function TrayItem({ item, file, uploads }: { item: UploadItem; file: File | unde
           </span>
         )}
       </span>
-      {item.status === "failed" ? (
-        <button type="button" className="tray-item__btn is-retry" onClick={() => uploads.retry(item.key)} aria-label={`Retry uploading ${item.name}`} title="Retry">
-          <Icon name="retry" />
+      <span className="tray-item__actions">
+        <button
+          type="button"
+          className="tray-item__btn"
+          onClick={() => (busy ? uploads.cancel(item.key) : uploads.remove(item.key))}
+          aria-label={busy ? `Cancel uploading ${item.name}` : `Remove ${item.name}`}
+          title={busy ? "Cancel upload" : "Remove"}
+        >
+          <Icon name="close" />
         </button>
-      ) : null}
-      <button
-        type="button"
-        className="tray-item__btn"
-        onClick={() => (busy ? uploads.cancel(item.key) : uploads.remove(item.key))}
-        aria-label={busy ? `Cancel uploading ${item.name}` : `Remove ${item.name}`}
-        title={busy ? "Cancel upload" : "Remove"}
-      >
-        <Icon name="close" />
-      </button>
+        {item.status === "failed" ? (
+          <button type="button" className="tray-item__btn is-retry" onClick={() => uploads.retry(item.key)} aria-label={`Retry uploading ${item.name}`} title="Retry">
+            <Icon name="retry" />
+          </button>
+        ) : null}
+      </span>
       {busy ? (
         <span
           className="tray-item__progress"

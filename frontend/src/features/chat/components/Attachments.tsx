@@ -119,22 +119,22 @@ function PhotoTile({ photo, label, style, onOpen }: { photo: Photo; label: strin
   );
 }
 
-/** A file: its icon, its name cut in the middle when long, its size; the card downloads it. */
+/**
+ * A file: its icon, its name (cut in the middle when long) and size, and a download link whose
+ * click area covers the whole card. The link's name says it all ("Download report.pdf, 2.3 MB").
+ */
 export function FileCard({ file }: { file: Attachment }) {
   const size = formatBytes(file.size);
   return (
-    <a className="file-card" href={file.url} download={file.name}>
+    <div className="file-card">
       <FileIcon name={file.name} contentType={file.content_type} />
-      {/* Its name for a screen reader is what it shows: "Download report.pdf, 2.3 MB". */}
       <span className="file-card__text">
-        <span className="sr-only">Download </span>
         <FileName name={file.name} className="file-card__name" />
-        <span className="sr-only">, </span>
         <span className="file-card__size">{size}</span>
       </span>
-      <span className="file-card__download" aria-hidden="true">
+      <a className="file-card__download" href={file.url} download={file.name} aria-label={`Download ${file.name}, ${size}`} title="Download">
         <Icon name="download" />
-      </span>
-    </a>
+      </a>
+    </div>
   );
 }

@@ -1,4 +1,5 @@
-import { fileBadge, fileKind, splitName } from "../../../lib/attachments";
+import { useLayoutEffect, useRef, useState } from "react";
+import { fileBadge, fileKind, fitName } from "../../../lib/attachments";
 
 /** A file's icon: a tile coloured by its kind with its extension on it ("PDF", "ZIP"). */
 export function FileIcon({ name, contentType, size = "md" }: { name: string; contentType: string; size?: "sm" | "md" }) {
@@ -11,17 +12,51 @@ export function FileIcon({ name, contentType, size = "md" }: { name: string; con
   );
 }
 
+let measureContext: CanvasRenderingContext2D | null | undefined;
+
+/** Text widths in an element's font, from a canvas that is never shown. */
+function textMeasure(el: HTMLElement): ((text: string) => number) | null {
+  if (measureContext === undefined) measureContext = document.createElement("canvas").getContext("2d");
+  const ctx = measureContext;
+  if (!ctx) return null;
+  const s = getComputedStyle(el);
+  ctx.font = `${s.fontStyle} ${s.fontWeight} ${s.fontSize} ${s.fontFamily}`;
+  return (text) => ctx.measureText(text).width;
+}
+
 /**
  * A file name that, short of room, is cut in the middle and keeps its end with the extension
- * ("very-long-name…2026.pdf"). The two parts keep every space of the name (no gap added or
- * lost where they meet); the whole name is the tooltip.
+ * ("very-long-name…2026.pdf"): as much as the box's width allows, measured in its font, and
+ * again whenever the box changes size. One run of text, so nothing gapes around the "…". A
+ * screen reader hears the whole name; the whole name is also the tooltip.
  */
 export function FileName({ name, className }: { name: string; className?: string }) {
-  const { head, tail } = splitName(name);
+  const ref = useRef<HTMLSpanElement>(null);
+  const [shown, setShown] = useState(name);
+
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const fit = () => {
+      // Not laid out (hidden, or not in a page): nothing to measure against.
+      const width = el.clientWidth;
+      if (width <= 0) return;
+      const measure = textMeasure(el);
+      if (measure) setShown(fitName(name, width, measure));
+    };
+    fit();
+    if (typeof ResizeObserver === "undefined") return;
+    const ro = new ResizeObserver(fit);
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, [name]);
+
   return (
-    <span className={`file-name ${className ?? ""}`} title={name} dir="auto">
-      <span className="file-name__head">{head}</span>
-      {tail ? <span className="file-name__tail">{tail}</span> : null}
+    <span className={`file-name ${className ?? ""}`} title={name}>
+      <span className="sr-only">{name}</span>
+      <span className="file-name__shown" ref={ref} aria-hidden="true" dir="auto">
+        {shown}
+      </span>
     </span>
   );
 }
