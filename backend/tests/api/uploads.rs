@@ -978,6 +978,65 @@ async fn a_client_that_drops_mid_upload_leaves_no_file_and_no_row() {
     upload(&app, &alice, "next.bin", random_bytes(1000, 4)).await;
 }
 
+/// The server killed (SIGKILL) while an upload streams in: nothing under a final name, no row;
+/// the restarted server on the same folder and database takes the same upload whole.
+#[tokio::test]
+async fn a_crash_mid_upload_leaves_no_file_under_a_final_name() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _pg) = crate::helpers::fresh_database(dir.path());
+    let uploads = dir.path().join("uploads");
+    let env = [("LETSCHAT_UPLOAD_DIR", uploads.to_str().unwrap())];
+    let mut server = ChildServer::start(None, &url, &env).await;
+    let app = TestApp::for_address(server.port);
+    let alice = app.register("alice").await;
+    let bytes = random_bytes(2 * 1024 * 1024, 77);
+    let boundary = "----letschat-crash-boundary";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"crash.bin\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    );
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let length = head.len() + bytes.len() + tail.len();
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let request = format!(
+        "POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {length}\r\n\r\n{head}",
+        alice.token
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    socket
+        .write_all(&bytes[..bytes.len() - 1000])
+        .await
+        .unwrap();
+    socket.flush().await.unwrap();
+    wait_until("the upload never started", 10, || {
+        !temp_files(&uploads).is_empty()
+    })
+    .await;
+    server.kill();
+    drop(socket);
+    assert!(
+        stored_files(&uploads).is_empty(),
+        "a file under a final name: {:?}",
+        stored_files(&uploads)
+    );
+
+    let server = ChildServer::start(None, &url, &env).await;
+    let app = TestApp::for_address(server.port);
+    // The same secret: Alice's token still works.
+    let stored = upload(&app, &alice, "crash.bin", bytes.clone()).await;
+    assert_eq!(stored["sha256"], sha256_hex(&bytes));
+    assert_eq!(
+        fetch(&app, stored["url"].as_str().unwrap()).await.bytes,
+        bytes
+    );
+    let files = stored_files(&uploads);
+    assert_eq!(files.len(), 1, "{files:?}");
+}
+
 #[tokio::test]
 async fn the_spec_documents_the_multipart_upload() {
     let app = spawn_app().await;
