@@ -107,6 +107,9 @@ bench:
 	echo "== make bench: latency under a storm of 2,000 reactions a second (message changes through the same writer), then under the same REST load without changes (2,000 GET a second)"; \
 	./target/release/letschat-bench --server ./target/release/letschat latency --reaction-rate 2000 || status=1; \
 	./target/release/letschat-bench --server ./target/release/letschat latency --read-rate 2000 || status=1; \
+	echo "== make bench: latency without uploads, then under 50 concurrent uploaders of 2 MiB JPEGs (issue: p99 within 1.5x of the first run's; MB/s and server peak RSS)"; \
+	./target/release/letschat-bench --server ./target/release/letschat latency || status=1; \
+	./target/release/letschat-bench --server ./target/release/letschat latency --uploads 50 || status=1; \
 	echo "== make bench: cluster (SQLite, PostgreSQL, PostgreSQL + Redis with 1, 2 and 3 instances)"; \
 	if psql "$(BENCH_POSTGRES_URL)" -XtAqc 'SELECT 1' >/dev/null 2>&1 && redis-cli -u "$(BENCH_REDIS_URL)" ping >/dev/null 2>&1; then \
 		./target/release/letschat-bench --server ./target/release/letschat cluster \

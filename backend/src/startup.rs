@@ -111,10 +111,15 @@ impl Application {
                 .map_err(StartupError::Other)?,
             ),
         };
-        let writer = Writer::start(db.clone(), Arc::clone(&broker), metrics.writer.clone())
-            .map_err(|e| StartupError::Other(format!("cannot start the message writer: {e}")))?;
         let uploads = crate::services::uploads::Uploads::start(&config.uploads, &config.jwt_secret)
             .map_err(|e| StartupError::Other(format!("cannot start the upload threads: {e}")))?;
+        let writer = Writer::start(
+            db.clone(),
+            Arc::clone(&broker),
+            metrics.writer.clone(),
+            uploads.links().clone(),
+        )
+        .map_err(|e| StartupError::Other(format!("cannot start the message writer: {e}")))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = AppState {
             uploads,

@@ -17,6 +17,7 @@ use crate::report::Report;
 use crate::server::{random_u64, Server};
 use crate::setup::Api;
 use crate::traffic::{self, LatencyArgs, ThroughputArgs, TrafficArgs};
+use crate::uploads::UploadArgs;
 use crate::{err, Common, Result};
 
 /// PostgreSQL single instance: persisted + acked + delivered messages per second.
@@ -216,6 +217,7 @@ async fn run_on(common: &Common, args: &ClusterArgs, load: &Load) -> Result<Repo
                         rate: *rate,
                         reaction_rate: 0.0,
                         read_rate: 0.0,
+                        uploads: UploadArgs::none(),
                         pairs: *pairs,
                         duration: args.duration,
                         traffic: args.traffic.clone(),

@@ -9,7 +9,9 @@
 //!   and one message that must reach every connection of its two users exactly once.
 //! - `throughput`: pairs of users sending with a window of outstanding messages; messages per
 //!   second, end-to-end latency and delivery checks.
-//! - `latency`: a fixed total message rate spread over many pairs; end-to-end latency.
+//! - `latency`: a fixed total message rate spread over many pairs; end-to-end latency. Optionally
+//!   under a storm of reactions or reads, or under concurrent uploads (`--uploads N`): MB/s,
+//!   upload latency and the server's peak RSS beside the messaging figures.
 //! - `cluster`: SQLite, PostgreSQL and PostgreSQL + Redis with one, two and three instances side by
 //!   side in one run, each on a fresh database: throughput, cross-instance latency and each
 //!   instance's Redis traffic.
@@ -31,6 +33,7 @@ mod server;
 mod setup;
 mod stats;
 mod traffic;
+mod uploads;
 mod ws;
 
 use std::path::PathBuf;
@@ -127,7 +130,8 @@ enum Scenario {
     IdleWorker(idle_worker::WorkerArgs),
     /// P pairs, a window of W outstanding messages per sender, for D seconds.
     Throughput(traffic::ThroughputArgs),
-    /// A fixed total rate R spread over P pairs, for D seconds; end-to-end latency.
+    /// A fixed total rate R spread over P pairs, for D seconds; end-to-end latency (optionally
+    /// under a reaction or read storm, or under concurrent uploads).
     Latency(traffic::LatencyArgs),
     /// Attacks (sync amplification, slow readers, slow bodies, login flood from 200 addresses,
     /// binary flood), one phase each, while pairs exchange messages; server peak RSS and

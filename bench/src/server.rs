@@ -19,6 +19,9 @@ use crate::{err, Common, Result};
 /// How long the server gets to stop after SIGTERM (its own graceful shutdown allows 10 s).
 const STOP_GRACE: Duration = Duration::from_secs(15);
 
+/// The uploaded files' folder, in the run's temporary folder.
+const UPLOAD_DIR: &str = "uploads";
+
 /// What the kernel allows at most (`/proc/sys/fs/nr_open` is 1048576 by default).
 const WANTED_NOFILE: u64 = 1_048_576;
 
@@ -256,6 +259,7 @@ impl Server {
             .env("DATABASE_URL", format!("sqlite://{}", db.display()))
             .env("LETSCHAT_JWT_SECRET", &self.secret)
             .env("LETSCHAT_STATIC_DIR", dir.join("no-spa"))
+            .env("LETSCHAT_UPLOAD_DIR", dir.join(UPLOAD_DIR))
             .env("RUST_LOG", &common.server_log)
             .env("NO_COLOR", "1");
         if limits == Limits::Bench {
@@ -269,7 +273,12 @@ impl Server {
                 .env("LETSCHAT_HASH_PER_ADDRESS", "10000")
                 .env("LETSCHAT_HASH_PER_PREFIX", "10000")
                 .env("LETSCHAT_MAX_CONNECTIONS_PER_IP", "1000000")
-                .env("LETSCHAT_MAX_CONNECTIONS_PER_USER", "100000");
+                .env("LETSCHAT_MAX_CONNECTIONS_PER_USER", "100000")
+                // Uploaders upload for the whole run: no daily quota may cut it short.
+                .env(
+                    "LETSCHAT_UPLOAD_QUOTA_BYTES_PER_DAY",
+                    (1u64 << 50).to_string(),
+                );
         }
         if let Some(w) = common.workers {
             cmd.env("LETSCHAT_WORKERS", w.to_string());
@@ -383,6 +392,11 @@ impl Server {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where this instance keeps uploaded files (`LETSCHAT_UPLOAD_DIR`).
+    pub fn upload_dir(&self) -> PathBuf {
+        self.dir.join(UPLOAD_DIR)
     }
 
     pub fn base_url(&self) -> String {

@@ -262,6 +262,56 @@ impl Api {
     }
 }
 
+impl Api {
+    /// One `POST /api/uploads` of `bytes` as the multipart part `file`, not retried: the status,
+    /// `Retry-After` in seconds when given, and the JSON body of a success.
+    pub async fn upload(
+        &self,
+        token: &str,
+        bytes: Vec<u8>,
+        file_name: &str,
+        content_type: &str,
+    ) -> reqwest::Result<UploadOutcome> {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(file_name.to_owned())
+            .mime_str(content_type)?;
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let res = self
+            .client
+            .post(format!("{}/api/uploads", self.base))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await?;
+        let status = res.status();
+        let retry_after = res
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let body = if status.is_success() {
+            Some(res.json().await?)
+        } else {
+            res.bytes().await?;
+            None
+        };
+        Ok(UploadOutcome {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}
+
+/// What one upload got.
+#[derive(Debug)]
+pub struct UploadOutcome {
+    pub status: StatusCode,
+    pub retry_after: Option<u64>,
+    /// The upload's JSON (`id`, `size`, `width`, ...) when it was stored.
+    pub body: Option<serde_json::Value>,
+}
+
 /// What one login got.
 #[derive(Debug)]
 pub struct LoginOutcome {

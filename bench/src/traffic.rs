@@ -23,6 +23,7 @@ use crate::report::{mib, Report};
 use crate::server::{loadavg, CpuWindow, Server};
 use crate::setup::{make_pairs, Api, Pair};
 use crate::stats::{Latency, Samples, SeqSet, SharedHistogram};
+use crate::uploads::{UploadArgs, UploadLoad};
 use crate::ws::{self, In, Socket};
 use crate::{cluster, err, Common, Result};
 
@@ -59,6 +60,8 @@ pub struct LatencyArgs {
     /// `--reaction-rate`.
     #[arg(long, default_value_t = 0.0, conflicts_with = "reaction_rate")]
     pub read_rate: f64,
+    #[command(flatten)]
+    pub uploads: UploadArgs,
     /// Pairs of users (one WebSocket per user).
     #[arg(long, short = 'p', default_value_t = 2_000)]
     pub pairs: usize,
@@ -165,6 +168,8 @@ struct Plan {
     /// Sending of the first user of pair `i` (and the second's when bidirectional).
     sending: Box<dyn Fn(usize) -> Sending + Send + Sync>,
     describe: String,
+    /// Uploads meanwhile, from the start of the warm-up to the end of the measured window.
+    uploads: Option<UploadLoad>,
 }
 
 pub async fn run_throughput(
@@ -186,6 +191,7 @@ pub async fn run_throughput(
         traffic: args.traffic.clone(),
         sending: Box::new(move |_| Sending::Window(window)),
         describe: format!("{senders} senders × window {window}"),
+        uploads: None,
     };
     let (mut report, rate, _) = run(common, server, api, plan).await?;
     report.target(
@@ -211,6 +217,7 @@ pub async fn run_latency(
     };
     let per_sender = args.rate / senders.max(1) as f64;
     let period = Duration::from_secs_f64(1.0 / per_sender);
+    let uploads = UploadLoad::prepare(common, api, server, &args.uploads).await?;
     let plan = Plan {
         scenario: "latency",
         pairs: args.pairs,
@@ -225,6 +232,7 @@ pub async fn run_latency(
             "{} msg/s total: {senders} senders × {per_sender:.2} msg/s",
             args.rate
         ),
+        uploads,
     };
     let storm = if args.reaction_rate > 0.0 {
         Some(ReactionStorm::start(common, api, args.reaction_rate, true).await?)
@@ -395,6 +403,9 @@ async fn run(
     .await?;
     let shared = Arc::clone(&running.shared);
     running.go();
+    if let Some(u) = &plan.uploads {
+        u.begin();
+    }
     tokio::time::sleep(Duration::from_secs(plan.traffic.warmup)).await;
     let mem_start = server.mem()?;
     let redis_start = cluster::redis_counters(&server.metrics_urls()).await?;
@@ -411,22 +422,35 @@ async fn run(
     let perf = server.start_perf(plan.duration.as_secs_f64())?;
     let mut last_print = Instant::now();
     let mut last_acked = acked0;
+    // The server's RSS, sampled every 100 ms of the measured window.
+    let mut rss_peak_kib = mem_start.rss_kib;
     while window_started.elapsed() < plan.duration {
         tokio::time::sleep(
             Duration::from_millis(100).min(plan.duration.saturating_sub(window_started.elapsed())),
         )
         .await;
+        let rss_kib = server.mem().map(|m| m.rss_kib).unwrap_or(0);
+        rss_peak_kib = rss_peak_kib.max(rss_kib);
         if last_print.elapsed() >= Duration::from_secs(2) {
             let a = shared.acked.load(Ordering::Relaxed);
+            let uploads = plan
+                .uploads
+                .as_ref()
+                .map(|u| format!(", {} uploads stored", u.stored()))
+                .unwrap_or_default();
             eprintln!(
-                "bench: {:.0} acks/s, server RSS {}",
+                "bench: {:.0} acks/s, server RSS {}{uploads}",
                 (a - last_acked) as f64 / last_print.elapsed().as_secs_f64(),
-                mib(server.mem().map(|m| m.rss_kib).unwrap_or(0))
+                mib(rss_kib)
             );
             last_acked = a;
             last_print = Instant::now();
             server.check_alive()?;
         }
+    }
+    let window_ended = Instant::now();
+    if let Some(u) = &plan.uploads {
+        u.end();
     }
     let window_secs = window_started.elapsed().as_secs_f64();
     let (acked1, delivered1) = (
@@ -448,6 +472,10 @@ async fn run(
             eprintln!("bench: perf record did not finish cleanly: {status:?}");
         }
     }
+    let uploads = match plan.uploads {
+        Some(u) => Some(u.finish((window_started, window_ended)).await),
+        None => None,
+    };
     let peak = server.mem()?;
 
     let sum = |f: fn(&ConnResult) -> u64| results.iter().map(f).sum::<u64>();
@@ -555,6 +583,15 @@ async fn run(
         "server_hwm_kib",
         peak.hwm_kib,
     );
+    report.row(
+        "server RSS peak, measured window (sampled every 100 ms)",
+        mib(rss_peak_kib),
+        "server_window_peak_rss_kib",
+        rss_peak_kib,
+    );
+    if let Some(u) = &uploads {
+        u.rows(&mut report);
+    }
     report.row(
         "acks ahead of a lower-seq peer message",
         acks_overtaking.to_string(),

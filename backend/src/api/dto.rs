@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::broker::MessageData;
+use crate::broker::{AttachmentData, MessageData};
 use crate::db::models::{MessageRow, UserRow};
 use crate::domain::{MessageId, RoomId, Seq, UserId};
 use crate::services::contacts::ContactView;
@@ -75,6 +75,10 @@ pub struct MessageDto {
     /// The room's change that last touched this message (0 if never changed).
     #[schema(minimum = 0)]
     pub change_seq: i64,
+    /// The files it carries, in the order sent (`[]` if none, or once it is deleted). Their
+    /// links are signed afresh for every response and frame.
+    #[schema(max_items = 10)]
+    pub attachments: Vec<UploadDto>,
 }
 
 /// The reactions with one emoji to a message.
@@ -110,6 +114,7 @@ impl From<MessageData> for MessageDto {
                 })
                 .collect(),
             change_seq: m.change_seq,
+            attachments: m.attachments.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -234,17 +239,22 @@ impl UploadDto {
         links: &crate::services::uploads::Links,
         now: std::time::SystemTime,
     ) -> UploadDto {
-        let urls = links.sign(&upload, now);
+        crate::services::uploads::attachment_data(upload, links, now).into()
+    }
+}
+
+impl From<AttachmentData> for UploadDto {
+    fn from(a: AttachmentData) -> Self {
         UploadDto {
-            id: upload.id,
-            name: upload.name,
-            content_type: upload.content_type,
-            size: upload.size,
-            sha256: upload.sha256,
-            width: upload.width,
-            height: upload.height,
-            url: urls.url,
-            thumbnail_url: urls.thumbnail_url,
+            id: a.id,
+            name: a.name,
+            content_type: a.content_type,
+            size: a.size,
+            sha256: a.sha256,
+            width: a.width,
+            height: a.height,
+            url: a.url,
+            thumbnail_url: a.thumbnail_url,
         }
     }
 }

@@ -9,8 +9,9 @@ use super::json::{render, ApiJson, ApiQuery, Rendered};
 use crate::auth::{AuthUser, ListCaller};
 use crate::db::changes::ChangeKind;
 use crate::db::messages::Cursor;
-use crate::domain::{ClientMsgId, Emoji, MessageBody, MessageId, RoomId, Seq};
+use crate::domain::{Emoji, MessageBody, MessageId, RoomId, Seq};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::services::messages::NewMessage;
 use crate::services::{messages, rooms};
 use crate::state::AppState;
 
@@ -144,14 +145,19 @@ pub struct SendMessageRequest {
     pub client_msg_id: String,
     /// 1–4,000 characters, at least one of them visible (not only spaces, zero-width or format
     /// characters); no control characters but tab, line feed and carriage return. Stored
-    /// trimmed. (Its `pattern` is set from `domain::values::patterns::MESSAGE_TEXT` by
-    /// `openapi::build`.)
+    /// trimmed. With `attachments` it may be `""` (a message of files alone). (Its `pattern` is
+    /// set from `domain::values::patterns::MESSAGE_TEXT` by `openapi::build`.)
     #[schema(min_length = 1, max_length = 4000, example = "Hello!")]
     pub body: String,
     /// The message of the same room this one answers; it must not be deleted.
     #[serde(default)]
     #[schema(minimum = 1, example = json!(null))]
     pub reply_to: Option<i64>,
+    /// Files to carry, in this order: ids of the caller's own uploads (`POST /api/uploads`), at
+    /// most 10, each once. An upload may be sent in several messages.
+    #[serde(default)]
+    #[schema(max_items = 10, example = json!([]))]
+    pub attachments: Vec<String>,
 }
 
 /// Send a message. Idempotent by `client_msg_id`.
@@ -169,7 +175,7 @@ pub struct SendMessageRequest {
         (status = 404, description = "No such room, or the caller is not in it", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid client_msg_id or body, or `reply_to` is not a message of this room that is not deleted", body = ErrorBody),
+        (status = 422, description = "Invalid client_msg_id or body, `reply_to` is not a message of this room that is not deleted, or `attachments` names more than 10 uploads, one twice, or one that is not the caller's (`validation_failed`; every invalid field at once)", body = ErrorBody),
     )
 )]
 #[post("/rooms/{room_id}/messages")]
@@ -180,31 +186,13 @@ pub async fn send(
     body: ApiJson<SendMessageRequest>,
 ) -> ApiResult<HttpResponse> {
     let req = body.0;
-    let cmid = ClientMsgId::parse(&req.client_msg_id);
-    let text = MessageBody::parse(&req.body);
-    let (cmid, text) = match (cmid, text) {
-        (Ok(c), Ok(t)) => (c, t),
-        (c, t) => {
-            let mut fields = crate::error::FieldErrors::new();
-            for e in [c.err(), t.err()].into_iter().flatten() {
-                if let ApiError::Validation { fields: f, .. } = e {
-                    fields.extend(f);
-                }
-            }
-            return Err(ApiError::validation_fields(fields));
-        }
-    };
-    let reply_to = req.reply_to.map(MessageId);
-    let sent = messages::send(
-        &state,
-        user.id,
-        RoomId(path.into_inner()),
-        cmid,
-        text,
-        reply_to,
-        None,
-    )
-    .await?;
+    let message = NewMessage::parse(
+        &req.client_msg_id,
+        &req.body,
+        req.reply_to,
+        &req.attachments,
+    )?;
+    let sent = messages::send(&state, user.id, RoomId(path.into_inner()), message, None).await?;
     let dto = MessageDto::from(sent.message.data());
     Ok(if sent.created {
         HttpResponse::Created().json(dto)

@@ -109,6 +109,24 @@ pub struct MessageData {
     /// The room's change that last touched this message (0: never changed).
     #[serde(default)]
     pub change_seq: i64,
+    /// The files it carries, in the order sent (`[]` once it is deleted).
+    #[serde(default)]
+    pub attachments: Vec<AttachmentData>,
+}
+
+/// A file a message carries: the contract's `attachment` object, with links signed by the
+/// instance that built it (every instance shares the key, so they work on any of them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentData {
+    pub id: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub url: String,
+    pub thumbnail_url: Option<String>,
 }
 
 /// The reactions with one emoji to a message.

@@ -134,6 +134,23 @@ mod tests {
                 }]
             },
             change_seq: if deleted { 12 } else { 11 },
+            attachments: if deleted {
+                Vec::new()
+            } else {
+                vec![crate::broker::AttachmentData {
+                    id: "3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6".into(),
+                    name: "פסח 🌸 photo.jpg".into(),
+                    content_type: "image/jpeg".into(),
+                    size: 2_097_152,
+                    sha256: "ab".repeat(32),
+                    width: Some(4032),
+                    height: Some(3024),
+                    url: "/api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6?e=1&s=x".into(),
+                    thumbnail_url: Some(
+                        "/api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6/thumbnail?e=1&s=y".into(),
+                    ),
+                }]
+            },
         }))
     }
 
@@ -265,7 +282,19 @@ mod tests {
                         "deleted_at": null,
                         "reply_to": 300,
                         "reactions": [{"emoji": "🏳️‍🌈", "user_ids": [2, 1]}],
-                        "change_seq": 11
+                        "change_seq": 11,
+                        "attachments": [{
+                            "id": "3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6",
+                            "name": "פסח 🌸 photo.jpg",
+                            "content_type": "image/jpeg",
+                            "size": 2_097_152,
+                            "sha256": "ab".repeat(32),
+                            "width": 4032,
+                            "height": 3024,
+                            "url": "/api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6?e=1&s=x",
+                            "thumbnail_url":
+                                "/api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6/thumbnail?e=1&s=y"
+                        }]
                     },
                     "origin": {"instance": "0123456789abcdef", "conn": 17}
                 },

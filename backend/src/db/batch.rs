@@ -18,7 +18,8 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::sqlite::{Sqlite, SqliteConnection};
 
 use super::models::MessageRow;
-use super::schema::{messages, rooms, users};
+use super::schema::{message_attachments, messages, rooms, uploads, users};
+use super::uploads::UploadRow;
 use crate::domain::{MessageId, RoomId, Seq, UserId};
 
 /// What the writer needs of a room: its members and where its history ends.
@@ -115,6 +116,51 @@ pub fn find_by_client_id(
         .select(MessageRow::as_select())
         .first(conn)
         .optional()
+}
+
+/// Of `ids`, the uploads that exist (the writer checks whose they are).
+pub fn uploads_among(conn: &mut SqliteConnection, ids: &[&str]) -> QueryResult<Vec<UploadRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    uploads::table
+        .filter(uploads::id.eq_any(ids))
+        .select(UploadRow::as_select())
+        .load(conn)
+}
+
+/// Records the uploads a new message carries, in order, and marks them sent (the first time).
+pub fn attach(
+    conn: &mut SqliteConnection,
+    message: MessageId,
+    ids: &[String],
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(position, id)| {
+            (
+                message_attachments::message_id.eq(message),
+                message_attachments::upload_id.eq(id),
+                message_attachments::position.eq(i32::try_from(position).unwrap_or(i32::MAX)),
+            )
+        })
+        .collect();
+    diesel::insert_into(message_attachments::table)
+        .values(rows)
+        .execute(conn)?;
+    diesel::update(
+        uploads::table
+            .filter(uploads::id.eq_any(ids))
+            .filter(uploads::sent_at.is_null()),
+    )
+    .set(uploads::sent_at.eq(now))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// A room's new head after a batch, and the seq the batch started from.

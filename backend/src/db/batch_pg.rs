@@ -10,10 +10,11 @@
 //! that follows is exact, so the insert never meets a conflict.
 //!
 //! Statements per batch: `BEGIN`; lock the heads (with the members and whether one is
-//! deactivated); find the sends already stored; insert the new messages; move the rooms'
-//! heads; record the senders (read marker and sent count); add the recipients' contact entries;
-//! move read markers (only when the batch has reads); `COMMIT`. A statement with no rows is
-//! skipped. A deadlock or serialization failure rolls the batch back and runs it again.
+//! deactivated); find the sends already stored; hold the uploads the sends attach (only when
+//! some do); insert the new messages; record their attachments and mark those uploads sent;
+//! move the rooms' heads; record the senders (read marker and sent count); add the recipients'
+//! contact entries; move read markers (only when the batch has reads); `COMMIT`. A statement
+//! with no rows is skipped. A deadlock or serialization failure rolls the batch back and runs it again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
@@ -27,6 +28,8 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamp};
 
 use super::models::MessageRow;
+use super::schema::uploads;
+use super::uploads::UploadRow;
 use crate::domain::{MessageId, RoomId, Seq, UserId};
 
 /// How many times a batch runs at most when it keeps meeting deadlocks or serialization
@@ -43,6 +46,8 @@ pub enum BatchJob<'a> {
         body: &'a str,
         /// Checked by the caller: a message of the same room.
         reply_to: Option<MessageId>,
+        /// Upload ids, distinct (checked by the caller); each must be the sender's.
+        attachments: &'a [String],
     },
     Read {
         user: UserId,
@@ -58,6 +63,8 @@ pub enum Refused {
     NotMember,
     /// One of the room's members is deactivated (sends only).
     Deactivated,
+    /// The send's attachment at this index is not one of the sender's uploads.
+    NotYourUpload(usize),
 }
 
 /// A stored send: the message, whether this job stored it (false when the sender's
@@ -68,6 +75,9 @@ pub struct Stored {
     pub message: Arc<MessageRow>,
     pub created: bool,
     pub members: (UserId, UserId),
+    /// The uploads a new message carries, in order (empty when `created` is false: the stored
+    /// message's are read by the caller).
+    pub attachments: Vec<UploadRow>,
 }
 
 /// What became of each job, in the batch's order.
@@ -174,11 +184,13 @@ struct NewRows<'a> {
     body: Vec<&'a str>,
     /// 0 for none.
     reply_to: Vec<i64>,
+    attachments: Vec<&'a [String]>,
 }
 
 fn apply(conn: &mut PgConnection, jobs: &[BatchJob<'_>]) -> Result<Vec<Outcome>, BatchError> {
     let mut heads = lock_heads(conn, jobs)?;
     let known = find_known(conn, jobs, &heads)?;
+    let uploads = lock_uploads(conn, jobs)?;
     // Stored with microseconds, as PostgreSQL keeps them: the ack shows what history will.
     let now = crate::db::now().trunc_subsecs(6);
 
@@ -194,6 +206,7 @@ fn apply(conn: &mut PgConnection, jobs: &[BatchJob<'_>]) -> Result<Vec<Outcome>,
                 client_msg_id,
                 body,
                 reply_to,
+                attachments,
             } => match heads.get_mut(&room).filter(|h| h.has_member(user)) {
                 None => Slot::Ready(Outcome::Sent(Err(Refused::NotMember))),
                 Some(head) if head.deactivated => {
@@ -209,6 +222,7 @@ fn apply(conn: &mut PgConnection, jobs: &[BatchJob<'_>]) -> Result<Vec<Outcome>,
                             message: Arc::clone(message),
                             created: false,
                             members,
+                            attachments: Vec::new(),
                         })))
                     } else if let Some(&row) = pending.get(&(room, user, client_msg_id)) {
                         Slot::New {
@@ -216,6 +230,11 @@ fn apply(conn: &mut PgConnection, jobs: &[BatchJob<'_>]) -> Result<Vec<Outcome>,
                             created: false,
                             members,
                         }
+                    } else if let Some(index) = attachments
+                        .iter()
+                        .position(|id| uploads.get(id).is_none_or(|u| u.uploader_id != user))
+                    {
+                        Slot::Ready(Outcome::Sent(Err(Refused::NotYourUpload(index))))
                     } else {
                         head.last_seq = Seq(head.last_seq.0 + 1);
                         let row = rows.room.len();
@@ -225,6 +244,7 @@ fn apply(conn: &mut PgConnection, jobs: &[BatchJob<'_>]) -> Result<Vec<Outcome>,
                         rows.client_msg_id.push(client_msg_id);
                         rows.body.push(body);
                         rows.reply_to.push(reply_to.map_or(0, |m| m.0));
+                        rows.attachments.push(attachments);
                         pending.insert((room, user, client_msg_id), row);
                         Slot::New {
                             row,
@@ -255,6 +275,7 @@ fn apply(conn: &mut PgConnection, jobs: &[BatchJob<'_>]) -> Result<Vec<Outcome>,
             head.last_message_id = head.last_message_id.max(message.id);
         }
     }
+    attach_uploads(conn, &messages, &rows.attachments, now)?;
     let moved = advance_reads(conn, &slots)?;
     finish_rooms(conn, &heads)?;
     record_senders(conn, &messages)?;
@@ -274,6 +295,14 @@ fn apply(conn: &mut PgConnection, jobs: &[BatchJob<'_>]) -> Result<Vec<Outcome>,
                 message: Arc::clone(&messages[row]),
                 created,
                 members,
+                attachments: if created {
+                    rows.attachments[row]
+                        .iter()
+                        .filter_map(|id| uploads.get(id).cloned())
+                        .collect()
+                } else {
+                    Vec::new()
+                },
             })),
             Slot::Read { room, user, up_to } => {
                 let members = heads.get(&room).map_or((user, user), |h| (h.low, h.high));
@@ -326,6 +355,66 @@ fn lock_heads(
             },
         )
         .collect())
+}
+
+/// The uploads the batch's sends attach, by id, each held (`FOR KEY SHARE`) until the commit so
+/// that the sweep cannot delete one between this check and the attachment's insert.
+fn lock_uploads(
+    conn: &mut PgConnection,
+    jobs: &[BatchJob<'_>],
+) -> Result<HashMap<String, UploadRow>, BatchError> {
+    let mut ids: Vec<&str> = jobs
+        .iter()
+        .flat_map(|job| match job {
+            BatchJob::Send { attachments, .. } => attachments.iter().map(String::as_str),
+            BatchJob::Read { .. } => [].iter().map(String::as_str),
+        })
+        .collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let rows: Vec<UploadRow> = uploads::table
+        .filter(uploads::id.eq_any(&ids))
+        .order(uploads::id)
+        .select(UploadRow::as_select())
+        .for_key_share()
+        .load(conn)?;
+    Ok(rows.into_iter().map(|u| (u.id.clone(), u)).collect())
+}
+
+/// Records the uploads each new message carries, in order, and marks them sent: two statements
+/// for the whole batch (none when no message carries any).
+fn attach_uploads(
+    conn: &mut PgConnection,
+    messages: &[Arc<MessageRow>],
+    attachments: &[&[String]],
+    now: NaiveDateTime,
+) -> Result<(), BatchError> {
+    let mut message_ids = Vec::new();
+    let mut upload_ids: Vec<&str> = Vec::new();
+    let mut positions = Vec::new();
+    for (message, ids) in messages.iter().zip(attachments) {
+        for (position, id) in ids.iter().enumerate() {
+            message_ids.push(message.id.0);
+            upload_ids.push(id);
+            positions.push(i64::try_from(position).unwrap_or(i64::MAX));
+        }
+    }
+    if message_ids.is_empty() {
+        return Ok(());
+    }
+    Stmt::<InsertAttachments>::new(&[
+        Param::Ints(&message_ids),
+        Param::Texts(&upload_ids),
+        Param::Ints(&positions),
+    ])
+    .execute(conn)?;
+    upload_ids.sort_unstable();
+    upload_ids.dedup();
+    Stmt::<MarkSent>::new(&[Param::Time(now), Param::Texts(&upload_ids)]).execute(conn)?;
+    Ok(())
 }
 
 /// The messages already stored for the batch's sends, by (room, sender) and client_msg_id.
@@ -737,6 +826,23 @@ impl StmtSql for InsertMessages {
          ORDER BY t.ord \
          RETURNING id, room_id, seq";
     type Row = (BigInt, BigInt, BigInt);
+}
+
+/// `[message], [upload], [position]`.
+struct InsertAttachments;
+impl StmtSql for InsertAttachments {
+    const SQL: &'static str = "INSERT INTO message_attachments (message_id, upload_id, position) \
+         SELECT u.message_id, u.upload_id, u.position::integer \
+         FROM unnest(?::bigint[], ?::text[], ?::bigint[]) AS u(message_id, upload_id, position)";
+    type Row = ();
+}
+
+/// The time, then `[upload]`: uploads a message carries for the first time.
+struct MarkSent;
+impl StmtSql for MarkSent {
+    const SQL: &'static str = "UPDATE uploads SET sent_at = ? \
+         WHERE id = ANY(?::text[]) AND sent_at IS NULL";
+    type Row = ();
 }
 
 /// `[room], [from_seq], [last_seq], [last_message_id]`.

@@ -13,7 +13,7 @@ use diesel::prelude::*;
 
 use super::audit::{self, NewEntry};
 use super::models::{MessageRow, ReactionGroup};
-use super::schema::{message_edits, messages, reactions, rooms};
+use super::schema::{message_attachments, message_edits, messages, reactions, rooms};
 use super::DbConnection;
 use crate::domain::{Emoji, MessageBody, MessageId, RoomId, UserId};
 use crate::error::{ApiError, ApiResult};
@@ -417,6 +417,12 @@ fn write(
             .execute(conn)?;
         diesel::delete(message_edits::table.filter(message_edits::message_id.eq_any(&deleted)))
             .execute(conn)?;
+        // Their files' links stop working (unless the same bytes live on in another message);
+        // the sweep deletes the bytes nothing carries any more.
+        diesel::delete(
+            message_attachments::table.filter(message_attachments::message_id.eq_any(&deleted)),
+        )
+        .execute(conn)?;
     }
     if !writes.removed_reactions.is_empty() {
         diesel::delete(reactions::table.filter(reactions::id.eq_any(&writes.removed_reactions)))

@@ -226,8 +226,13 @@ pub fn page_capped(
 /// numbers, timestamps and keys. Reactions are not counted: a message of a two-member room
 /// carries at most 20 emoji × 2 users, about 1.5 KiB in the worst case.
 pub fn json_size(m: &MessageRow) -> usize {
+    json_size_parts(&m.body, &m.client_msg_id)
+}
+
+/// [`json_size`] of a message with this body and `client_msg_id`.
+pub fn json_size_parts(body: &str, client_msg_id: &str) -> usize {
     const FIXED: usize = 400;
-    FIXED + json_string_size(&m.body) + json_string_size(&m.client_msg_id)
+    FIXED + json_string_size(body) + json_string_size(client_msg_id)
 }
 
 fn json_string_size(s: &str) -> usize {
@@ -243,27 +248,38 @@ fn json_string_size(s: &str) -> usize {
 /// Drops messages far from the cursor until the page fits `max_bytes`; true when any went.
 fn cap_bytes(rows: &mut Vec<MessageRow>, cursor: Cursor, max_bytes: usize) -> bool {
     let newest_first = matches!(cursor, Cursor::Latest | Cursor::Before(_));
+    cap_page(rows, newest_first, max_bytes, json_size)
+}
+
+/// Drops items far from the cursor (the first ones when `newest_first`, else the last ones)
+/// until their `size`s add up to at most `max_bytes`, keeping at least one; true when any went.
+pub fn cap_page<T>(
+    items: &mut Vec<T>,
+    newest_first: bool,
+    max_bytes: usize,
+    size: impl Fn(&T) -> usize,
+) -> bool {
     let mut total = 0usize;
     let mut keep = 0usize;
     let sizes: Box<dyn Iterator<Item = usize> + '_> = if newest_first {
-        Box::new(rows.iter().rev().map(json_size))
+        Box::new(items.iter().rev().map(&size))
     } else {
-        Box::new(rows.iter().map(json_size))
+        Box::new(items.iter().map(&size))
     };
-    for size in sizes {
-        total = total.saturating_add(size);
+    for item_size in sizes {
+        total = total.saturating_add(item_size);
         if keep > 0 && total > max_bytes {
             break;
         }
         keep += 1;
     }
-    if keep == rows.len() {
+    if keep == items.len() {
         return false;
     }
     if newest_first {
-        rows.drain(..rows.len() - keep);
+        items.drain(..items.len() - keep);
     } else {
-        rows.truncate(keep);
+        items.truncate(keep);
     }
     true
 }

@@ -129,46 +129,6 @@ pub fn owned_by(
         .load(conn)?)
 }
 
-/// Attaches `ids` to `message` in this order and marks them sent (first send only). Call in the
-/// transaction that stores the message.
-pub fn attach(
-    conn: &mut DbConnection,
-    message: MessageId,
-    ids: &[String],
-    now: NaiveDateTime,
-) -> ApiResult<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    // One statement per attachment (at most ten): the two backends share no batch insert.
-    for (position, id) in ids.iter().enumerate() {
-        diesel::insert_into(message_attachments::table)
-            .values((
-                message_attachments::message_id.eq(message),
-                message_attachments::upload_id.eq(id),
-                message_attachments::position.eq(i32::try_from(position).unwrap_or(i32::MAX)),
-            ))
-            .execute(conn)?;
-    }
-    diesel::update(
-        uploads::table
-            .filter(uploads::id.eq_any(ids))
-            .filter(uploads::sent_at.is_null()),
-    )
-    .set(uploads::sent_at.eq(now))
-    .execute(conn)?;
-    Ok(())
-}
-
-/// Removes `message`'s attachments (when it is deleted): its links stop working unless the same
-/// bytes are on another live message, and the sweep deletes what nothing carries any more.
-pub fn detach(conn: &mut DbConnection, message: MessageId) -> ApiResult<usize> {
-    Ok(diesel::delete(
-        message_attachments::table.filter(message_attachments::message_id.eq(message)),
-    )
-    .execute(conn)?)
-}
-
 /// The attachments of `messages`: (message, upload) ordered by message id, then as sent.
 pub fn attachments_of(
     conn: &mut DbConnection,

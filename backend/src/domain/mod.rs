@@ -5,4 +5,6 @@ pub mod ids;
 pub mod values;
 
 pub use ids::{MessageId, RoomId, Seq, UserId};
-pub use values::{ClientMsgId, DisplayName, Emoji, MessageBody, Password, SearchQuery, Username};
+pub use values::{
+    ClientMsgId, DisplayName, Emoji, MessageBody, Password, SearchQuery, UploadIds, Username,
+};

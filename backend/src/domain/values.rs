@@ -269,6 +269,21 @@ impl MessageBody {
         Ok(MessageBody(trimmed.to_owned()))
     }
 
+    /// A body sent with `attachments`: the same rules, except that it may be empty (or only
+    /// invisible characters, which count as empty) when the message carries attachments.
+    pub fn parse_with(raw: &str, attachments: &UploadIds) -> Result<Self, ApiError> {
+        if attachments.is_empty() {
+            return Self::parse(raw);
+        }
+        match Self::parse(raw) {
+            Ok(body) => Ok(body),
+            Err(_) if char_len(raw) <= Self::MAX && raw.chars().all(is_invisible) => {
+                Ok(MessageBody(String::new()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -351,6 +366,63 @@ impl ClientMsgId {
 
     pub fn into_string(self) -> String {
         self.0
+    }
+}
+
+/// The uploads a message carries (`attachments` of a send): at most [`UploadIds::MAX`] distinct
+/// upload ids, each of the shape the server gives them (32 lowercase hex digits), in the order
+/// sent. Whose uploads they are is checked where the message is stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UploadIds(Vec<String>);
+
+impl UploadIds {
+    pub const MAX: usize = 10;
+
+    pub fn parse(raw: &[String]) -> Result<Self, ApiError> {
+        let invalid = |why: String| ApiError::validation("attachments", why);
+        if raw.len() > Self::MAX {
+            return Err(invalid(format!(
+                "at most {} attachments per message",
+                Self::MAX
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for id in raw {
+            let shaped = id.len() == 32
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if !shaped {
+                return Err(invalid(format!(
+                    "{:?} is not one of your uploads",
+                    clip(id)
+                )));
+            }
+            if !seen.insert(id.as_str()) {
+                return Err(invalid(format!("upload {id} is attached twice")));
+            }
+        }
+        Ok(UploadIds(raw.to_vec()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+/// At most 40 characters of what a client sent, for an error message.
+fn clip(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
     }
 }
 

@@ -343,6 +343,7 @@ pub async fn room_messages(
     limit: i64,
 ) -> ApiResult<(Vec<MessageData>, bool)> {
     let max_bytes = state.config.http.history_page_bytes;
+    let links = state.uploads.links().clone();
     state
         .db
         .run(move |c| {
@@ -365,7 +366,10 @@ pub async fn room_messages(
                 )?;
             }
             let (rows, more) = db::messages::page_capped(c, room, cursor, limit, max_bytes)?;
-            Ok((crate::services::messages::load_reactions(c, rows)?, more))
+            Ok((
+                crate::services::messages::load_details(c, rows, &links)?,
+                more,
+            ))
         })
         .await
 }

@@ -24,6 +24,7 @@ pub struct ContactView {
 pub async fn add(state: &AppState, me: UserId, username: String) -> ApiResult<(ContactView, bool)> {
     let key = username.to_ascii_lowercase();
     let max = i64::try_from(state.config.max_contacts).unwrap_or(i64::MAX);
+    let links = state.uploads.links().clone();
     let (entry, created) = state
         .db
         .run(move |c| {
@@ -50,7 +51,7 @@ pub async fn add(state: &AppState, me: UserId, username: String) -> ApiResult<(C
             };
             let entry = db::contacts::entry(c, me, target.id)?
                 .ok_or_else(|| ApiError::internal("contact missing right after insert"))?;
-            Ok((views(c, vec![entry])?, created))
+            Ok((views(c, vec![entry], &links)?, created))
         })
         .await?;
     let mut views = entry;
@@ -98,12 +99,13 @@ where
             )
         }
     };
+    let links = state.uploads.links().clone();
     state
         .db
         .run_background(move |c| {
             let entries =
                 db::contacts::list(c, me, filter.as_ref().map(SearchQuery::like_pattern))?;
-            let mut views = views(c, entries)?;
+            let mut views = views(c, entries, &links)?;
             for v in &mut views {
                 v.online = match &online_anywhere {
                     Some(set) => set.contains(&v.user.id),
@@ -140,6 +142,7 @@ pub async fn is_online(state: &AppState, user: UserId) -> bool {
 fn views(
     c: &mut DbConnection,
     entries: Vec<db::contacts::ContactEntry>,
+    links: &crate::services::uploads::Links,
 ) -> ApiResult<Vec<ContactView>> {
     let ids: Vec<_> = entries
         .iter()
@@ -147,7 +150,7 @@ fn views(
         .map(|e| e.room.last_message_id)
         .collect();
     let rows = db::messages::find_many(c, &ids)?;
-    let mut last: HashMap<_, _> = crate::services::messages::load_reactions(c, rows)?
+    let mut last: HashMap<_, _> = crate::services::messages::load_details(c, rows, links)?
         .into_iter()
         .map(|m| (m.id, m))
         .collect();

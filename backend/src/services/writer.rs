@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use diesel::connection::SimpleConnection;
 use diesel::connection::TransactionManager;
@@ -15,16 +15,19 @@ use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::broker::AttachmentData;
 use crate::broker::{Event, Origin, Recipients, SharedBroker, SharedMessage};
 use crate::db::batch::{RoomAdvance, RoomHead};
 use crate::db::batch_pg::{BatchJob, Outcome, Refused};
 use crate::db::changes::{ChangeKind, ChangeRequest};
+use crate::db::uploads::UploadRow;
 use crate::db::{self, models::MessageRow, write_transaction, Db, DbConnection};
-use crate::domain::{ClientMsgId, MessageBody, MessageId, RoomId, Seq, UserId};
+use crate::domain::{MessageId, RoomId, Seq, UserId};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::WriterMetrics;
-use crate::services::messages::message_data;
+use crate::services::messages::{message_data, NewMessage};
 use crate::services::rooms::room_not_found;
+use crate::services::uploads::{attachment_data, attachments_by_message, owned_for_send, Links};
 use chrono::SubsecRound;
 
 type PooledConnection = diesel::r2d2::PooledConnection<db::Manager>;
@@ -43,8 +46,20 @@ pub struct Sent {
 }
 
 /// A stored message as its event carries it; the same `Arc` answers the request.
-fn shared(message: MessageRow) -> Arc<SharedMessage> {
-    Arc::new(SharedMessage::new(message.into()))
+fn shared(message: MessageRow, attachments: Vec<AttachmentData>) -> Arc<SharedMessage> {
+    Arc::new(SharedMessage::new(message_data(
+        message,
+        Vec::new(),
+        attachments,
+    )))
+}
+
+/// Uploads as a message carries them, their links signed at `now`.
+fn attachment_list(uploads: Vec<UploadRow>, links: &Links, now: SystemTime) -> Vec<AttachmentData> {
+    uploads
+        .into_iter()
+        .map(|u| attachment_data(u, links, now))
+        .collect()
 }
 
 /// A change carried out: the message as it is now, and whether this request changed it
@@ -59,10 +74,8 @@ enum Job {
     Send {
         user: UserId,
         room: RoomId,
-        client_msg_id: ClientMsgId,
-        body: MessageBody,
-        /// Checked by the caller: a message of the same room.
-        reply_to: Option<MessageId>,
+        /// Its `reply_to` was checked by the caller: a message of the same room.
+        message: NewMessage,
         exclude: Option<Origin>,
         reply: oneshot::Sender<ApiResult<Sent>>,
         /// When the writer's queue took it (for `letschat_writer_send_to_commit_seconds`).
@@ -88,8 +101,22 @@ pub struct Writer {
     jobs: mpsc::Sender<Job>,
 }
 
+/// What the writer thread works with.
+struct Context {
+    db: Db,
+    broker: SharedBroker,
+    metrics: WriterMetrics,
+    /// Signs the links of the attachments in what it answers and publishes.
+    links: Links,
+}
+
 impl Writer {
-    pub fn start(db: Db, broker: SharedBroker, metrics: WriterMetrics) -> std::io::Result<Writer> {
+    pub fn start(
+        db: Db,
+        broker: SharedBroker,
+        metrics: WriterMetrics,
+        links: Links,
+    ) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel(QUEUE);
         if db.backend() == db::Backend::Sqlite {
             let db = db.clone();
@@ -99,7 +126,17 @@ impl Writer {
         }
         std::thread::Builder::new()
             .name("letschat-writer".into())
-            .spawn(move || run(rx, db, broker, metrics))?;
+            .spawn(move || {
+                run(
+                    rx,
+                    Context {
+                        db,
+                        broker,
+                        metrics,
+                        links,
+                    },
+                )
+            })?;
         Ok(Writer { jobs: tx })
     }
 
@@ -110,14 +147,10 @@ impl Writer {
         &self,
         user: UserId,
         room: RoomId,
-        client_msg_id: ClientMsgId,
-        body: MessageBody,
-        reply_to: Option<MessageId>,
+        message: NewMessage,
         origin: Option<Origin>,
     ) -> ApiResult<Sent> {
-        let answer = self
-            .enqueue_send(user, room, client_msg_id, body, reply_to, origin)
-            .await?;
+        let answer = self.enqueue_send(user, room, message, origin).await?;
         answer
             .await
             .map_err(|_| ApiError::internal("the writer dropped a request"))?
@@ -129,18 +162,14 @@ impl Writer {
         &self,
         user: UserId,
         room: RoomId,
-        client_msg_id: ClientMsgId,
-        body: MessageBody,
-        reply_to: Option<MessageId>,
+        message: NewMessage,
         origin: Option<Origin>,
     ) -> ApiResult<oneshot::Receiver<ApiResult<Sent>>> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Send {
             user,
             room,
-            client_msg_id,
-            body,
-            reply_to,
+            message,
             exclude: origin,
             reply,
             queued_at: Instant::now(),
@@ -197,7 +226,13 @@ enum Done {
     Changed(ApiResult<(Changed, UserId, UserId)>),
 }
 
-fn run(mut rx: mpsc::Receiver<Job>, db: Db, broker: SharedBroker, metrics: WriterMetrics) {
+fn run(mut rx: mpsc::Receiver<Job>, cx: Context) {
+    let Context {
+        db,
+        broker,
+        metrics,
+        links,
+    } = cx;
     // Each room's members and head as last committed (SQLite path).
     let mut heads: HashMap<RoomId, RoomHead> = HashMap::new();
     let mut conn = None;
@@ -225,14 +260,14 @@ fn run(mut rx: mpsc::Receiver<Job>, db: Db, broker: SharedBroker, metrics: Write
         };
         let mut done: Vec<Done> = Vec::with_capacity(batch.len());
         let committed = if matches!(**c, DbConnection::Sqlite(_)) {
-            commit_sqlite(c, &mut heads, &batch, &mut done)
+            commit_sqlite(c, &mut heads, &batch, &mut done, &links)
         } else {
-            commit_postgres(c, &batch, &mut done)
+            commit_postgres(c, &batch, &mut done, &links)
         };
         match committed {
             Ok(()) => {
                 record_commit(&metrics, &batch, &done, taken_at);
-                with_current_reactions(c, &mut done);
+                with_current_details(c, &mut done, &links);
                 for (job, result) in batch.drain(..).zip(done) {
                     finish(job, result, &broker);
                 }
@@ -319,6 +354,7 @@ fn commit_sqlite(
     heads: &mut HashMap<RoomId, RoomHead>,
     batch: &[Job],
     done: &mut Vec<Done>,
+    links: &Links,
 ) -> Result<(), ApiError> {
     // Bounds the cache; it refills from the rooms table.
     if heads.len() > MAX_CACHED_ROOMS {
@@ -329,14 +365,16 @@ fn commit_sqlite(
         let mut work: HashMap<RoomId, (RoomHead, Seq)> = HashMap::new();
         let result = write_transaction(c, |c| {
             match c {
-                DbConnection::Sqlite(s) => apply_batch_sqlite(s, heads, &mut work, batch, done)?,
+                DbConnection::Sqlite(s) => {
+                    apply_batch_sqlite(s, heads, &mut work, batch, done, links)?
+                }
                 DbConnection::Postgresql(_) => {
                     return Err(BatchError::Failed(ApiError::internal(
                         "SQLite batch on another database",
                     )))
                 }
             }
-            apply_changes(c, batch, done)?;
+            apply_changes(c, batch, done, links)?;
             Ok(())
         });
         match result {
@@ -415,16 +453,42 @@ fn deactivated_in_batch_sqlite(
     Ok(db::batch::deactivated_among(s, &members)?)
 }
 
+/// The uploads the batch's sends attach, by id: one look-up per batch (none when no send
+/// carries any). Inside the batch's transaction, which no other writer interleaves with.
+fn uploads_in_batch_sqlite(
+    s: &mut SqliteConnection,
+    batch: &[Job],
+) -> Result<HashMap<String, UploadRow>, BatchError> {
+    let mut ids: Vec<&str> = Vec::new();
+    for job in batch {
+        if let Job::Send { message, .. } = job {
+            ids.extend(message.attachments.as_slice().iter().map(String::as_str));
+        }
+    }
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(db::batch::uploads_among(s, &ids)?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect())
+}
+
 fn apply_batch_sqlite(
     s: &mut SqliteConnection,
     heads: &HashMap<RoomId, RoomHead>,
     work: &mut HashMap<RoomId, (RoomHead, Seq)>,
     batch: &[Job],
     done: &mut Vec<Done>,
+    links: &Links,
 ) -> Result<(), BatchError> {
     db::batch::begin_batch(s)?;
     let deactivated = deactivated_in_batch_sqlite(s, heads, work, batch)?;
+    let uploads = uploads_in_batch_sqlite(s, batch)?;
     let now = db::now();
+    let signed_at = SystemTime::now();
     let mut next_id = db::batch::last_message_id(s)?.0 + 1;
     // Per (room, sender): the newest seq sent and how many were sent.
     let mut senders: HashMap<(RoomId, UserId), (Seq, i64)> = HashMap::new();
@@ -434,12 +498,16 @@ fn apply_batch_sqlite(
             Job::Send {
                 user,
                 room,
-                client_msg_id,
-                body,
-                reply_to,
+                message: new,
                 ..
             } => {
                 let (user, room) = (*user, *room);
+                let NewMessage {
+                    client_msg_id,
+                    body,
+                    reply_to,
+                    attachments,
+                } = new;
                 let head = match head_for(s, heads, work, room)? {
                     Some(h) if h.user_low == user || h.user_high == user => h,
                     _ => {
@@ -452,6 +520,27 @@ fn apply_batch_sqlite(
                     done.push(Done::Sent(Err(deactivated_member())));
                     continue;
                 }
+                // Checked only for a message this send would store: a resend answers with the
+                // stored message whatever became of its uploads since.
+                let carried = match owned_for_send(&uploads, user, attachments) {
+                    Ok(carried) => carried,
+                    Err(e) => {
+                        let known =
+                            db::batch::find_by_client_id(s, room, user, client_msg_id.as_str())?;
+                        done.push(Done::Sent(match known {
+                            Some(message) => Ok((
+                                Sent {
+                                    message: shared(message, Vec::new()),
+                                    created: false,
+                                },
+                                a,
+                                b,
+                            )),
+                            None => Err(e),
+                        }));
+                        continue;
+                    }
+                };
                 let seq = Seq(head.last_seq.0 + 1);
                 let id = MessageId(next_id);
                 let inserted = db::batch::insert_message(
@@ -467,6 +556,7 @@ fn apply_batch_sqlite(
                 );
                 let sent = match inserted {
                     Ok(true) => {
+                        db::batch::attach(s, id, attachments.as_slice(), now)?;
                         next_id += 1;
                         head.last_seq = seq;
                         head.last_message_id = id;
@@ -475,19 +565,22 @@ fn apply_batch_sqlite(
                         sender.1 += 1;
                         contacts.insert((if a == user { b } else { a }, user), room);
                         Sent {
-                            message: shared(MessageRow {
-                                id,
-                                room_id: room,
-                                seq,
-                                sender_id: user,
-                                client_msg_id: client_msg_id.as_str().to_owned(),
-                                body: body.as_str().to_owned(),
-                                created_at: now,
-                                deleted_at: None,
-                                edited_at: None,
-                                reply_to: *reply_to,
-                                change_seq: 0,
-                            }),
+                            message: shared(
+                                MessageRow {
+                                    id,
+                                    room_id: room,
+                                    seq,
+                                    sender_id: user,
+                                    client_msg_id: client_msg_id.as_str().to_owned(),
+                                    body: body.as_str().to_owned(),
+                                    created_at: now,
+                                    deleted_at: None,
+                                    edited_at: None,
+                                    reply_to: *reply_to,
+                                    change_seq: 0,
+                                },
+                                attachment_list(carried, links, signed_at),
+                            ),
                             created: true,
                         }
                     }
@@ -500,7 +593,7 @@ fn apply_batch_sqlite(
                             return Err(BatchError::Stale);
                         };
                         Sent {
-                            message: shared(message),
+                            message: shared(message, Vec::new()),
                             created: false,
                         }
                     }
@@ -566,6 +659,7 @@ fn commit_postgres(
     c: &mut DbConnection,
     batch: &[Job],
     done: &mut Vec<Done>,
+    links: &Links,
 ) -> Result<(), ApiError> {
     let DbConnection::Postgresql(pg) = c else {
         return Err(ApiError::internal("PostgreSQL batch on another database"));
@@ -576,16 +670,15 @@ fn commit_postgres(
             Job::Send {
                 user,
                 room,
-                client_msg_id,
-                body,
-                reply_to,
+                message,
                 ..
             } => Some(BatchJob::Send {
                 user: *user,
                 room: *room,
-                client_msg_id: client_msg_id.as_str(),
-                body: body.as_str(),
-                reply_to: *reply_to,
+                client_msg_id: message.client_msg_id.as_str(),
+                body: message.body.as_str(),
+                reply_to: message.reply_to,
+                attachments: message.attachments.as_slice(),
             }),
             Job::Read {
                 user, room, up_to, ..
@@ -605,6 +698,7 @@ fn commit_postgres(
             .outcomes
     }
     .into_iter();
+    let signed_at = SystemTime::now();
     for job in batch {
         if matches!(job, Job::Change { .. }) {
             done.push(Done::Changed(Err(ApiError::internal(
@@ -616,21 +710,24 @@ fn commit_postgres(
             .next()
             .ok_or_else(|| ApiError::internal("a batch outcome is missing"))?;
         done.push(match outcome {
-            Outcome::Sent(sent) => Done::Sent(sent.map_err(refusal).map(|stored| {
+            Outcome::Sent(sent) => Done::Sent(sent.map_err(|r| refusal(r, job)).map(|stored| {
                 let (a, b) = stored.members;
                 let sent = Sent {
-                    message: shared(Arc::unwrap_or_clone(stored.message)),
+                    message: shared(
+                        Arc::unwrap_or_clone(stored.message),
+                        attachment_list(stored.attachments, links, signed_at),
+                    ),
                     created: stored.created,
                 };
                 (sent, a, b)
             })),
-            Outcome::Read(read) => Done::Read(read.map_err(refusal)),
+            Outcome::Read(read) => Done::Read(read.map_err(|r| refusal(r, job))),
         });
     }
     // The batch's changes in a transaction of their own: the sends above are committed whatever
     // becomes of these.
     if batch.iter().any(|job| matches!(job, Job::Change { .. })) {
-        if let Err(e) = write_transaction(c, |c| apply_changes(c, batch, done)) {
+        if let Err(e) = write_transaction(c, |c| apply_changes(c, batch, done, links)) {
             tracing::error!(error = %e, "a batch's changes failed to commit");
             for (job, slot) in batch.iter().zip(done.iter_mut()) {
                 if matches!(job, Job::Change { .. }) {
@@ -645,7 +742,12 @@ fn commit_postgres(
 /// Carries out the batch's changes (edits, deletes, reactions) in the open transaction, each in
 /// its room's order of changes, into their places in `done`. The rooms are held first (see
 /// `db::changes`).
-fn apply_changes(c: &mut DbConnection, batch: &[Job], done: &mut [Done]) -> Result<(), ApiError> {
+fn apply_changes(
+    c: &mut DbConnection,
+    batch: &[Job],
+    done: &mut [Done],
+    links: &Links,
+) -> Result<(), ApiError> {
     let (places, requests): (Vec<usize>, Vec<ChangeRequest>) = batch
         .iter()
         .enumerate()
@@ -660,6 +762,14 @@ fn apply_changes(c: &mut DbConnection, batch: &[Job], done: &mut [Done]) -> Resu
     // Microseconds, as PostgreSQL keeps them: the answer shows what history will.
     let now = db::now().trunc_subsecs(6);
     let outcomes = db::changes::apply_batch(c, &requests, now)?;
+    // The attachments of the messages as they are now (a deleted one has none left).
+    let live: Vec<MessageId> = outcomes
+        .iter()
+        .filter_map(|o| o.as_ref().ok())
+        .filter(|applied| applied.message.deleted_at.is_none())
+        .map(|applied| applied.message.id)
+        .collect();
+    let attachments = attachments_by_message(c, &live, links, SystemTime::now())?;
     for (i, outcome) in places.into_iter().zip(outcomes) {
         let slot = done
             .get_mut(i)
@@ -667,10 +777,13 @@ fn apply_changes(c: &mut DbConnection, batch: &[Job], done: &mut [Done]) -> Resu
         *slot = Done::Changed(outcome.map(|applied| {
             let (a, b) = applied.members;
             let changed = Changed {
-                message: Arc::new(SharedMessage::new(message_data(
-                    applied.message,
-                    applied.reactions,
-                ))),
+                message: Arc::new(SharedMessage::new({
+                    let carried = attachments
+                        .get(&applied.message.id)
+                        .cloned()
+                        .unwrap_or_default();
+                    message_data(applied.message, applied.reactions, carried)
+                })),
                 changed: applied.changed,
             };
             (changed, a, b)
@@ -680,33 +793,77 @@ fn apply_changes(c: &mut DbConnection, batch: &[Job], done: &mut [Done]) -> Resu
 }
 
 /// A resend of a message stored earlier answers with the message as it is now: its row was
-/// read in the batch, its reactions (if a change ever touched it) are read here.
-fn with_current_reactions(c: &mut DbConnection, done: &mut [Done]) {
+/// read in the batch; its reactions (if a change ever touched it) and attachments are read here,
+/// one query each for the whole batch.
+fn with_current_details(c: &mut DbConnection, done: &mut [Done], links: &Links) {
+    let resent: Vec<MessageId> = done
+        .iter()
+        .filter_map(|slot| match slot {
+            Done::Sent(Ok((sent, _, _))) if !sent.created && sent.message.deleted_at.is_none() => {
+                Some(sent.message.id)
+            }
+            _ => None,
+        })
+        .collect();
+    if resent.is_empty() {
+        return;
+    }
+    let changed: Vec<MessageId> = done
+        .iter()
+        .filter_map(|slot| match slot {
+            Done::Sent(Ok((sent, _, _)))
+                if !sent.created
+                    && sent.message.deleted_at.is_none()
+                    && sent.message.change_seq > 0 =>
+            {
+                Some(sent.message.id)
+            }
+            _ => None,
+        })
+        .collect();
+    let mut reactions = match db::messages::reactions_of(c, &changed) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read resent messages' reactions");
+            return;
+        }
+    };
+    let mut attachments = match attachments_by_message(c, &resent, links, SystemTime::now()) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read resent messages' attachments");
+            return;
+        }
+    };
     for slot in done.iter_mut() {
         let Done::Sent(Ok((sent, _, _))) = slot else {
             continue;
         };
         let m = sent.message.data();
-        if sent.created || m.change_seq == 0 || m.deleted_at.is_some() {
+        if sent.created || m.deleted_at.is_some() {
             continue;
         }
-        match db::messages::reactions_of(c, &[m.id]) {
-            Ok(mut groups) => {
-                let reactions = groups.remove(&m.id).unwrap_or_default();
-                let mut data = m.clone();
-                data.reactions = crate::services::messages::reaction_data(reactions);
-                sent.message = Arc::new(SharedMessage::new(data));
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read a resent message's reactions"),
+        let mut data = m.clone();
+        if let Some(groups) = reactions.remove(&m.id) {
+            data.reactions = crate::services::messages::reaction_data(groups);
         }
+        data.attachments = attachments.remove(&m.id).unwrap_or_default();
+        sent.message = Arc::new(SharedMessage::new(data));
     }
 }
 
 /// The error a refused job answers with (as on SQLite).
-fn refusal(refused: Refused) -> ApiError {
+fn refusal(refused: Refused, job: &Job) -> ApiError {
     match refused {
         Refused::NotMember => room_not_found(),
         Refused::Deactivated => deactivated_member(),
+        Refused::NotYourUpload(index) => {
+            let id = match job {
+                Job::Send { message, .. } => message.attachments.as_slice().get(index),
+                _ => None,
+            };
+            crate::services::uploads::not_yours(id.map_or("", String::as_str))
+        }
     }
 }
 

@@ -22,6 +22,9 @@ pub enum ClientFrame {
         /// The message of the same room this one answers.
         #[serde(default)]
         reply_to: Option<i64>,
+        /// Ids of the sender's uploads the message carries (at most 10).
+        #[serde(default)]
+        attachments: Vec<String>,
     },
     Sync {
         room_id: i64,
@@ -312,6 +315,36 @@ mod tests {
                 ]
             },
             change_seq: if deleted { 9 } else { 0 },
+            attachments: if deleted {
+                Vec::new()
+            } else {
+                vec![
+                    crate::broker::AttachmentData {
+                        id: "0123456789abcdef0123456789abcdef".into(),
+                        name: "\"quoted\" \\ \u{202e}gnp.exe".into(),
+                        content_type: "application/pdf".into(),
+                        size: 1,
+                        sha256: "0f".repeat(32),
+                        width: None,
+                        height: None,
+                        url: "/api/files/0123456789abcdef0123456789abcdef?e=9&s=a+b/c=".into(),
+                        thumbnail_url: None,
+                    },
+                    crate::broker::AttachmentData {
+                        id: "fedcba9876543210fedcba9876543210".into(),
+                        name: "panorama 🏔️.png".into(),
+                        content_type: "image/png".into(),
+                        size: 25 * 1024 * 1024,
+                        sha256: "e3".repeat(32),
+                        width: Some(12000),
+                        height: Some(400),
+                        url: "/api/files/fedcba9876543210fedcba9876543210?e=9&s=z".into(),
+                        thumbnail_url: Some(
+                            "/api/files/fedcba9876543210fedcba9876543210/thumbnail?e=9&s=t".into(),
+                        ),
+                    },
+                ]
+            },
         }
     }
 

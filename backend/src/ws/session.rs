@@ -29,8 +29,9 @@ use crate::api::dto::{MessageDto, UserDto};
 use crate::auth::AuthUser;
 use crate::broker::{Event, MessageData, Origin, Recipients, SharedMessage};
 use crate::config::WsConfig;
-use crate::domain::{ClientMsgId, MessageBody, MessageId, RoomId, Seq, UserId};
+use crate::domain::{RoomId, Seq, UserId};
 use crate::error::{ApiError, ApiResult};
+use crate::services::messages::NewMessage;
 use crate::services::{accounts, messages, rooms, sessions};
 use crate::state::AppState;
 
@@ -621,15 +622,14 @@ impl Conn {
                 client_msg_id,
                 body,
                 reply_to,
+                attachments,
             } => {
-                let parsed = ClientMsgId::parse(&client_msg_id)
-                    .and_then(|c| MessageBody::parse(&body).map(|b| (c, b)));
-                let (cmid, body) = match parsed {
-                    Ok(p) => p,
+                let message = match NewMessage::parse(&client_msg_id, &body, reply_to, &attachments)
+                {
+                    Ok(m) => m,
                     Err(e) => return self.error(&e, Some(client_msg_id)).await,
                 };
-                let reply_to = reply_to.map(MessageId);
-                if let Some(target) = reply_to {
+                if let Some(target) = message.reply_to {
                     // Checked before queueing; sends without it go straight to the writer.
                     if let Err(e) =
                         messages::check_reply(&self.state, self.auth.id, RoomId(room_id), target)
@@ -642,14 +642,7 @@ impl Conn {
                 let queued = self
                     .state
                     .writer
-                    .enqueue_send(
-                        self.auth.id,
-                        RoomId(room_id),
-                        cmid,
-                        body,
-                        reply_to,
-                        Some(self.origin),
-                    )
+                    .enqueue_send(self.auth.id, RoomId(room_id), message, Some(self.origin))
                     .await;
                 match queued {
                     Ok(answer) => {

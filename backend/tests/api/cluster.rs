@@ -373,6 +373,7 @@ fn sends<'a>(user: i64, rooms: &[i64], ids: &'a [String]) -> Vec<BatchJob<'a>> {
             client_msg_id: id,
             body: "hello",
             reply_to: None,
+            attachments: &[],
         })
         .collect()
 }
@@ -519,6 +520,7 @@ async fn a_batch_stores_a_client_msg_id_sent_twice_in_it_once() {
         client_msg_id: id,
         body,
         reply_to: None,
+        attachments: &[],
     };
     let first = batch_pg::commit(
         &mut c,

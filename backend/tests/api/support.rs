@@ -73,7 +73,8 @@ pub fn assert_message(v: &Value) {
             "deleted_at",
             "reply_to",
             "reactions",
-            "change_seq"
+            "change_seq",
+            "attachments"
         ]),
         "message object: {v}"
     );
@@ -84,6 +85,17 @@ pub fn assert_message(v: &Value) {
         v["client_msg_id"].is_string() && v["body"].is_string(),
         "{v}"
     );
+    assert!(
+        v["attachments"].is_array(),
+        "attachments must be an array: {v}"
+    );
+    if !v["deleted_at"].is_null() {
+        assert_eq!(
+            v["attachments"],
+            serde_json::json!([]),
+            "a tombstone carries no files: {v}"
+        );
+    }
     assert_utc_time(&v["created_at"]);
     for k in ["edited_at", "deleted_at"] {
         if !v[k].is_null() {

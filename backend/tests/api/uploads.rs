@@ -53,23 +53,22 @@ async fn send_form(app: &TestApp, token: &str, form: Form) -> Resp {
     }
 }
 
+/// The contract's `upload` (and `attachment`) fields: what describes the file, then its links.
+const UPLOAD_FIELDS: [&str; 9] = [
+    "id",
+    "name",
+    "content_type",
+    "size",
+    "sha256",
+    "width",
+    "height",
+    "url",
+    "thumbnail_url",
+];
+
 /// An `upload` object: exactly the contract's fields.
 fn assert_upload(v: &Value) {
-    assert_eq!(
-        keys(v),
-        set(&[
-            "id",
-            "name",
-            "content_type",
-            "size",
-            "sha256",
-            "width",
-            "height",
-            "url",
-            "thumbnail_url"
-        ]),
-        "upload object: {v}"
-    );
+    assert_eq!(keys(v), set(&UPLOAD_FIELDS), "upload object: {v}");
     let id = v["id"].as_str().expect("id is a string");
     assert!(id.len() >= 16, "{v}");
     let sha = v["sha256"].as_str().expect("sha256");
@@ -979,6 +978,65 @@ async fn a_client_that_drops_mid_upload_leaves_no_file_and_no_row() {
     upload(&app, &alice, "next.bin", random_bytes(1000, 4)).await;
 }
 
+/// The server killed (SIGKILL) while an upload streams in: nothing under a final name, no row;
+/// the restarted server on the same folder and database takes the same upload whole.
+#[tokio::test]
+async fn a_crash_mid_upload_leaves_no_file_under_a_final_name() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _pg) = crate::helpers::fresh_database(dir.path());
+    let uploads = dir.path().join("uploads");
+    let env = [("LETSCHAT_UPLOAD_DIR", uploads.to_str().unwrap())];
+    let mut server = ChildServer::start(None, &url, &env).await;
+    let app = TestApp::for_address(server.port);
+    let alice = app.register("alice").await;
+    let bytes = random_bytes(2 * 1024 * 1024, 77);
+    let boundary = "----letschat-crash-boundary";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"crash.bin\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    );
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let length = head.len() + bytes.len() + tail.len();
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let request = format!(
+        "POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {length}\r\n\r\n{head}",
+        alice.token
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    socket
+        .write_all(&bytes[..bytes.len() - 1000])
+        .await
+        .unwrap();
+    socket.flush().await.unwrap();
+    wait_until("the upload never started", 10, || {
+        !temp_files(&uploads).is_empty()
+    })
+    .await;
+    server.kill();
+    drop(socket);
+    assert!(
+        stored_files(&uploads).is_empty(),
+        "a file under a final name: {:?}",
+        stored_files(&uploads)
+    );
+
+    let server = ChildServer::start(None, &url, &env).await;
+    let app = TestApp::for_address(server.port);
+    // The same secret: Alice's token still works.
+    let stored = upload(&app, &alice, "crash.bin", bytes.clone()).await;
+    assert_eq!(stored["sha256"], sha256_hex(&bytes));
+    assert_eq!(
+        fetch(&app, stored["url"].as_str().unwrap()).await.bytes,
+        bytes
+    );
+    let files = stored_files(&uploads);
+    assert_eq!(files.len(), 1, "{files:?}");
+}
+
 #[tokio::test]
 async fn the_spec_documents_the_multipart_upload() {
     let app = spawn_app().await;
@@ -1001,90 +1059,330 @@ async fn the_spec_documents_the_multipart_upload() {
     }
 }
 
-/// Attaching uploads to messages, through the functions a send calls in its transaction: the
-/// links then live exactly as long as a message that is not deleted carries the same bytes,
-/// and the sweep takes what no message carries any more.
+// ---- attachments on messages ------------------------------------------------------------
+
+/// `POST /api/rooms/{room}/messages` with `attachments`.
+async fn send_with(
+    app: &TestApp,
+    user: &User,
+    room: i64,
+    client_msg_id: &str,
+    body: &str,
+    attachments: &[&Value],
+) -> Resp {
+    let ids: Vec<&str> = attachments
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    app.post(
+        &format!("/api/rooms/{room}/messages"),
+        &user.token,
+        json!({"client_msg_id": client_msg_id, "body": body, "attachments": ids}),
+    )
+    .await
+}
+
+/// An attachment as a message carries it: the upload's fields, with links that work.
+async fn assert_attachment_of(app: &TestApp, got: &Value, upload: &Value, bytes: &[u8]) {
+    assert_upload(got);
+    // The same file; its links are signed afresh.
+    for k in &UPLOAD_FIELDS[..7] {
+        assert_eq!(got[k], upload[k], "{k} of {got}");
+    }
+    assert_eq!(
+        got["thumbnail_url"].is_null(),
+        upload["thumbnail_url"].is_null()
+    );
+    let f = fetch(app, got["url"].as_str().unwrap()).await;
+    assert_eq!(f.status, StatusCode::OK, "{got}");
+    assert_eq!(f.bytes, bytes, "{got}");
+    if let Some(thumb) = got["thumbnail_url"].as_str() {
+        let t = fetch(app, thumb).await;
+        assert_eq!(t.status, StatusCode::OK);
+        assert_eq!(t.header("content-type"), "image/jpeg");
+    }
+}
+
+fn ids_of(message: &Value) -> Vec<String> {
+    message["attachments"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no attachments in {message}"))
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn id_of(upload: &Value) -> String {
+    upload["id"].as_str().unwrap().to_owned()
+}
+
+/// Alice sends a photo and a PDF with no text, over REST; Bob's connection gets them live, and
+/// they are in history, sync, changes, `message_updated`, contacts' `last_message` and the
+/// administrators' view of the room — in the order sent, with working links everywhere.
+#[tokio::test]
+async fn attachments_travel_with_their_message_everywhere() {
+    let app = spawn_app().await;
+    let root = crate::support::admin(&app, "root").await;
+    let (alice, bob, room) = app.pair("alice", "bob").await;
+    let photo_bytes = encode(&gradient(640, 480), ImageFormat::Png);
+    let photo = upload(&app, &alice, "Ünïcødé 🌅 שקיעה.png", photo_bytes.clone()).await;
+    let pdf_bytes = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n".to_vec();
+    let pdf = upload(
+        &app,
+        &alice,
+        "quarterly-report-final-v2.pdf",
+        pdf_bytes.clone(),
+    )
+    .await;
+    assert_eq!(pdf["content_type"], "application/pdf");
+    let mut bob_ws = app.ws(&bob.token).await;
+
+    let r = send_with(&app, &alice, room, "with-files", "", &[&photo, &pdf]).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    crate::support::assert_message(&r.body);
+    assert_eq!(r.body["body"], "");
+    assert_eq!(ids_of(&r.body), [id_of(&photo), id_of(&pdf)]);
+    assert_attachment_of(&app, &r.body["attachments"][0], &photo, &photo_bytes).await;
+    assert_attachment_of(&app, &r.body["attachments"][1], &pdf, &pdf_bytes).await;
+    assert_eq!(r.body["attachments"][0]["width"], 640);
+    let seq = r.body["seq"].as_i64().unwrap();
+
+    // Live.
+    let frame = bob_ws.next_of("message").await;
+    crate::support::assert_message(&frame["message"]);
+    assert_eq!(ids_of(&frame["message"]), [id_of(&photo), id_of(&pdf)]);
+    assert_attachment_of(&app, &frame["message"]["attachments"][1], &pdf, &pdf_bytes).await;
+
+    // A text message after it, then history (both pages' forms).
+    app.send(&bob, room, "thanks", "Thanks! 🙏").await;
+    let history = app.full_history(&bob.token, room).await;
+    assert_eq!(history.len(), 2);
+    assert_eq!(ids_of(&history[0]), [id_of(&photo), id_of(&pdf)]);
+    assert_eq!(history[1]["attachments"], json!([]));
+    assert_attachment_of(&app, &history[0]["attachments"][0], &photo, &photo_bytes).await;
+    let r = app
+        .get(
+            &format!("/api/rooms/{room}/messages?before={}", seq + 1),
+            &bob.token,
+        )
+        .await;
+    assert_eq!(ids_of(&r.body["messages"][0]), [id_of(&photo), id_of(&pdf)]);
+
+    // Sync from the start on a new connection.
+    let mut again = app.ws(&bob.token).await;
+    again
+        .send(json!({"type": "sync", "room_id": room, "after": 0, "changes_after": 0}))
+        .await;
+    let synced = again.next_of("message").await;
+    assert_eq!(synced["message"]["seq"], seq);
+    assert_eq!(ids_of(&synced["message"]), [id_of(&photo), id_of(&pdf)]);
+
+    // A reaction: `message_updated` and the changes feed show the message with its files.
+    let id = history[0]["id"].as_i64().unwrap();
+    let r = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/rooms/{room}/messages/{id}/reactions/%F0%9F%91%8D"),
+            Some(&bob.token),
+            None,
+        )
+        .await;
+    assert!(r.status.is_success(), "{r:?}");
+    assert_eq!(ids_of(&r.body), [id_of(&photo), id_of(&pdf)]);
+    let updated = bob_ws.next_of("message_updated").await;
+    assert_eq!(ids_of(&updated["message"]), [id_of(&photo), id_of(&pdf)]);
+    let r = app
+        .get(&format!("/api/rooms/{room}/changes?after=0"), &alice.token)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(ids_of(&r.body["messages"][0]), [id_of(&photo), id_of(&pdf)]);
+
+    // Contacts' last message (Alice's own photo message is not Bob's last: send one more).
+    let r = send_with(&app, &alice, room, "only-photo", "", &[&photo]).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r = app.get("/api/contacts", &bob.token).await;
+    let last = &r.body[0]["last_message"];
+    assert_eq!(ids_of(last), [id_of(&photo)]);
+    assert_attachment_of(&app, &last["attachments"][0], &photo, &photo_bytes).await;
+
+    // The administrators' view.
+    let r = app
+        .get(&format!("/api/admin/rooms/{room}/messages"), &root.token)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(ids_of(&r.body["messages"][0]), [id_of(&photo), id_of(&pdf)]);
+}
+
+/// Over the WebSocket: the ack and the other member's frame carry the files; a send naming
+/// someone else's upload is an `error` frame and stores nothing.
+#[tokio::test]
+async fn websocket_sends_carry_attachments_and_refuse_others_uploads() {
+    let app = spawn_app().await;
+    let (alice, bob, room) = app.pair("alice", "bob").await;
+    let file = upload(&app, &alice, "notes.txt", b"plain notes\n".to_vec()).await;
+    let bobs = upload(&app, &bob, "bob.bin", random_bytes(300, 3)).await;
+    let mut alice_ws = app.ws(&alice.token).await;
+    let mut bob_ws = app.ws(&bob.token).await;
+
+    alice_ws
+        .send(
+            json!({"type": "send", "room_id": room, "client_msg_id": "theirs",
+                     "body": "look", "attachments": [id_of(&bobs)]}),
+        )
+        .await;
+    let err = alice_ws.next_of("error").await;
+    assert_eq!(err["code"], "validation_failed", "{err}");
+    assert_eq!(err["client_msg_id"], "theirs");
+
+    alice_ws
+        .send(
+            json!({"type": "send", "room_id": room, "client_msg_id": "mine",
+                     "body": "  ", "attachments": [id_of(&file)]}),
+        )
+        .await;
+    let ack = alice_ws.next_of("ack").await;
+    assert_eq!(ack["message"]["body"], "");
+    assert_eq!(ack["message"]["seq"], 1, "the refused send took no seq");
+    assert_eq!(ids_of(&ack["message"]), [id_of(&file)]);
+    let got = bob_ws.next_of("message").await;
+    assert_eq!(got["message"]["attachments"], ack["message"]["attachments"]);
+    assert_attachment_of(
+        &app,
+        &got["message"]["attachments"][0],
+        &file,
+        b"plain notes\n",
+    )
+    .await;
+    assert_eq!(app.full_history(&alice.token, room).await.len(), 1);
+}
+
+/// Every way to name attachments wrongly is 422 `validation_failed` on `attachments` (with the
+/// body's own error at once when it is wrong too), and nothing is stored.
+#[tokio::test]
+async fn invalid_attachments_are_refused_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let (alice, bob, room) = app.pair("alice", "bob").await;
+    let mine = upload(&app, &alice, "a.bin", random_bytes(100, 1)).await;
+    let bobs = upload(&app, &bob, "b.bin", random_bytes(100, 2)).await;
+    let post = |body: Value| {
+        let app = &app;
+        let token = alice.token.clone();
+        async move {
+            app.post(&format!("/api/rooms/{room}/messages"), &token, body)
+                .await
+        }
+    };
+    let mut eleven = Vec::new();
+    for i in 0..11 {
+        eleven.push(id_of(
+            &upload(&app, &alice, &format!("{i}.bin"), random_bytes(50, 100 + i)).await,
+        ));
+    }
+    for (attachments, why) in [
+        (json!([id_of(&bobs)]), "someone else's upload"),
+        (json!([id_of(&mine), id_of(&mine)]), "the same upload twice"),
+        (json!(["../../etc/passwd"]), "not an upload id"),
+        (
+            json!(["0123456789abcdef0123456789abcdef"]),
+            "no such upload",
+        ),
+        (json!(eleven), "eleven"),
+    ] {
+        let r = post(json!({"client_msg_id": "x", "body": "hi", "attachments": attachments})).await;
+        assert_invalid(&r, &["attachments"]);
+        assert!(
+            !r.body["error"]["fields"]["attachments"]
+                .as_str()
+                .unwrap()
+                .is_empty(),
+            "{why}"
+        );
+    }
+    // Ten are fine.
+    let ten: Vec<String> = eleven[..10].to_vec();
+    let r = post(json!({"client_msg_id": "ten", "body": "", "attachments": ten})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    assert_eq!(ids_of(&r.body), ten);
+    // An empty body needs attachments; both errors are reported together.
+    assert_invalid(
+        &post(json!({"client_msg_id": "e", "body": ""})).await,
+        &["body"],
+    );
+    assert_invalid(
+        &post(json!({"client_msg_id": "e", "body": "", "attachments": []})).await,
+        &["body"],
+    );
+    assert_invalid(
+        &post(json!({"client_msg_id": "", "body": "bad \u{7}", "attachments": [id_of(&bobs)]}))
+            .await,
+        &["client_msg_id", "body"],
+    );
+    assert_invalid(
+        &post(json!({"client_msg_id": "", "body": "ok", "attachments": ["nope"]})).await,
+        &["client_msg_id", "attachments"],
+    );
+    let history = app.full_history(&alice.token, room).await;
+    assert_eq!(history.len(), 1, "only the message with ten files");
+}
+
+/// A resend of a `client_msg_id` answers with the message stored the first time, files
+/// included, and stores nothing more.
+#[tokio::test]
+async fn a_resend_answers_with_the_stored_attachments() {
+    let app = spawn_app().await;
+    let (alice, _bob, room) = app.pair("alice", "bob").await;
+    let photo = upload_png(&app, &alice, "p.png", 30, 20).await;
+    let first = send_with(&app, &alice, room, "once", "caption", &[&photo]).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let again = send_with(&app, &alice, room, "once", "caption", &[&photo]).await;
+    assert_eq!(again.status, StatusCode::OK, "{again:?}");
+    assert_eq!(again.body["id"], first.body["id"]);
+    assert_eq!(ids_of(&again.body), [id_of(&photo)]);
+    // Even when the resend names nothing (the attachments are the stored message's).
+    let bare = send_with(&app, &alice, room, "once", "caption", &[]).await;
+    assert_eq!(bare.status, StatusCode::OK, "{bare:?}");
+    assert_eq!(ids_of(&bare.body), [id_of(&photo)]);
+    assert_eq!(app.full_history(&alice.token, room).await.len(), 1);
+}
+
+/// Links live exactly as long as a message that is not deleted carries the same bytes: deleting
+/// a message (by its sender or an administrator) removes its attachments at once, and the sweep
+/// takes the bytes no message carries any more.
 #[tokio::test]
 async fn links_live_while_a_live_message_carries_the_bytes() {
-    use letschat::db::uploads::attach;
-    use letschat::domain::{MessageId, UserId};
-    use letschat::error::ApiError;
     use letschat::services::uploads::sweep::{sweep, Cutoffs};
-    use letschat::services::uploads::{attachments_by_message, validate_for_send};
 
     let (app, state) = spawn_app_with_state(|_| {}).await;
+    let root = crate::support::admin(&app, "root").await;
     let (alice, bob, room) = app.pair("alice", "bob").await;
     let bytes = random_bytes(5000, 31);
     let first = upload(&app, &alice, "a.bin", bytes.clone()).await;
     let second = upload(&app, &alice, "b.bin", bytes.clone()).await;
     let photo = upload_png(&app, &alice, "photo.png", 20, 10).await;
     let kept = upload(&app, &alice, "kept.bin", random_bytes(100, 32)).await;
-    let bobs = upload(&app, &bob, "bob.bin", random_bytes(100, 33)).await;
-    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
-    let message = |m: Value| MessageId(m["id"].as_i64().unwrap());
-    let m1 = message(app.send(&alice, room, "m1", "one").await);
-    let m2 = message(app.send(&alice, room, "m2", "two").await);
-    let m3 = message(app.send(&alice, room, "m3", "three").await);
-    let sender = UserId(alice.id);
-
-    let eleven: Vec<String> = (0..11).map(|_| id(&kept)).collect();
-    for ids in [
-        vec![id(&bobs)],
-        vec![id(&first), id(&first)],
-        vec!["../../etc/passwd".to_owned()],
-        eleven,
-    ] {
-        let err = state
-            .db
-            .run(move |c| validate_for_send(c, sender, &ids))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, ApiError::Validation { fields, .. } if fields.contains_key("attachments")),
-            "{err:?}"
-        );
-    }
-    let plan = [
-        (m1, vec![id(&photo), id(&first)]),
-        (m2, vec![id(&second)]),
-        (m3, vec![id(&kept)]),
-    ];
-    state
-        .db
-        .run(move |c| {
-            for (message, ids) in &plan {
-                let rows = validate_for_send(c, sender, ids)?;
-                let ids: Vec<String> = rows.into_iter().map(|r| r.id).collect();
-                attach(c, *message, &ids, letschat::db::now())?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
-    let by_message = state
-        .db
-        .run(move |c| attachments_by_message(c, &[m1, m2, m3, MessageId(0)]))
-        .await
-        .unwrap();
-    let names =
-        |m: MessageId| -> Vec<String> { by_message[&m].iter().map(|u| u.name.clone()).collect() };
-    assert_eq!(names(m1), ["photo.png", "a.bin"], "in the order sent");
-    assert_eq!(names(m2), ["b.bin"]);
-    assert_eq!(by_message.len(), 3);
+    let _bobs = upload(&app, &bob, "bob.bin", random_bytes(100, 33)).await;
+    let sent = |r: Resp| {
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+        r.body["id"].as_i64().unwrap()
+    };
+    let m1 = sent(send_with(&app, &alice, room, "m1", "one", &[&photo, &first]).await);
+    let m2 = sent(send_with(&app, &alice, room, "m2", "two", &[&second]).await);
+    let _m3 = sent(send_with(&app, &alice, room, "m3", "three", &[&kept]).await);
 
     let link = |v: &Value, key: &str| v[key].as_str().unwrap().to_owned();
     for url in [link(&first, "url"), link(&photo, "thumbnail_url")] {
         assert_eq!(fetch(&app, &url).await.status, StatusCode::OK);
     }
     let gone = |f: Fetched| assert_error(&f.json(), StatusCode::FORBIDDEN, "forbidden");
-    // m1 deleted: the photo's links stop working; a.bin's bytes live on in m2.
+    // m1 deleted by its sender: the tombstone has no files and the photo's links stop working;
+    // a.bin's bytes live on in m2.
+    let mut bob_ws = app.ws(&bob.token).await;
     let r = app
-        .delete(
-            &format!("/api/rooms/{room}/messages/{}", m1.0),
-            &alice.token,
-        )
+        .delete(&format!("/api/rooms/{room}/messages/{m1}"), &alice.token)
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
+    let tomb = bob_ws.next_of("message_updated").await;
+    assert_eq!(tomb["message"]["attachments"], json!([]));
     gone(fetch(&app, &link(&photo, "url")).await);
     gone(fetch(&app, &link(&photo, "thumbnail_url")).await);
     assert_eq!(
@@ -1092,14 +1390,15 @@ async fn links_live_while_a_live_message_carries_the_bytes() {
         bytes,
         "the same bytes are still on a live message"
     );
-    // m2 deleted too: gone.
+    let history = app.full_history(&bob.token, room).await;
+    assert_eq!(history[0]["attachments"], json!([]));
+    assert_eq!(ids_of(&history[1]), [id_of(&second)]);
+    // m2 deleted by an administrator: gone too.
     let r = app
-        .delete(
-            &format!("/api/rooms/{room}/messages/{}", m2.0),
-            &alice.token,
-        )
+        .delete(&format!("/api/admin/messages/{m2}"), &root.token)
         .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["attachments"], json!([]));
     gone(fetch(&app, &link(&first, "url")).await);
     gone(fetch(&app, &link(&second, "url")).await);
 
@@ -1116,7 +1415,10 @@ async fn links_live_while_a_live_message_carries_the_bytes() {
     )
     .await
     .unwrap();
-    assert_eq!(swept.rows.detached, 3);
+    assert_eq!(
+        swept.rows.detached, 0,
+        "deletes detached their files already"
+    );
     assert_eq!((swept.rows.unattached, swept.rows.unsent), (3, 1));
     let (count, _) = state.db.run(letschat::db::uploads::totals).await.unwrap();
     assert_eq!(count, 1);
@@ -1128,4 +1430,7 @@ async fn links_live_while_a_live_message_carries_the_bytes() {
         fetch(&app, &link(&kept, "url")).await.status,
         StatusCode::OK
     );
+    // A swept upload can no longer be sent.
+    let r = send_with(&app, &alice, room, "late", "again", &[&photo]).await;
+    assert_invalid(&r, &["attachments"]);
 }

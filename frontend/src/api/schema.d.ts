@@ -919,6 +919,11 @@ export interface components {
         };
         /** @description A stored message. `seq` starts at 1 in each room and increases by 1 with no gaps. */
         Message: {
+            /**
+             * @description The files it carries, in the order sent (`[]` if none, or once it is deleted). Their
+             *     links are signed afresh for every response and frame.
+             */
+            attachments: components["schemas"]["Upload"][];
             body: string;
             /**
              * Format: int64
@@ -1033,10 +1038,16 @@ export interface components {
         RoomId: number;
         SendMessageRequest: {
             /**
+             * @description Files to carry, in this order: ids of the caller's own uploads (`POST /api/uploads`), at
+             *     most 10, each once. An upload may be sent in several messages.
+             * @example []
+             */
+            attachments?: string[];
+            /**
              * @description 1–4,000 characters, at least one of them visible (not only spaces, zero-width or format
              *     characters); no control characters but tab, line feed and carriage return. Stored
-             *     trimmed. (Its `pattern` is set from `domain::values::patterns::MESSAGE_TEXT` by
-             *     `openapi::build`.)
+             *     trimmed. With `attachments` it may be `""` (a message of files alone). (Its `pattern` is
+             *     set from `domain::values::patterns::MESSAGE_TEXT` by `openapi::build`.)
              * @example Hello!
              */
             body: string;
@@ -3791,7 +3802,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid client_msg_id or body, or `reply_to` is not a message of this room that is not deleted */
+            /** @description Invalid client_msg_id or body, `reply_to` is not a message of this room that is not deleted, or `attachments` names more than 10 uploads, one twice, or one that is not the caller's (`validation_failed`; every invalid field at once) */
             422: {
                 headers: {
                     [name: string]: unknown;

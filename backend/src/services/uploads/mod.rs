@@ -22,7 +22,7 @@ pub mod images;
 pub mod links;
 pub mod sweep;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -32,9 +32,10 @@ use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 
 use crate::background::Background;
+use crate::broker::AttachmentData;
 use crate::config::{Secret, UploadConfig};
 use crate::db::{self, uploads::UploadRow, DbConnection};
-use crate::domain::{MessageId, UserId};
+use crate::domain::{MessageId, UploadIds, UserId};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::{BlobKey, BlobStore, LocalStore, TempBlob};
@@ -467,57 +468,59 @@ pub async fn open_link(
     })
 }
 
-/// Most attachments one message may carry.
-pub const MAX_ATTACHMENTS: usize = 10;
-
-/// What a send's `attachments` may name: at most [`MAX_ATTACHMENTS`] distinct upload ids, each
-/// one of `sender`'s own uploads (sent before or not). Gives the uploads in the order given, or
-/// 422 `validation_failed` naming `attachments`. Blocking: call it in the transaction that stores
-/// the message, then [`db::uploads::attach`] with the message's id and these uploads' ids.
-pub fn validate_for_send(
-    conn: &mut DbConnection,
+/// The uploads `ids` names, in that order, if each is one of `sender`'s own (sent before or
+/// not) among `found` (the uploads the writer read for its batch, by id); else 422
+/// `validation_failed` naming `attachments`.
+pub fn owned_for_send(
+    found: &HashMap<String, UploadRow>,
     sender: UserId,
-    ids: &[String],
+    ids: &UploadIds,
 ) -> ApiResult<Vec<UploadRow>> {
-    let invalid = |why: String| ApiError::validation("attachments", why);
-    if ids.len() > MAX_ATTACHMENTS {
-        return Err(invalid(format!(
-            "at most {MAX_ATTACHMENTS} attachments per message"
-        )));
-    }
-    let mut seen = HashSet::new();
-    if let Some(twice) = ids.iter().find(|id| !seen.insert(id.as_str())) {
-        return Err(invalid(format!("upload {twice} is attached twice")));
-    }
-    // Anything that is not an id's shape is nobody's upload; it never reaches a query.
-    let valid: Vec<String> = ids
+    ids.as_slice()
         .iter()
-        .filter(|id| db::uploads::is_id(id))
-        .cloned()
-        .collect();
-    let mut owned: HashMap<String, UploadRow> = db::uploads::owned_by(conn, sender, &valid)?
-        .into_iter()
-        .map(|row| (row.id.clone(), row))
-        .collect();
-    ids.iter()
-        .map(|id| {
-            owned
-                .remove(id)
-                .ok_or_else(|| invalid(format!("{id:?} is not one of your uploads")))
+        .map(|id| match found.get(id) {
+            Some(row) if row.uploader_id == sender => Ok(row.clone()),
+            _ => Err(not_yours(id)),
         })
         .collect()
 }
 
-/// The attachments of `messages`, each message's in the order sent; messages without any are
-/// absent. Blocking: for the queries that read messages (history, sync, changes, contacts).
-/// Render each with `UploadDto::signed` for its reader.
+/// A send's attachment that is not one of the sender's uploads (or no longer exists).
+pub fn not_yours(id: &str) -> ApiError {
+    ApiError::validation("attachments", format!("{id:?} is not one of your uploads"))
+}
+
+/// The attachments of `messages`, each message's in the order sent, with links signed at `now`;
+/// messages without any are absent. Blocking: for the queries that read messages (history, sync,
+/// changes, contacts).
 pub fn attachments_by_message(
     conn: &mut DbConnection,
     messages: &[MessageId],
-) -> ApiResult<HashMap<MessageId, Vec<UploadRow>>> {
-    let mut by_message: HashMap<MessageId, Vec<UploadRow>> = HashMap::new();
+    links: &Links,
+    now: SystemTime,
+) -> ApiResult<HashMap<MessageId, Vec<AttachmentData>>> {
+    let mut by_message: HashMap<MessageId, Vec<AttachmentData>> = HashMap::new();
     for (message, upload) in db::uploads::attachments_of(conn, messages)? {
-        by_message.entry(message).or_default().push(upload);
+        by_message
+            .entry(message)
+            .or_default()
+            .push(attachment_data(upload, links, now));
     }
     Ok(by_message)
+}
+
+/// `upload` as messages carry it, its links signed at `now` (see [`Links::sign`]).
+pub fn attachment_data(upload: UploadRow, links: &Links, now: SystemTime) -> AttachmentData {
+    let urls = links.sign(&upload, now);
+    AttachmentData {
+        id: upload.id,
+        name: upload.name,
+        content_type: upload.content_type,
+        size: upload.size,
+        sha256: upload.sha256,
+        width: upload.width,
+        height: upload.height,
+        url: urls.url,
+        thumbnail_url: urls.thumbnail_url,
+    }
 }
