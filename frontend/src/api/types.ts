@@ -5,6 +5,7 @@ import type { components } from "./schema";
 
 type Schemas = components["schemas"];
 export type User = Schemas["User"];
+export type Message = Schemas["Message"];
 export type Contact = Schemas["Contact"];
 export type Room = Schemas["Room"];
 export type MessagePage = Schemas["MessagePage"];
@@ -13,9 +14,3 @@ export type AuthResponse = Schemas["AuthResponse"];
 /** A file stored by `POST /api/uploads`; in a message, an attachment (the same object). */
 export type Upload = Schemas["Upload"];
 export type Attachment = Upload;
-
-// ATTACHMENTS-BRIDGE: the spec does not yet describe `message.attachments` (api-contract.md,
-// "Attachments: images and files"); optional here so the generated answers still fit. Once it
-// does, `npm run gen:api` and make this line `export type Message = Schemas["Message"];` —
-// the code reads attachments through `attachmentsOf`, which works with either.
-export type Message = Schemas["Message"] & { attachments?: Attachment[] };

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { Message } from "../../api/types";
 import { file, msg, photo } from "../../test/fakes";
 import type { Outgoing } from "../../lib/socket";
 import {
@@ -174,9 +175,9 @@ describe("buildItems", () => {
     );
     expect(items.map((i) => i.attachments.length)).toEqual([2, 0, 0, 1]);
     expect(items[0]?.attachments.map((a) => a.name)).toEqual(["IMG_0001.jpg", "plan.pdf"]);
-    // An older server sends no `attachments` at all.
+    // A server from before attachments sends none at all.
     const { attachments: _gone, ...old } = msg(7, 4, PEER);
-    expect(buildItems([old], [], ME, 0)[0]?.attachments).toEqual([]);
+    expect(buildItems([old as Message], [], ME, 0)[0]?.attachments).toEqual([]);
   });
 
   it("quotes a message with only photos or a file by what it carries", () => {
