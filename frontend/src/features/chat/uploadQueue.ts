@@ -9,6 +9,8 @@ export type UploadStatus = "queued" | "uploading" | "done" | "failed";
 
 export type UploadItem = {
   key: string;
+  /** The file itself (what uploads, and what the tray previews). */
+  file: File | null;
   name: string;
   size: number;
   /** The type the browser gives the file (the server detects its own). */
@@ -21,7 +23,7 @@ export type UploadItem = {
   error: string | null;
 };
 
-export type NewFile = { key: string; name: string; size: number; type: string };
+export type NewFile = { key: string; name: string; size: number; type: string; file?: File };
 
 export type UploadQueue = {
   items: UploadItem[];
@@ -83,7 +85,7 @@ export function queueReducer(q: UploadQueue, a: QueueAction): UploadQueue {
     case "add": {
       const room = Math.max(0, MAX_ATTACHMENTS - q.items.length);
       const taken = a.files.slice(0, room).map(
-        (f): UploadItem => ({ key: f.key, name: f.name, size: f.size, type: f.type, status: "queued", progress: 0, upload: null, error: null }),
+        (f): UploadItem => ({ key: f.key, file: f.file ?? null, name: f.name, size: f.size, type: f.type, status: "queued", progress: 0, upload: null, error: null }),
       );
       const notice = addNotice(a.files.length - taken.length, a.skipped ?? 0);
       if (taken.length === 0 && notice === q.notice) return q;

@@ -9,7 +9,7 @@ import { FileIcon, FileName } from "./FileBits";
 const PREVIEWABLE = /^image\/(png|jpe?g|gif|webp|avif|bmp|svg\+xml)$/u;
 
 /** An object URL for a local file while the component shows it, revoked after. */
-function useObjectUrl(file: File | undefined, wanted: boolean): string | null {
+function useObjectUrl(file: File | null, wanted: boolean): string | null {
   const [url, setUrl] = useState<string | null>(null);
   useEffect(() => {
     if (!file || !wanted) return;
@@ -45,7 +45,7 @@ export function AttachmentTray({ uploads }: { uploads: Uploads }) {
       {items.length > 0 ? (
         <ul className="tray__list" aria-label={`${items.length} of at most ${MAX_ATTACHMENTS} files`}>
           {items.map((it) => (
-            <TrayItem key={it.key} item={it} file={uploads.fileOf(it.key)} uploads={uploads} />
+            <TrayItem key={it.key} item={it} uploads={uploads} />
           ))}
         </ul>
       ) : null}
@@ -53,9 +53,9 @@ export function AttachmentTray({ uploads }: { uploads: Uploads }) {
   );
 }
 
-function TrayItem({ item, file, uploads }: { item: UploadItem; file: File | undefined; uploads: Uploads }) {
+function TrayItem({ item, uploads }: { item: UploadItem; uploads: Uploads }) {
   const [broken, setBroken] = useState(false);
-  const preview = useObjectUrl(file, PREVIEWABLE.test(item.type));
+  const preview = useObjectUrl(item.file, PREVIEWABLE.test(item.type));
   const percent = Math.round(item.progress * 100);
   const busy = item.status === "queued" || item.status === "uploading";
   const size = formatBytes(item.size);

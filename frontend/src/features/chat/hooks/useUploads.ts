@@ -9,8 +9,6 @@ export type Uploads = {
   notice: string | null;
   /** Adds files (from the picker, a drop or a paste); each starts uploading at once. */
   add: (files: readonly File[], skipped?: number) => void;
-  /** The file behind an item (for its preview). */
-  fileOf: (key: string) => File | undefined;
   cancel: (key: string) => void;
   remove: (key: string) => void;
   retry: (key: string) => void;
@@ -43,17 +41,15 @@ export function pastedName(file: Pick<File, "name" | "type">, now = new Date()):
 export function useUploads(): Uploads {
   const { session } = useServices();
   const [q, dispatch] = useReducer(queueReducer, emptyQueue);
-  const files = useRef(new Map<string, File>());
   const running = useRef(new Map<string, UploadHandle>());
 
   // Start what the queue says may start.
   useEffect(() => {
     for (const key of toStart(q)) {
-      const file = files.current.get(key);
-      if (!file || running.current.has(key)) continue;
       const item = q.items.find((it) => it.key === key);
+      if (!item?.file || running.current.has(key)) continue;
       dispatch({ type: "start", key });
-      const handle = uploadFile(file, item?.name ?? file.name, {
+      const handle = uploadFile(item.file, item.name, {
         session,
         onProgress: (fraction) => dispatch({ type: "progress", key, fraction }),
       });
@@ -68,9 +64,6 @@ export function useUploads(): Uploads {
           if (running.current.get(key) === handle) running.current.delete(key);
         });
     }
-    // Files the queue did not take (over the limit) or no longer holds are let go.
-    const keys = new Set(q.items.map((it) => it.key));
-    for (const key of files.current.keys()) if (!keys.has(key)) files.current.delete(key);
   }, [q, session]);
 
   useEffect(() => {
@@ -88,11 +81,7 @@ export function useUploads(): Uploads {
   }, []);
 
   const add = useCallback((list: readonly File[], skipped = 0) => {
-    const added = list.map((file) => {
-      const key = `u${nextKey++}`;
-      files.current.set(key, file);
-      return { key, name: file.name, size: file.size, type: file.type };
-    });
+    const added = list.map((file) => ({ key: `u${nextKey++}`, name: file.name, size: file.size, type: file.type, file }));
     dispatch({ type: "add", files: added, skipped });
   }, []);
 
@@ -114,13 +103,11 @@ export function useUploads(): Uploads {
     for (const key of [...running.current.keys()]) stop(key);
     dispatch({ type: "clear" });
   }, []);
-  const fileOf = useCallback((key: string) => files.current.get(key), []);
 
   return {
     items: q.items,
     notice: q.notice,
     add,
-    fileOf,
     cancel,
     remove,
     retry,
