@@ -42,6 +42,10 @@ export function AttachmentTray({ uploads }: { uploads: Uploads }) {
           </button>
         </div>
       ) : null}
+      {/* Said once the counts change (a failure is an alert of its own). */}
+      <span className="sr-only" aria-live="polite">
+        {items.length > 0 ? `${done} of ${items.length} ${items.length === 1 ? "file" : "files"} uploaded` : ""}
+      </span>
       {items.length > 0 ? (
         <ul className="tray__list" aria-label={`${items.length} of at most ${MAX_ATTACHMENTS} files`}>
           {items.map((it) => (
