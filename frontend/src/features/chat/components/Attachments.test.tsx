@@ -132,4 +132,23 @@ describe("attachments in a message", () => {
     act(() => document.querySelector<HTMLElement>(".lightbox__stage")?.click());
     expect(document.querySelector(".lightbox")).toBeNull();
   });
+
+  it("says so when the full photo cannot be loaded (its link expired)", () => {
+    const host = render("", [photo()]);
+    act(() => host.querySelector<HTMLButtonElement>(".media__tile")?.click());
+    act(() => {
+      document.querySelector(".lightbox__img")?.dispatchEvent(new Event("error"));
+    });
+    expect(document.querySelector('.lightbox [role="alert"]')?.textContent).toMatch(/^Couldn't load the full photo/u);
+    act(() => document.querySelector<HTMLButtonElement>('[aria-label="Close photo"]')?.click());
+  });
+
+  it("shows a placeholder in the photo's box when its thumbnail cannot be loaded", () => {
+    const host = render("", [photo(800, 600, "gone.jpg")]);
+    act(() => {
+      host.querySelector(".media__tile img")?.dispatchEvent(new Event("error"));
+    });
+    expect(host.querySelector(".media__tile.is-broken")?.textContent).toBe("Photo unavailable");
+    expect(host.querySelector<HTMLElement>(".media--single")?.style.width).toBe("320px");
+  });
 });

@@ -21,6 +21,7 @@ export function Lightbox({ photos, start, onClose }: Props) {
   const root = useRef<HTMLDivElement>(null);
   const closeRef = useRef<HTMLButtonElement>(null);
   const [loaded, setLoaded] = useState<string | null>(null);
+  const [failed, setFailed] = useState<string | null>(null);
   const photo = photos[index];
   const count = photos.length;
 
@@ -105,7 +106,13 @@ export function Lightbox({ photos, start, onClose }: Props) {
           height={photo.height}
           style={style}
           onLoad={() => setLoaded(photo.id)}
+          onError={() => setFailed(photo.id)}
         />
+        {failed === photo.id ? (
+          <p className="lightbox__error" role="alert">
+            Couldn't load the full photo. Its link may have expired: open the conversation again.
+          </p>
+        ) : null}
         {count > 1 ? (
           <button type="button" className="lightbox__nav is-next" onClick={() => go(1)} aria-label="Next photo">
             <Icon name="forward" />
