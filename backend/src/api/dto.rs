@@ -214,21 +214,27 @@ pub struct UploadDto {
     #[schema(example = "image/jpeg")]
     pub content_type: String,
     /// Bytes.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, example = 2_097_152)]
     pub size: i64,
     /// SHA-256 of the bytes, lowercase hex.
-    #[schema(pattern = "^[0-9a-f]{64}$")]
+    #[schema(
+        pattern = "^[0-9a-f]{64}$",
+        example = "d243f6a473c86fb8aa6504a523930545313b9d9434a79d64d6998ff2fc22efac"
+    )]
     pub sha256: String,
     /// For images the server decoded: as displayed (EXIF orientation applied); else null.
-    #[schema(required = true, minimum = 1)]
+    #[schema(required = true, minimum = 1, example = 4032)]
     pub width: Option<i32>,
-    #[schema(required = true, minimum = 1)]
+    #[schema(required = true, minimum = 1, example = 3024)]
     pub height: Option<i32>,
     /// The bytes as uploaded: `/api/files/{id}?e=<expiry>&s=<signature>`.
     #[schema(example = "/api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6?e=1767225600&s=Rj9x...")]
     pub url: String,
     /// A JPEG of at most 400 pixels on its long side, for images the server decoded; else null.
-    #[schema(required = true)]
+    #[schema(
+        required = true,
+        example = "/api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6/thumbnail?e=1767225600&s=Qm7t..."
+    )]
     pub thumbnail_url: Option<String>,
 }
 

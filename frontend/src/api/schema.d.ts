@@ -1082,7 +1082,10 @@ export interface components {
              * @example image/jpeg
              */
             content_type: string;
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @example 3024
+             */
             height: number | null;
             /**
              * @description 32 lowercase hex digits.
@@ -1095,14 +1098,21 @@ export interface components {
              * @example holiday.jpg
              */
             name: string;
-            /** @description SHA-256 of the bytes, lowercase hex. */
+            /**
+             * @description SHA-256 of the bytes, lowercase hex.
+             * @example d243f6a473c86fb8aa6504a523930545313b9d9434a79d64d6998ff2fc22efac
+             */
             sha256: string;
             /**
              * Format: int64
              * @description Bytes.
+             * @example 2097152
              */
             size: number;
-            /** @description A JPEG of at most 400 pixels on its long side, for images the server decoded; else null. */
+            /**
+             * @description A JPEG of at most 400 pixels on its long side, for images the server decoded; else null.
+             * @example /api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6/thumbnail?e=1767225600&s=Qm7t...
+             */
             thumbnail_url: string | null;
             /**
              * @description The bytes as uploaded: `/api/files/{id}?e=<expiry>&s=<signature>`.
@@ -1112,6 +1122,7 @@ export interface components {
             /**
              * Format: int32
              * @description For images the server decoded: as displayed (EXIF orientation applied); else null.
+             * @example 4032
              */
             width: number | null;
         };
