@@ -66,8 +66,10 @@ describe("names", () => {
   it("keeps as much of the start as of the end when short of room", () => {
     const name = "Relatório de despesas da viagem — agosto 2026 (versão final).pdf";
     expect(middleTruncate(name, 30)).toBe("Relatório de despes…final).pdf");
-    // The tail gives back "fi" rather than leave four letters of the start.
+    // The tail gives back "fi" rather than leave four letters of the start…
     expect(middleTruncate(name, 15)).toBe("Relató…nal).pdf");
+    // …but keeps its whole word when the start still has six.
+    expect(middleTruncate("Pastéis de nata 🥮.png", 17)).toBe("Pastéi…nata 🥮.png");
   });
 
   it("leaves no dash of any length against the cut", () => {

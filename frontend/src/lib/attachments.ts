@@ -87,9 +87,9 @@ export function middleTruncate(name: string, max: number): string {
   const g = graphemes(name);
   if (g.length <= max) return name;
   let tailLen = Math.max(1, Math.min(tailLength(g, name), max - 4));
-  // Short of room, the start matters as much as the end: the tail gives back the start of its
-  // word before the head gets shorter than it.
-  if (max - 1 - tailLen < tailLen) tailLen = Math.max(1, Math.min(tailLen, max - 4, Math.max(shortestTail(name), Math.floor((max - 1) / 2))));
+  // Short of room, the start matters too: the tail gives back the start of its word before
+  // the head is left with fewer than six characters (or fewer than the tail, when less).
+  if (max - 1 - tailLen < Math.min(tailLen, 6)) tailLen = Math.max(1, Math.min(tailLen, max - 4, Math.max(shortestTail(name), Math.floor((max - 1) / 2))));
   const headLen = Math.max(1, max - 1 - tailLen);
   const head = g.slice(0, headLen).join("").replace(LOOSE_END, "");
   const tail = g.slice(g.length - tailLen).join("").replace(LOOSE_START, "");
