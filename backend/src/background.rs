@@ -78,6 +78,54 @@ pub fn pin_from_last_cpu(index: usize) -> Option<usize> {
     }
 }
 
+/// What else a pool's threads give up besides their CPU priority.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Lowered {
+    /// Each thread pinned to one CPU counted from the last (see [`pin_from_last_cpu`]): for
+    /// CPU-bound work such as decoding images, which would otherwise keep every core's caches
+    /// cold for messaging.
+    pub pinned: bool,
+    /// The idle I/O class (see [`lower_own_io_priority`]): for bulk file writes, which would
+    /// otherwise queue the database's syncs behind them.
+    pub idle_io: bool,
+    /// After each job the thread rests as long as the job ran (0: never rests) times this
+    /// factor, so it keeps a core busy at most `1 / (1 + rest)` of the time however long its
+    /// queue: for CPU-heavy work whose cores messaging shares (on virtual machines two "cores"
+    /// are often one physical core's two threads, and no priority keeps one thread's work from
+    /// slowing the other's).
+    pub rest: u32,
+}
+
+/// Moves the calling thread's disk I/O to the idle class (`ioprio_set`, `IOPRIO_CLASS_IDLE`):
+/// the kernel's I/O scheduler (mq-deadline, BFQ) serves it only when no one else waits, so the
+/// writes and syncs of uploaded files never delay the database's commits. Needs no capability.
+/// Elsewhere, or with a scheduler that ignores priorities: no effect.
+pub fn lower_own_io_priority(what: &str) {
+    #[cfg(target_os = "linux")]
+    {
+        const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+        const IOPRIO_CLASS_IDLE: libc::c_long = 3;
+        const IOPRIO_CLASS_SHIFT: libc::c_long = 13;
+        // SAFETY: a plain system call on the calling thread (id 0) with a valid priority.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_ioprio_set,
+                IOPRIO_WHO_PROCESS,
+                0 as libc::c_long,
+                IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT,
+            )
+        };
+        if rc != 0 {
+            tracing::warn!(
+                error = %std::io::Error::last_os_error(),
+                "cannot lower the I/O priority of the {what} threads"
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = what;
+}
+
 /// A fixed set of low-priority threads taking jobs from one queue. Callers bound how many jobs
 /// they queue (the database's connection permits do, for [`crate::db::Db::run_background`]).
 #[derive(Clone)]
@@ -93,6 +141,15 @@ impl Background {
     /// A pool of its own, its threads named `name-0`, `name-1`, ... (uploads keep theirs apart
     /// from the bulk reads', so a burst of photos never delays anyone's room list).
     pub fn start_named(name: &'static str, threads: usize) -> std::io::Result<Background> {
+        Self::start_with(name, threads, Lowered::default())
+    }
+
+    /// As [`Background::start_named`], with more taken from the threads (see [`Lowered`]).
+    pub fn start_with(
+        name: &'static str,
+        threads: usize,
+        lowered: Lowered,
+    ) -> std::io::Result<Background> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..threads.max(1) {
@@ -101,6 +158,12 @@ impl Background {
                 .name(format!("{name}-{i}"))
                 .spawn(move || {
                     lower_own_priority(name);
+                    if lowered.pinned {
+                        pin_from_last_cpu(i);
+                    }
+                    if lowered.idle_io {
+                        lower_own_io_priority(name);
+                    }
                     loop {
                         // The lock is held only while waiting for the next job; the job runs
                         // after it is released.
@@ -109,7 +172,13 @@ impl Background {
                             Err(_) => return,
                         };
                         match next {
-                            Ok(job) => job(),
+                            Ok(job) => {
+                                let started = std::time::Instant::now();
+                                job();
+                                if lowered.rest > 0 {
+                                    std::thread::sleep(started.elapsed() * lowered.rest);
+                                }
+                            }
                             // Every sender is gone: the server is shutting down.
                             Err(_) => return,
                         }

@@ -170,6 +170,11 @@ pub struct UploadConfig {
     pub max_image_pixels: u64,
     /// Threads that decode images and make thumbnails (`LETSCHAT_IMAGE_THREADS`).
     pub image_threads: usize,
+    /// Upload bytes a server takes in per second, all uploads together
+    /// (`LETSCHAT_UPLOAD_BYTES_PER_SEC`; 0: no limit). Past it, uploads are read more slowly
+    /// (TCP pushes back on their clients): receiving, hashing and writing them costs CPU that
+    /// messaging shares.
+    pub bytes_per_sec: u64,
     /// Threads that write, read and sweep the stored files.
     pub io_threads: usize,
     /// Uploads never sent in a message are deleted this long after they arrived
@@ -196,6 +201,7 @@ impl Default for UploadConfig {
             max_image_pixels: 40_000_000,
             // Leave at least one core to messaging when a burst of photos arrives.
             image_threads: cores.saturating_sub(1).clamp(1, 4),
+            bytes_per_sec: 64 * 1024 * 1024,
             io_threads: 4,
             unsent_ttl: Duration::from_secs(24 * 3600),
             sweep_interval: Duration::from_secs(3600),
@@ -423,6 +429,9 @@ pub struct ServeArgs {
     /// Threads that decode images and make thumbnails (default: cores - 1, at most 4).
     #[arg(long, env = "LETSCHAT_IMAGE_THREADS")]
     pub image_threads: Option<String>,
+    /// Upload bytes the server takes in per second, all uploads together; 0: no limit (default 67108864, 64 MiB/s).
+    #[arg(long, env = "LETSCHAT_UPLOAD_BYTES_PER_SEC")]
+    pub upload_bytes_per_sec: Option<String>,
     /// Uploads never sent in a message are deleted this long after they arrived (default `24h`).
     #[arg(long, env = "LETSCHAT_UNSENT_UPLOAD_TTL")]
     pub unsent_upload_ttl: Option<String>,
@@ -808,6 +817,12 @@ fn upload_config(args: &ServeArgs) -> Result<UploadConfig, ConfigError> {
             d.image_threads,
             1..=256,
         )?,
+        bytes_per_sec: parse_num(
+            "LETSCHAT_UPLOAD_BYTES_PER_SEC",
+            args.upload_bytes_per_sec.as_deref(),
+            d.bytes_per_sec,
+            0..=1 << 40,
+        )?,
         io_threads: d.io_threads,
         unsent_ttl: parse_bounded_duration(
             "LETSCHAT_UNSENT_UPLOAD_TTL",
@@ -1011,6 +1026,7 @@ mod tests {
         assert_eq!(u.link_ttl, Duration::from_secs(3600));
         assert_eq!(u.unsent_ttl, Duration::from_secs(24 * 3600));
         assert_eq!(u.max_image_pixels, 40_000_000);
+        assert_eq!(u.bytes_per_sec, 64 * 1024 * 1024);
     }
 
     #[test]
@@ -1019,7 +1035,9 @@ mod tests {
         a.upload_dir = Some("/srv/chat/files".into());
         a.max_upload_bytes = Some("1048576".into());
         a.upload_link_ttl = Some("15m".into());
+        a.upload_bytes_per_sec = Some("0".into());
         let c = Config::from_args(&a).expect("valid");
+        assert_eq!(c.uploads.bytes_per_sec, 0, "no limit");
         assert_eq!(c.uploads.dir, PathBuf::from("/srv/chat/files"));
         assert_eq!(c.uploads.max_bytes, 1 << 20);
         assert_eq!(c.uploads.link_ttl, Duration::from_secs(900));

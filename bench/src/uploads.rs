@@ -74,7 +74,7 @@ const STAMP_LEN: usize = 32;
 /// The JPEG's quality, and how far each channel of each pixel strays from a smooth gradient:
 /// enough noise that the file has about a phone photo's bytes per pixel.
 const JPEG_QUALITY: u8 = 90;
-const NOISE: i32 = 24;
+const NOISE: i32 = 5;
 
 /// A size: bytes, or a number with a binary suffix.
 pub fn parse_size(s: &str) -> std::result::Result<u64, String> {

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use super::schema::{message_attachments, messages, uploads};
-use super::{write_transaction, DbConnection};
+use super::DbConnection;
 use crate::domain::{MessageId, UserId};
 use crate::error::ApiResult;
 
@@ -66,22 +66,23 @@ pub enum InsertRefused {
 }
 
 /// Records `row` unless its uploader's uploads since `window_start`, with it, would pass
-/// `quota` bytes. The check and the insert are one transaction (on SQLite, serialized with every
-/// other writer; on PostgreSQL, two uploads of one user racing may both pass).
-pub fn insert_within_quota(
+/// `quota` bytes. Call it in a transaction (the message writer's batch): the check and the
+/// insert are then one (on SQLite serialized with every other writer; on PostgreSQL, two
+/// instances recording uploads of one user at once may both pass).
+pub fn insert_if_within_quota(
     conn: &mut DbConnection,
     row: &UploadRow,
     quota: i64,
     window_start: NaiveDateTime,
 ) -> ApiResult<Result<(), InsertRefused>> {
-    write_transaction(conn, |c| {
-        let (used, oldest) = used_since(c, row.uploader_id, window_start)?;
-        if used.saturating_add(row.size) > quota {
-            return Ok(Err(InsertRefused::OverQuota { oldest }));
-        }
-        diesel::insert_into(uploads::table).values(row).execute(c)?;
-        Ok(Ok(()))
-    })
+    let (used, oldest) = used_since(conn, row.uploader_id, window_start)?;
+    if used.saturating_add(row.size) > quota {
+        return Ok(Err(InsertRefused::OverQuota { oldest }));
+    }
+    diesel::insert_into(uploads::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(Ok(()))
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> ApiResult<Option<UploadRow>> {

@@ -20,7 +20,7 @@ use crate::broker::{Event, Origin, Recipients, SharedBroker, SharedMessage};
 use crate::db::batch::{RoomAdvance, RoomHead};
 use crate::db::batch_pg::{BatchJob, Outcome, Refused};
 use crate::db::changes::{ChangeKind, ChangeRequest};
-use crate::db::uploads::UploadRow;
+use crate::db::uploads::{InsertRefused, UploadRow};
 use crate::db::{self, models::MessageRow, write_transaction, Db, DbConnection};
 use crate::domain::{MessageId, RoomId, Seq, UserId};
 use crate::error::{ApiError, ApiResult};
@@ -28,6 +28,7 @@ use crate::metrics::WriterMetrics;
 use crate::services::messages::{message_data, NewMessage};
 use crate::services::rooms::room_not_found;
 use crate::services::uploads::{attachment_data, attachments_by_message, owned_for_send, Links};
+use chrono::NaiveDateTime;
 use chrono::SubsecRound;
 
 type PooledConnection = diesel::r2d2::PooledConnection<db::Manager>;
@@ -92,6 +93,14 @@ enum Job {
     Change {
         request: ChangeRequest,
         reply: oneshot::Sender<ApiResult<Changed>>,
+    },
+    /// A new upload's row, recorded unless its uploader's uploads since `since` would pass
+    /// `quota` bytes with it.
+    Upload {
+        row: Box<UploadRow>,
+        quota: i64,
+        since: NaiveDateTime,
+        reply: oneshot::Sender<ApiResult<Result<(), InsertRefused>>>,
     },
 }
 
@@ -212,6 +221,28 @@ impl Writer {
             .map_err(|_| ApiError::internal("the writer dropped a request"))?
     }
 
+    /// Records a new upload's row (see [`Job::Upload`]) in the next batch: on SQLite the
+    /// database has one writer, so the upload shares the batch's transaction and sync instead
+    /// of taking the write lock (and a sync of its own) between two batches of messages.
+    pub async fn record_upload(
+        &self,
+        row: UploadRow,
+        quota: i64,
+        since: NaiveDateTime,
+    ) -> ApiResult<Result<(), InsertRefused>> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Upload {
+            row: Box::new(row),
+            quota,
+            since,
+            reply,
+        })
+        .await?;
+        answer
+            .await
+            .map_err(|_| ApiError::internal("the writer dropped a request"))?
+    }
+
     async fn submit(&self, job: Job) -> ApiResult<()> {
         self.jobs.send(job).await.map_err(|_| ApiError::Unavailable)
     }
@@ -224,6 +255,7 @@ enum Done {
     Read(ApiResult<Option<(UserId, UserId, Seq)>>),
     /// The change and the room's two members.
     Changed(ApiResult<(Changed, UserId, UserId)>),
+    Uploaded(ApiResult<Result<(), InsertRefused>>),
 }
 
 fn run(mut rx: mpsc::Receiver<Job>, cx: Context) {
@@ -375,6 +407,7 @@ fn commit_sqlite(
                 }
             }
             apply_changes(c, batch, done, links)?;
+            apply_uploads(c, batch, done)?;
             Ok(())
         });
         match result {
@@ -624,6 +657,8 @@ fn apply_batch_sqlite(
             Job::Change { .. } => done.push(Done::Changed(Err(ApiError::internal(
                 "a change was not carried out",
             )))),
+            // Recorded by `apply_uploads`, after the batch's changes.
+            Job::Upload { .. } => done.push(not_recorded()),
         }
     }
     let senders: Vec<(RoomId, UserId, Seq, i64)> = senders
@@ -687,7 +722,7 @@ fn commit_postgres(
                 room: *room,
                 up_to: *up_to,
             }),
-            Job::Change { .. } => None,
+            Job::Change { .. } | Job::Upload { .. } => None,
         })
         .collect();
     let mut outcomes = if jobs.is_empty() {
@@ -704,6 +739,10 @@ fn commit_postgres(
             done.push(Done::Changed(Err(ApiError::internal(
                 "a change was not carried out",
             ))));
+            continue;
+        }
+        if matches!(job, Job::Upload { .. }) {
+            done.push(not_recorded());
             continue;
         }
         let outcome = outcomes
@@ -734,6 +773,37 @@ fn commit_postgres(
                     *slot = Done::Changed(Err(ApiError::internal("the change failed to commit")));
                 }
             }
+        }
+    }
+    if batch.iter().any(|job| matches!(job, Job::Upload { .. })) {
+        if let Err(e) = write_transaction(c, |c| apply_uploads(c, batch, done)) {
+            tracing::error!(error = %e, "a batch's uploads failed to commit");
+            for (job, slot) in batch.iter().zip(done.iter_mut()) {
+                if matches!(job, Job::Upload { .. }) {
+                    *slot = Done::Uploaded(Err(ApiError::internal("the upload failed to commit")));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An upload's place in `done` until `apply_uploads` fills it.
+fn not_recorded() -> Done {
+    Done::Uploaded(Err(ApiError::internal("an upload was not recorded")))
+}
+
+/// Records the batch's uploads in the open transaction, in order (so that one user's uploads
+/// of the same batch count against the quota one after the other), into their places in `done`.
+fn apply_uploads(c: &mut DbConnection, batch: &[Job], done: &mut [Done]) -> Result<(), ApiError> {
+    for (job, slot) in batch.iter().zip(done.iter_mut()) {
+        if let Job::Upload {
+            row, quota, since, ..
+        } = job
+        {
+            *slot = Done::Uploaded(Ok(db::uploads::insert_if_within_quota(
+                c, row, *quota, *since,
+            )?));
         }
     }
     Ok(())
@@ -946,7 +1016,13 @@ fn finish(job: Job, result: Done, broker: &SharedBroker) {
         (Job::Send { reply, .. }, _) => {
             let _ = reply.send(Err(ApiError::internal("mismatched writer result")));
         }
+        (Job::Upload { reply, .. }, Done::Uploaded(result)) => {
+            let _ = reply.send(result);
+        }
         (Job::Change { reply, .. }, _) => {
+            let _ = reply.send(Err(ApiError::internal("mismatched writer result")));
+        }
+        (Job::Upload { reply, .. }, _) => {
             let _ = reply.send(Err(ApiError::internal("mismatched writer result")));
         }
         (Job::Read { reply, .. }, _) => {
@@ -965,6 +1041,9 @@ fn fail_all(jobs: impl Iterator<Item = Job>, err: impl Fn() -> ApiError) {
                 let _ = reply.send(Err(err()));
             }
             Job::Change { reply, .. } => {
+                let _ = reply.send(Err(err()));
+            }
+            Job::Upload { reply, .. } => {
                 let _ = reply.send(Err(err()));
             }
         }

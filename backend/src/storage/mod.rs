@@ -59,6 +59,26 @@ impl BlobKey {
 /// with [`BlobStore::put`].
 pub type TempBlob = tempfile::NamedTempFile;
 
+/// Starts writing `len` bytes of `file` from `offset` to disk without waiting
+/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`), so a large file goes out in steps, at the
+/// calling thread's I/O priority, instead of all at its final sync. Best effort; elsewhere than
+/// Linux, nothing.
+pub fn start_writeback(file: &std::fs::File, offset: u64, len: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+            return;
+        };
+        // SAFETY: a plain system call on an open file descriptor; it only starts write-out.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
+}
+
 /// A content-addressed store of uploaded bytes.
 pub trait BlobStore: Send + Sync + 'static {
     /// A new empty temporary file to stream an upload into (for the local store: in its own

@@ -1037,6 +1037,24 @@ async fn a_crash_mid_upload_leaves_no_file_under_a_final_name() {
     assert_eq!(files.len(), 1, "{files:?}");
 }
 
+/// The server's intake of upload bytes is limited (`LETSCHAT_UPLOAD_BYTES_PER_SEC`): past its
+/// burst, an upload arrives no faster than the limit, and whole.
+#[tokio::test]
+async fn the_upload_intake_is_limited() {
+    let app = spawn_app_with(|c| c.uploads.bytes_per_sec = 512 * 1024).await;
+    let alice = app.register("alice").await;
+    let bytes = random_bytes(2 * 1024 * 1024, 5);
+    let started = Instant::now();
+    let stored = upload(&app, &alice, "slow.bin", bytes.clone()).await;
+    let took = started.elapsed();
+    // 1 MiB of burst, then 1 MiB at 512 KiB/s: two seconds at the very least.
+    assert!(took >= Duration::from_millis(1900), "took {took:?}");
+    assert_eq!(
+        fetch(&app, stored["url"].as_str().unwrap()).await.bytes,
+        bytes
+    );
+}
+
 #[tokio::test]
 async fn the_spec_documents_the_multipart_upload() {
     let app = spawn_app().await;

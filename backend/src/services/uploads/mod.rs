@@ -27,11 +27,14 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use std::num::NonZeroU32;
+
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 
-use crate::background::Background;
+use crate::background::{Background, Lowered};
 use crate::broker::AttachmentData;
 use crate::config::{Secret, UploadConfig};
 use crate::db::{self, uploads::UploadRow, DbConnection};
@@ -55,6 +58,20 @@ pub const READ_BLOCK: usize = 256 * 1024;
 /// The quota's window, in seconds.
 const QUOTA_WINDOW_SECS: i64 = 24 * 3600;
 
+/// A limiter of `bytes_per_sec` (in KiB per second, at least 1), or none for 0.
+fn intake_limiter(bytes_per_sec: u64) -> Option<Arc<DefaultDirectRateLimiter>> {
+    let kib_per_sec = u32::try_from(bytes_per_sec / 1024)
+        .unwrap_or(u32::MAX)
+        .max(1);
+    let rate = NonZeroU32::new(kib_per_sec)?;
+    let burst = NonZeroU32::new(INTAKE_BURST_KIB)?;
+    (bytes_per_sec > 0).then(|| {
+        Arc::new(RateLimiter::direct(
+            Quota::per_second(rate).allow_burst(burst),
+        ))
+    })
+}
+
 /// The start of the quota's window now.
 fn quota_window_start() -> chrono::NaiveDateTime {
     db::now() - chrono::Duration::seconds(QUOTA_WINDOW_SECS)
@@ -70,8 +87,14 @@ pub struct Uploads {
     /// Decoding images and making thumbnails.
     images: Background,
     gate: gate::Gate,
+    /// The server's intake of upload bytes (`LETSCHAT_UPLOAD_BYTES_PER_SEC`), in KiB; `None`
+    /// without a limit.
+    intake: Option<Arc<DefaultDirectRateLimiter>>,
     config: UploadConfig,
 }
+
+/// The most KiB the intake lets through at once, after a pause.
+const INTAKE_BURST_KIB: u32 = 1024;
 
 impl Uploads {
     /// The local-folder store of `config.dir`, links signed with a key derived from `secret`,
@@ -80,9 +103,26 @@ impl Uploads {
         Ok(Uploads {
             store: Arc::new(LocalStore::new(config.dir.clone())),
             links: Links::new(secret, config.link_ttl),
-            io: Background::start_named("upload-io", config.io_threads)?,
-            images: Background::start_named("upload-image", config.image_threads)?,
+            io: Background::start_with(
+                "upload-io",
+                config.io_threads,
+                Lowered {
+                    pinned: false,
+                    idle_io: true,
+                    rest: 0,
+                },
+            )?,
+            images: Background::start_with(
+                "upload-image",
+                config.image_threads,
+                Lowered {
+                    pinned: true,
+                    idle_io: true,
+                    rest: 1,
+                },
+            )?,
             gate: gate::Gate::new(config.per_user, config.concurrent),
+            intake: intake_limiter(config.bytes_per_sec),
             config: config.clone(),
         })
     }
@@ -99,6 +139,23 @@ impl Uploads {
 
     pub fn config(&self) -> &UploadConfig {
         &self.config
+    }
+
+    /// Waits until the server's intake allows `bytes` more upload bytes (at once when there is
+    /// no limit). The caller reads no more of its body meanwhile, so TCP slows its client down.
+    async fn admit_bytes(&self, bytes: usize) {
+        let Some(intake) = &self.intake else {
+            return;
+        };
+        let mut kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+        while kib > 0 {
+            let step = kib.min(INTAKE_BURST_KIB);
+            if let Some(n) = NonZeroU32::new(step) {
+                // `step` is within the burst, so the limiter can always grant it.
+                let _ = intake.until_n_ready(n).await;
+            }
+            kib -= step;
+        }
     }
 
     /// Uploads in progress on this instance.
@@ -225,6 +282,7 @@ where
     let mut block: Vec<u8> = Vec::with_capacity(WRITE_BLOCK);
     let mut head: Vec<u8> = Vec::new();
     let mut size: u64 = 0;
+    let mut written: u64 = 0;
     loop {
         let chunk = body.next().await.transpose()?;
         let done = chunk.is_none();
@@ -238,6 +296,7 @@ where
                     retry_after_secs: admitted.quota_retry_after,
                 });
             }
+            uploads.admit_bytes(chunk.len()).await;
             if head.len() < detect::SNIFF_BYTES {
                 let take = (detect::SNIFF_BYTES - head.len()).min(chunk.len());
                 head.extend_from_slice(&chunk[..take]);
@@ -249,10 +308,14 @@ where
                 .io(move |_| {
                     hasher.update(&block);
                     file.write_all(&block)?;
+                    // Written out now, at the I/O threads' idle priority, rather than in one
+                    // burst at the final sync or by the kernel's flusher at its own priority.
+                    crate::storage::start_writeback(file.as_file(), written, block.len());
                     block.clear();
                     Ok((file, hasher, block))
                 })
                 .await?;
+            written = size;
         }
         if done {
             break;
@@ -347,10 +410,9 @@ pub async fn store(state: &AppState, received: Received) -> ApiResult<UploadRow>
     };
     let quota = i64::try_from(uploads.config.quota_bytes_per_day).unwrap_or(i64::MAX);
     let since = quota_window_start();
-    let inserted = row.clone();
     let recorded = state
-        .db
-        .run(move |c| db::uploads::insert_within_quota(c, &inserted, quota, since))
+        .writer
+        .record_upload(row.clone(), quota, since)
         .await?;
     if let Err(db::uploads::InsertRefused::OverQuota { oldest }) = recorded {
         return Err(ApiError::RateLimited {
