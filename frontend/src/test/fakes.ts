@@ -107,6 +107,7 @@ export function msg(room_id: number, seq: number, sender_id: number, extra: Part
     deleted_at: null,
     reply_to: null,
     reactions: [],
+    attachments: [],
     change_seq: 0,
     ...extra,
   };
