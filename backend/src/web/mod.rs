@@ -188,14 +188,22 @@ pub async fn deliver(
         headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
     if matches!(kind, Kind::Spa | Kind::Docs) {
-        headers.insert(
-            HeaderName::from_static("permissions-policy"),
-            HeaderValue::from_static(PERMISSIONS_POLICY),
-        );
-        headers.insert(
-            HeaderName::from_static("cross-origin-opener-policy"),
-            HeaderValue::from_static("same-origin"),
-        );
+        // What only a document uses (scripts and styles would carry them for nothing: a few
+        // hundred bytes each).
+        let document = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/html"));
+        if document {
+            headers.insert(
+                HeaderName::from_static("permissions-policy"),
+                HeaderValue::from_static(PERMISSIONS_POLICY),
+            );
+            headers.insert(
+                HeaderName::from_static("cross-origin-opener-policy"),
+                HeaderValue::from_static("same-origin"),
+            );
+        }
         let fresh = status.is_success() || status == StatusCode::NOT_MODIFIED;
         let cache = if hashed_asset && fresh {
             IMMUTABLE

@@ -150,7 +150,7 @@ fn assert_common(got: &Fetched) {
     assert_eq!(got.value("x-frame-options"), Some("DENY"), "{got:?}");
 }
 
-/// The headers of the web client's documents and files.
+/// The headers of the web client's files: its documents' and its assets'.
 fn assert_spa_headers(got: &Fetched, port: u16) {
     assert_common(got);
     let policy = got.value("content-security-policy").expect("a policy");
@@ -172,6 +172,16 @@ fn assert_spa_headers(got: &Fetched, port: u16) {
             format!("wss://127.0.0.1:{port}")
         ]
     );
+    assert_eq!(got.value("strict-transport-security"), None);
+    // What only matters to a document.
+    let html = got
+        .value("content-type")
+        .is_some_and(|t| t.starts_with("text/html"));
+    if !html {
+        assert_eq!(got.value("permissions-policy"), None);
+        assert_eq!(got.value("cross-origin-opener-policy"), None);
+        return;
+    }
     let permissions = got.value("permissions-policy").expect("permissions");
     for denied in [
         "camera=()",
@@ -183,7 +193,6 @@ fn assert_spa_headers(got: &Fetched, port: u16) {
         assert!(permissions.contains(denied), "{permissions}");
     }
     assert_eq!(got.value("cross-origin-opener-policy"), Some("same-origin"));
-    assert_eq!(got.value("strict-transport-security"), None);
 }
 
 #[tokio::test]
@@ -446,6 +455,13 @@ async fn swagger_ui_has_a_policy_of_its_own_that_lets_it_load() {
     assert_common(&page);
     let html = String::from_utf8(page.decoded()).unwrap();
     assert!(html.to_lowercase().contains("swagger"), "{html}");
+    assert!(page
+        .value("permissions-policy")
+        .is_some_and(|p| p.contains("camera=()")));
+    assert_eq!(
+        page.value("cross-origin-opener-policy"),
+        Some("same-origin")
+    );
     let policy = page.value("content-security-policy").expect("a policy");
     assert!(!policy.contains("unsafe-"), "{policy}");
     assert_eq!(directive(policy, "default-src"), ["'none'"]);
