@@ -167,7 +167,7 @@ pub async fn deliver(
         }
     };
     let policy = match kind {
-        Kind::Spa => delivery.spa_policy(req.connection_info().host()),
+        Kind::Spa => delivery.spa_policy(request_host(&req)),
         Kind::Docs => HeaderValue::from_static(DOCS_POLICY),
         Kind::Api | Kind::Files | Kind::WebSocket => HeaderValue::from_static(API_POLICY),
     };
@@ -216,6 +216,16 @@ pub async fn deliver(
         return Ok(res.map_into_left_body());
     }
     Ok(compress(res, coding))
+}
+
+/// The host the browser asked for: `Host` (HTTP/1.1), or the URI's authority (HTTP/2). Not
+/// `X-Forwarded-Host` or `Forwarded`, which anyone can send and a shared cache may not key on.
+fn request_host(req: &ServiceRequest) -> &str {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("")
 }
 
 /// The headers every answer carries.
@@ -275,9 +285,11 @@ fn compress(
         return res.map_into_left_body();
     };
     // The compressed bytes are another representation of the same content: a strong ETag
-    // becomes weak, which still revalidates (`If-None-Match` compares weakly). The encoder adds
+    // becomes weak, which still revalidates (`If-None-Match` compares weakly), and its byte
+    // ranges are not offered (a range is answered from the file as it is). The encoder adds
     // `Vary: accept-encoding`.
     encoding::weaken_etag(res.headers_mut());
+    res.headers_mut().remove(header::ACCEPT_RANGES);
     res.map_body(move |head, body| {
         EitherBody::right(Encoder::response(coding.content_encoding(), head, body))
     })

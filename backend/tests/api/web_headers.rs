@@ -237,6 +237,7 @@ async fn hashed_assets_are_immutable_and_compressed_as_asked() {
         .values("vary")
         .to_ascii_lowercase()
         .contains("accept-encoding"));
+    assert_eq!(plain.value("accept-ranges"), Some("bytes"));
     let etag = plain.value("etag").expect("an etag").to_owned();
     assert!(etag.starts_with('"'), "{etag}");
 
@@ -265,6 +266,7 @@ async fn hashed_assets_are_immutable_and_compressed_as_asked() {
             "accept-encoding",
             "{accept}"
         );
+        assert_eq!(got.value("accept-ranges"), None, "{accept}");
         // Another representation of the same content: the ETag is weak, and still revalidates.
         assert_eq!(got.value("etag"), Some(format!("W/{etag}").as_str()));
         let again = get(
@@ -648,6 +650,26 @@ async fn a_host_header_cannot_write_into_the_policy() {
     let policy = got.value("content-security-policy").expect("a policy");
     assert_eq!(directive(policy, "script-src"), ["'self'"], "{policy}");
     assert_eq!(directive(policy, "connect-src"), ["'self'"], "{policy}");
+    // Forwarding headers are not the browser's host: the policy follows `Host` alone.
+    let got = get(
+        &app,
+        "/",
+        &[
+            ("X-Forwarded-Host", "evil.example"),
+            ("Forwarded", "host=evil.example"),
+        ],
+    )
+    .await;
+    let policy = got.value("content-security-policy").expect("a policy");
+    assert!(!policy.contains("evil"), "{policy}");
+    assert_eq!(
+        directive(policy, "connect-src"),
+        [
+            "'self'".to_owned(),
+            format!("ws://127.0.0.1:{}", app.port),
+            format!("wss://127.0.0.1:{}", app.port)
+        ]
+    );
 }
 
 #[tokio::test]
