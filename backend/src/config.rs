@@ -141,6 +141,104 @@ pub struct Config {
     pub max_changes_per_sec: u32,
     /// Uploads, their storage and the links they are served at (see README, "Uploads").
     pub uploads: UploadConfig,
+    /// How the web client and the API reach browsers: the public address and source maps.
+    pub web: WebConfig,
+}
+
+/// What the server needs to know about the browsers it serves (see README, "Configuration").
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    /// The address people open (`LETSCHAT_PUBLIC_URL`): the WebSocket origin the web client's
+    /// Content-Security-Policy allows, and `Strict-Transport-Security` when it is `https://`.
+    /// When unset, the policy allows the WebSocket of whatever host a request named.
+    pub public_url: Option<PublicUrl>,
+    /// Serve the web client's source maps (`LETSCHAT_SERVE_SOURCEMAPS`); 404 otherwise.
+    pub serve_sourcemaps: bool,
+}
+
+/// `LETSCHAT_PUBLIC_URL`, checked: a scheme and a host (and port), nothing after them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    https: bool,
+    /// `host` or `host:port`, lowercase.
+    authority: String,
+}
+
+impl PublicUrl {
+    /// `https://chat.example.com` or `http://host:port`; a trailing `/` is allowed, a path, a
+    /// query, user information or anything but a host name, an IPv4 or a bracketed IPv6 address
+    /// with an optional port is not.
+    pub fn parse(raw: &str) -> Result<PublicUrl, String> {
+        let raw = raw.trim();
+        let lower = raw.to_ascii_lowercase();
+        let (https, rest) = if let Some(rest) = lower.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = lower.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err(format!(
+                "'{raw}' is not an address like https://chat.example.com"
+            ));
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if !is_authority(authority) {
+            return Err(format!(
+                "'{raw}' must be a scheme and a host only, like https://chat.example.com (the web client is served at the root)"
+            ));
+        }
+        Ok(PublicUrl {
+            https,
+            authority: authority.to_owned(),
+        })
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.https
+    }
+
+    /// `https://chat.example.com`: what browsers send as `Origin`.
+    pub fn origin(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.authority)
+    }
+
+    /// `wss://chat.example.com`: where the web client opens its WebSocket.
+    pub fn websocket_origin(&self) -> String {
+        let scheme = if self.https { "wss" } else { "ws" };
+        format!("{scheme}://{}", self.authority)
+    }
+}
+
+/// A host (a name, an IPv4 address or a bracketed IPv6 address) with an optional port: safe to
+/// put into a header such as a Content-Security-Policy source.
+pub fn is_authority(s: &str) -> bool {
+    let (host_ok, port) = match s.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((addr, after)) => (
+                !addr.is_empty()
+                    && addr
+                        .chars()
+                        .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.'),
+                after,
+            ),
+            None => return false,
+        },
+        None => {
+            let (host, port) = s.split_at(s.find(':').unwrap_or(s.len()));
+            let name_ok = !host.is_empty()
+                && host.len() <= 253
+                && !host.starts_with(['.', '-'])
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            (name_ok, port)
+        }
+    };
+    let port_ok = port.is_empty()
+        || port.strip_prefix(':').is_some_and(|p| {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
+        });
+    host_ok && port_ok
 }
 
 /// Uploads: where their bytes are kept, how large they may be, how many one user may send, and
@@ -438,6 +536,14 @@ pub struct ServeArgs {
     /// How often unsent uploads and unused files are swept (default `1h`).
     #[arg(long, env = "LETSCHAT_UPLOAD_SWEEP_INTERVAL")]
     pub upload_sweep_interval: Option<String>,
+    /// The address people open, e.g. `https://chat.example.com` (scheme and host only). Sets the
+    /// WebSocket origin in the web client's Content-Security-Policy, allows that origin to open
+    /// the WebSocket, and with `https://` adds `Strict-Transport-Security`.
+    #[arg(long, env = "LETSCHAT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Serve the web client's source maps (`*.map`), `1` or `0` (default `0`: they answer 404).
+    #[arg(long, env = "LETSCHAT_SERVE_SOURCEMAPS")]
+    pub serve_sourcemaps: Option<String>,
 }
 
 /// A configuration error: one line naming the variable.
@@ -643,6 +749,15 @@ impl Config {
             1..=100_000,
         )?;
 
+        let web = web_config(args)?;
+        if let Some(public) = &web.public_url {
+            // The public address is, by definition, where browsers open the web client from.
+            let origin = public.origin();
+            if !ws.allowed_origins.contains(&origin) {
+                ws.allowed_origins.push(origin);
+            }
+        }
+
         let max_contacts = parse_num(
             "LETSCHAT_MAX_CONTACTS",
             args.max_contacts.as_deref(),
@@ -749,7 +864,33 @@ impl Config {
                 1..=1_000_000,
             )?,
             uploads: upload_config(args)?,
+            web,
         })
+    }
+}
+
+fn web_config(args: &ServeArgs) -> Result<WebConfig, ConfigError> {
+    let public_url = match args.public_url.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(PublicUrl::parse(raw).map_err(|why| bad("LETSCHAT_PUBLIC_URL", why))?),
+    };
+    Ok(WebConfig {
+        public_url,
+        serve_sourcemaps: parse_bool(
+            "LETSCHAT_SERVE_SOURCEMAPS",
+            args.serve_sourcemaps.as_deref(),
+            false,
+        )?,
+    })
+}
+
+/// `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off` (any case); unset or empty is `default`.
+fn parse_bool(var: &'static str, raw: Option<&str>, default: bool) -> Result<bool, ConfigError> {
+    match raw.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") => Ok(default),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some("0" | "false" | "no" | "off") => Ok(false),
+        Some(other) => Err(bad(var, format!("'{other}' is not 1 or 0"))),
     }
 }
 
@@ -1060,6 +1201,78 @@ mod tests {
             let e = Config::from_args(&a).expect_err(var).to_string();
             assert!(e.contains(var), "{e}");
         }
+    }
+
+    #[test]
+    fn web_settings() {
+        let c = Config::from_args(&args()).expect("defaults are valid");
+        assert_eq!(c.web.public_url, None);
+        assert!(!c.web.serve_sourcemaps);
+
+        let mut a = args();
+        a.public_url = Some(" HTTPS://Chat.Example.com/ ".into());
+        a.serve_sourcemaps = Some("1".into());
+        let c = Config::from_args(&a).expect("valid");
+        let public = c.web.public_url.expect("set");
+        assert!(public.is_https());
+        assert_eq!(public.origin(), "https://chat.example.com");
+        assert_eq!(public.websocket_origin(), "wss://chat.example.com");
+        assert!(c.web.serve_sourcemaps);
+        // Browsers on the public address may open the WebSocket.
+        assert!(c
+            .ws
+            .allowed_origins
+            .contains(&"https://chat.example.com".to_owned()));
+
+        for (raw, ws) in [
+            ("http://127.0.0.1:8080", "ws://127.0.0.1:8080"),
+            ("http://[::1]:8080", "ws://[::1]:8080"),
+            ("https://[2001:db8::1]", "wss://[2001:db8::1]"),
+            (
+                "https://chat.example.com:8443",
+                "wss://chat.example.com:8443",
+            ),
+        ] {
+            let url = PublicUrl::parse(raw).expect(raw);
+            assert_eq!(url.websocket_origin(), ws, "{raw}");
+            assert_eq!(url.is_https(), raw.starts_with("https"), "{raw}");
+        }
+
+        for empty in ["", "  "] {
+            let mut a = args();
+            a.public_url = Some(empty.into());
+            a.serve_sourcemaps = Some(empty.into());
+            let c = Config::from_args(&a).expect("empty is unset");
+            assert_eq!(c.web.public_url, None);
+            assert!(!c.web.serve_sourcemaps);
+        }
+        for off in ["0", "false", "No", "OFF"] {
+            let mut a = args();
+            a.serve_sourcemaps = Some(off.into());
+            assert!(!Config::from_args(&a).expect(off).web.serve_sourcemaps);
+        }
+
+        for bad_url in [
+            "chat.example.com",
+            "ftp://chat.example.com",
+            "https://",
+            "https://chat.example.com/app",
+            "https://chat.example.com?x=1",
+            "https://user@chat.example.com",
+            "https://chat.example.com:99999",
+            "https://chat example.com",
+            "https://chat.example.com;script-src *",
+            "https://[::1",
+        ] {
+            let mut a = args();
+            a.public_url = Some(bad_url.into());
+            let e = Config::from_args(&a).expect_err(bad_url).to_string();
+            assert!(e.contains("LETSCHAT_PUBLIC_URL"), "{bad_url}: {e}");
+        }
+        let mut a = args();
+        a.serve_sourcemaps = Some("sometimes".into());
+        let e = Config::from_args(&a).expect_err("not a bool").to_string();
+        assert!(e.contains("LETSCHAT_SERVE_SOURCEMAPS"), "{e}");
     }
 
     #[test]

@@ -2,18 +2,16 @@
 //! picks a free port, for tests).
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_files::{Files, NamedFile};
-use actix_web::dev::{fn_service, Server, ServiceRequest, ServiceResponse};
+use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use tokio::sync::watch;
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::{scope, AppExt};
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::api::{self, json, RouteTable};
 use crate::auth::{AuthRateLimits, PasswordHasher, TokenService};
@@ -151,10 +149,13 @@ impl Application {
         let table = web::Data::new(RouteTable::from_openapi(&spec));
         let data = web::Data::new(state.clone());
         let static_dir = config.static_dir.clone();
+        let serve_sourcemaps = config.web.serve_sourcemaps;
+        let delivery = web::Data::new(crate::web::Delivery::new(&config.web));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .app_data(table.clone())
+                .app_data(delivery.clone())
                 .app_data(web::QueryConfig::default().error_handler(json::query_error))
                 .app_data(web::PathConfig::default().error_handler(json::path_error))
                 // Swagger UI and the spec before the `/api` scope, which would take their paths.
@@ -163,7 +164,13 @@ impl Application {
                 // Metrics are served on their own address only; a scraper pointed here gets a
                 // 404 rather than the web app's page.
                 .route("/metrics", web::to(api::fallback))
-                .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", spec.clone()))
+                .service(
+                    SwaggerUi::new("/api/docs/{_:.*}")
+                        .url("/api/openapi.json", spec.clone())
+                        // No badge from validator.swagger.io: the docs load nothing from
+                        // elsewhere (and their policy would refuse it).
+                        .config(SwaggerConfig::from("/api/openapi.json").validator_url("none")),
+                )
                 .into_utoipa_app()
                 .service(
                     scope::scope("/api")
@@ -171,7 +178,7 @@ impl Application {
                         .default_service(web::to(api::fallback)),
                 )
                 .into_app()
-                .configure(|cfg| spa(cfg, &static_dir))
+                .configure(|cfg| crate::web::spa::configure(cfg, &static_dir, serve_sourcemaps))
                 .wrap(ErrorHandlers::new().default_handler(api::json_errors))
                 .wrap(from_fn(api::head_as_get))
                 // Before any extractor reads a body: the connection cap and the body deadline.
@@ -179,6 +186,8 @@ impl Application {
                 // One line per request; the WebSocket upgrade's is logged when it is answered.
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .wrap(from_fn(crate::metrics::count_requests))
+                // Security headers, caching and compression of every answer above.
+                .wrap(from_fn(crate::web::deliver))
         })
         // Before `listen`, which takes the callback as it is then.
         .on_connect(http_limits::on_connect(
@@ -334,46 +343,6 @@ async fn docs_redirect() -> HttpResponse {
         .insert_header(("Location", "/api/docs/"))
         .finish()
 }
-
-/// The single-page app at `/`, with client-side routes falling back to `index.html`. Until the
-/// app is built, a short page says how to build it.
-fn spa(cfg: &mut web::ServiceConfig, dir: &Path) {
-    let index: PathBuf = dir.join("index.html");
-    if index.is_file() {
-        cfg.service(
-            Files::new("/", dir)
-                .index_file("index.html")
-                .default_handler(fn_service(move |req: ServiceRequest| {
-                    let index = index.clone();
-                    async move {
-                        let (req, _) = req.into_parts();
-                        let file = web::block(move || NamedFile::open(index)).await??;
-                        let res = file.into_response(&req);
-                        Ok(ServiceResponse::new(req, res))
-                    }
-                })),
-        );
-    } else {
-        tracing::warn!(dir = %dir.display(), "no web app found; serving a placeholder page");
-        cfg.default_service(web::to(placeholder));
-    }
-}
-
-async fn placeholder() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(PLACEHOLDER)
-}
-
-const PLACEHOLDER: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Let's Chat</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1f2933}
-a{color:#2563eb}</style></head>
-<body><h1>Let's Chat</h1>
-<p>The server is running. The web app has not been built into this server's static folder
-(<code>LETSCHAT_STATIC_DIR</code>); <code>make run</code> builds it.</p>
-<p>The REST API is documented at <a href="/api/docs/">/api/docs</a>.</p></body></html>"#;
 
 /// Periodic clean-up: forget expired revocations and idle rate-limit state; log the count of
 /// refused requests the request log skipped.

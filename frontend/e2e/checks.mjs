@@ -5,7 +5,7 @@
 // - accessibility: axe-core, run inside the page, with no serious or critical violation.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { sleep } from "./harness.mjs";
+import { assert, assertEqual, coldLoad, probeContentSecurityPolicy, sleep } from "./harness.mjs";
 
 const require = createRequire(import.meta.url);
 const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
@@ -197,3 +197,35 @@ export async function checkScreen(page, screen, { axe = true } = {}) {
 
 /** The screens checked so far in this run, for the summary. */
 export const checkedScreens = [];
+
+// ---- delivery: the policies at work in the browser, and what a first visit costs -------------
+
+/** The page's Content-Security-Policy refuses an inline script and an eval, and the browser
+ * reports both (the reports are the probe's, not errors). */
+export async function checkPolicyEnforced(page, errors) {
+  const { ran, violations } = await probeContentSecurityPolicy(page, errors);
+  assertEqual(ran, { inlineScript: false, eval: false }, "what the policy forbids did not run");
+  assert(violations.length >= 2, `the browser reported both violations (got: ${violations.join(", ")})`);
+}
+
+/** Swagger UI renders its operations under its own policy (a violation, watched by the
+ * harness, fails the step). */
+export async function checkSwaggerUi(page) {
+  await page.goto("/api/docs/");
+  await page.locator(".opblock").first().waitFor();
+  const operations = await page.locator(".opblock").count();
+  assert(operations > 20, `the operations are listed (${operations})`);
+  await settled(page);
+}
+
+/** A first visit to the login page: its script and styles come brotli-compressed and cached for
+ * good, and the whole visit stays far below the uncompressed script alone. */
+export async function checkColdLoad(browser, origin) {
+  const load = await coldLoad(browser, `${origin}/login`, "Welcome back");
+  const assets = load.requests.filter((r) => new URL(r.url).pathname.startsWith("/assets/"));
+  assert(assets.length >= 2, `the page loaded its script and styles: ${JSON.stringify(load.requests)}`);
+  for (const r of assets) assertEqual([r.status, r.encoding, r.cache], [200, "br", "public, max-age=31536000, immutable"], r.url);
+  // 95 KB when this was written (the script alone is 321 KB before compression).
+  assert(load.bytes < 200_000, `a first visit took ${load.bytes} bytes: ${JSON.stringify(load.requests)}`);
+  console.log(`    first visit to /login: ${load.requests.length} requests, ${load.bytes} bytes over the wire`);
+}

@@ -46,7 +46,7 @@ export async function freePort() {
 export class Server {
   constructor() {
     this.bin = resolve(frontendDir, process.env.LETSCHAT_BIN ?? "../target/debug/letschat");
-    this.dist = resolve(frontendDir, "dist");
+    this.dist = resolve(frontendDir, process.env.E2E_DIST ?? "dist");
     if (!existsSync(this.bin)) throw new Error(`server binary not found at ${this.bin} (set LETSCHAT_BIN, or cargo build -p letschat)`);
     if (!existsSync(join(this.dist, "index.html"))) throw new Error(`no built app at ${this.dist} (npm run build first)`);
     this.dir = mkdtempSync(join(tmpdir(), "letschat-e2e-"));
@@ -166,11 +166,140 @@ export function assertEqual(actual, expected, message) {
   if (a !== e) throw new Error(`${message}: expected ${e}, got ${a}`);
 }
 
+/**
+ * Reports every Content-Security-Policy violation in the pages of `context` into `errors` (one
+ * sentence each, naming `label`): the `securitypolicyviolation` events, and any console message
+ * that mentions the policy (whatever its level; console errors in general are the caller's).
+ * Violations a check provokes on purpose while `window.__cspProbe` is set go to
+ * `probedViolations(page)` instead.
+ */
+export async function watchPolicyViolations(context, label, errors) {
+  await context.exposeBinding("__letschatPolicyViolation", ({ page }, v) => {
+    if (v.probe) {
+      if (!probed.has(page)) probed.set(page, []);
+      probed.get(page).push(v);
+      return;
+    }
+    errors.push(
+      `[${label}] Content-Security-Policy violation on ${v.documentURI}: ${v.effectiveDirective} refused ${v.blockedURI || "(inline)"}` +
+        `${v.sourceFile ? ` at ${v.sourceFile}:${v.lineNumber}:${v.columnNumber}` : ""}${v.sample ? ` "${v.sample}"` : ""}`,
+    );
+  });
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) => {
+      const report = window.__letschatPolicyViolation;
+      if (typeof report !== "function") return;
+      void report({
+        probe: window.__cspProbe === true,
+        documentURI: e.documentURI,
+        effectiveDirective: e.effectiveDirective,
+        blockedURI: e.blockedURI,
+        sourceFile: e.sourceFile,
+        lineNumber: e.lineNumber,
+        columnNumber: e.columnNumber,
+        sample: e.sample,
+        disposition: e.disposition,
+      });
+    });
+  });
+  const watch = (page) =>
+    page.on("console", (m) => {
+      if (probing.has(page) || !/content[- ]security[- ]policy/iu.test(m.text())) return;
+      errors.push(`[${label}] console ${m.type()}: ${m.text()}`);
+    });
+  context.pages().forEach(watch);
+  context.on("page", watch);
+}
+
+const probed = new WeakMap();
+const probing = new WeakSet();
+
+/**
+ * Tries what the web client's policy must refuse, in `page` as it is (watched by
+ * `watchPolicyViolations`): an inline script and a string handed to `setTimeout` (an eval). Says
+ * whether either ran and which violations the browser reported. The console's complaints about
+ * them are taken back out of `errors` (only those: anything else logged meanwhile stays).
+ */
+export async function probeContentSecurityPolicy(page, errors) {
+  probing.add(page);
+  probed.delete(page);
+  const before = errors.length;
+  try {
+    const ran = await page.evaluate(async () => {
+      window.__cspProbe = true;
+      const script = document.createElement("script");
+      script.textContent = "window.__cspInlineRan = true";
+      document.head.append(script);
+      setTimeout("window.__cspEvalRan = true", 0);
+      await new Promise((r) => setTimeout(r, 100));
+      window.__cspProbe = false;
+      script.remove();
+      return { inlineScript: window.__cspInlineRan === true, eval: window.__cspEvalRan === true };
+    });
+    // The reports and the console messages arrive on their own.
+    await until(() => (probed.get(page)?.length ?? 0) >= 2, "the probe's violations are reported", 3000).catch(() => undefined);
+    await sleep(200);
+    return { ran, violations: [...(probed.get(page) ?? [])].map((v) => `${v.effectiveDirective} ${v.blockedURI}`) };
+  } finally {
+    probing.delete(page);
+    const provoked = /violates the following Content Security Policy directive/u;
+    const after = errors.splice(before).filter((e) => !provoked.test(e));
+    errors.push(...after);
+  }
+}
+
+/**
+ * Loads `url` in a fresh context (nothing cached) and counts what crossed the wire: every
+ * response's `encodedDataLength` (headers and body as sent, compressed or not), from Chromium's
+ * own network events. Waits for the network to go quiet and for `readyText` on the page. With
+ * `repeat`, loads it once more in the same context and counts that visit too (`repeat`).
+ */
+export async function coldLoad(browser, url, readyText, { repeat = false } = {}) {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Network.enable");
+    let requests = new Map();
+    cdp.on("Network.responseReceived", ({ requestId, response }) => {
+      const headers = Object.fromEntries(Object.entries(response.headers).map(([k, v]) => [k.toLowerCase(), v]));
+      requests.set(requestId, {
+        url: response.url,
+        status: response.status,
+        type: headers["content-type"] ?? "",
+        encoding: headers["content-encoding"] ?? "identity",
+        cache: headers["cache-control"] ?? "",
+        fromCache: response.fromDiskCache === true || response.fromMemoryCache === true,
+        bytes: 0,
+      });
+    });
+    cdp.on("Network.loadingFinished", ({ requestId, encodedDataLength }) => {
+      const r = requests.get(requestId);
+      if (r) r.bytes = encodedDataLength;
+    });
+    const visit = async () => {
+      requests = new Map();
+      await page.goto(url, { waitUntil: "networkidle" });
+      if (readyText) await page.getByText(readyText).first().waitFor();
+      await sleep(200);
+      const list = [...requests.values()];
+      return { requests: list, bytes: list.reduce((n, r) => n + r.bytes, 0) };
+    };
+    const first = await visit();
+    return repeat ? { ...first, repeat: await visit() } : first;
+  } finally {
+    await context.close();
+  }
+}
+
 /** Sequential steps; after the first failure the rest are skipped (they build on each other). */
 export class Steps {
   constructor() {
     this.results = [];
     this.failed = false;
+    /** What went wrong in a browser (console errors, uncaught exceptions, Content-Security-Policy
+     * violations), pushed by whoever watches the pages: a step that ends with any fails. */
+    this.browserErrors = [];
   }
 
   async run(name, fn) {
@@ -182,6 +311,7 @@ export class Steps {
     const t0 = Date.now();
     try {
       await fn();
+      if (this.browserErrors.length > 0) throw new Error(`errors in the browser:\n${this.browserErrors.join("\n")}`);
       const ms = Date.now() - t0;
       this.results.push({ name, status: "pass", ms });
       console.log(`✔ pass  ${name} (${ms} ms)`);

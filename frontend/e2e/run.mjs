@@ -24,8 +24,16 @@ import {
   sleep,
   Steps,
   until,
+  watchPolicyViolations,
 } from "./harness.mjs";
-import { checkedScreens, checkScreen, settled } from "./checks.mjs";
+import {
+  checkColdLoad,
+  checkedScreens,
+  checkPolicyEnforced,
+  checkScreen,
+  checkSwaggerUi,
+  settled,
+} from "./checks.mjs";
 import { panorama, pdf, portrait, restUpload, snapshot } from "./files.mjs";
 
 const DESKTOP = { width: 1280, height: 800 };
@@ -53,7 +61,8 @@ const EMOJI = "🎉🥳🍕🎶🏕️🚆🌊☀️🎉🥳🍕🎶🏕️🚆�
 const takeShots = process.env.E2E_SCREENSHOTS !== "0";
 
 const steps = new Steps();
-const consoleErrors = [];
+/** A step that leaves anything here fails (console errors, page errors, policy violations). */
+const consoleErrors = steps.browserErrors;
 let server;
 let browser;
 let rest;
@@ -77,6 +86,7 @@ steps.onFail = async () => {
 
 async function newPage(label, { viewport = DESKTOP, colorScheme = "light", notifications = false } = {}) {
   const context = await browser.newContext({ viewport, colorScheme, baseURL: server.origin, locale: "en-GB", timezoneId: "UTC" });
+  await watchPolicyViolations(context, label, consoleErrors);
   if (notifications) {
     // The user allowed notifications: record them instead of showing them.
     await context.addInitScript(() => {
@@ -402,6 +412,18 @@ async function main() {
     await shot(alice, "login-desktop");
     await checkScreen(alice, "log in");
   });
+
+  await steps.run("the app runs under its Content-Security-Policy: inline script and eval are refused", () =>
+    checkPolicyEnforced(alice, consoleErrors),
+  );
+  await steps.run("Swagger UI works under its own policy: the operations render and nothing is refused", async () => {
+    const { page, context } = await newPage("docs");
+    await checkSwaggerUi(page);
+    await context.close();
+  });
+  await steps.run("a cold load of the login page comes compressed, its hashed assets cached for good", () =>
+    checkColdLoad(browser, server.origin),
+  );
 
   await steps.run("registering validates the form before calling the server", async () => {
     await alice.goto("/register");

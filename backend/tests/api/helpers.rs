@@ -90,6 +90,7 @@ pub fn test_config(database_url: String) -> Config {
             dir: std::env::temp_dir().join("letschat-test-uploads"),
             ..Default::default()
         },
+        web: letschat::config::WebConfig::default(),
     }
 }
 

@@ -25,6 +25,7 @@ mod rooms;
 mod smoke;
 mod uploads;
 mod users;
+mod web_headers;
 mod ws;
 mod ws_limits;
 mod ws_support;

@@ -19,7 +19,13 @@ use crate::support::{assert_error, assert_invalid, keys, set};
 // ---- helpers ----------------------------------------------------------------------------------
 
 /// `POST /api/uploads` with one part `file` of `bytes`, sent as `name` with the claimed `mime`.
-async fn upload_as(app: &TestApp, user: &User, name: &str, mime: &str, bytes: Vec<u8>) -> Resp {
+pub(crate) async fn upload_as(
+    app: &TestApp,
+    user: &User,
+    name: &str,
+    mime: &str,
+    bytes: Vec<u8>,
+) -> Resp {
     let part = Part::bytes(bytes)
         .file_name(name.to_owned())
         .mime_str(mime)
@@ -95,10 +101,10 @@ fn assert_upload(v: &Value) {
 
 /// A fetched file: status, headers and the raw bytes.
 #[derive(Debug)]
-struct Fetched {
-    status: StatusCode,
-    headers: HeaderMap,
-    bytes: Vec<u8>,
+pub(crate) struct Fetched {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl Fetched {
@@ -119,7 +125,7 @@ impl Fetched {
 }
 
 /// GETs a (relative) link without any `Authorization`, with extra headers.
-async fn fetch_with(app: &TestApp, url: &str, headers: &[(&str, &str)]) -> Fetched {
+pub(crate) async fn fetch_with(app: &TestApp, url: &str, headers: &[(&str, &str)]) -> Fetched {
     let mut req = app.client.get(app.url(url));
     for (k, v) in headers {
         req = req.header(*k, *v);
