@@ -98,7 +98,7 @@ mod tests {
 
     use super::*;
     use crate::broker::{ConnId, MessageData, SharedMessage};
-    use crate::domain::{MessageId, RoomId, Seq, UserId};
+    use crate::domain::{MessageId, RoomId, Seq, SessionId, UserId};
 
     const HERE: InstanceId = InstanceId(0x0123_4567_89ab_cdef);
     /// 2026-11-25T12:01:02.345678Z.
@@ -187,6 +187,17 @@ mod tests {
             },
             Event::Deactivated,
             Event::SessionsEnded,
+            Event::SessionsRevoked {
+                ids: vec![SessionId(1), SessionId((1 << 53) - 1)].into(),
+            },
+            Event::UserUpdated {
+                user: crate::broker::UserData {
+                    id: UserId(2),
+                    username: "~deleted-2".into(),
+                    display_name: "Deleted user 🌸".into(),
+                    created_at: at("2026-11-25T12:00:00Z"),
+                },
+            },
             Event::MessageDeleted {
                 message: message(true),
             },
@@ -204,6 +215,8 @@ mod tests {
                 | Event::Revoked { .. }
                 | Event::Deactivated
                 | Event::SessionsEnded
+                | Event::SessionsRevoked { .. }
+                | Event::UserUpdated { .. }
                 | Event::MessageDeleted { .. }
                 | Event::MessageUpdated { .. }
                 | Event::Recheck => {}

@@ -93,6 +93,11 @@ pub enum ServerFrame<'a> {
         user_id: UserId,
         online: bool,
     },
+    /// A user's profile changed (their display name, or their account was deleted): the user
+    /// as they are now, to their contacts and their own connections.
+    UserUpdated {
+        user: UserDto,
+    },
     /// A change to a message (edit, delete, reaction): the message as it is after it. Sent
     /// pre-rendered (`updated_frame`); this variant defines the shape.
     MessageUpdated {
