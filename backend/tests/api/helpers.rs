@@ -484,3 +484,39 @@ impl Drop for ChildServer {
         let _ = self.child.wait();
     }
 }
+
+impl TestApp {
+    /// Runs `sql` on the server's database from outside the server (to set up what the API
+    /// cannot, such as time having passed).
+    pub fn execute_sql(&self, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        if let Some(path) = self.database_url.strip_prefix("sqlite://") {
+            let mut c = diesel::SqliteConnection::establish(path).unwrap();
+            c.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
+            c.batch_execute(sql).unwrap();
+        } else {
+            let mut c = diesel::PgConnection::establish(&self.database_url).unwrap();
+            c.batch_execute(sql).unwrap();
+        }
+    }
+
+    /// Logs `username` in (password `tortoise-42`, as `register` sets) with `User-Agent:
+    /// user_agent`: a new session, and its user.
+    pub async fn login_as(&self, username: &str, user_agent: &str) -> User {
+        let res = self
+            .client
+            .post(self.url("/api/auth/login"))
+            .header(reqwest::header::USER_AGENT, user_agent)
+            .json(&json!({"username": username, "password": "tortoise-42"}))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status(), StatusCode::OK, "login {username}");
+        let body: Value = res.json().await.unwrap();
+        User {
+            id: body["user"]["id"].as_i64().unwrap(),
+            username: username.to_owned(),
+            token: body["token"].as_str().unwrap().to_owned(),
+        }
+    }
+}

@@ -447,3 +447,10 @@ pub fn session_of(token: &str) -> i64 {
         .and_then(|c| c.sid)
         .expect("a token of the test server, naming its session")
 }
+
+/// The newest 200 entries of the audit log, as an administrator (`token`) reads them.
+pub async fn audit_entries(app: &TestApp, token: &str) -> Vec<Value> {
+    let r = app.get("/api/admin/audit?limit=200", token).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    r.body["entries"].as_array().expect("entries").clone()
+}
