@@ -323,6 +323,43 @@ mod tests {
     }
 
     #[test]
+    fn session_and_user_events_read_as_documented() {
+        let revoked = Envelope {
+            origin: HERE,
+            recipients: Recipients::One(UserId(1)),
+            exclude: None,
+            event: Event::SessionsRevoked {
+                ids: vec![SessionId(12), SessionId(9_007_199_254_740_991)].into(),
+            },
+            sent_at_us: None,
+        };
+        let json: serde_json::Value = serde_json::from_slice(&encode(&revoked).unwrap()).unwrap();
+        assert_eq!(
+            json["event"],
+            serde_json::json!({"type": "sessions_revoked", "ids": [12, 9_007_199_254_740_991u64]})
+        );
+        let updated = Envelope {
+            event: Event::UserUpdated {
+                user: crate::broker::UserData {
+                    id: UserId(2),
+                    username: "alice".into(),
+                    display_name: "Alice L.".into(),
+                    created_at: at("2026-11-25T12:00:00Z"),
+                },
+            },
+            recipients: Recipients::Many(vec![UserId(2), UserId(3)].into()),
+            ..revoked
+        };
+        let json: serde_json::Value = serde_json::from_slice(&encode(&updated).unwrap()).unwrap();
+        assert_eq!(
+            json["event"],
+            serde_json::json!({"type": "user_updated", "user": {
+                "id": 2, "username": "alice", "display_name": "Alice L.",
+                "created_at": "2026-11-25T12:00:00Z"}})
+        );
+    }
+
+    #[test]
     fn unknown_versions_and_garbage_are_errors() {
         let envelope = Envelope {
             origin: HERE,

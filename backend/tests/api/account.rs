@@ -541,3 +541,28 @@ async fn hundreds_of_messages_are_erased_in_batches_with_gap_free_changes() {
     }
     assert_eq!(seen, (1..=n as i64).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn an_erasure_a_crash_interrupted_is_finished_by_the_next_sweep() {
+    let app = spawn_app_with(|c| c.uploads.sweep_interval = Duration::from_millis(200)).await;
+    let (alice, bob, room) = app.pair("alice", "bob").await;
+    app.send(&alice, room, "a-1", "one").await;
+    app.send(&alice, room, "a-2", "two").await;
+    let mut bob_ws = app.ws(&bob.token).await;
+    // As a server that died right after committing the deletion leaves it: the account is
+    // deleted, its messages are not erased yet.
+    app.execute_sql(&format!(
+        "UPDATE users SET deleted_at = created_at, deactivated_at = created_at, \
+         username = '~deleted-{0}', username_key = '~deleted-{0}' WHERE id = {0}",
+        alice.id
+    ));
+    for _ in 0..2 {
+        let f = bob_ws.next_of("message_updated").await;
+        assert_eq!(f["message"]["body"], "", "{f}");
+    }
+    let history = app.full_history(&bob.token, room).await;
+    assert!(
+        history.iter().all(|m| m["deleted_at"].is_string()),
+        "{history:?}"
+    );
+}
