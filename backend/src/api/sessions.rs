@@ -88,8 +88,9 @@ pub async fn list(
 #[delete("/sessions/{session_id}")]
 pub async fn end(
     state: web::Data<AppState>,
-    user: AuthUser,
+    // Before the token: `DELETE /api/sessions/revoke-others` is a wrong method (405), not a 401.
     path: web::Path<i64>,
+    user: AuthUser,
 ) -> ApiResult<HttpResponse> {
     account_sessions::end(&state, &user, SessionId(path.into_inner())).await?;
     Ok(HttpResponse::NoContent().finish())
