@@ -344,19 +344,29 @@ impl TestApp {
 impl TestApp {
     /// A room's whole history, paged forward from the start.
     pub async fn full_history(&self, token: &str, room: i64) -> Vec<Value> {
+        self.page_through(token, &format!("/api/rooms/{room}/messages"), "seq")
+            .await
+    }
+
+    /// Every change of a room (`GET .../changes`), paged forward from the start.
+    pub async fn full_changes(&self, token: &str, room: i64) -> Vec<Value> {
+        self.page_through(token, &format!("/api/rooms/{room}/changes"), "change_seq")
+            .await
+    }
+
+    /// Every message of a forward-paged list at `path` (`?after=&limit=`), the cursor being
+    /// each page's last message's `cursor` field.
+    async fn page_through(&self, token: &str, path: &str, cursor: &str) -> Vec<Value> {
         let mut out = Vec::new();
         let mut after = 0;
         loop {
             let r = self
-                .get(
-                    &format!("/api/rooms/{room}/messages?after={after}&limit=200"),
-                    token,
-                )
+                .get(&format!("{path}?after={after}&limit=200"), token)
                 .await;
             assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
             let page = r.body["messages"].as_array().unwrap().clone();
             if let Some(last) = page.last() {
-                after = last["seq"].as_i64().unwrap();
+                after = last[cursor].as_i64().unwrap();
             }
             out.extend(page);
             if !r.body["has_more"].as_bool().unwrap() {
