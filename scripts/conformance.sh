@@ -161,13 +161,32 @@ if "$BIN" admin --help >/dev/null 2>&1; then
     fi
 fi
 
+# The account's own password change and deletion, and ending sessions, are fuzzed as "dave", whose
+# password is not the spec's example (so the example cannot change or delete it): the tokens of
+# the run stay valid.
+self_token=$(post /api/auth/register \
+    '{"username":"dave","password":"dave-password"}' | field token)
+# Spare sessions of dave's, for DELETE /api/sessions/{session_id} to end: their ids (each token's
+# `sid` claim) go into the run's copy of the configuration.
+spare_sessions=""
+for _ in 1 2 3; do
+    spare_token=$(post /api/auth/login '{"username":"dave","password":"dave-password"}' | field token)
+    sid=$(python3 -c '
+import base64, json, sys
+payload = sys.argv[1].split(".")[1]
+print(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sid"])' "$spare_token")
+    spare_sessions="${spare_sessions:+$spare_sessions, }$sid"
+done
+sed "s/@SPARE_SESSIONS@/$spare_sessions/" scripts/schemathesis.toml >"$tmp/schemathesis.toml"
+
 echo "conformance: server on $base (pid $server_pid), schemathesis $("$SCHEMATHESIS" --version | awk '{print $NF}')"
 
-export CONFORMANCE_LOGOUT_TOKEN="$logout_token" CONFORMANCE_ADMIN_TOKEN="$admin_token"
+export CONFORMANCE_LOGOUT_TOKEN="$logout_token" CONFORMANCE_ADMIN_TOKEN="$admin_token" \
+    CONFORMANCE_SELF_TOKEN="$self_token"
 # Hypothesis keeps caches and constants in ./.hypothesis by default: use a fresh one per run.
 export HYPOTHESIS_STORAGE_DIRECTORY="$tmp/hypothesis"
 set +e
-"$SCHEMATHESIS" --config-file scripts/schemathesis.toml run "$base/api/openapi.json" \
+"$SCHEMATHESIS" --config-file "$tmp/schemathesis.toml" run "$base/api/openapi.json" \
     -H "Authorization: Bearer $token" \
     --seed "$SEED" \
     --max-examples "$MAX_EXAMPLES" \

@@ -66,6 +66,20 @@ impl ApiError {
         ApiError::Validation { message, fields }
     }
 
+    /// The same error, a validation failure of field `from` reported as one of `to` (a value
+    /// validated as registration's `password` that a request calls `new_password`).
+    pub fn rename_field(self, from: &str, to: &str) -> Self {
+        match self {
+            ApiError::Validation { mut fields, .. } => {
+                if let Some(why) = fields.remove(from) {
+                    fields.insert(to.to_owned(), why);
+                }
+                ApiError::validation_fields(fields)
+            }
+            other => other,
+        }
+    }
+
     pub fn not_found(what: &str) -> Self {
         ApiError::NotFound(format!("{what} not found"))
     }

@@ -20,7 +20,8 @@ from `/api/auth/register` or `/api/auth/login`. Live messaging uses the WebSocke
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Accounts and tokens"),
-        (name = "users", description = "The caller, and finding people"),
+        (name = "users", description = "The caller's account (read, rename, change the password, delete), and finding people"),
+        (name = "sessions", description = "The caller's sign-in sessions (one per token): list them, end one or every other one"),
         (name = "contacts", description = "The caller's contacts list"),
         (name = "rooms", description = "Private rooms, history, sending, read markers"),
         (name = "uploads", description = "Files and images: uploading them, and the signed links they are served at"),

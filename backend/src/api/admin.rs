@@ -244,7 +244,7 @@ pub async fn get_user(
         (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
         (status = 403, description = "The caller is not an administrator", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 409, description = "Administrators cannot deactivate themselves", body = ErrorBody),
+        (status = 409, description = "Administrators cannot deactivate themselves; the account was deleted by its owner", body = ErrorBody),
     )
 )]
 #[post("/admin/users/{user_id}/deactivate")]
@@ -268,6 +268,7 @@ pub async fn deactivate(
         (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
         (status = 403, description = "The caller is not an administrator", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The account was deleted by its owner: it cannot come back", body = ErrorBody),
     )
 )]
 #[post("/admin/users/{user_id}/reactivate")]
@@ -300,6 +301,7 @@ pub struct AdminPasswordRequest {
         (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
         (status = 403, description = "The caller is not an administrator", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The account was deleted by its owner", body = ErrorBody),
         (status = 422, description = "Invalid password", body = ErrorBody),
     )
 )]
@@ -333,7 +335,7 @@ pub struct AdminRoleRequest {
         (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
         (status = 403, description = "The caller is not an administrator", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 409, description = "Administrators cannot remove their own role", body = ErrorBody),
+        (status = 409, description = "Administrators cannot remove their own role; the account was deleted by its owner", body = ErrorBody),
         (status = 422, description = "`is_admin` missing or not a boolean", body = ErrorBody),
     )
 )]
@@ -657,7 +659,9 @@ pub struct AuditEntry {
     pub actor_username: Option<String>,
     /// `user.create`, `user.deactivate`, `user.reactivate`, `user.password_reset`,
     /// `user.grant_admin`, `user.revoke_admin`, `message.delete` or `room.read` (an
-    /// administrator read a room's messages; one entry per administrator, room and hour).
+    /// administrator read a room's messages; one entry per administrator, room and hour); and
+    /// the owners' own `user.password_change`, `user.delete` and `session.revoke` (ended one
+    /// session, or every other one), whose actor is the account itself.
     pub action: String,
     /// `user`, `message` or `room`.
     pub target_type: String,

@@ -1,9 +1,10 @@
-//! `/api/auth/*` and `/api/me`.
+//! `/api/auth/*` and `/api/me` (the caller's account: read it, rename it, change its password,
+//! delete it).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Next};
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -63,10 +64,19 @@ pub struct AuthResponse {
     pub device_token: String,
 }
 
-fn client_ip(req: &HttpRequest) -> std::net::IpAddr {
+pub(super) fn client_ip(req: &HttpRequest) -> std::net::IpAddr {
     req.peer_addr()
         .map(|a| a.ip())
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+/// The address and `User-Agent` a sign-in comes from (for its session).
+fn client(req: &HttpRequest) -> accounts::Client {
+    let user_agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    accounts::Client::new(client_ip(req), user_agent)
 }
 
 /// Counts a register or login request against its address's and prefix's limits before the
@@ -125,7 +135,7 @@ pub async fn register(
         return Err(ApiError::validation_fields(errors));
     };
     let (token, user, device_token) =
-        accounts::register(&state, client_ip(&req), username, password, display_name).await?;
+        accounts::register(&state, client(&req), username, password, display_name).await?;
     Ok(HttpResponse::Created().json(AuthResponse {
         token,
         user: user.into(),
@@ -173,7 +183,7 @@ pub async fn login(
         Err(_) => String::new(),
     };
     let (token, user, device_token) =
-        accounts::login(&state, client_ip(&req), username, password, device_token).await?;
+        accounts::login(&state, client(&req), username, password, device_token).await?;
     Ok(HttpResponse::Ok().json(AuthResponse {
         token,
         user: user.into(),
@@ -181,12 +191,13 @@ pub async fn login(
     }))
 }
 
-/// Revoke the token of this request, at once. The user's other tokens keep working.
+/// End the session of this request's token, at once, on every instance: the token stops
+/// working and its WebSockets close (1008). The user's other sessions keep working.
 #[utoipa::path(
     tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "Logged out"),
+        (status = 204, description = "Logged out: the session ended"),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
     )
 )]
@@ -216,4 +227,127 @@ pub async fn me(
         user: row.into(),
         is_admin,
     }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateMeRequest {
+    /// 1–64 characters, at least one of them visible, no control characters and no
+    /// bidirectional overrides or isolates; stored trimmed (as at registration).
+    #[schema(min_length = 1, max_length = 64, example = "Alice L.")]
+    pub display_name: String,
+}
+
+/// Change the caller's display name. Their contacts' and their own open WebSockets get a
+/// `user_updated` frame with the new `user` (see docs/websocket.md); the contacts list and
+/// rooms show it from now on.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = UpdateMeRequest,
+    responses(
+        (status = 200, description = "The caller's account as it is now", body = UserDto),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
+        (status = 422, description = "Invalid display name (`fields.display_name`)", body = ErrorBody),
+    )
+)]
+#[patch("/me")]
+pub async fn update_me(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: ApiJson<UpdateMeRequest>,
+) -> ApiResult<web::Json<UserDto>> {
+    let name = DisplayName::parse(&body.0.display_name)?;
+    let row = accounts::set_display_name(&state, user.id, name).await?;
+    Ok(web::Json(row.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    /// The account's password now.
+    #[schema(example = "correct horse battery")]
+    pub current_password: String,
+    /// As at registration: 8–128 characters, every byte counts; refused (422) when it equals
+    /// the username or is one of the 10,000 most common passwords.
+    #[schema(
+        min_length = 8,
+        max_length = 128,
+        example = "staple battery horse correct"
+    )]
+    pub new_password: String,
+}
+
+/// Change the caller's password. Every other session of the account ends — its token stops
+/// working and its WebSockets close (1008), on every instance — and the caller's stays.
+/// Password checks are rate-limited like logins.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Password changed; every other session ended"),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
+        (status = 409, description = "The password was changed by another request meanwhile", body = ErrorBody),
+        (status = 422, description = "`fields.current_password`: not the account's password; `fields.new_password`: too short or long, the username, or a common password", body = ErrorBody),
+        (status = 429, description = "Too many requests from this address or its network (counted before the body is read), too many wrong passwords for this account in the last hour, or the password hashers are busy with this network's share", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+#[post("/me/password", wrap = "from_fn(sign_in_gate)")]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: AuthUser,
+    body: ApiJson<ChangePasswordRequest>,
+) -> ApiResult<HttpResponse> {
+    let ChangePasswordRequest {
+        current_password,
+        new_password,
+    } = body.0;
+    let new =
+        Password::parse(&new_password).map_err(|e| e.rename_field("password", "new_password"))?;
+    accounts::change_password(&state, &user, client_ip(&req), current_password, new).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DeleteMeRequest {
+    /// The account's password.
+    #[schema(example = "correct horse battery")]
+    pub password: String,
+}
+
+/// Delete the caller's account, for good. Every session ends (tokens refused, WebSockets closed
+/// with 1008 on every instance); the account leaves search and every contacts list; its
+/// username can be registered again; every message it sent becomes a tombstone (body and
+/// attachments erased, `deleted_at` set, `id` and `seq` kept; the other member's connections
+/// get `message_updated`), and its uploads' links stop working. Where a `user` object still
+/// shows it (room members), it reads `{"username": "~deleted-<id>", "display_name": "Deleted
+/// user"}`. Answers once all of that is done. Password checks are rate-limited like logins.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = DeleteMeRequest,
+    responses(
+        (status = 204, description = "The account is deleted"),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorBody),
+        (status = 422, description = "`fields.password`: not the account's password", body = ErrorBody),
+        (status = 429, description = "Too many requests from this address or its network (counted before the body is read), too many wrong passwords for this account in the last hour, or the password hashers are busy with this network's share", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+#[delete("/me", wrap = "from_fn(sign_in_gate)")]
+pub async fn delete_me(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: AuthUser,
+    body: ApiJson<DeleteMeRequest>,
+) -> ApiResult<HttpResponse> {
+    crate::services::account_deletion::delete_account(
+        &state,
+        &user,
+        client_ip(&req),
+        body.0.password,
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

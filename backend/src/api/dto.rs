@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::broker::{AttachmentData, MessageData};
+use crate::broker::{AttachmentData, MessageData, UserData};
 use crate::db::models::{MessageRow, UserRow};
 use crate::domain::{MessageId, RoomId, Seq, UserId};
 use crate::services::contacts::ContactView;
@@ -31,6 +31,17 @@ impl From<UserRow> for UserDto {
             username: u.username,
             display_name: u.display_name,
             created_at: utc(u.created_at),
+        }
+    }
+}
+
+impl From<UserData> for UserDto {
+    fn from(u: UserData) -> Self {
+        UserDto {
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            created_at: u.created_at,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod files;
 pub mod health;
 pub mod json;
 pub mod rooms;
+pub mod sessions;
 pub mod uploads;
 pub mod users;
 
@@ -27,6 +28,13 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(auth::login)
         .service(auth::logout)
         .service(auth::me)
+        .service(auth::update_me)
+        .service(auth::change_password)
+        .service(auth::delete_me)
+        // `/sessions/revoke-others` is a POST, `/sessions/{session_id}` only a DELETE.
+        .service(sessions::list)
+        .service(sessions::revoke_others)
+        .service(sessions::end)
         .service(users::search)
         // `/contacts/search` before `/contacts/{user_id}`-style routes.
         .service(contacts::search)

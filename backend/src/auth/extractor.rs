@@ -5,7 +5,7 @@ use std::pin::Pin;
 
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 
-use crate::domain::UserId;
+use crate::domain::{SessionId, UserId};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -19,6 +19,8 @@ pub struct AuthUser {
     pub is_admin: bool,
     /// The account's session generation the token was issued in (a password reset moves it on).
     pub gen: i64,
+    /// The session the token belongs to.
+    pub session: SessionId,
 }
 
 /// The token of an `Authorization: Bearer` header, if any.

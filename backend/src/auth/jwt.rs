@@ -1,4 +1,5 @@
-//! HS256 JSON Web Tokens, pinned to that algorithm, with `sub`, `iat`, `exp` and a unique `jti`.
+//! HS256 JSON Web Tokens, pinned to that algorithm, with `sub`, `iat`, `exp`, a unique `jti` and
+//! `sid`, the session the token belongs to (see `db::sessions`).
 //! A token whose `nbf` is in the future, or whose header has a `crit` member (no extension is
 //! understood here, so RFC 7515 says to refuse it), is refused. The service also issues the
 //! device tokens (`auth::device`), whose key is derived from the same secret.
@@ -22,6 +23,10 @@ pub struct Claims {
     /// The user's session generation when the token was issued (see `users.session_generation`).
     #[serde(default)]
     pub gen: i64,
+    /// The session this token belongs to (a `sessions` row). Tokens issued before sessions
+    /// existed have none, and are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<i64>,
 }
 
 impl Claims {
@@ -54,10 +59,12 @@ impl TokenService {
         }
     }
 
+    /// A token of `user` in session generation `gen`, belonging to session `sid`.
     pub fn issue(
         &self,
         user: UserId,
         gen: i64,
+        sid: i64,
     ) -> Result<(String, Claims), jsonwebtoken::errors::Error> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
@@ -66,6 +73,7 @@ impl TokenService {
             exp: now + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),
             jti: uuid::Uuid::new_v4().to_string(),
             gen,
+            sid: Some(sid),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
         Ok((token, claims))
@@ -91,8 +99,8 @@ mod tests {
     #[test]
     fn round_trip_and_unique_jti() {
         let s = service();
-        let (t1, c1) = s.issue(UserId(42), 0).expect("issue");
-        let (_, c2) = s.issue(UserId(42), 0).expect("issue");
+        let (t1, c1) = s.issue(UserId(42), 0, 1).expect("issue");
+        let (_, c2) = s.issue(UserId(42), 0, 1).expect("issue");
         assert_ne!(c1.jti, c2.jti);
         assert_eq!(s.verify(&t1).and_then(|c| c.user_id()), Some(UserId(42)));
     }
@@ -104,7 +112,7 @@ mod tests {
         let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIiwiaWF0IjoxLCJleHAiOjk5OTk5OTk5OTk5LCJqdGkiOiJ4In0.";
         assert!(s.verify(none).is_none());
         let other = TokenService::new(&Secret::new(vec![8; 32]), Duration::from_secs(3600));
-        let (t, _) = other.issue(UserId(1), 0).expect("issue");
+        let (t, _) = other.issue(UserId(1), 0, 1).expect("issue");
         assert!(s.verify(&t).is_none());
     }
 

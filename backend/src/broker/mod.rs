@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::sync::mpsc;
 
-use crate::domain::{MessageId, RoomId, Seq, UserId};
+use crate::domain::{MessageId, RoomId, Seq, SessionId, UserId};
 
 pub use memory::MemoryBroker;
 
@@ -129,6 +129,15 @@ pub struct AttachmentData {
     pub thumbnail_url: Option<String>,
 }
 
+/// A user as others see them: the contract's `user` object, field for field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserData {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub created_at: DateTime<Utc>,
+}
+
 /// The reactions with one emoji to a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReactionData {
@@ -217,6 +226,8 @@ pub enum Event {
         online: bool,
     },
     /// The token with this id was revoked: connections authenticated with it must close.
+    /// Published by instances of the version before sessions (their logout); this version
+    /// publishes [`Event::SessionsRevoked`].
     Revoked {
         jti: Arc<str>,
     },
@@ -224,6 +235,16 @@ pub enum Event {
     Deactivated,
     /// The user's password was reset: every session signed in before it ends.
     SessionsEnded,
+    /// These sessions of the recipient ended (logout, revocation, a password change, account
+    /// deletion): connections authenticated with their tokens must close.
+    SessionsRevoked {
+        ids: Arc<[SessionId]>,
+    },
+    /// A user's profile changed (display name, or the account was deleted): as it is now, to
+    /// their contacts and their own connections.
+    UserUpdated {
+        user: UserData,
+    },
     /// An administrator deleted a message: the tombstone (empty body, `deleted_at` set), to
     /// both members of its room (after its `MessageUpdated`).
     MessageDeleted {

@@ -98,7 +98,7 @@ mod tests {
 
     use super::*;
     use crate::broker::{ConnId, MessageData, SharedMessage};
-    use crate::domain::{MessageId, RoomId, Seq, UserId};
+    use crate::domain::{MessageId, RoomId, Seq, SessionId, UserId};
 
     const HERE: InstanceId = InstanceId(0x0123_4567_89ab_cdef);
     /// 2026-11-25T12:01:02.345678Z.
@@ -187,6 +187,17 @@ mod tests {
             },
             Event::Deactivated,
             Event::SessionsEnded,
+            Event::SessionsRevoked {
+                ids: vec![SessionId(1), SessionId((1 << 53) - 1)].into(),
+            },
+            Event::UserUpdated {
+                user: crate::broker::UserData {
+                    id: UserId(2),
+                    username: "~deleted-2".into(),
+                    display_name: "Deleted user 🌸".into(),
+                    created_at: at("2026-11-25T12:00:00Z"),
+                },
+            },
             Event::MessageDeleted {
                 message: message(true),
             },
@@ -204,6 +215,8 @@ mod tests {
                 | Event::Revoked { .. }
                 | Event::Deactivated
                 | Event::SessionsEnded
+                | Event::SessionsRevoked { .. }
+                | Event::UserUpdated { .. }
                 | Event::MessageDeleted { .. }
                 | Event::MessageUpdated { .. }
                 | Event::Recheck => {}
@@ -307,6 +320,43 @@ mod tests {
         };
         let rendered = message.rendered(|m| ByteString::from(m.body.clone()));
         assert_eq!(&**rendered, "Hello!\n\u{0}</script>");
+    }
+
+    #[test]
+    fn session_and_user_events_read_as_documented() {
+        let revoked = Envelope {
+            origin: HERE,
+            recipients: Recipients::One(UserId(1)),
+            exclude: None,
+            event: Event::SessionsRevoked {
+                ids: vec![SessionId(12), SessionId(9_007_199_254_740_991)].into(),
+            },
+            sent_at_us: None,
+        };
+        let json: serde_json::Value = serde_json::from_slice(&encode(&revoked).unwrap()).unwrap();
+        assert_eq!(
+            json["event"],
+            serde_json::json!({"type": "sessions_revoked", "ids": [12, 9_007_199_254_740_991u64]})
+        );
+        let updated = Envelope {
+            event: Event::UserUpdated {
+                user: crate::broker::UserData {
+                    id: UserId(2),
+                    username: "alice".into(),
+                    display_name: "Alice L.".into(),
+                    created_at: at("2026-11-25T12:00:00Z"),
+                },
+            },
+            recipients: Recipients::Many(vec![UserId(2), UserId(3)].into()),
+            ..revoked
+        };
+        let json: serde_json::Value = serde_json::from_slice(&encode(&updated).unwrap()).unwrap();
+        assert_eq!(
+            json["event"],
+            serde_json::json!({"type": "user_updated", "user": {
+                "id": 2, "username": "alice", "display_name": "Alice L.",
+                "created_at": "2026-11-25T12:00:00Z"}})
+        );
     }
 
     #[test]

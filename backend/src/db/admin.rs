@@ -12,7 +12,7 @@ use diesel::sql_types::BigInt;
 use super::models::{MessageRow, RoomRow, UserRow};
 use super::schema::{contacts, messages, room_members, rooms, users};
 use super::DbConnection;
-use crate::domain::{MessageId, RoomId, UserId};
+use crate::domain::{MessageId, RoomId, SessionId, UserId};
 use crate::error::ApiResult;
 
 /// A user as the administration screens see them.
@@ -130,13 +130,12 @@ pub fn set_admin(conn: &mut DbConnection, id: UserId, is_admin: bool) -> ApiResu
 
 /// Sets a new password hash and ends every session signed in with the old password.
 pub fn set_password(conn: &mut DbConnection, id: UserId, hash: &str) -> ApiResult<bool> {
-    Ok(diesel::update(users::table.find(id))
-        .set((
-            users::password_hash.eq(hash),
-            users::session_generation.eq(users::session_generation + 1),
-        ))
+    let changed = diesel::update(users::table.find(id))
+        .set(users::password_hash.eq(hash))
         .execute(conn)?
-        > 0)
+        > 0;
+    super::users::end_sessions(conn, id)?;
+    Ok(changed)
 }
 
 pub fn touch_last_seen(conn: &mut DbConnection, id: UserId) -> ApiResult<()> {
@@ -290,28 +289,39 @@ pub fn totals(conn: &mut DbConnection) -> ApiResult<Totals> {
 /// What a request with a valid signature may do, read in one round trip.
 #[derive(Debug, Clone, Copy)]
 pub struct Access {
-    pub revoked: bool,
+    /// When the token's session was last seen; `None` when it has ended (or is another user's).
+    pub session_seen: Option<NaiveDateTime>,
     pub deactivated: bool,
     pub is_admin: bool,
     pub session_generation: i64,
 }
 
-/// The state of `user`'s account and of the token `jti`; `None` when the account is gone.
-pub fn access(conn: &mut DbConnection, user: UserId, jti: &str) -> ApiResult<Option<Access>> {
-    use super::schema::revoked_tokens;
+/// The state of `user`'s account and of their session `session`; `None` when the account is
+/// gone. One statement: the user's row, and the session's by its primary key.
+pub fn access(
+    conn: &mut DbConnection,
+    user: UserId,
+    session: SessionId,
+) -> ApiResult<Option<Access>> {
+    use super::schema::sessions;
     Ok(users::table
-        .find(user)
+        .left_join(
+            sessions::table.on(sessions::id
+                .eq(session)
+                .and(sessions::user_id.eq(users::id))),
+        )
+        .filter(users::id.eq(user))
         .select((
-            diesel::dsl::exists(revoked_tokens::table.find(jti.to_owned())),
+            sessions::last_seen_at.nullable(),
             users::deactivated_at.is_not_null(),
             users::is_admin,
             users::session_generation,
         ))
-        .first::<(bool, bool, bool, i64)>(conn)
+        .first::<(Option<NaiveDateTime>, bool, bool, i64)>(conn)
         .optional()?
         .map(
-            |(revoked, deactivated, is_admin, session_generation)| Access {
-                revoked,
+            |(session_seen, deactivated, is_admin, session_generation)| Access {
+                session_seen,
                 deactivated,
                 is_admin,
                 session_generation,

@@ -31,6 +31,20 @@ pub struct NewEntry<'a> {
     pub detail: String,
 }
 
+impl NewEntry<'static> {
+    /// An action of a user on their own account (self-service: a password change, ending
+    /// sessions, deleting the account).
+    pub fn on_own_account(user: UserId, action: &'static str, detail: String) -> Self {
+        NewEntry {
+            actor: Some(user),
+            action,
+            target_type: "user",
+            target_id: user.0,
+            detail,
+        }
+    }
+}
+
 /// Records an action; call it inside the transaction that performs it.
 pub fn record(conn: &mut DbConnection, entry: &NewEntry<'_>) -> ApiResult<()> {
     diesel::insert_into(audit_log::table)

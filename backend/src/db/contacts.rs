@@ -58,6 +58,19 @@ pub fn delete(conn: &mut DbConnection, owner: UserId, contact: UserId) -> ApiRes
     Ok(n > 0)
 }
 
+/// Takes `user` off every contacts list, and empties theirs (an account being deleted); the
+/// rooms and their history stay.
+pub fn delete_all_of(conn: &mut DbConnection, user: UserId) -> ApiResult<usize> {
+    Ok(diesel::delete(
+        contacts::table.filter(
+            contacts::owner_id
+                .eq(user)
+                .or(contacts::contact_id.eq(user)),
+        ),
+    )
+    .execute(conn)?)
+}
+
 /// One entry of a contacts list: the contact's user, the shared room and the owner's read marker.
 pub struct ContactEntry {
     pub user: UserRow,

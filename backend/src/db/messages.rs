@@ -284,6 +284,24 @@ pub fn cap_page<T>(
     true
 }
 
+/// Messages `sender` sent that are not deleted, with an id above `after`, in id order, at most
+/// `limit`: `(id, room)` (the sender's index, paged by id).
+pub fn live_of_sender(
+    conn: &mut DbConnection,
+    sender: crate::domain::UserId,
+    after: MessageId,
+    limit: i64,
+) -> ApiResult<Vec<(MessageId, RoomId)>> {
+    Ok(messages::table
+        .filter(messages::sender_id.eq(sender))
+        .filter(messages::id.gt(after))
+        .filter(messages::deleted_at.is_null())
+        .order(messages::id.asc())
+        .limit(limit)
+        .select((messages::id, messages::room_id))
+        .load(conn)?)
+}
+
 #[cfg(test)]
 mod byte_cap_tests {
     use super::*;

@@ -13,6 +13,7 @@ pub mod messages;
 pub mod models;
 pub mod rooms;
 pub mod schema;
+pub mod sessions;
 pub mod tokens;
 pub mod uploads;
 pub mod users;

@@ -19,6 +19,8 @@ pub struct UserRow {
     pub deactivated_at: Option<NaiveDateTime>,
     /// Tokens issued in an earlier generation no longer work (a password reset moves it on).
     pub session_generation: i64,
+    /// Set when the user deleted their account (it then reads `~deleted-<id>`, "Deleted user").
+    pub deleted_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -14,6 +14,19 @@ diesel::table! {
         last_seen_at -> Nullable<Timestamp>,
         session_generation -> BigInt,
         login_throttle_epoch -> BigInt,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        user_agent -> Nullable<Text>,
+        ip -> Nullable<Text>,
     }
 }
 
@@ -132,6 +145,7 @@ diesel::joinable!(messages -> rooms (room_id));
 diesel::joinable!(reactions -> messages (message_id));
 diesel::joinable!(message_edits -> messages (message_id));
 diesel::joinable!(uploads -> users (uploader_id));
+diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(message_attachments -> messages (message_id));
 diesel::joinable!(message_attachments -> uploads (upload_id));
 
@@ -146,5 +160,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     reactions,
     message_edits,
     uploads,
-    message_attachments
+    message_attachments,
+    sessions
 );

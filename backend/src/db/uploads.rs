@@ -198,6 +198,19 @@ pub fn sweep_rows(conn: &mut DbConnection, unsent_before: NaiveDateTime) -> ApiR
     })
 }
 
+/// Deletes `user`'s uploads that no message carries (never sent, or their messages deleted):
+/// their links stop working at once, and the sweep deletes bytes no upload names any more.
+pub fn delete_unattached_of(conn: &mut DbConnection, user: UserId) -> ApiResult<usize> {
+    Ok(
+        diesel::delete(uploads::table.filter(uploads::uploader_id.eq(user)).filter(
+            diesel::dsl::not(exists(
+                message_attachments::table.filter(message_attachments::upload_id.eq(uploads::id)),
+            )),
+        ))
+        .execute(conn)?,
+    )
+}
+
 /// Of `hashes`, those that some upload names.
 pub fn named_hashes(conn: &mut DbConnection, hashes: &[String]) -> ApiResult<HashSet<String>> {
     let mut named = HashSet::new();

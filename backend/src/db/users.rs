@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use super::models::UserRow;
 use super::schema::users;
 use super::{is_unique_violation, DbConnection};
-use crate::domain::{DisplayName, UserId, Username};
+use crate::domain::{DisplayName, SessionId, UserId, Username};
 use crate::error::{ApiError, ApiResult};
 
 /// Inserts a user; a taken username (case-insensitively) is a 409.
@@ -46,6 +46,7 @@ impl UserRow {
         users::is_admin,
         users::deactivated_at,
         users::session_generation,
+        users::deleted_at,
     ) {
         (
             users::id,
@@ -56,6 +57,7 @@ impl UserRow {
             users::is_admin,
             users::deactivated_at,
             users::session_generation,
+            users::deleted_at,
         )
     }
 }
@@ -106,13 +108,14 @@ pub fn search(
         .load(conn)?)
 }
 
-/// Moves the user's session generation on: every token issued before stops working for good
-/// (tokens carry the generation they were issued in and it is checked on every request).
-pub fn end_sessions(conn: &mut DbConnection, id: UserId) -> ApiResult<bool> {
-    Ok(diesel::update(users::table.find(id))
+/// Ends every session of the user: their rows are deleted (returned) and the session generation
+/// moves on, so every token issued before stops working for good (tokens name their session and
+/// carry the generation they were issued in; both are checked on every request).
+pub fn end_sessions(conn: &mut DbConnection, id: UserId) -> ApiResult<Vec<SessionId>> {
+    diesel::update(users::table.find(id))
         .set(users::session_generation.eq(users::session_generation + 1))
-        .execute(conn)?
-        > 0)
+        .execute(conn)?;
+    super::sessions::end_all_but(conn, id, None)
 }
 
 /// The account's login-throttle epoch: failed logins counted in an earlier one no longer count.
@@ -133,9 +136,10 @@ pub fn clear_login_throttle(conn: &mut DbConnection, id: UserId) -> ApiResult<()
     Ok(())
 }
 
-/// Replaces a password hash with a new one of the same password (a legacy hash upgraded at
-/// login), unless the password was changed meanwhile. Sessions are not affected.
-pub fn upgrade_password_hash(
+/// Replaces `old_hash` with `new_hash` — a legacy hash of the same password upgraded at login,
+/// or the owner's new password — unless the hash was changed meanwhile (false then). Sessions
+/// are not affected.
+pub fn replace_password_hash(
     conn: &mut DbConnection,
     id: UserId,
     old_hash: &str,
@@ -149,4 +153,74 @@ pub fn upgrade_password_hash(
     .set(users::password_hash.eq(new_hash))
     .execute(conn)?
         > 0)
+}
+
+/// Sets the user's display name; returns the row as it is now (`None`: no such user).
+pub fn set_display_name(
+    conn: &mut DbConnection,
+    id: UserId,
+    name: &DisplayName,
+) -> ApiResult<Option<UserRow>> {
+    Ok(diesel::update(users::table.find(id))
+        .set((
+            users::display_name.eq(name.as_str()),
+            users::display_name_key.eq(name.key()),
+        ))
+        .returning(UserRow::as_returning_columns())
+        .get_result(conn)
+        .optional()?)
+}
+
+/// What a deleted account's display name reads.
+pub const DELETED_DISPLAY_NAME: &str = "Deleted user";
+
+/// The username a deleted account gets: `~` is never allowed in a username, so it can never
+/// be registered, and the old name is free again.
+pub fn deleted_username(id: UserId) -> String {
+    format!("~deleted-{id}")
+}
+
+/// Turns the account into what a deleted one leaves behind: `~deleted-<id>`, "Deleted user", a
+/// password hash that no password matches, no admin role, deactivated (so it is never found,
+/// added or sent to) and `deleted_at` set. Returns the row as it is now; `None` when there is
+/// no such account or it was deleted already.
+pub fn mark_deleted(
+    conn: &mut DbConnection,
+    id: UserId,
+    now: chrono::NaiveDateTime,
+) -> ApiResult<Option<UserRow>> {
+    let name = deleted_username(id);
+    Ok(
+        diesel::update(users::table.find(id).filter(users::deleted_at.is_null()))
+            .set((
+                users::username.eq(&name),
+                users::username_key.eq(&name),
+                users::display_name.eq(DELETED_DISPLAY_NAME),
+                users::display_name_key.eq(DELETED_DISPLAY_NAME.to_lowercase()),
+                // Not a bcrypt hash: verifying any password against it fails.
+                users::password_hash.eq("!deleted"),
+                users::is_admin.eq(false),
+                users::deactivated_at.eq(Some(now)),
+                users::deleted_at.eq(Some(now)),
+            ))
+            .returning(UserRow::as_returning_columns())
+            .get_result(conn)
+            .optional()?,
+    )
+}
+
+/// Deleted accounts some of whose messages are not tombstones yet (their erasure was
+/// interrupted), at most `limit`.
+pub fn deleted_with_live_messages(conn: &mut DbConnection, limit: i64) -> ApiResult<Vec<UserId>> {
+    use super::schema::messages;
+    Ok(users::table
+        .filter(users::deleted_at.is_not_null())
+        .filter(diesel::dsl::exists(
+            messages::table
+                .filter(messages::sender_id.eq(users::id))
+                .filter(messages::deleted_at.is_null()),
+        ))
+        .select(users::id)
+        .limit(limit)
+        .load(conn)?)
 }

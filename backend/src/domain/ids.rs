@@ -65,3 +65,16 @@ id_type!(
     Seq,
     minimum = 0
 );
+id_type!(
+    /// A sign-in session's id: random, below 2^53 (exact in JavaScript), so it says nothing
+    /// about how many sessions the server has opened.
+    SessionId,
+    minimum = 1
+);
+
+impl SessionId {
+    /// A new random id in 1 ..= 2^53 − 1.
+    pub fn random() -> SessionId {
+        SessionId((rand::random::<u64>() >> 11).max(1) as i64)
+    }
+}

@@ -4,7 +4,7 @@
 pub mod ids;
 pub mod values;
 
-pub use ids::{MessageId, RoomId, Seq, UserId};
+pub use ids::{MessageId, RoomId, Seq, SessionId, UserId};
 pub use values::{
     ClientMsgId, DisplayName, Emoji, MessageBody, Password, SearchQuery, UploadIds, Username,
 };

@@ -1,41 +1,118 @@
-//! Accounts: register, login, logout, token authentication.
+//! Accounts: register, login, logout, token authentication, and the owner's own changes to
+//! their account (display name, password).
 //!
-//! Sign-in requests were already counted per address and prefix before their body was read
+//! Every register and login opens a session (`db::sessions`) that its token names; logout ends
+//! it. Sign-in requests were already counted per address and prefix before their body was read
 //! (`api::auth::sign_in_gate`). Logins are then throttled per account — failures with a valid
 //! device token count against that token only (see `auth::ratelimit`) — and their password
-//! checks share the hashing pool fairly by source address (`auth::password`).
+//! checks share the hashing pool fairly by source address (`auth::password`). The endpoints that
+//! check the caller's password again (a password change, deleting the account) pass the same
+//! gate and are throttled per account the same way.
 
 use std::net::IpAddr;
 
+use chrono::{DateTime, NaiveDateTime, Utc};
+
 use crate::auth::password::Source;
-use crate::auth::AuthUser;
-use crate::broker::{Event, Recipients};
-use crate::db::{self, models::UserRow};
-use crate::domain::{DisplayName, Password, UserId, Username};
+use crate::auth::{AuthUser, TokenService};
+use crate::broker::{Event, Recipients, UserData};
+use crate::db::{self, models::UserRow, write_transaction, DbConnection};
+use crate::domain::{DisplayName, Password, SessionId, UserId, Username};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+
+/// A session's `last_seen_at` is moved on by a request at most this often: the token check
+/// reads it anyway, and writes only when it is older.
+pub const SEEN_EVERY: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Characters of a `User-Agent` kept with a session, at most.
+pub const MAX_USER_AGENT: usize = 256;
+
+/// Where a sign-in comes from, as the session list shows it.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub ip: IpAddr,
+    /// At most [`MAX_USER_AGENT`] characters, without control characters; `None` when absent
+    /// or empty.
+    pub user_agent: Option<String>,
+}
+
+impl Client {
+    pub fn new(ip: IpAddr, user_agent: Option<&str>) -> Client {
+        let user_agent = user_agent
+            .map(|ua| {
+                ua.chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_USER_AGENT)
+                    .collect::<String>()
+                    .trim()
+                    .to_owned()
+            })
+            .filter(|ua| !ua.is_empty());
+        Client { ip, user_agent }
+    }
+}
+
+/// The user as events carry it.
+pub fn user_data(user: &UserRow) -> UserData {
+    UserData {
+        id: user.id,
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        created_at: DateTime::from_naive_utc_and_offset(user.created_at, Utc),
+    }
+}
 
 /// A session signed in before the user's password was reset.
 pub fn session_ended() -> ApiError {
     ApiError::Unauthorized("this session has ended: the password was changed".into())
 }
 
+/// A token whose session was ended (logout, revocation, a password change on another
+/// session) or that names none (issued before sessions existed).
+pub fn session_revoked() -> ApiError {
+    ApiError::Unauthorized("this token has been revoked: its session has ended".into())
+}
+
 fn bad_credentials() -> ApiError {
     ApiError::Unauthorized("wrong username or password".into())
 }
 
-fn issue(state: &AppState, user: &UserRow) -> ApiResult<String> {
-    state
-        .tokens
-        .issue(user.id, user.session_generation)
-        .map(|(token, _)| token)
-        .map_err(|e| ApiError::internal(format!("cannot sign a token: {e}")))
+/// Opens a session for `user` coming from `client` and signs its token, on `c`.
+fn open_session(
+    c: &mut DbConnection,
+    tokens: &TokenService,
+    user: &UserRow,
+    client: &Client,
+) -> ApiResult<String> {
+    let ip = client.ip.to_string();
+    // Ids are random: a taken one (never seen in practice) is drawn again.
+    for _ in 0..4 {
+        let id = SessionId::random();
+        let (token, claims) = tokens
+            .issue(user.id, user.session_generation, id.0)
+            .map_err(|e| ApiError::internal(format!("cannot sign a token: {e}")))?;
+        let expires_at = DateTime::from_timestamp(claims.exp, 0)
+            .map(|t| t.naive_utc())
+            .ok_or_else(|| ApiError::internal("a token expiry out of range"))?;
+        let new = db::sessions::NewSession {
+            id,
+            user: user.id,
+            expires_at,
+            user_agent: client.user_agent.as_deref(),
+            ip: Some(&ip),
+        };
+        if db::sessions::open(c, &new, db::now())? {
+            return Ok(token);
+        }
+    }
+    Err(ApiError::internal("no free session id"))
 }
 
 /// Creates an account; returns its token, row and a device token.
 pub async fn register(
     state: &AppState,
-    ip: IpAddr,
+    client: Client,
     username: Username,
     password: Password,
     display_name: Option<DisplayName>,
@@ -56,14 +133,23 @@ pub async fn register(
     }
     let hash = state
         .hasher
-        .hash_from(Source::client(ip, false), password.expose().to_owned())
+        .hash_from(
+            Source::client(client.ip, false),
+            password.expose().to_owned(),
+        )
         .await?;
     let display_name = display_name.unwrap_or_else(|| DisplayName::from_username(&username));
-    let user = state
+    let tokens = state.tokens.clone();
+    let (user, token) = state
         .db
-        .run(move |c| db::users::insert(c, &username, &display_name, &hash))
+        .run(move |c| {
+            write_transaction(c, |c| {
+                let user = db::users::insert(c, &username, &display_name, &hash)?;
+                let token = open_session(c, &tokens, &user, &client)?;
+                Ok::<_, ApiError>((user, token))
+            })
+        })
         .await?;
-    let token = issue(state, &user)?;
     let device_token = state.tokens.device.issue(user.id);
     tracing::info!(user_id = %user.id, "registered");
     Ok((token, user, device_token))
@@ -73,7 +159,7 @@ pub async fn register(
 /// token, the user and a new device token.
 pub async fn login(
     state: &AppState,
-    ip: IpAddr,
+    client: Client,
     username: String,
     password: String,
     device_token: Option<String>,
@@ -81,6 +167,7 @@ pub async fn login(
     // A source already holding its share of the hashers is refused before the account is
     // looked up (a flood's refusals cost no query); one presenting a device token is not, as
     // its login may go to the priority lane.
+    let ip = client.ip;
     if device_token.is_none() && state.hasher.over_share(Source::client(ip, false)) {
         return Err(ApiError::RateLimited {
             retry_after_secs: 1,
@@ -124,7 +211,7 @@ pub async fn login(
         let (id, old) = (user.id, user.password_hash.clone());
         if let Err(e) = state
             .db
-            .run(move |c| db::users::upgrade_password_hash(c, id, &old, &new_hash))
+            .run(move |c| db::users::replace_password_hash(c, id, &old, &new_hash))
             .await
         {
             tracing::warn!(error = %e, "cannot upgrade a legacy password hash");
@@ -136,76 +223,92 @@ pub async fn login(
             "this account has been deactivated".into(),
         ));
     }
-    let token = issue(state, &user)?;
+    let tokens = state.tokens.clone();
+    let opened = user.clone();
+    let token = state
+        .db
+        .run(move |c| open_session(c, &tokens, &opened, &client))
+        .await?;
     let device_token = state.tokens.device.issue(user.id);
     crate::services::admin::touch_last_seen(state, user.id).await;
     Ok((token, user, device_token))
 }
 
-/// Revokes the caller's token at once; their other tokens keep working.
+/// Ends the caller's session at once, on every instance; their other sessions keep working.
 pub async fn logout(state: &AppState, user: &AuthUser) -> ApiResult<()> {
-    let jti = user.jti.clone();
-    let id = user.id;
-    let expires_at = chrono::DateTime::from_timestamp(user.exp, 0)
-        .map(|t| t.naive_utc())
-        .unwrap_or_else(db::now);
-    let revoked = jti.clone();
+    let (id, session) = (user.id, user.session);
     state
         .db
-        .run(move |c| db::tokens::revoke(c, &revoked, id, expires_at))
+        .run(move |c| db::sessions::end(c, id, session))
         .await?;
-    // Close the WebSockets opened with this token.
-    state.broker.publish(
-        Recipients::One(id),
-        None,
-        Event::Revoked { jti: jti.into() },
-    );
+    sessions_revoked(state, id, vec![session]);
     Ok(())
 }
 
-/// Verifies a token: signature, algorithm, expiry, revocation.
+/// Closes the WebSockets of `user`'s sessions `ended` (on every instance).
+pub fn sessions_revoked(state: &AppState, user: UserId, ended: Vec<SessionId>) {
+    if ended.is_empty() {
+        return;
+    }
+    state.broker.publish(
+        Recipients::One(user),
+        None,
+        Event::SessionsRevoked { ids: ended.into() },
+    );
+}
+
+/// Verifies a token: signature, algorithm, expiry, its session, the account.
 pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> {
     let invalid = || ApiError::Unauthorized("invalid or expired token".into());
     let claims = state.tokens.verify(token).ok_or_else(invalid)?;
     let id = claims.user_id().ok_or_else(invalid)?;
-    let access = access_now(state, id, claims.jti.clone(), claims.gen).await?;
+    // Issued before sessions existed: its owner signs in again.
+    let session = claims.sid.map(SessionId).ok_or_else(session_revoked)?;
+    let access = access_now(state, id, session, claims.gen).await?;
     Ok(AuthUser {
         id,
         jti: claims.jti,
         exp: claims.exp,
         is_admin: access.is_admin,
         gen: claims.gen,
+        session,
     })
 }
 
-/// Checks again that an authenticated connection's token still holds: not expired, not
-/// revoked, the account active and its sessions not ended since. Open WebSockets are told of
-/// such changes by events; this catches one whose event was lost between instances.
+/// Checks again that an authenticated connection's token still holds: not expired, its
+/// session not ended, the account active. Open WebSockets are told of such changes by events;
+/// this catches one whose event was lost between instances.
 pub async fn still_valid(state: &AppState, auth: &AuthUser) -> ApiResult<()> {
     if auth.exp <= chrono::Utc::now().timestamp() {
         return Err(ApiError::Unauthorized("invalid or expired token".into()));
     }
-    access_now(state, auth.id, auth.jti.clone(), auth.gen)
+    access_now(state, auth.id, auth.session, auth.gen)
         .await
         .map(|_| ())
 }
 
-/// Revocation, deactivation, session generation and role, in one round trip.
+/// The session, deactivation, session generation and role, in one round trip; and, at most
+/// once a minute per session, a second statement that records that the session was seen.
 async fn access_now(
     state: &AppState,
     id: UserId,
-    jti: String,
+    session: SessionId,
     gen: i64,
 ) -> ApiResult<db::admin::Access> {
     let access = state
         .db
-        .run(move |c| db::admin::access(c, id, &jti))
+        .run(move |c| {
+            let access = db::admin::access(c, id, session)?;
+            if let Some(a) = &access {
+                if !a.deactivated && a.session_generation == gen {
+                    touch_if_stale(c, session, a.session_seen);
+                }
+            }
+            Ok(access)
+        })
         .await?
         .ok_or_else(|| ApiError::Unauthorized("this account no longer exists".into()))?;
-    if access.revoked {
-        return Err(ApiError::Unauthorized("this token has been revoked".into()));
-    }
-    // Deactivation also moves the generation on: say why while the account is deactivated.
+    // Deactivation also ends the sessions: say why while the account is deactivated.
     if access.deactivated {
         return Err(ApiError::Unauthorized(
             "this account has been deactivated".into(),
@@ -214,7 +317,22 @@ async fn access_now(
     if access.session_generation != gen {
         return Err(session_ended());
     }
+    if access.session_seen.is_none() {
+        return Err(session_revoked());
+    }
     Ok(access)
+}
+
+/// Records that `session` was seen now, when it was last seen over [`SEEN_EVERY`] ago. Best
+/// effort: a failure is logged, never the request's.
+fn touch_if_stale(c: &mut DbConnection, session: SessionId, seen: Option<NaiveDateTime>) {
+    let now = db::now();
+    let stale_before = now - SEEN_EVERY;
+    if seen.is_some_and(|t| t < stale_before) {
+        if let Err(e) = db::sessions::touch(c, session, now, stale_before) {
+            tracing::warn!(error = %e, "cannot record that a session was seen");
+        }
+    }
 }
 
 pub async fn me(state: &AppState, user: UserId) -> ApiResult<UserRow> {
@@ -223,6 +341,121 @@ pub async fn me(state: &AppState, user: UserId) -> ApiResult<UserRow> {
         .run(move |c| db::users::find(c, user))
         .await?
         .ok_or_else(|| ApiError::Unauthorized("this account no longer exists".into()))
+}
+
+/// Sets the caller's display name and tells their contacts' and their own connections
+/// (`user_updated`, on every instance). Returns the account as it is now.
+pub async fn set_display_name(
+    state: &AppState,
+    user: UserId,
+    name: DisplayName,
+) -> ApiResult<UserRow> {
+    let (row, watchers) = state
+        .db
+        .run(move |c| {
+            let row = db::users::set_display_name(c, user, &name)?
+                .ok_or_else(|| ApiError::Unauthorized("this account no longer exists".into()))?;
+            Ok((row, db::contacts::watchers(c, user)?))
+        })
+        .await?;
+    let mut to = watchers;
+    to.push(user);
+    user_updated(state, &row, to);
+    Ok(row)
+}
+
+/// Tells `to`'s connections that `user` is now as `user` says (`user_updated`).
+pub fn user_updated(state: &AppState, user: &UserRow, to: Vec<UserId>) {
+    if to.is_empty() {
+        return;
+    }
+    state.broker.publish(
+        Recipients::Many(to.into()),
+        None,
+        Event::UserUpdated {
+            user: user_data(user),
+        },
+    );
+}
+
+/// Checks the password of the caller's account once more before a change that needs it (as a
+/// login would: throttled per account, the hash on the fair pool as `ip`'s). A wrong one is 422
+/// naming `field`.
+pub async fn confirm_password(
+    state: &AppState,
+    ip: IpAddr,
+    user: &UserRow,
+    password: String,
+    field: &str,
+) -> ApiResult<()> {
+    let source = Source::client(ip, false);
+    if state.hasher.over_share(source) {
+        return Err(ApiError::RateLimited {
+            retry_after_secs: 1,
+        });
+    }
+    // Counted apart from the login throttle: a stolen token cannot lock the owner out of
+    // logging in by failing here.
+    let throttle = format!("confirm:{}", user.id);
+    state.limits.check_login(&throttle, None)?;
+    let verified = state
+        .hasher
+        .verify_from(source, password, Some(user.password_hash.clone()))
+        .await?;
+    if !verified.ok {
+        state.limits.record_failure(&throttle, None);
+        return Err(ApiError::validation(
+            field,
+            "is not the password of this account",
+        ));
+    }
+    Ok(())
+}
+
+/// Changes the caller's password after checking the current one: every other session of the
+/// account ends (its tokens stop working, its WebSockets close), the caller's own stays.
+/// Audited.
+pub async fn change_password(
+    state: &AppState,
+    caller: &AuthUser,
+    ip: IpAddr,
+    current: String,
+    new: Password,
+) -> ApiResult<()> {
+    let user = me(state, caller.id).await?;
+    new.refuse_username(&user.username)
+        .map_err(|e| e.rename_field("password", "new_password"))?;
+    confirm_password(state, ip, &user, current, "current_password").await?;
+    let hash = state
+        .hasher
+        .hash_from(Source::client(ip, false), new.expose().to_owned())
+        .await?;
+    let (id, keep, old) = (user.id, caller.session, user.password_hash.clone());
+    let ended = state
+        .db
+        .run(move |c| {
+            write_transaction(c, |c| {
+                if !db::users::replace_password_hash(c, id, &old, &hash)? {
+                    return Err(ApiError::Conflict(
+                        "the password was changed meanwhile; sign in again".into(),
+                    ));
+                }
+                let ended = db::sessions::end_all_but(c, id, Some(keep))?;
+                db::audit::record(
+                    c,
+                    &db::audit::NewEntry::on_own_account(
+                        id,
+                        crate::services::admin::action::USER_PASSWORD_CHANGE,
+                        format!("@{} ({} other sessions ended)", user.username, ended.len()),
+                    ),
+                )?;
+                Ok(ended)
+            })
+        })
+        .await?;
+    tracing::info!(user_id = %id, ended = ended.len(), "password changed");
+    sessions_revoked(state, id, ended);
+    Ok(())
 }
 
 /// Users matching `query` (a substring search, which may scan the whole table), handed to

@@ -63,6 +63,22 @@ pub mod action {
     pub const USER_REVOKE_ADMIN: &str = "user.revoke_admin";
     pub const MESSAGE_DELETE: &str = crate::db::changes::ADMIN_DELETE_ACTION;
     pub const ROOM_READ: &str = "room.read";
+    /// The account's owner changed their password (`actor` is the owner).
+    pub const USER_PASSWORD_CHANGE: &str = "user.password_change";
+    /// The account's owner deleted it.
+    pub const USER_DELETE: &str = "user.delete";
+    /// The owner ended some of their sessions (one, or every other one).
+    pub const SESSION_REVOKE: &str = "session.revoke";
+}
+
+/// Administrators cannot bring back or sign in to an account its owner deleted.
+fn refuse_deleted(user: &UserRow) -> ApiResult<()> {
+    if user.deleted_at.is_some() {
+        return Err(ApiError::Conflict(
+            "this account was deleted by its owner".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn user_not_found() -> ApiError {
@@ -178,6 +194,7 @@ pub async fn set_active(
         .run(move |c| {
             write_transaction(c, |c| {
                 let user = db::users::find(c, target)?.ok_or_else(user_not_found)?;
+                refuse_deleted(&user)?;
                 if user.deactivated_at.is_none() == active {
                     return Ok::<_, ApiError>(false);
                 }
@@ -220,6 +237,7 @@ pub async fn reset_password(
         .run(move |c| db::users::find(c, target))
         .await?
         .ok_or_else(user_not_found)?;
+    refuse_deleted(&user)?;
     password.refuse_username(&user.username)?;
     let hash = state.hasher.hash(password.expose().to_owned()).await?;
     state
@@ -227,6 +245,7 @@ pub async fn reset_password(
         .run(move |c| {
             write_transaction(c, |c| {
                 let user = db::users::find(c, target)?.ok_or_else(user_not_found)?;
+                refuse_deleted(&user)?;
                 db::admin::set_password(c, target, &hash)?;
                 db::users::clear_login_throttle(c, target)?;
                 db::audit::record(
@@ -260,6 +279,7 @@ pub async fn set_admin(
         .run(move |c| {
             write_transaction(c, |c| {
                 let user = db::users::find(c, target)?.ok_or_else(user_not_found)?;
+                refuse_deleted(&user)?;
                 if user.is_admin == is_admin {
                     return Ok::<_, ApiError>(());
                 }

@@ -1,6 +1,8 @@
 //! Services: the product's rules and transactions. Handlers and WebSocket sessions call these;
 //! these call the data layer.
 
+pub mod account_deletion;
+pub mod account_sessions;
 pub mod accounts;
 pub mod admin;
 pub mod change_limit;

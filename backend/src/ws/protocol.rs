@@ -93,6 +93,11 @@ pub enum ServerFrame<'a> {
         user_id: UserId,
         online: bool,
     },
+    /// A user's profile changed (their display name, or their account was deleted): the user
+    /// as they are now, to their contacts and their own connections.
+    UserUpdated {
+        user: UserDto,
+    },
     /// A change to a message (edit, delete, reaction): the message as it is after it. Sent
     /// pre-rendered (`updated_frame`); this variant defines the shape.
     MessageUpdated {
@@ -406,5 +411,15 @@ mod tests {
             r#"{"type":"error","code":"not_found","message":"room not found"}"#
         );
         assert_eq!(ServerFrame::Pong.to_json(), r#"{"type":"pong"}"#);
+        let user = UserDto {
+            id: UserId(7),
+            username: "~deleted-7".into(),
+            display_name: "Deleted user".into(),
+            created_at: "2026-11-25T12:00:00Z".parse().unwrap(),
+        };
+        assert_eq!(
+            ServerFrame::UserUpdated { user }.to_json(),
+            r#"{"type":"user_updated","user":{"id":7,"username":"~deleted-7","display_name":"Deleted user","created_at":"2026-11-25T12:00:00Z"}}"#
+        );
     }
 }

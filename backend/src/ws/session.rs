@@ -791,6 +791,18 @@ impl Conn {
                 self.error(&accounts::session_ended(), None).await?;
                 Err(close(CloseCode::Policy, "password changed"))
             }
+            Event::SessionsRevoked { ids } => {
+                if ids.contains(&self.auth.session) {
+                    self.error(&accounts::session_revoked(), None).await?;
+                    Err(close(CloseCode::Policy, "session ended"))
+                } else {
+                    Ok(())
+                }
+            }
+            Event::UserUpdated { user } => {
+                self.send(&ServerFrame::UserUpdated { user: user.into() })
+                    .await
+            }
             Event::MessageDeleted { message: m } => {
                 if self.replay_will_carry(m.room_id, m.seq) {
                     self.held_deletes

@@ -39,11 +39,8 @@ async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> crate::help
 }
 
 async fn audit_actions(app: &TestApp, token: &str) -> Vec<(String, String, i64)> {
-    let r = app.get("/api/admin/audit?limit=200", token).await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    r.body["entries"]
-        .as_array()
-        .unwrap()
+    crate::support::audit_entries(app, token)
+        .await
         .iter()
         .map(|e| {
             (

@@ -402,7 +402,12 @@ async fn bad_credentials_are_401_on_every_protected_endpoint() {
     let (alice, bob, room) = app.pair("alice", "bob").await;
     let secret = test_secret();
     let now = chrono::Utc::now().timestamp();
-    let claims = |sub: String| json!({"sub": sub, "iat": now, "exp": now + 3600, "jti": uuid::Uuid::new_v4().to_string()});
+    // Alice's session (tokens name theirs).
+    let sid = TokenService::new(&secret, Duration::from_secs(3600))
+        .verify(&alice.token)
+        .and_then(|c| c.sid)
+        .expect("alice's token names its session");
+    let claims = |sub: String| json!({"sub": sub, "iat": now, "exp": now + 3600, "jti": uuid::Uuid::new_v4().to_string(), "sid": sid});
 
     // Sanity: a token we sign with the server's secret and a fresh jti is accepted, so the
     // refusals below are about what we broke, not about how we build tokens.
@@ -412,6 +417,21 @@ async fn bad_credentials_are_401_on_every_protected_endpoint() {
         secret.expose(),
     );
     assert_eq!(me(&app, &ours).await.status, StatusCode::OK);
+
+    // Signed with the server's secret, but naming no session (as tokens issued before sessions
+    // existed), or naming alice's session for bob.
+    let sessionless = sign(
+        &json!({"sub": alice.id.to_string(), "iat": now, "exp": now + 3600, "jti": "no-sid"}),
+        Algorithm::HS256,
+        secret.expose(),
+    );
+    assert_all_unauthorized(&app, room, Some(&format!("Bearer {sessionless}"))).await;
+    let borrowed = sign(
+        &claims(bob.id.to_string()),
+        Algorithm::HS256,
+        secret.expose(),
+    );
+    assert_all_unauthorized(&app, room, Some(&format!("Bearer {borrowed}"))).await;
 
     // No header at all.
     assert_all_unauthorized(&app, room, None).await;
@@ -427,7 +447,9 @@ async fn bad_credentials_are_401_on_every_protected_endpoint() {
         &Secret::new(b"another-secret-another-secret-another!".to_vec()),
         Duration::from_secs(3600),
     );
-    let (foreign, _) = other.issue(letschat::domain::UserId(alice.id), 0).unwrap();
+    let (foreign, _) = other
+        .issue(letschat::domain::UserId(alice.id), 0, sid)
+        .unwrap();
     assert_all_unauthorized(&app, room, Some(&format!("Bearer {foreign}"))).await;
 
     // `alg: none`, unsigned.

@@ -239,8 +239,29 @@ async fn wrong_methods_are_405_with_allow() {
         (Method::GET, "/api/auth/login".into(), vec!["POST"]),
         (Method::GET, "/api/auth/register".into(), vec!["POST"]),
         (Method::GET, "/api/auth/logout".into(), vec!["POST"]),
-        (Method::DELETE, "/api/me".into(), vec!["GET"]),
-        (Method::POST, "/api/me".into(), vec!["GET"]),
+        (
+            Method::PUT,
+            "/api/me".into(),
+            vec!["DELETE", "GET", "PATCH"],
+        ),
+        (
+            Method::POST,
+            "/api/me".into(),
+            vec!["DELETE", "GET", "PATCH"],
+        ),
+        (Method::GET, "/api/me/password".into(), vec!["POST"]),
+        (Method::POST, "/api/sessions".into(), vec!["GET"]),
+        (Method::GET, "/api/sessions/5".into(), vec!["DELETE"]),
+        (
+            Method::GET,
+            "/api/sessions/revoke-others".into(),
+            vec!["POST"],
+        ),
+        (
+            Method::DELETE,
+            "/api/sessions/revoke-others".into(),
+            vec!["POST"],
+        ),
         (Method::POST, "/api/rooms".into(), vec!["GET"]),
         (Method::PUT, format!("/api/rooms/{room}"), vec!["GET"]),
         (

@@ -345,19 +345,29 @@ impl TestApp {
 impl TestApp {
     /// A room's whole history, paged forward from the start.
     pub async fn full_history(&self, token: &str, room: i64) -> Vec<Value> {
+        self.page_through(token, &format!("/api/rooms/{room}/messages"), "seq")
+            .await
+    }
+
+    /// Every change of a room (`GET .../changes`), paged forward from the start.
+    pub async fn full_changes(&self, token: &str, room: i64) -> Vec<Value> {
+        self.page_through(token, &format!("/api/rooms/{room}/changes"), "change_seq")
+            .await
+    }
+
+    /// Every message of a forward-paged list at `path` (`?after=&limit=`), the cursor being
+    /// each page's last message's `cursor` field.
+    async fn page_through(&self, token: &str, path: &str, cursor: &str) -> Vec<Value> {
         let mut out = Vec::new();
         let mut after = 0;
         loop {
             let r = self
-                .get(
-                    &format!("/api/rooms/{room}/messages?after={after}&limit=200"),
-                    token,
-                )
+                .get(&format!("{path}?after={after}&limit=200"), token)
                 .await;
             assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
             let page = r.body["messages"].as_array().unwrap().clone();
             if let Some(last) = page.last() {
-                after = last["seq"].as_i64().unwrap();
+                after = last[cursor].as_i64().unwrap();
             }
             out.extend(page);
             if !r.body["has_more"].as_bool().unwrap() {
@@ -483,5 +493,41 @@ impl Drop for ChildServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl TestApp {
+    /// Runs `sql` on the server's database from outside the server (to set up what the API
+    /// cannot, such as time having passed).
+    pub fn execute_sql(&self, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        if let Some(path) = self.database_url.strip_prefix("sqlite://") {
+            let mut c = diesel::SqliteConnection::establish(path).unwrap();
+            c.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
+            c.batch_execute(sql).unwrap();
+        } else {
+            let mut c = diesel::PgConnection::establish(&self.database_url).unwrap();
+            c.batch_execute(sql).unwrap();
+        }
+    }
+
+    /// Logs `username` in (password `tortoise-42`, as `register` sets) with `User-Agent:
+    /// user_agent`: a new session, and its user.
+    pub async fn login_as(&self, username: &str, user_agent: &str) -> User {
+        let res = self
+            .client
+            .post(self.url("/api/auth/login"))
+            .header(reqwest::header::USER_AGENT, user_agent)
+            .json(&json!({"username": username, "password": "tortoise-42"}))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status(), StatusCode::OK, "login {username}");
+        let body: Value = res.json().await.unwrap();
+        User {
+            id: body["user"]["id"].as_i64().unwrap(),
+            username: username.to_owned(),
+            token: body["token"].as_str().unwrap().to_owned(),
+        }
     }
 }

@@ -501,6 +501,60 @@ async fn a_revocation_lost_between_instances_still_ends_the_socket_at_the_next_c
     );
 }
 
+#[tokio::test]
+async fn ending_a_session_on_one_instance_closes_its_sockets_on_the_other_at_once() {
+    let redis = TestRedis::start();
+    let (a, b, _, _) = two_instances(&redis).await;
+    let laptop = a.register("alice_sessions").await;
+    let phone = b.login_as("alice_sessions", "phone").await;
+    let tablet = a.login_as("alice_sessions", "tablet").await;
+    let mut phone_on_b = b.ws(&phone.token).await;
+    let mut tablet_on_b = b.ws(&tablet.token).await;
+    let mut laptop_on_b = b.ws(&laptop.token).await;
+
+    // Ended on A: its socket on B gets an error frame and 1008 at once; the others stay.
+    let phone_session = crate::support::session_of(&phone.token);
+    let r = a
+        .delete(&format!("/api/sessions/{phone_session}"), &laptop.token)
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    phone_on_b.assert_ended_unauthorized().await;
+    assert_eq!(b.get("/api/me", &phone.token).await.status, 401);
+    laptop_on_b.assert_open().await;
+
+    // Every other session ended on A, from the laptop: the tablet's socket on B closes.
+    let r = a
+        .post("/api/sessions/revoke-others", &laptop.token, json!({}))
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    tablet_on_b.assert_ended_unauthorized().await;
+    assert_eq!(b.get("/api/me", &tablet.token).await.status, 401);
+    laptop_on_b.assert_open().await;
+    assert_eq!(b.get("/api/me", &laptop.token).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_new_display_name_reaches_contacts_on_the_other_instance() {
+    let redis = TestRedis::start();
+    let (a, b, _, _) = two_instances(&redis).await;
+    let (alice, bob, _room) = a.pair("alice_renamed", "bob_sees_it").await;
+    let mut bob_on_b = b.ws(&bob.token).await;
+    let mut alice_on_b = b.ws(&alice.token).await;
+    let r = a
+        .call(
+            reqwest::Method::PATCH,
+            "/api/me",
+            Some(&alice.token),
+            Some(json!({"display_name": "Alice, renamed"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    for ws in [&mut bob_on_b, &mut alice_on_b] {
+        let f = ws.next_of("user_updated").await;
+        assert_eq!(f["user"], r.body, "{f}");
+    }
+}
+
 /// Two real server processes on one PostgreSQL database and the test's Redis, one of them
 /// SIGKILLed while messages cross between them: nothing acknowledged is lost or duplicated for
 /// the receiver on the survivor (who never asks for a sync), the sender resends what was not

@@ -336,10 +336,11 @@ fn sign(header: &Header, claims: &Value) -> String {
 #[tokio::test]
 async fn jwts_with_a_future_nbf_or_a_crit_header_are_refused() {
     let app = spawn_app_with(|_| {}).await;
-    let (id, _, _) = register(&app, "alice").await;
+    let (id, token, _) = register(&app, "alice").await;
+    let sid = crate::support::session_of(&token);
     let now = chrono::Utc::now().timestamp();
     let claims = |extra: Value| {
-        let mut c = json!({"sub": id.to_string(), "iat": now, "exp": now + 600, "jti": format!("t-{extra}"), "gen": 0});
+        let mut c = json!({"sub": id.to_string(), "iat": now, "exp": now + 600, "jti": format!("t-{extra}"), "gen": 0, "sid": sid});
         if let Value::Object(m) = extra {
             for (k, v) in m {
                 c[k] = v;

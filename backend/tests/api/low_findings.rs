@@ -491,13 +491,9 @@ async fn read_room(app: &TestApp, admin: &User, room: i64) -> crate::helpers::Re
 }
 
 async fn room_reads(app: &TestApp, admin: &User, room: i64) -> Vec<Value> {
-    let r = app.get("/api/admin/audit?limit=200", &admin.token).await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    r.body["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
+    crate::support::audit_entries(app, &admin.token)
+        .await
+        .into_iter()
         .filter(|e| e["action"] == "room.read" && e["target_id"] == room)
-        .cloned()
         .collect()
 }

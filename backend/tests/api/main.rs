@@ -5,6 +5,7 @@
 mod helpers;
 mod support;
 
+mod account;
 mod admin;
 mod auth;
 mod changes;
@@ -22,6 +23,7 @@ mod metrics;
 mod openapi;
 mod rate_limits;
 mod rooms;
+mod sessions;
 mod smoke;
 mod uploads;
 mod users;

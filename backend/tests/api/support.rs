@@ -438,3 +438,19 @@ fn b64url_matches_known_values() {
         "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"
     );
 }
+
+/// The session a token of a test server names (its `sid` claim).
+pub fn session_of(token: &str) -> i64 {
+    let secret = crate::helpers::test_config(String::new()).jwt_secret;
+    letschat::auth::TokenService::new(&secret, std::time::Duration::from_secs(3600))
+        .verify(token)
+        .and_then(|c| c.sid)
+        .expect("a token of the test server, naming its session")
+}
+
+/// The newest 200 entries of the audit log, as an administrator (`token`) reads them.
+pub async fn audit_entries(app: &TestApp, token: &str) -> Vec<Value> {
+    let r = app.get("/api/admin/audit?limit=200", token).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    r.body["entries"].as_array().expect("entries").clone()
+}

@@ -134,6 +134,25 @@ impl Ws {
     }
 }
 
+impl Ws {
+    /// The server ends this connection as unauthorized (its session ended, its account went):
+    /// an `error` frame with code `unauthorized`, then close code 1008.
+    pub async fn assert_ended_unauthorized(&mut self) {
+        let e = self.next_of("error").await;
+        assert_eq!(e["code"], "unauthorized", "{e}");
+        assert_eq!(
+            self.closed(Duration::from_secs(5)).await,
+            Closed::Code(1008)
+        );
+    }
+
+    /// The connection is open and answers a `ping`.
+    pub async fn assert_open(&mut self) {
+        self.send(json!({"type": "ping"})).await;
+        self.next_of("pong").await;
+    }
+}
+
 pub fn close_code(code: CloseCode) -> u16 {
     u16::from(code)
 }

@@ -99,7 +99,8 @@ pub async fn sweep(state: &AppState, cutoffs: Cutoffs) -> ApiResult<Swept> {
     Ok(swept)
 }
 
-/// Sweeps every `sweep_interval`, for as long as the server runs.
+/// Sweeps every `sweep_interval`, for as long as the server runs; before each sweep, finishes
+/// the erasure of deleted accounts that a crash interrupted (which frees their files for it).
 pub fn spawn(state: AppState) {
     let every = state.uploads.config().sweep_interval;
     tokio::spawn(async move {
@@ -107,6 +108,9 @@ pub fn spawn(state: AppState) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if let Err(e) = crate::services::account_deletion::finish_interrupted(&state).await {
+                tracing::warn!(error = %e, "finishing deleted accounts failed; the next sweep tries again");
+            }
             if let Err(e) = sweep(&state, Cutoffs::now(&state)).await {
                 tracing::warn!(error = %e, "upload sweep failed; the next one tries again");
             }
