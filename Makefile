@@ -9,7 +9,7 @@ NPM ?= npm
 VENV := .venv
 WEB := frontend
 
-.PHONY: run build web web-deps test test-rust test-postgres conformance test-web e2e screenshots openapi fmt lint clean
+.PHONY: run build web web-deps test test-rust test-postgres conformance test-web e2e screenshots openapi fmt lint clean fuzz
 
 ## Build everything and serve on http://127.0.0.1:8080 with the embedded SQLite database.
 run: web
@@ -73,6 +73,12 @@ screenshots: web
 openapi: web-deps
 	$(CARGO) run -q -p letschat -- openapi > openapi.yaml
 	cd $(WEB) && $(NPM) run gen:api
+
+## Property tests of the WebSocket frame parser and the request validators with many more cases
+## than `make test` runs (256 each): FUZZ_CASES (default 100000) per property.
+FUZZ_CASES ?= 100000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release -p letschat --lib properties
 
 fmt:
 	$(CARGO) fmt --all

@@ -14,6 +14,8 @@ pub mod http_limits;
 pub mod metrics;
 pub mod openapi;
 pub mod presence;
+#[cfg(test)]
+mod properties;
 pub mod services;
 pub mod startup;
 pub mod state;
