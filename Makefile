@@ -110,6 +110,8 @@ bench:
 	done; \
 	echo "== make bench: abuse, login flood and list burst at the latency scenario's load"; \
 	./target/release/letschat-bench --server ./target/release/letschat abuse --phases 4,6 -p 2000 -r 4000 || status=1; \
+	echo "== make bench: a login flood of 2,000 wrong passwords a second from 200 addresses, at the latency scenario's load"; \
+	./target/release/letschat-bench --server ./target/release/letschat abuse --phases 4 --flood-rate-per-source 10 -p 2000 -r 4000 || status=1; \
 	echo "== make bench: latency under a storm of 2,000 reactions a second (message changes through the same writer), then under the same REST load without changes (2,000 GET a second)"; \
 	./target/release/letschat-bench --server ./target/release/letschat latency --reaction-rate 2000 || status=1; \
 	./target/release/letschat-bench --server ./target/release/letschat latency --read-rate 2000 || status=1; \
