@@ -8,3 +8,8 @@ export function withUserUpdate(current: User, update: User): User | null {
   if (current.display_name === update.display_name && current.username === update.username) return null;
   return { ...current, ...update };
 }
+
+/** Whether the user is a deleted account (`~deleted-<id>`; `~` can never be registered). */
+export function isDeletedUser(u: Pick<User, "username"> | null | undefined): boolean {
+  return u?.username.startsWith("~") ?? false;
+}

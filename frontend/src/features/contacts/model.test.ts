@@ -139,12 +139,14 @@ describe("user_updated", () => {
   });
 
   it("shows a deleted account as Deleted user", () => {
-    const s = contactsReducer(base(), {
+    const online = contactsReducer(base(), { type: "presence", userId: carol.id, online: true });
+    const s = contactsReducer(online, {
       type: "user-updated",
       user: { ...carol, username: `~deleted-${carol.id}`, display_name: "Deleted user" },
     });
     const row = s.contacts.find((c) => c.user.id === carol.id);
     expect(row?.user.display_name).toBe("Deleted user");
     expect(row?.user.username).toBe("~deleted-3");
+    expect(row?.online).toBe(false);
   });
 });

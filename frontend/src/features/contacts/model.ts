@@ -1,7 +1,7 @@
 // The contacts list's state and how live events change it (pure, so it is unit-tested).
 import type { Contact, Message, User } from "../../api/types";
 import { messagePreview } from "../../lib/attachments";
-import { withUserUpdate } from "../../lib/users";
+import { isDeletedUser, withUserUpdate } from "../../lib/users";
 
 export type ContactsState = { contacts: Contact[]; status: "loading" | "ready" | "error" };
 
@@ -90,7 +90,8 @@ export function contactsReducer(state: ContactsState, action: ContactsAction): C
         const user = withUserUpdate(c.user, action.user);
         if (!user) return c;
         changed = true;
-        return { ...c, user };
+        // A deleted account is never online again.
+        return { ...c, user, online: isDeletedUser(user) ? false : c.online };
       });
       return changed ? { ...state, contacts: sortContacts(contacts) } : state;
     }

@@ -28,7 +28,7 @@ export function DeleteAccountSection() {
 }
 
 function DeleteAccountDialog({ onCancel }: { onCancel: () => void }) {
-  const { api, session } = useServices();
+  const { api, session, socket } = useServices();
   const id = useId();
   const inputRef = useRef<HTMLInputElement>(null);
   const [password, setPassword] = useState("");
@@ -44,11 +44,16 @@ function DeleteAccountDialog({ onCancel }: { onCancel: () => void }) {
     }
     setBusy(true);
     setError(null);
+    // The server closes this tab's socket (1008) before it answers; closing it first keeps that
+    // from being taken for a session ended elsewhere.
+    socket.stop();
     try {
       await deleteAccount(api, password);
       // The login page says why the session ended.
       session.clear("deleted");
     } catch (err) {
+      const token = session.token();
+      if (token) socket.start(token);
       setBusy(false);
       if (err instanceof ApiError && err.fields.password) setError("That's not your password.");
       else if (err instanceof ApiError && err.status === 429) setError("Too many attempts. Wait a minute and try again.");

@@ -29,10 +29,14 @@ export function SettingsScreen() {
         </div>
       </header>
       <main className="settings__body">
-        <ProfileSection me={me} />
-        <PasswordSection onChanged={sessions.reload} />
-        <SessionsSection sessions={sessions} />
-        <DeleteAccountSection />
+        <div className="settings__col">
+          <ProfileSection me={me} />
+          <PasswordSection onChanged={sessions.reload} />
+        </div>
+        <div className="settings__col">
+          <SessionsSection sessions={sessions} />
+          <DeleteAccountSection />
+        </div>
       </main>
     </div>
   );
