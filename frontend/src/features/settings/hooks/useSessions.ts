@@ -60,7 +60,7 @@ export function useSessions(): SessionsApi {
         if (err instanceof ApiError && err.status === 404) return;
         const back = removed;
         if (back) setList((l) => (l.some((s) => s.id === id) ? l : [...l.slice(0, Math.max(at, 0)), back, ...l.slice(Math.max(at, 0))]));
-        setError(err instanceof ApiError ? `Couldn't log out that device: ${err.message}` : "Couldn't log out that device. Please try again.");
+        setError(err instanceof ApiError ? `Couldn't log out that device. ${err.message}` : "Couldn't log out that device. Please try again.");
       }
     },
     [api],
