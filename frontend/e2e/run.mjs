@@ -1584,6 +1584,109 @@ async function main() {
     await context.close();
   });
 
+  // ---- account settings ----------------------------------------------------------------------
+  const NEW_PASSWORD = "a kettle of fish and chips";
+  const sessionRows = (page) => page.locator(".sessions .session");
+
+  await live("settings: alice changes her display name; bob, with their conversation open, sees it live", async () => {
+    await login(alice, "alice");
+    await login(bob, "bob");
+    await bob.goto(`/chat/${roomAB}`);
+    await bob.locator(".conv__name", { hasText: "Alice Liddell" }).waitFor();
+    await alice.getByRole("button", { name: "Settings" }).click();
+    await alice.waitForURL((u) => u.pathname === "/settings");
+    await alice.getByRole("heading", { name: "Settings" }).waitFor();
+    await sessionRows(alice).first().waitFor();
+    await checkScreen(alice, "settings");
+    // The server's own checks show on the field: a name with nothing visible in it.
+    const name = alice.getByLabel("Display name");
+    await name.fill("\u200b\u200b");
+    await alice.getByRole("button", { name: "Save name" }).click();
+    await alice.locator(".field.has-error .field__error").waitFor();
+    await name.fill("Alice Kingsleigh");
+    await alice.getByRole("button", { name: "Save name" }).click();
+    await alice.getByText("Your name is saved.").waitFor();
+    await bob.locator(".conv__name", { hasText: "Alice Kingsleigh" }).waitFor({ timeout: 5000 });
+    await row(bob, "alice").filter({ hasText: "Alice Kingsleigh" }).waitFor({ timeout: 5000 });
+    // Her own header says so at once, without a reload.
+    await alice.getByRole("link", { name: "Back to chats" }).click();
+    await alice.waitForURL((u) => u.pathname === "/");
+    await alice.locator(".sidebar__me-name", { hasText: "Alice Kingsleigh" }).waitFor();
+  });
+
+  await live("settings: alice on a second device; the first lists both and logs the other out, which lands on the login page", async () => {
+    const second = await newPage("alice-phone", { viewport: PHONE });
+    const phone = second.page;
+    await login(phone, "alice");
+    await phone.getByRole("button", { name: "Settings" }).click();
+    await phone.waitForURL((u) => u.pathname === "/settings");
+    await until(async () => (await sessionRows(phone).count()) === 2, "the phone lists two sessions");
+    // The phone's shot shows its devices (the forms are above them).
+    await sessionRows(phone).first().evaluate((el) => el.closest(".settings-card")?.scrollIntoView({ block: "start" }));
+    await shot(phone, "settings-phone");
+    await checkScreen(phone, "settings on a phone, two devices");
+    await alice.goto("/settings");
+    await until(async () => (await sessionRows(alice).count()) === 2, "two sessions listed");
+    const current = alice.locator(".session--current");
+    assertEqual(await current.count(), 1, "one session is this device");
+    assert((await current.textContent()).includes("This device"), "it says This device");
+    assert(/on Linux/u.test(await current.locator(".session__device").textContent()), "the device is described from its user agent");
+    assertEqual(await current.getByRole("button").count(), 0, "no Log out on this device's row");
+    await shot(alice, "settings-desktop");
+    await alice.locator(".session:not(.session--current)").getByRole("button", { name: /^Log out/u }).click();
+    await until(async () => (await sessionRows(alice).count()) === 1, "the other session leaves the list");
+    await phone.waitForURL((u) => u.pathname === "/login", { timeout: 8000 });
+    assertEqual(await tokenOf(phone), null, "the phone's session is gone");
+    // And the list, fetched again, agrees.
+    await alice.reload();
+    await until(async () => (await sessionRows(alice).count()) === 1, "one session after a reload");
+    await alice.getByText("You're not signed in anywhere else.").waitFor();
+    await second.context.close();
+  });
+
+  await steps.run("settings: a wrong current password shows on its field; then the change succeeds and says other devices were signed out", async () => {
+    const form = alice.getByRole("form", { name: "Change password" });
+    await form.getByLabel("Current password").fill(PASSWORD);
+    await form.getByLabel("New password", { exact: true }).fill(NEW_PASSWORD);
+    await form.getByLabel("Confirm new password").fill(`${NEW_PASSWORD}!`);
+    await form.getByRole("button", { name: "Change password" }).click();
+    await form.getByText("The passwords don't match.").waitFor();
+    await form.getByLabel("Current password").fill("not my password at all");
+    await form.getByLabel("Confirm new password").fill(NEW_PASSWORD);
+    await form.getByRole("button", { name: "Change password" }).click();
+    const currentField = form.locator(".field", { has: alice.getByLabel("Current password") });
+    await currentField.locator(".field__error").waitFor();
+    assert(await currentField.evaluate((el) => el.classList.contains("has-error")), "the error is on the current password");
+    await checkScreen(alice, "settings, a password error");
+    await form.getByLabel("Current password").fill(PASSWORD);
+    await form.getByRole("button", { name: "Change password" }).click();
+    await form.getByText("Password changed. Your other devices were signed out.").waitFor();
+    assertEqual((await rest("POST", "/api/auth/login", { body: { username: "alice", password: PASSWORD } })).status, 401, "the old password is refused");
+    const ok = await rest("POST", "/api/auth/login", { body: { username: "alice", password: NEW_PASSWORD } });
+    assertEqual(ok.status, 200, "the new password works");
+    await rest("POST", "/api/auth/logout", { token: ok.json.token });
+    // This device stays signed in.
+    assertEqual((await rest("GET", "/api/me", { token: await tokenOf(alice) })).status, 200, "alice's own token still works");
+  });
+
+  await live("settings: alice deletes her account with her password and lands on the login page; bob sees “Deleted user”", async () => {
+    await bob.goto(`/chat/${roomAB}`);
+    await bob.locator(".conv__name", { hasText: "Alice Kingsleigh" }).waitFor();
+    await alice.getByRole("button", { name: "Delete my account…" }).click();
+    const dialog = alice.getByRole("alertdialog", { name: "Delete your account?" });
+    await dialog.getByLabel("Password").fill("wrong password");
+    await dialog.getByRole("button", { name: "Delete account" }).click();
+    await dialog.getByText("That's not your password.").waitFor();
+    await checkScreen(alice, "settings, deleting the account");
+    await dialog.getByLabel("Password").fill(NEW_PASSWORD);
+    await dialog.getByRole("button", { name: "Delete account" }).click();
+    await alice.waitForURL((u) => u.pathname === "/login", { timeout: 8000 });
+    await alice.getByText("Your account was deleted.").waitFor();
+    assertEqual(await tokenOf(alice), null, "the session is gone");
+    await bob.locator(".conv__name", { hasText: "Deleted user" }).waitFor({ timeout: 5000 });
+    await checkScreen(bob, "a conversation with a deleted user");
+  });
+
   await steps.run("every screen passed the layout and accessibility checks at phone and desktop widths", async () => {
     assert(checkedScreens.length >= 25, `only ${checkedScreens.length} screens were checked: ${checkedScreens.join(", ")}`);
     console.log(`    ${checkedScreens.length} screens checked: ${checkedScreens.join(" · ")}`);

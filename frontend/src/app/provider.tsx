@@ -34,7 +34,16 @@ export function AppProvider({ children, services }: { children: ReactNode; servi
     let failedBeforeReady = 0;
     const offSocket = socket.subscribe((e) => {
       if (e.type === "auth-failed") session.clear("expired");
-      if (e.type === "ready") failedBeforeReady = 0;
+      if (e.type === "ready") {
+        failedBeforeReady = 0;
+        session.updateUser(e.user);
+      }
+      if (e.type === "user-updated") session.updateUser(e.user);
+      if (e.type === "closed" && e.code === 1008) {
+        // 1008: the session was ended elsewhere (revoked, password changed, account deleted), or
+        // a limit was hit. A REST call tells which: 401 logs out through the client's middleware.
+        void api.GET("/api/me").catch(() => undefined);
+      }
       if (e.type === "closed" && e.beforeReady && ++failedBeforeReady % 3 === 0) {
         // Repeated failures before `ready` may be a revoked token: a REST call answers 401
         // then, and the client's middleware logs out.

@@ -7,6 +7,7 @@ import { AdminRoute, adminView } from "./routes/admin";
 import { ChatsRoute } from "./routes/chats";
 import { LoginRoute, RegisterRoute } from "./routes/auth";
 import { NotFoundRoute } from "./routes/not-found";
+import { SettingsRoute } from "./routes/settings";
 
 export function AppRouter() {
   const path = usePathname();
@@ -29,6 +30,7 @@ export function AppRouter() {
   }
   if (authPage) return null;
   if (path === "/") return <ChatsRoute roomId={null} />;
+  if (path === "/settings" || path === "/settings/") return <SettingsRoute />;
   if (path === "/admin" || path.startsWith("/admin/")) return <AdminRoute view={adminView(path)} />;
   const chat = matchPath("/chat/:roomId", path);
   if (chat) {

@@ -32,11 +32,13 @@ export type ServerFrame =
   | { type: "read"; room_id: number; user_id: number; up_to: number }
   | { type: "presence"; user_id: number; online: boolean }
   | { type: "message_deleted"; room_id: number; seq: number; message: Message }
+  /** A user's profile changed (a new display name, or the account deleted): `user` as it is now. */
+  | { type: "user_updated"; user: User }
   | { type: "pong" }
   | { type: "error"; code: string; message: string; client_msg_id?: string };
 
 const SERVER_TYPES = new Set<ServerFrame["type"]>([
-  "ready", "ack", "message", "message_updated", "synced", "typing", "read", "presence", "message_deleted", "pong", "error",
+  "ready", "ack", "message", "message_updated", "synced", "typing", "read", "presence", "message_deleted", "user_updated", "pong", "error",
 ]);
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -85,6 +87,10 @@ export function parseServerFrame(text: string): ServerFrame | null {
       return num("user_id") && typeof raw.online === "boolean" ? (raw as ServerFrame) : null;
     case "message_deleted":
       return num("room_id") && num("seq") && isMessage(raw.message) ? (raw as ServerFrame) : null;
+    case "user_updated":
+      return isObject(raw.user) && typeof raw.user.id === "number" && typeof raw.user.display_name === "string"
+        ? (raw as ServerFrame)
+        : null;
     case "pong":
       return raw as ServerFrame;
     case "error":

@@ -67,3 +67,28 @@ describe("api client", () => {
     expect(session.get()).not.toBeNull();
   });
 });
+
+describe("SessionStore.updateUser", () => {
+  it("takes a new display name for the same user, keeps the token, and tells listeners", () => {
+    const ls = new MemoryStorage();
+    const s = new SessionStore(ls);
+    s.set({ token: "t", user: alice });
+    const seen = vi.fn();
+    s.subscribe(seen);
+    s.updateUser({ ...alice, display_name: "Alice L." });
+    expect(s.get()).toEqual({ token: "t", user: { ...alice, display_name: "Alice L." } });
+    expect(new SessionStore(ls).get()?.user.display_name).toBe("Alice L.");
+    s.updateUser({ ...alice, display_name: "Alice L." });
+    s.updateUser({ ...alice, id: alice.id + 100, display_name: "Someone else" });
+    expect(seen).toHaveBeenCalledTimes(1);
+  });
+
+  it("remembers that the account was deleted, for the login page", () => {
+    const ls = new MemoryStorage();
+    const ss = new MemoryStorage();
+    const s = new SessionStore(ls, ss);
+    s.set({ token: "t", user: alice });
+    s.clear("deleted");
+    expect(new SessionStore(ls, ss).endReason()).toBe("deleted");
+  });
+});

@@ -3,7 +3,8 @@
 import type { User } from "../api/types";
 
 export type Session = { token: string; user: User };
-export type EndReason = "logout" | "expired";
+/** `deleted`: the account was deleted (from this device). */
+export type EndReason = "logout" | "expired" | "deleted";
 
 const KEY = "letschat.session";
 const ENDED_KEY = "letschat.session-ended";
@@ -29,7 +30,7 @@ export class SessionStore {
     this.current = this.read();
     try {
       const ended = this.tabStorage?.getItem(ENDED_KEY);
-      if (ended === "expired" || ended === "logout") this.lastEnd = ended;
+      if (ended === "expired" || ended === "logout" || ended === "deleted") this.lastEnd = ended;
     } catch {
       // ignore
     }
@@ -58,6 +59,15 @@ export class SessionStore {
       // storage full or disabled: the session lasts for this tab
     }
     this.notify();
+  }
+
+  /** The user changed (a new display name): same token, new user, kept and announced. */
+  updateUser(user: User): void {
+    const cur = this.current;
+    if (!cur || cur.user.id !== user.id) return;
+    const u = cur.user;
+    if (u.display_name === user.display_name && u.username === user.username) return;
+    this.set({ token: cur.token, user: { ...u, ...user } });
   }
 
   clear(reason: EndReason): void {

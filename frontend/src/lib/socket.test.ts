@@ -478,3 +478,21 @@ describe("read markers, typing, presence", () => {
     expect(net.last.sentOf("typing")).toEqual([{ type: "typing", room_id: 7 }]);
   });
 });
+
+describe("user_updated", () => {
+  it("passes a profile change on, and keeps its own user current", () => {
+    connectReady();
+    net.last.receive({ type: "user_updated", user: { ...bob, display_name: "Bobby" } });
+    expect(events).toContainEqual({ type: "user-updated", user: { ...bob, display_name: "Bobby" } });
+    net.last.receive({ type: "user_updated", user: { ...alice, display_name: "Alice L." } });
+    expect(sock.user?.display_name).toBe("Alice L.");
+  });
+
+  it("drops a malformed one", () => {
+    connectReady();
+    events = [];
+    net.last.receive(JSON.stringify({ type: "user_updated", user: { id: "2" } }));
+    net.last.receive(JSON.stringify({ type: "user_updated" }));
+    expect(events.filter((e) => e.type === "user-updated")).toEqual([]);
+  });
+});

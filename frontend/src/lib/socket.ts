@@ -93,6 +93,8 @@ export type SocketEvent =
   | { type: "typing"; roomId: number; userId: number }
   | { type: "read"; roomId: number; userId: number; upTo: number; own: boolean }
   | { type: "presence"; userId: number; online: boolean }
+  /** A user's display name changed (or the account was deleted): show `user` for that id. */
+  | { type: "user-updated"; user: User }
   | { type: "error"; code: string; message: string }
   | { type: "auth-failed" }
   | { type: "closed"; code: number; beforeReady: boolean };
@@ -464,6 +466,9 @@ export class ChatSocket {
         return this.emit({ type: "presence", userId: f.user_id, online: f.online });
       case "message_deleted":
         return this.emit({ type: "message-deleted", message: f.message });
+      case "user_updated":
+        if (this.me && f.user.id === this.me.id) this.me = f.user;
+        return this.emit({ type: "user-updated", user: f.user });
       case "pong":
         return;
       case "error":

@@ -51,6 +51,9 @@ export function ChatsRoute({ roomId }: { roomId: number | null }) {
               <Button variant="ghost" icon onClick={() => setFindQuery("")} aria-label="Find people" title="Find people">
                 <Icon name="userPlus" />
               </Button>
+              <Button variant="ghost" icon onClick={() => navigate("/settings")} aria-label="Settings" title="Settings">
+                <Icon name="settings" />
+              </Button>
               <Button
                 variant="ghost"
                 icon

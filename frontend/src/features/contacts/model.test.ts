@@ -123,3 +123,30 @@ describe("previews of messages with attachments", () => {
     expect(contactLabel(c(last({ body: "", attachments: [photo()] })), alice.id, false)).toBe("Bob, offline, last message: 🖼 Photo");
   });
 });
+
+describe("user_updated", () => {
+  it("shows the new name in that user's row (and only theirs), re-sorted", () => {
+    const s = contactsReducer(base(), { type: "user-updated", user: { ...bob, display_name: "Bobby Tables" } });
+    expect(s.contacts.find((c) => c.user.id === bob.id)?.user.display_name).toBe("Bobby Tables");
+    expect(s.contacts.find((c) => c.user.id === carol.id)?.user.display_name).toBe("Carol");
+    expect(s.contacts.map((c) => c.room_id)).toEqual([11, 10, 12]);
+  });
+
+  it("changes nothing for a user not in the list, or a name that did not change", () => {
+    const b = base();
+    expect(contactsReducer(b, { type: "user-updated", user: { ...bob, id: 77, display_name: "X" } })).toBe(b);
+    expect(contactsReducer(b, { type: "user-updated", user: bob })).toBe(b);
+  });
+
+  it("shows a deleted account as Deleted user", () => {
+    const online = contactsReducer(base(), { type: "presence", userId: carol.id, online: true });
+    const s = contactsReducer(online, {
+      type: "user-updated",
+      user: { ...carol, username: `~deleted-${carol.id}`, display_name: "Deleted user" },
+    });
+    const row = s.contacts.find((c) => c.user.id === carol.id);
+    expect(row?.user.display_name).toBe("Deleted user");
+    expect(row?.user.username).toBe("~deleted-3");
+    expect(row?.online).toBe(false);
+  });
+});

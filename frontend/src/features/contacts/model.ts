@@ -1,6 +1,7 @@
 // The contacts list's state and how live events change it (pure, so it is unit-tested).
-import type { Contact, Message } from "../../api/types";
+import type { Contact, Message, User } from "../../api/types";
 import { messagePreview } from "../../lib/attachments";
+import { isDeletedUser, withUserUpdate } from "../../lib/users";
 
 export type ContactsState = { contacts: Contact[]; status: "loading" | "ready" | "error" };
 
@@ -13,7 +14,9 @@ export type ContactsAction =
   /** A message changed (edited, deleted, reacted to): the preview follows if it is the last one. */
   | { type: "updated"; message: Message }
   | { type: "own-read"; roomId: number; upTo: number }
-  | { type: "presence"; userId: number; online: boolean };
+  | { type: "presence"; userId: number; online: boolean }
+  /** A user's profile changed (`user_updated`): their row shows the new name. */
+  | { type: "user-updated"; user: User };
 
 function activity(c: Contact): number {
   return c.last_message ? Date.parse(c.last_message.created_at) : 0;
@@ -80,6 +83,17 @@ export function contactsReducer(state: ContactsState, action: ContactsAction): C
         return { ...c, online: action.online };
       });
       return changed ? { ...state, contacts } : state;
+    }
+    case "user-updated": {
+      let changed = false;
+      const contacts = state.contacts.map((c) => {
+        const user = withUserUpdate(c.user, action.user);
+        if (!user) return c;
+        changed = true;
+        // A deleted account is never online again.
+        return { ...c, user, online: isDeletedUser(user) ? false : c.online };
+      });
+      return changed ? { ...state, contacts: sortContacts(contacts) } : state;
     }
   }
 }

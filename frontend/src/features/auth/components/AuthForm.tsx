@@ -20,6 +20,9 @@ export function AuthForm({ mode }: { mode: Mode }) {
   const [error, setError] = useState<string | null>(() =>
     mode === "login" && session.endReason() === "expired" ? "Your session ended. Please log in again." : null,
   );
+  const [notice] = useState<string | null>(() =>
+    mode === "login" && session.endReason() === "deleted" ? "Your account was deleted. Thanks for chatting with us." : null,
+  );
   const [fields, setFields] = useState<Record<string, string>>({});
   const id = useId();
 
@@ -97,6 +100,11 @@ export function AuthForm({ mode }: { mode: Mode }) {
           {mode === "login" ? "Log in to pick up your conversations." : "It takes ten seconds. No email needed."}
         </p>
         <form onSubmit={submit} noValidate aria-label={mode === "login" ? "Log in" : "Sign up"}>
+          {notice && !error ? (
+            <div className="auth__notice" role="status">
+              <Icon name="check" /> {notice}
+            </div>
+          ) : null}
           {error ? (
             <div className="auth__error" role="alert">
               <Icon name="alert" /> {error}

@@ -7,6 +7,7 @@ import { Spinner } from "../../../components/Spinner";
 import { Link } from "../../../lib/router";
 import { attachmentSummary } from "../../../lib/attachments";
 import { useConnectionState, useSocket } from "../../../lib/services";
+import { isDeletedUser } from "../../../lib/users";
 import { useConversation } from "../hooks/useConversation";
 import { useUploads } from "../hooks/useUploads";
 import { buildItems, excerpt, lastOwnEditable, lastSeq, type ChatItem } from "../model";
@@ -70,7 +71,8 @@ export function Conversation({ roomId, me, peerHint, onBack }: Props) {
   const peerName = peer?.display_name ?? "…";
   // Without a live connection, presence is unknown rather than stale.
   const connected = useConnectionState().status === "open";
-  const online = connected ? (conv.peerOnline ?? peerHint?.online ?? null) : null;
+  const peerDeleted = isDeletedUser(peer);
+  const online = connected && !peerDeleted ? (conv.peerOnline ?? peerHint?.online ?? null) : null;
 
   const items = useMemo(
     () => buildItems(conv.messages, conv.pending, me.id, conv.peerReadUpTo),
@@ -247,7 +249,7 @@ export function Conversation({ roomId, me, peerHint, onBack }: Props) {
     );
   }
 
-  const status = conv.peerTyping ? "typing…" : online === null ? "" : online ? "online" : "offline";
+  const status = peerDeleted ? "account deleted" : conv.peerTyping ? "typing…" : online === null ? "" : online ? "online" : "offline";
 
   return (
     <section
@@ -268,8 +270,8 @@ export function Conversation({ roomId, me, peerHint, onBack }: Props) {
             {peerName}
           </h2>
           <p className={`conv__status ${conv.peerTyping ? "is-typing" : online ? "is-online" : ""}`} aria-live="polite">
-            {peer ? <span className="conv__username">@{peer.username}</span> : null}
-            {status ? <span> · {status}</span> : null}
+            {peer && !peerDeleted ? <span className="conv__username">@{peer.username}</span> : null}
+            {status ? <span>{peer && !peerDeleted ? " · " : ""}{status}</span> : null}
           </p>
         </div>
       </header>

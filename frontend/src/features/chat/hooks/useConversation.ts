@@ -4,6 +4,7 @@ import { ApiError } from "../../../lib/api-client";
 import { useServices, useSocketEvents } from "../../../lib/services";
 import type { Outgoing } from "../../../lib/socket";
 import { deleteMessage, editMessage, getHistory, getRoom, setReaction } from "../api";
+import { withUserUpdate } from "../../../lib/users";
 import { applyUpdates, keepNewest, lastSeq, mergeMessages, type PendingEntry } from "../model";
 
 export type ConversationState = {
@@ -37,7 +38,9 @@ type Action =
   | { type: "discard"; clientMsgId: string }
   | { type: "peer-read"; upTo: number }
   | { type: "peer-typing"; on: boolean }
-  | { type: "peer-online"; online: boolean };
+  | { type: "peer-online"; online: boolean }
+  /** A member's profile changed (`user_updated`). */
+  | { type: "user-updated"; user: User };
 
 /** Merges a page of history, then applies the changes held for its messages. */
 function withPage(s: ConversationState, page: Message[]): Pick<ConversationState, "messages" | "heldUpdates"> {
@@ -47,7 +50,7 @@ function withPage(s: ConversationState, page: Message[]): Pick<ConversationState
   return { messages, heldUpdates: unplaced };
 }
 
-function reducer(s: ConversationState, a: Action): ConversationState {
+export function conversationReducer(s: ConversationState, a: Action): ConversationState {
   switch (a.type) {
     case "loaded":
       return { ...s, status: "ready", room: a.room, ...withPage(s, a.messages), hasMore: a.hasMore };
@@ -97,6 +100,17 @@ function reducer(s: ConversationState, a: Action): ConversationState {
       return s.peerTyping === a.on ? s : { ...s, peerTyping: a.on };
     case "peer-online":
       return { ...s, peerOnline: a.online };
+    case "user-updated": {
+      if (!s.room) return s;
+      let changed = false;
+      const members = s.room.members.map((u) => {
+        const next = withUserUpdate(u, a.user);
+        if (!next) return u;
+        changed = true;
+        return next;
+      });
+      return changed ? { ...s, room: { ...s.room, members } } : s;
+    }
   }
 }
 
@@ -118,7 +132,7 @@ export type Conversation = ConversationState & {
 /** One room's live conversation: REST history + socket events, deduplicated by seq. */
 export function useConversation(roomId: number, me: User, initialOnline: boolean | null): Conversation {
   const { api, socket } = useServices();
-  const [state, dispatch] = useReducer(reducer, undefined, (): ConversationState => ({
+  const [state, dispatch] = useReducer(conversationReducer, undefined, (): ConversationState => ({
     status: "loading",
     room: null,
     messages: [],
@@ -235,6 +249,9 @@ export function useConversation(roomId: number, me: User, initialOnline: boolean
         dispatch({ type: "peer-typing", on: true });
         window.clearTimeout(typingTimer.current);
         typingTimer.current = window.setTimeout(() => dispatch({ type: "peer-typing", on: false }), TYPING_MS);
+        return;
+      case "user-updated":
+        dispatch({ type: "user-updated", user: e.user });
         return;
       case "presence":
         if (peerRef.current && e.userId === peerRef.current.id) {

@@ -107,6 +107,9 @@ export function useContacts(activeRoomId: number | null): ContactsApi {
       case "presence":
         dispatch({ type: "presence", userId: e.userId, online: e.online });
         return;
+      case "user-updated":
+        dispatch({ type: "user-updated", user: e.user });
+        return;
       default:
         return;
     }

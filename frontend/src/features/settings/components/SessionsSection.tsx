@@ -1,0 +1,121 @@
+import { useId, useMemo, useRef, useState } from "react";
+import { Button } from "../../../components/Button";
+import { Icon } from "../../../components/Icon";
+import { Modal } from "../../../components/Modal";
+import { Spinner } from "../../../components/Spinner";
+import { ApiError } from "../../../lib/api-client";
+import type { SessionsApi } from "../hooks/useSessions";
+import { sessionView, sortSessions } from "../model";
+
+/** The account's signed-in devices: this one first, each other one with its own "Log out". */
+export function SessionsSection({ sessions }: { sessions: SessionsApi }) {
+  const id = useId();
+  const [confirming, setConfirming] = useState(false);
+  const views = useMemo(() => sortSessions(sessions.list).map((s) => sessionView(s)), [sessions.list]);
+  const others = views.filter((v) => !v.current).length;
+
+  return (
+    <section className="settings-card" aria-labelledby={`${id}-title`}>
+      <div className="settings-card__head">
+        <h2 id={`${id}-title`}>Where you're signed in</h2>
+        <Button variant="ghost" icon onClick={sessions.reload} aria-label="Refresh the list" title="Refresh">
+          <Icon name="retry" />
+        </Button>
+      </div>
+      {sessions.error ? (
+        <p className="settings-card__error" role="alert">
+          {sessions.error}
+        </p>
+      ) : null}
+      {sessions.status === "loading" && views.length === 0 ? (
+        <div className="settings-card__loading">
+          <Spinner />
+        </div>
+      ) : (
+        <ul className="sessions" aria-label="Sessions">
+          {views.map((v) => (
+            <li key={v.id} className={`session ${v.current ? "session--current" : ""}`}>
+              <span className="session__icon" aria-hidden="true">
+                <Icon name="laptop" />
+              </span>
+              <div className="session__text">
+                <span className="session__device" title={v.rawAgent ?? undefined}>
+                  {v.device}
+                </span>
+                <span className="session__meta">
+                  {v.label ? <strong className="session__this">{v.label}</strong> : null}
+                  <span>{v.ip}</span>
+                  <span aria-hidden="true">·</span>
+                  <span>{v.activity}</span>
+                </span>
+              </div>
+              {v.current ? null : (
+                <Button variant="subtle" className="session__end" onClick={() => void sessions.end(v.id)} aria-label={`Log out ${v.device}`}>
+                  Log out
+                </Button>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      {sessions.status === "ready" && others === 0 ? <p className="settings-card__intro">You're not signed in anywhere else.</p> : null}
+      {others > 0 ? (
+        <div className="settings-card__actions">
+          <Button variant="subtle" onClick={() => setConfirming(true)}>
+            Log out everywhere else
+          </Button>
+        </div>
+      ) : null}
+      {confirming ? (
+        <ConfirmOthers
+          count={others}
+          onCancel={() => setConfirming(false)}
+          onConfirm={async () => {
+            await sessions.endOthers();
+            setConfirming(false);
+          }}
+        />
+      ) : null}
+    </section>
+  );
+}
+
+function ConfirmOthers({ count, onCancel, onConfirm }: { count: number; onCancel: () => void; onConfirm: () => Promise<void> }) {
+  const id = useId();
+  const cancelRef = useRef<HTMLButtonElement>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const confirm = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await onConfirm();
+    } catch (err) {
+      setBusy(false);
+      setError(err instanceof ApiError ? err.message : "Couldn't log out the other devices. Please try again.");
+    }
+  };
+  return (
+    <Modal labelledBy={`${id}-title`} describedBy={`${id}-text`} onClose={onCancel} initialFocus={cancelRef} role="alertdialog" className="dialog--confirm">
+      <div className="confirm">
+        <h2 id={`${id}-title`}>Log out everywhere else?</h2>
+        <p id={`${id}-text`}>
+          {count === 1 ? "The other device" : `The ${count} other devices`} will have to log in again. This device stays signed in.
+        </p>
+        {error ? (
+          <p className="dialog__error" role="alert">
+            {error}
+          </p>
+        ) : null}
+        <div className="confirm__actions">
+          <Button variant="ghost" ref={cancelRef} onClick={onCancel}>
+            Cancel
+          </Button>
+          <Button variant="danger" busy={busy} onClick={() => void confirm()}>
+            Log out others
+          </Button>
+        </div>
+      </div>
+    </Modal>
+  );
+}
