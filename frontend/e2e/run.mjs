@@ -1644,6 +1644,33 @@ async function main() {
     await second.context.close();
   });
 
+  await steps.run("settings: “Log out everywhere else” ends two other sessions after a confirmation; this device stays", async () => {
+    const others = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await rest("POST", "/api/auth/login", { body: { username: "alice", password: PASSWORD } });
+      assertEqual(r.status, 200, "another device signs in");
+      others.push(r.json.token);
+    }
+    await alice.reload();
+    await until(async () => (await sessionRows(alice).count()) === 3, "three sessions listed");
+    await alice.getByRole("button", { name: "Log out everywhere else" }).click();
+    const dialog = alice.getByRole("alertdialog", { name: "Log out everywhere else?" });
+    await dialog.getByText("The 2 other devices will have to log in again.").waitFor();
+    // Cancel first: nothing ends.
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await dialog.waitFor({ state: "detached" });
+    assertEqual((await rest("GET", "/api/me", { token: others[0] })).status, 200, "cancelled: the others still work");
+    await alice.getByRole("button", { name: "Log out everywhere else" }).click();
+    await dialog.getByRole("button", { name: "Log out others" }).click();
+    await dialog.waitFor({ state: "detached" });
+    await until(async () => (await sessionRows(alice).count()) === 1, "only this device is left");
+    await alice.getByText("You're not signed in anywhere else.").waitFor();
+    for (const token of others) {
+      assertEqual((await rest("GET", "/api/me", { token })).status, 401, "an ended session's token is refused");
+    }
+    assertEqual((await rest("GET", "/api/me", { token: await tokenOf(alice) })).status, 200, "this device stays signed in");
+  });
+
   await steps.run("settings: a wrong current password shows on its field; then the change succeeds and says other devices were signed out", async () => {
     const form = alice.getByRole("form", { name: "Change password" });
     await form.getByLabel("Current password").fill(PASSWORD);
