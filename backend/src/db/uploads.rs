@@ -229,10 +229,3 @@ pub fn named_hashes(conn: &mut DbConnection, hashes: &[String]) -> ApiResult<Has
 pub fn new_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
-
-/// Whether `s` has the shape of an upload id (so nothing else reaches a query).
-pub fn is_id(s: &str) -> bool {
-    s.len() == 32
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}

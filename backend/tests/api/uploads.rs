@@ -99,6 +99,33 @@ fn assert_upload(v: &Value) {
     );
 }
 
+/// Opens a connection and sends an upload's headers and its part's head, announcing a file of
+/// `size` bytes; the caller sends (some of) the bytes.
+async fn start_raw_upload(
+    port: u16,
+    token: &str,
+    name: &str,
+    size: usize,
+) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let boundary = "----letschat-test-boundary";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    );
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let length = head.len() + size + tail.len();
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!(
+        "POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {length}\r\n\r\n{head}"
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    socket
+}
+
 /// A fetched file: status, headers and the raw bytes.
 #[derive(Debug)]
 pub(crate) struct Fetched {
@@ -943,23 +970,8 @@ async fn a_client_that_drops_mid_upload_leaves_no_file_and_no_row() {
     use tokio::io::AsyncWriteExt;
     let (app, state) = spawn_app_with_state(|_| {}).await;
     let alice = app.register("alice").await;
-    let boundary = "----letschat-test-boundary";
     let total = 2 * 1024 * 1024;
-    let head = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"half.bin\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n"
-    );
-    let tail = format!("\r\n--{boundary}--\r\n");
-    let length = head.len() + total + tail.len();
-    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
-        .await
-        .unwrap();
-    let request = format!(
-        "POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {length}\r\n\r\n{head}",
-        alice.token
-    );
-    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut socket = start_raw_upload(app.port, &alice.token, "half.bin", total).await;
     let half = random_bytes(total / 2, 9);
     socket.write_all(&half).await.unwrap();
     socket.flush().await.unwrap();
@@ -997,22 +1009,7 @@ async fn a_crash_mid_upload_leaves_no_file_under_a_final_name() {
     let app = TestApp::for_address(server.port);
     let alice = app.register("alice").await;
     let bytes = random_bytes(2 * 1024 * 1024, 77);
-    let boundary = "----letschat-crash-boundary";
-    let head = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"crash.bin\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n"
-    );
-    let tail = format!("\r\n--{boundary}--\r\n");
-    let length = head.len() + bytes.len() + tail.len();
-    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
-        .await
-        .unwrap();
-    let request = format!(
-        "POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {length}\r\n\r\n{head}",
-        alice.token
-    );
-    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut socket = start_raw_upload(app.port, &alice.token, "crash.bin", bytes.len()).await;
     socket
         .write_all(&bytes[..bytes.len() - 1000])
         .await

@@ -1,9 +1,8 @@
-import { useId, useMemo, useRef, useState } from "react";
+import { useId, useMemo, useState } from "react";
 import { Button } from "../../../components/Button";
 import { Icon } from "../../../components/Icon";
-import { Modal } from "../../../components/Modal";
+import { ConfirmDialog } from "../../../components/ConfirmDialog";
 import { Spinner } from "../../../components/Spinner";
-import { ApiError } from "../../../lib/api-client";
 import type { SessionsApi } from "../hooks/useSessions";
 import { sessionView, sortSessions } from "../model";
 
@@ -81,41 +80,15 @@ export function SessionsSection({ sessions }: { sessions: SessionsApi }) {
 }
 
 function ConfirmOthers({ count, onCancel, onConfirm }: { count: number; onCancel: () => void; onConfirm: () => Promise<void> }) {
-  const id = useId();
-  const cancelRef = useRef<HTMLButtonElement>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const confirm = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await onConfirm();
-    } catch (err) {
-      setBusy(false);
-      setError(err instanceof ApiError ? err.message : "Couldn't log out the other devices. Please try again.");
-    }
-  };
   return (
-    <Modal labelledBy={`${id}-title`} describedBy={`${id}-text`} onClose={onCancel} initialFocus={cancelRef} role="alertdialog" className="dialog--confirm">
-      <div className="confirm">
-        <h2 id={`${id}-title`}>Log out everywhere else?</h2>
-        <p id={`${id}-text`}>
-          {count === 1 ? "The other device" : `The ${count} other devices`} will have to log in again. This device stays signed in.
-        </p>
-        {error ? (
-          <p className="dialog__error" role="alert">
-            {error}
-          </p>
-        ) : null}
-        <div className="confirm__actions">
-          <Button variant="ghost" ref={cancelRef} onClick={onCancel}>
-            Cancel
-          </Button>
-          <Button variant="danger" busy={busy} onClick={() => void confirm()}>
-            Log out others
-          </Button>
-        </div>
-      </div>
-    </Modal>
+    <ConfirmDialog
+      title="Log out everywhere else?"
+      confirmLabel="Log out others"
+      failure="Couldn't log out the other devices. Please try again."
+      onCancel={onCancel}
+      onConfirm={onConfirm}
+    >
+      {count === 1 ? "The other device" : `The ${count} other devices`} will have to log in again. This device stays signed in.
+    </ConfirmDialog>
   );
 }
