@@ -139,6 +139,40 @@ fn set_write_timeout(_: &actix_web::rt::net::TcpStream, _: Duration) {}
 /// The path of `POST /api/uploads`, whose body has `LETSCHAT_UPLOAD_BODY_TIMEOUT`.
 pub const UPLOAD_PATH: &str = "/api/uploads";
 
+/// Reads and discards the body of a request that is answered without it, when the body is
+/// small and arrives at once: actix closes a connection whose request body was left unread, so
+/// every refusal would otherwise cost the client — and the server — a new connection. Returns
+/// whether the body was read to its end. A body declared over `max` bytes, sent in chunks of
+/// unknown total, or not complete within `wait` is left, and the connection closes after the
+/// answer as it would have.
+pub async fn discard_small_body(req: &mut ServiceRequest, max: u64, wait: Duration) -> bool {
+    use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+    use futures_util::StreamExt;
+    if req.headers().contains_key(TRANSFER_ENCODING) {
+        return false;
+    }
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()));
+    match declared {
+        // No body at all.
+        None => return true,
+        Some(Some(n)) if n <= max => {}
+        Some(_) => return false,
+    }
+    let mut payload = req.take_payload();
+    let read_all = async {
+        while let Some(chunk) = payload.next().await {
+            if chunk.is_err() {
+                return false;
+            }
+        }
+        true
+    };
+    tokio::time::timeout(wait, read_all).await.unwrap_or(false)
+}
+
 /// Middleware, run before any extractor: refuses requests on a connection over its address's
 /// cap (429, closed, before any body is read), and puts the request body under the body
 /// deadline.

@@ -1045,6 +1045,98 @@ fn flood_source(i: usize, n: usize) -> Ipv4Addr {
     }
 }
 
+/// Login requests one flood address keeps going at once (one kept-alive connection each).
+const FLOOD_IN_FLIGHT: usize = 4;
+
+/// One kept-alive HTTP/1.1 connection of the login flood, speaking just enough HTTP to send a
+/// login and read its answer: a flood's cost to the server is what is measured, and a full HTTP
+/// client in the same process would take a good part of the two cores from it (the attacker's
+/// own CPU is elsewhere in real life). Reconnects when the server closes it.
+struct FloodConn {
+    server: SocketAddr,
+    source: Ipv4Addr,
+    stream: Option<TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl FloodConn {
+    fn new(server: SocketAddr, source: Ipv4Addr) -> FloodConn {
+        FloodConn {
+            server,
+            source,
+            stream: None,
+            buf: Vec::with_capacity(1024),
+        }
+    }
+
+    /// Sends one login and waits (at most 10 s) for its answer: the status code, "timeout" or
+    /// "error".
+    async fn login(&mut self, username: &str, password: &str) -> String {
+        match tokio::time::timeout(Duration::from_secs(10), self.exchange(username, password)).await
+        {
+            Ok(Ok(status)) => status.to_string(),
+            Ok(Err(_)) => {
+                self.stream = None;
+                "error".into()
+            }
+            Err(_) => {
+                self.stream = None;
+                "timeout".into()
+            }
+        }
+    }
+
+    async fn exchange(&mut self, username: &str, password: &str) -> std::io::Result<u16> {
+        use tokio::io::AsyncReadExt;
+        let body = serde_json::json!({"username": username, "password": password}).to_string();
+        let request = format!(
+            "POST /api/auth/login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            self.server,
+            body.len()
+        );
+        let stream = match &mut self.stream {
+            Some(s) => s,
+            None => {
+                let socket = ws::bound_socket(SocketAddrV4::new(self.source, 0))
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                self.stream.insert(socket.connect(self.server).await?)
+            }
+        };
+        stream.write_all(request.as_bytes()).await?;
+        self.buf.clear();
+        let mut chunk = [0u8; 2048];
+        loop {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+            let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&self.buf[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if self.buf.len() < end + 4 + length {
+                continue;
+            }
+            let status = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| std::io::Error::other("not an HTTP answer"))?;
+            if head.contains("connection: close") {
+                self.stream = None;
+            }
+            return Ok(status);
+        }
+    }
+}
+
 /// 4. Wrong passwords from many addresses, half of them against the real user's account, while
 ///    the real user logs in every second from another /24 (with its device token when the
 ///    server gave one).
@@ -1068,58 +1160,47 @@ async fn login_flood(
     let attempts = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + duration;
+    let server = ctx.server.addr();
     let mut flood = Vec::with_capacity(n);
     for i in 0..n {
-        let api = Api::with_source(base.clone(), flood_source(i, n))?;
-        let (targets, tally, attempts) = (
-            Arc::clone(&targets),
-            Arc::clone(&tally),
-            Arc::clone(&attempts),
-        );
-        let real_name = real.username.clone();
-        flood.push(tokio::spawn(async move {
-            let in_flight = Arc::new(tokio::sync::Semaphore::new(4));
-            let start = tokio::time::Instant::now() + period.mul_f64(i as f64 / n as f64);
-            let mut tick = tokio::time::interval_at(start, period);
-            tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
-            let mut k = 0usize;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = tokio::time::sleep_until(deadline) => break,
-                }
-                let Ok(permit) = Arc::clone(&in_flight).try_acquire_owned() else {
-                    continue;
-                };
-                k += 1;
-                let target = if k.is_multiple_of(2) {
-                    real_name.clone()
-                } else {
-                    targets[(i + k) % targets.len()].clone()
-                };
-                let (api, tally) = (api.clone(), Arc::clone(&tally));
-                attempts.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(async move {
-                    let what = match api
-                        .login(
-                            &target,
-                            &format!("wrong-password-{i}-{k}"),
-                            None,
-                            Duration::from_secs(10),
-                        )
-                        .await
-                    {
-                        Ok(o) => o.status.as_u16().to_string(),
-                        Err(e) if e.is_timeout() => "timeout".to_owned(),
-                        Err(_) => "error".to_owned(),
+        let source = flood_source(i, n);
+        // Each address keeps at most FLOOD_IN_FLIGHT requests going, one per kept-alive
+        // connection; each connection takes every FLOOD_IN_FLIGHT-th tick of the address's rate
+        // and skips a tick while its last request is unanswered.
+        for slot in 0..FLOOD_IN_FLIGHT {
+            let (targets, tally, attempts) = (
+                Arc::clone(&targets),
+                Arc::clone(&tally),
+                Arc::clone(&attempts),
+            );
+            let real_name = real.username.clone();
+            let period = period * FLOOD_IN_FLIGHT as u32;
+            let offset = (i * FLOOD_IN_FLIGHT + slot) as f64 / (n * FLOOD_IN_FLIGHT) as f64;
+            flood.push(tokio::spawn(async move {
+                let mut conn = FloodConn::new(server, source);
+                let start = tokio::time::Instant::now() + period.mul_f64(offset);
+                let mut tick = tokio::time::interval_at(start, period);
+                tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                let mut k = slot;
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = tokio::time::sleep_until(deadline) => break,
+                    }
+                    k += FLOOD_IN_FLIGHT;
+                    let target = if k.is_multiple_of(2) {
+                        real_name.as_str()
+                    } else {
+                        targets[(i + k) % targets.len()].as_str()
                     };
+                    attempts.fetch_add(1, Ordering::Relaxed);
+                    let what = conn.login(target, &format!("wrong-password-{i}-{k}")).await;
                     if let Ok(mut t) = tally.lock() {
                         t.add(what);
                     }
-                    drop(permit);
-                });
-            }
-        }));
+                }
+            }));
+        }
     }
     // The real user, from its own /24.
     let real_api = Api::with_source(base.clone(), Ipv4Addr::new(127, 2, 0, 1))?;

@@ -128,3 +128,104 @@ async fn rate_limited_requests_are_refused_before_validation_of_credentials() {
     assert_rate_limited(&known[2]);
     assert_rate_limited(&unknown[2]);
 }
+
+/// Reads one HTTP/1.1 response (headers and a `content-length` body) from `s`; `None` when the
+/// server closed the connection first.
+async fn read_response(s: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return Some(String::from_utf8_lossy(&buf[..end + 4 + len]).into_owned());
+            }
+        }
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut chunk))
+            .await
+            .expect("the server answers within 10 s")
+            .unwrap_or(0);
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn login_request(body: &str) -> String {
+    format!(
+        "POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[tokio::test]
+async fn refused_logins_keep_their_connection_so_a_flood_costs_no_new_connections() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(|c| c.auth_limits.per_ip_per_minute = 1).await;
+    let body = r#"{"username":"mallory-ﻣﺎﻟﻮﺭﻱ-😈","password":"wrong-wrong-wrong"}"#;
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    // The first is within the limit (401); the next five on the same connection are refused,
+    // each answered on it.
+    for i in 0..6 {
+        s.write_all(login_request(body).as_bytes()).await.unwrap();
+        let answer = read_response(&mut s)
+            .await
+            .unwrap_or_else(|| panic!("request {i}: the connection was closed"));
+        let expected = if i == 0 {
+            "HTTP/1.1 401"
+        } else {
+            "HTTP/1.1 429"
+        };
+        assert!(answer.starts_with(expected), "request {i}: {answer}");
+        assert!(answer.contains("\"code\""), "request {i}: {answer}");
+        assert!(
+            !answer.to_lowercase().contains("connection: close"),
+            "request {i}: {answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refused_login_whose_body_does_not_come_is_answered_and_its_connection_closed() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(|c| c.auth_limits.per_ip_per_minute = 1).await;
+    let body = r#"{"username":"alice","password":"wrong-wrong-wrong"}"#;
+    assert_eq!(
+        login(&app, "alice", "wrong-wrong-wrong").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Headers promising a body that never comes, then one declaring more than a login needs:
+    // both are refused at once and not waited for.
+    for request in [
+        login_request(body).replace(&format!("\r\n\r\n{body}"), "\r\n\r\n"),
+        login_request(body).replace(
+            &format!("Content-Length: {}", body.len()),
+            "Content-Length: 1000000",
+        ),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+            .await
+            .unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let started = std::time::Instant::now();
+        let answer = read_response(&mut s).await.expect("an answer");
+        assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        // The unread body is not waited for: the connection ends.
+        assert!(read_response(&mut s).await.is_none());
+    }
+}
