@@ -75,6 +75,10 @@ pub struct WsConfig {
     /// Several instances: how often each connection compares its rooms with the database and
     /// checks its token again, to repair what was lost between instances.
     pub position_check: Duration,
+    /// How often the sign-in sessions with a WebSocket open on this instance are marked seen
+    /// (their `last_seen_at` moved on): a minute, as requests do at most. Not read from the
+    /// environment; tests shorten it.
+    pub session_seen_every: Duration,
 }
 
 impl Default for WsConfig {
@@ -93,6 +97,7 @@ impl Default for WsConfig {
             sync_page_bytes: 256 * 1024,
             max_pending_syncs: 256,
             position_check: Duration::from_secs(45),
+            session_seen_every: Duration::from_secs(60),
         }
     }
 }

@@ -1,11 +1,12 @@
 //! Who is online on this server: a count of open connections per user. Sessions call
-//! `connect`/`disconnect`; the contacts list reads `is_online`.
+//! `connect`/`disconnect`; the contacts list reads `is_online`. Also which sign-in sessions hold
+//! an open WebSocket here ([`OpenSessions`]), so that they can be marked seen.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use crate::domain::UserId;
+use crate::domain::{SessionId, UserId};
 
 #[derive(Clone, Default)]
 pub struct Presence {
@@ -131,9 +132,78 @@ impl Drop for Slot {
     }
 }
 
+/// Open WebSockets per sign-in session on this instance: a socket counts as activity of the
+/// session whose token opened it, and a periodic task marks these sessions seen
+/// (`services::sessions::spawn_seen_upkeep`).
+#[derive(Clone, Default)]
+pub struct OpenSessions {
+    sockets: Arc<Mutex<HashMap<SessionId, usize>>>,
+}
+
+impl OpenSessions {
+    /// Counts a socket of `session` until the returned guard is dropped.
+    pub fn open(&self, session: SessionId) -> SessionSocket {
+        let mut map = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
+        *map.entry(session).or_insert(0) += 1;
+        SessionSocket {
+            sessions: self.clone(),
+            session,
+        }
+    }
+
+    /// The sessions with at least one open socket.
+    pub fn ids(&self) -> Vec<SessionId> {
+        self.sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect()
+    }
+}
+
+/// One open socket of a session, counted by [`OpenSessions::open`] until dropped.
+pub struct SessionSocket {
+    sessions: OpenSessions,
+    session: SessionId,
+}
+
+impl Drop for SessionSocket {
+    fn drop(&mut self) {
+        let mut map = self
+            .sessions
+            .sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.session) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.session);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_counts_while_any_of_its_sockets_is_open() {
+        let open = OpenSessions::default();
+        let (a, b) = (SessionId(11), SessionId(12));
+        let first = open.open(a);
+        let second = open.open(a);
+        let other = open.open(b);
+        let mut ids = open.ids();
+        ids.sort_unstable();
+        assert_eq!(ids, vec![a, b]);
+        drop(first);
+        drop(other);
+        assert_eq!(open.ids(), vec![a]);
+        drop(second);
+        assert!(open.ids().is_empty());
+    }
 
     #[test]
     fn slots_are_capped_per_user_and_given_back_on_drop() {

@@ -132,6 +132,7 @@ impl Application {
             limits: AuthRateLimits::new(&config.auth_limits),
             cluster_presence,
             presence,
+            open_sessions: crate::presence::OpenSessions::default(),
             config: Arc::clone(&config),
             metrics,
         };
@@ -238,6 +239,7 @@ impl Application {
         spawn_housekeeping(state.clone());
         crate::services::uploads::sweep::spawn(state.clone());
         crate::services::sessions::spawn_presence_upkeep(Arc::new(state.clone()));
+        crate::services::sessions::spawn_seen_upkeep(state.clone());
         Ok(Application {
             port,
             server,
@@ -344,8 +346,9 @@ async fn docs_redirect() -> HttpResponse {
         .finish()
 }
 
-/// Periodic clean-up: forget expired revocations and idle rate-limit state; log the count of
-/// refused requests the request log skipped.
+/// Periodic clean-up: forget idle rate-limit state every minute and, hourly, the sessions (and
+/// old-style revocations) of expired tokens; log the count of refused requests the request log
+/// skipped.
 fn spawn_housekeeping(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -358,10 +361,12 @@ fn spawn_housekeeping(state: AppState) {
             if minutes.is_multiple_of(60) {
                 match state.db.run(crate::db::tokens::purge_expired).await {
                     Ok(n) if n > 0 => {
-                        tracing::info!(purged = n, "forgot expired token revocations")
+                        tracing::info!(purged = n, "purged expired sessions and token revocations")
                     }
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "purging expired revocations failed"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "purging expired sessions and token revocations failed")
+                    }
                 }
             }
             minutes += 1;

@@ -9,7 +9,7 @@ use crate::broker::SharedBroker;
 use crate::config::Config;
 use crate::db::Db;
 use crate::metrics::Metrics;
-use crate::presence::Presence;
+use crate::presence::{OpenSessions, Presence};
 use crate::services::heavy::HeavyLimiter;
 use crate::services::uploads::Uploads;
 use crate::services::writer::Writer;
@@ -21,6 +21,8 @@ pub struct AppState {
     pub tokens: TokenService,
     pub limits: AuthRateLimits,
     pub presence: Presence,
+    /// The sign-in sessions with a WebSocket open on this instance, kept seen while it is.
+    pub open_sessions: OpenSessions,
     /// Several instances: who is online on any of them (see [`crate::cluster_presence`]).
     pub cluster_presence: Option<crate::cluster_presence::ClusterPresence>,
     pub broker: SharedBroker,

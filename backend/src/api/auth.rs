@@ -332,7 +332,9 @@ pub struct DeleteMeRequest {
 /// with 1008 on every instance); the account leaves search and every contacts list; its
 /// username can be registered again; every message it sent becomes a tombstone (body and
 /// attachments erased, `deleted_at` set, `id` and `seq` kept; the other member's connections
-/// get `message_updated`), and its uploads' links stop working. Where a `user` object still
+/// get `message_updated`); every reaction it left on others' messages is taken back, each a
+/// change of its room like a reaction its author takes back (`message_updated` to the room's
+/// members); and its uploads' links stop working. Where a `user` object still
 /// shows it (room members), it reads `{"username": "~deleted-<id>", "display_name": "Deleted
 /// user"}`. Answers once all of that is done. Password checks are rate-limited like logins.
 #[utoipa::path(

@@ -18,8 +18,9 @@ pub struct SessionDto {
     /// Random, stable for the session's life (at most 2^53 − 1).
     pub id: SessionId,
     pub created_at: DateTime<Utc>,
-    /// The last request made with the session's token (or WebSocket opened with it), to the
-    /// minute: it is recorded at most once a minute.
+    /// The last activity of the session's token, to the minute: a request made with it, or a
+    /// WebSocket opened with it, which counts as activity for as long as it stays open. It is
+    /// recorded at most once a minute.
     pub last_seen_at: DateTime<Utc>,
     /// The `User-Agent` of the register or login that opened it (at most 256 characters).
     #[schema(
@@ -53,7 +54,9 @@ impl From<SessionView> for SessionDto {
 }
 
 /// The caller's live sessions (tokens not expired, sessions not ended), most recently seen
-/// first; at most the 1,000 most recent.
+/// first; at most the 1,000 most recent. A session is seen when its token makes a request, and
+/// for as long as a WebSocket opened with it stays open (`last_seen_at` moves on about once a
+/// minute meanwhile), so a device that only listens does not look idle.
 #[utoipa::path(
     operation_id = "list_sessions",
     tag = "sessions",

@@ -302,6 +302,47 @@ pub fn live_of_sender(
         .load(conn)?)
 }
 
+/// A reaction someone left, as the erasure of their account takes it back.
+#[derive(Debug, Clone)]
+pub struct LeftReaction {
+    /// The reaction's row: the erasure pages by it.
+    pub id: i64,
+    pub message: MessageId,
+    pub room: RoomId,
+    pub emoji: String,
+}
+
+/// Reactions `user` left, with an id above `after`, oldest first, at most `limit` (the
+/// reactions' user index, paged by id).
+pub fn reactions_of_user(
+    conn: &mut DbConnection,
+    user: crate::domain::UserId,
+    after: i64,
+    limit: i64,
+) -> ApiResult<Vec<LeftReaction>> {
+    Ok(reactions::table
+        .inner_join(messages::table)
+        .filter(reactions::user_id.eq(user))
+        .filter(reactions::id.gt(after))
+        .order(reactions::id.asc())
+        .limit(limit)
+        .select((
+            reactions::id,
+            reactions::message_id,
+            messages::room_id,
+            reactions::emoji,
+        ))
+        .load::<(i64, MessageId, RoomId, String)>(conn)?
+        .into_iter()
+        .map(|(id, message, room, emoji)| LeftReaction {
+            id,
+            message,
+            room,
+            emoji,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod byte_cap_tests {
     use super::*;

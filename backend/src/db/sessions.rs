@@ -16,7 +16,8 @@ pub struct SessionRow {
     pub id: SessionId,
     pub user_id: UserId,
     pub created_at: NaiveDateTime,
-    /// Moved on by requests, at most once a minute (see `services::accounts`).
+    /// Moved on by requests, at most once a minute (see `services::accounts`), and about once a
+    /// minute while a WebSocket opened with its token is open (`services::sessions`).
     pub last_seen_at: NaiveDateTime,
     /// The token's expiry.
     pub expires_at: NaiveDateTime,
@@ -111,14 +112,24 @@ pub fn touch(
     now: NaiveDateTime,
     stale_before: NaiveDateTime,
 ) -> ApiResult<()> {
-    diesel::update(
+    touch_many(conn, &[id], now, stale_before).map(|_| ())
+}
+
+/// Moves `last_seen_at` to `now` for each of `ids` (a few hundred at most: one statement) last
+/// seen before `stale_before`; returns how many moved. Ended sessions are not there to move.
+pub fn touch_many(
+    conn: &mut DbConnection,
+    ids: &[SessionId],
+    now: NaiveDateTime,
+    stale_before: NaiveDateTime,
+) -> ApiResult<usize> {
+    Ok(diesel::update(
         sessions::table
-            .filter(sessions::id.eq(id))
+            .filter(sessions::id.eq_any(ids))
             .filter(sessions::last_seen_at.lt(stale_before)),
     )
     .set(sessions::last_seen_at.eq(now))
-    .execute(conn)?;
-    Ok(())
+    .execute(conn)?)
 }
 
 /// Forgets sessions whose token has expired by `now`; returns how many.

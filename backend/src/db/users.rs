@@ -209,17 +209,22 @@ pub fn mark_deleted(
     )
 }
 
-/// Deleted accounts some of whose messages are not tombstones yet (their erasure was
-/// interrupted), at most `limit`.
-pub fn deleted_with_live_messages(conn: &mut DbConnection, limit: i64) -> ApiResult<Vec<UserId>> {
-    use super::schema::messages;
+/// Deleted accounts whose erasure was interrupted: some of their messages are not tombstones
+/// yet, or some of their reactions are still there. At most `limit`.
+pub fn deleted_not_erased(conn: &mut DbConnection, limit: i64) -> ApiResult<Vec<UserId>> {
+    use super::schema::{messages, reactions};
     Ok(users::table
         .filter(users::deleted_at.is_not_null())
-        .filter(diesel::dsl::exists(
-            messages::table
-                .filter(messages::sender_id.eq(users::id))
-                .filter(messages::deleted_at.is_null()),
-        ))
+        .filter(
+            diesel::dsl::exists(
+                messages::table
+                    .filter(messages::sender_id.eq(users::id))
+                    .filter(messages::deleted_at.is_null()),
+            )
+            .or(diesel::dsl::exists(
+                reactions::table.filter(reactions::user_id.eq(users::id)),
+            )),
+        )
         .select(users::id)
         .limit(limit)
         .load(conn)?)

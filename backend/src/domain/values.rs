@@ -332,6 +332,12 @@ impl Emoji {
         }
     }
 
+    /// An emoji read back from a stored reaction: it was parsed when the reaction was added (a
+    /// reaction must be taken back as it is stored, even if the rules changed since).
+    pub fn stored(raw: String) -> Self {
+        Emoji(raw)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

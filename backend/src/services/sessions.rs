@@ -1,8 +1,9 @@
 //! What a WebSocket connection needs from the rules besides sending and reading: its
 //! registration on this instance (the broker subscription, one of the user's connection slots,
-//! and the user's presence), held for as long as it lives, and the snapshot its `ready` frame
-//! shows. Also who is online, for everything that shows it: on any instance when there are
-//! several.
+//! the user's presence, and its sign-in session's count of open sockets), held for as long as it
+//! lives, and the snapshot its `ready` frame shows. Also who is online, for everything that
+//! shows it: on any instance when there are several; and the task that keeps the sign-in
+//! sessions of open sockets seen.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,9 +12,9 @@ use tokio::sync::mpsc;
 
 use crate::broker::{ConnId, Event, Origin, Recipients};
 use crate::db::{self, models::UserRow};
-use crate::domain::{RoomId, Seq, UserId};
+use crate::domain::{RoomId, Seq, SessionId, UserId};
 use crate::error::{ApiError, ApiResult};
-use crate::presence::Slot;
+use crate::presence::{SessionSocket, Slot};
 use crate::services::admin::touch_last_seen;
 use crate::state::AppState;
 
@@ -27,15 +28,19 @@ pub struct Registration {
     origin: Origin,
     /// Taken when unregistered.
     slot: Option<Slot>,
+    /// Counts the connection as activity of its sign-in session; taken when unregistered.
+    seen: Option<SessionSocket>,
 }
 
-/// Registers a new connection of `user`: takes one of their connection slots (`None` when they
-/// already hold `max_connections_per_user` on this instance), subscribes the connection to their
-/// events and, if it is their first, tells their contacts they came online. The receiver is the
-/// connection's queue of events.
+/// Registers a new connection of `user` opened with a token of `session`: takes one of their
+/// connection slots (`None` when they already hold `max_connections_per_user` on this instance),
+/// subscribes the connection to their events, counts it as an open socket of `session` (which
+/// keeps the session seen) and, if it is their first, tells their contacts they came online.
+/// The receiver is the connection's queue of events.
 pub async fn register(
     state: &Arc<AppState>,
     user: UserId,
+    session: SessionId,
 ) -> Option<(Registration, mpsc::Receiver<Event>)> {
     let slot = state
         .presence
@@ -53,6 +58,7 @@ pub async fn register(
         user,
         origin,
         slot: Some(slot),
+        seen: Some(state.open_sessions.open(session)),
     };
     if first {
         // Several instances: news only if no other instance held the user.
@@ -83,11 +89,13 @@ impl Registration {
         }
     }
 
-    /// Unsubscribes and gives the slot back, once. Returns the announcement to make when the
-    /// user has no connection left on this instance.
+    /// Unsubscribes, gives the slot back and stops counting the connection as its session's
+    /// activity, once. Returns the announcement to make when the user has no connection left on
+    /// this instance.
     fn unregister(&mut self) -> Option<impl Future<Output = ()> + Send + 'static> {
         let slot = self.slot.take()?;
         self.state.broker.unsubscribe(self.user, self.origin.conn);
+        self.seen = None;
         if !slot.release() {
             return None;
         }
@@ -144,6 +152,66 @@ pub fn spawn_presence_upkeep(state: Arc<AppState>) {
             }
         }
     });
+}
+
+/// Sign-in sessions one statement marks seen, at most.
+const SEEN_CHUNK: usize = 500;
+
+/// Every `ws.session_seen_every` (a minute), marks seen the sign-in sessions with a WebSocket
+/// open on this instance: an open socket is activity, as a request is, so a device that only
+/// listens does not look idle in its owner's list of sessions. Each instance marks its own.
+/// Stops when the server shuts down.
+pub fn spawn_seen_upkeep(state: AppState) {
+    let every = state.config.ws.session_seen_every;
+    let mut shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is at once: nothing has been open long enough yet.
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            mark_open_sessions_seen(&state, every).await;
+        }
+    });
+}
+
+/// Moves `last_seen_at` to now for the sessions with a socket open on this instance that were
+/// last seen over half of `every` ago (those seen since, by a request or the previous round,
+/// cost nothing): a few hundred per statement, each its own short transaction on the pool, so
+/// a hundred thousand open sockets cost a few hundred statements a minute and never hold the
+/// database for long. Returns how many moved; a failure is logged and the next round retries.
+async fn mark_open_sessions_seen(state: &AppState, every: std::time::Duration) -> usize {
+    let ids = state.open_sessions.ids();
+    if ids.is_empty() {
+        return 0;
+    }
+    let now = db::now();
+    let stale_before = now
+        - chrono::Duration::from_std(every / 2).unwrap_or(crate::services::accounts::SEEN_EVERY);
+    let mut moved = 0;
+    for chunk in ids.chunks(SEEN_CHUNK) {
+        let chunk = chunk.to_vec();
+        let done = state
+            .db
+            .run(move |c| {
+                db::write_transaction(c, |c| {
+                    db::sessions::touch_many(c, &chunk, now, stale_before)
+                })
+            })
+            .await;
+        match done {
+            Ok(n) => moved += n,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record that sessions with open sockets were seen");
+                break;
+            }
+        }
+    }
+    moved
 }
 
 /// Whether each of `users` is online: connected to any instance when there are several (one

@@ -298,7 +298,8 @@ pub async fn run(
     };
     // The connection's slot is taken before subscribing, atomically: parallel upgrades cannot
     // exceed the cap. Dropping the registration, however the session ends, unregisters it.
-    let Some((registration, inbox)) = sessions::register(&state, auth.id).await else {
+    let Some((registration, inbox)) = sessions::register(&state, auth.id, auth.session).await
+    else {
         let max = state.config.ws.max_connections_per_user;
         let frame = ServerFrame::Error {
             code: "rate_limited",

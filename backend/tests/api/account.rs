@@ -1,7 +1,8 @@
 //! The caller's own account: `PATCH /api/me` (display name, told live to contacts with
 //! `user_updated`), `POST /api/me/password` (other sessions end) and `DELETE /api/me` (sessions
 //! end, the account leaves search and contacts lists, its name is free again, its messages
-//! become tombstones, its files stop being served).
+//! become tombstones, its reactions on others' messages are taken back, its files stop being
+//! served).
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_with, TestApp, User};
 use crate::support::{
-    admin, assert_error, assert_invalid, assert_message, assert_user, contact_names, login,
+    admin, assert_error, assert_invalid, assert_message, assert_user, contact_names, login, react,
     PASSWORD,
 };
 use crate::ws_support::Ws;
@@ -383,7 +384,7 @@ async fn a_deleted_account_is_gone_and_its_messages_are_tombstones() {
     assert_eq!(renamed["user"]["username"], deleted_name.as_str());
     assert_eq!(renamed["user"]["display_name"], "Deleted user");
     let mut updated = Vec::new();
-    while updated.len() < 2 {
+    while updated.len() < 3 {
         let f = bob_ws.next_of("message_updated").await;
         assert_message(&f["message"]);
         updated.push(f["message"].clone());
@@ -392,13 +393,20 @@ async fn a_deleted_account_is_gone_and_its_messages_are_tombstones() {
         .iter()
         .map(|m| m["change_seq"].as_i64().unwrap())
         .collect();
-    assert_eq!(change_seqs, vec![changes_before + 1, changes_before + 2]);
-    assert!(updated
+    assert_eq!(
+        change_seqs,
+        vec![changes_before + 1, changes_before + 2, changes_before + 3]
+    );
+    assert!(updated[..2]
         .iter()
         .all(|m| m["deleted_at"].is_string() && m["body"] == ""));
+    // Then her reaction on bob's message is taken back.
+    assert_eq!(updated[2]["id"], reacted["id"]);
+    assert_eq!(updated[2]["reactions"], json!([]));
+    assert_eq!(updated[2]["body"], "react to me");
 
-    // The history keeps every seq; alice's are tombstones, bob's untouched (alice's reaction
-    // stays, shown under her id).
+    // The history keeps every seq; alice's are tombstones, bob's untouched but for her
+    // reaction, which is gone.
     let history = app.full_history(&bob.token, room).await;
     let seqs: Vec<i64> = history.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, vec![1, 2, 3, 4]);
@@ -411,6 +419,7 @@ async fn a_deleted_account_is_gone_and_its_messages_are_tombstones() {
         } else {
             assert!(m["deleted_at"].is_null(), "{m}");
             assert_ne!(m["body"], "", "{m}");
+            assert_eq!(m["reactions"], json!([]), "{m}");
         }
     }
     let carol_history = app.full_history(&carol.token, carol_room).await;
@@ -554,4 +563,148 @@ async fn an_erasure_a_crash_interrupted_is_finished_by_the_next_sweep() {
         history.iter().all(|m| m["deleted_at"].is_string()),
         "{history:?}"
     );
+}
+
+/// A room's newest change number, as `user` sees it.
+async fn change_head(app: &TestApp, user: &User, room: i64) -> i64 {
+    let r = app.get(&format!("/api/rooms/{room}"), &user.token).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["last_change_seq"].as_i64().unwrap()
+}
+
+/// Who reacted with what on `message`, as history shows it.
+fn reactions_on(history: &[Value], message: &Value) -> Value {
+    history
+        .iter()
+        .find(|m| m["id"] == message["id"])
+        .unwrap_or_else(|| panic!("{} not in {history:?}", message["id"]))["reactions"]
+        .clone()
+}
+
+#[tokio::test]
+async fn a_deleted_accounts_reactions_are_taken_back_as_changes_everyone_sees() {
+    let app = spawn_app().await;
+    let (alice, bob, room) = app.pair("alice", "bob").await;
+    let carol = app.register("carol").await;
+    let carol_room = app.add_contact(&bob, &carol).await;
+    let first = app
+        .send(&alice, room, "a-1", "שלום — are we still on for Friday? 🎉")
+        .await;
+    let second = app.send(&alice, room, "a-2", "Ça marche, à vendredi").await;
+    let bobs = app.send(&bob, room, "b-1", "yes! 🙌").await;
+    let carols = app.send(&carol, carol_room, "c-1", "hi bob").await;
+    for (user, in_room, message, emoji) in [
+        (&bob, room, &first, "👍"),
+        (&bob, room, &first, "👩🏽‍💻"),
+        (&alice, room, &first, "❤️"),
+        (&bob, room, &second, "🇺🇦"),
+        (&alice, room, &bobs, "👍"),
+        (&bob, carol_room, &carols, "👍🏽"),
+    ] {
+        let r = react(&app, user, in_room, &message["id"], emoji, true).await;
+        assert_eq!(r.status, StatusCode::OK, "{emoji}: {r:?}");
+    }
+    let head = change_head(&app, &alice, room).await;
+    let carol_head = change_head(&app, &carol, carol_room).await;
+    let mut alice_ws = app.ws(&alice.token).await;
+    let mut carol_ws = app.ws(&carol.token).await;
+
+    let r = delete_me(&app, &bob, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+
+    // Alice sees it live, each a change numbered after the last: bob's message becomes a
+    // tombstone (her reaction on it goes with it), then each reaction of his on her messages is
+    // taken back, oldest first.
+    let mut updated = Vec::new();
+    while updated.len() < 4 {
+        let f = alice_ws.next_of("message_updated").await;
+        assert_eq!(f["message"]["room_id"], room, "{f}");
+        assert_message(&f["message"]);
+        updated.push(f["message"].clone());
+    }
+    let numbers: Vec<i64> = updated
+        .iter()
+        .map(|m| m["change_seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, (head + 1..=head + 4).collect::<Vec<_>>());
+    let ids: Vec<&Value> = updated.iter().map(|m| &m["id"]).collect();
+    assert_eq!(
+        ids,
+        [&bobs["id"], &first["id"], &first["id"], &second["id"]]
+    );
+    assert!(updated[0]["deleted_at"].is_string());
+    assert_eq!(updated[0]["reactions"], json!([]));
+    assert_eq!(
+        updated[1]["reactions"],
+        json!([{"emoji": "👩🏽‍💻", "user_ids": [bob.id]}, {"emoji": "❤️", "user_ids": [alice.id]}])
+    );
+    let only_alices = json!([{"emoji": "❤️", "user_ids": [alice.id]}]);
+    assert_eq!(updated[2]["reactions"], only_alices);
+    assert_eq!(updated[3]["reactions"], json!([]));
+    assert_eq!(updated[3]["body"], "Ça marche, à vendredi");
+    // Nothing more: no change twice, nothing from a room she is not in.
+    assert!(
+        maybe_next_of(&mut alice_ws, "message_updated", Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+
+    // History and the changes feed agree; a client that reconnects learns the same.
+    let history = app.full_history(&alice.token, room).await;
+    assert_eq!(reactions_on(&history, &first), only_alices);
+    assert_eq!(reactions_on(&history, &second), json!([]));
+    assert_eq!(reactions_on(&history, &bobs), json!([]));
+    let changes = app.full_changes(&alice.token, room).await;
+    let latest: Vec<(&Value, &Value)> = changes
+        .iter()
+        .filter(|m| m["change_seq"].as_i64().unwrap() > head)
+        .map(|m| (&m["id"], &m["change_seq"]))
+        .collect();
+    assert_eq!(
+        latest,
+        [
+            (&bobs["id"], &json!(head + 1)),
+            (&first["id"], &json!(head + 3)),
+            (&second["id"], &json!(head + 4)),
+        ]
+    );
+    assert_eq!(reactions_on(&changes, &first), only_alices);
+    assert_eq!(change_head(&app, &alice, room).await, head + 4);
+
+    // In bob's other room too: carol's message loses his reaction, live and in history.
+    let f = carol_ws.next_of("message_updated").await;
+    assert_eq!(f["message"]["id"], carols["id"]);
+    assert_eq!(f["message"]["change_seq"], carol_head + 1);
+    assert_eq!(f["message"]["reactions"], json!([]));
+    let history = app.full_history(&carol.token, carol_room).await;
+    assert_eq!(reactions_on(&history, &carols), json!([]));
+}
+
+#[tokio::test]
+async fn reactions_an_interrupted_erasure_left_are_taken_back_by_the_next_sweep() {
+    let app = spawn_app_with(|c| c.uploads.sweep_interval = Duration::from_millis(200)).await;
+    let (alice, bob, room) = app.pair("alice", "bob").await;
+    let news = app.send(&bob, room, "b-1", "🎉 release day").await;
+    for emoji in ["🎉", "🚀"] {
+        let r = react(&app, &alice, room, &news["id"], emoji, true).await;
+        assert_eq!(r.status, StatusCode::OK, "{emoji}: {r:?}");
+    }
+    let mut bob_ws = app.ws(&bob.token).await;
+    // As a server that died after erasing alice's messages (she sent none) but before her
+    // reactions leaves it.
+    app.execute_sql(&format!(
+        "UPDATE users SET deleted_at = created_at, deactivated_at = created_at, \
+         username = '~deleted-{0}', username_key = '~deleted-{0}' WHERE id = {0}",
+        alice.id
+    ));
+    let f = bob_ws.next_of("message_updated").await;
+    assert_eq!(
+        f["message"]["reactions"],
+        json!([{"emoji": "🚀", "user_ids": [alice.id]}])
+    );
+    let f = bob_ws.next_of("message_updated").await;
+    assert_eq!(f["message"]["reactions"], json!([]));
+    assert_eq!(f["message"]["body"], "🎉 release day");
+    let history = app.full_history(&bob.token, room).await;
+    assert_eq!(reactions_on(&history, &news), json!([]));
 }

@@ -13,18 +13,6 @@ use crate::support::*;
 const LONG: &str =
     "Ça marche 👍 — שלום עולם — supercalifragilisticexpialidocious-and-then-some-unbroken-text 🇺🇦";
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 async fn edit(app: &TestApp, user: &User, room: i64, id: &Value, body: &str) -> Resp {
     app.call(
         Method::PATCH,
@@ -38,17 +26,6 @@ async fn edit(app: &TestApp, user: &User, room: i64, id: &Value, body: &str) -> 
 async fn delete(app: &TestApp, user: &User, room: i64, id: &Value) -> Resp {
     app.delete(&format!("/api/rooms/{room}/messages/{id}"), &user.token)
         .await
-}
-
-async fn react(app: &TestApp, user: &User, room: i64, id: &Value, emoji: &str, add: bool) -> Resp {
-    let method = if add { Method::PUT } else { Method::DELETE };
-    app.call(
-        method,
-        &format!("/api/rooms/{room}/messages/{id}/reactions/{}", enc(emoji)),
-        Some(&user.token),
-        None,
-    )
-    .await
 }
 
 async fn changes(app: &TestApp, user: &User, room: i64, query: &str) -> Resp {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp, User};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp, User};
 use crate::support::{assert_error, assert_utc_time, keys, session_of, set};
 
 /// The caller's sessions as `GET /api/sessions` lists them.
@@ -281,6 +281,81 @@ async fn last_seen_is_moved_on_at_most_once_a_minute() {
         StatusCode::OK
     );
     assert_eq!(seen(&sessions(&app, &alice).await), after);
+}
+
+/// `session`'s `last_seen_at` in `list`.
+fn last_seen(list: &[Value], session: i64) -> String {
+    let s = list
+        .iter()
+        .find(|s| s["id"] == session)
+        .unwrap_or_else(|| panic!("session {session} not in {list:?}"));
+    s["last_seen_at"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_open_websocket_keeps_its_session_seen_and_an_idle_one_stays_as_it_was() {
+    let every = Duration::from_millis(300);
+    let app = spawn_app_with(|c| c.ws.session_seen_every = every).await;
+    let (laptop, bob, _) = app.pair("alice", "bob").await;
+    let phone = app
+        .login_as("alice", "LetsChat-Phone/1.0 (Android 15)")
+        .await;
+    let desk = app.login_as("alice", "Mozilla/5.0 Firefox/140.0").await;
+    let (on_laptop, on_phone) = (session_of(&laptop.token), session_of(&phone.token));
+    let mut bob_ws = app.ws(&bob.token).await;
+    // Two sockets of the laptop's session, none of the phone's.
+    let laptop_ws = app.ws(&laptop.token).await;
+    let laptop_tab = app.ws(&laptop.token).await;
+    // As if both were last seen long ago, after the sockets opened (whose token check moves a
+    // stale session on by itself): from here only the open sockets move the laptop's on.
+    let long_ago = |list: &[Value], session| last_seen(list, session).starts_with("2020-");
+    app.execute_sql(&format!(
+        "UPDATE sessions SET last_seen_at = '2020-01-01 00:00:00' WHERE id IN ({on_laptop}, {on_phone})"
+    ));
+    assert!(long_ago(&sessions(&app, &desk).await, on_laptop));
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let list = loop {
+        let list = sessions(&app, &desk).await;
+        if !long_ago(&list, on_laptop) {
+            break list;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the laptop's session was never marked seen: {list:?}"
+        );
+        tokio::time::sleep(every / 3).await;
+    };
+    let seen = last_seen(&list, on_laptop)
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap();
+    let age = chrono::Utc::now() - seen;
+    assert!(age < chrono::TimeDelta::seconds(30), "{seen} is {age} old");
+    assert!(long_ago(&list, on_phone), "{list:?}");
+    // Still listed first among alice's other devices: it is in use.
+    let order = ids(&list);
+    assert!(
+        order.iter().position(|s| *s == on_laptop) < order.iter().position(|s| *s == on_phone),
+        "{list:?}"
+    );
+    // The idle session stays as it was, round after round.
+    tokio::time::sleep(every * 4).await;
+    assert!(long_ago(&sessions(&app, &desk).await, on_phone));
+
+    // Once its last socket has closed (alice is announced offline), the session is left alone.
+    drop(laptop_ws);
+    drop(laptop_tab);
+    loop {
+        let f = bob_ws.next_of("presence").await;
+        if f["user_id"] == laptop.id && f["online"] == false {
+            break;
+        }
+    }
+    app.execute_sql(&format!(
+        "UPDATE sessions SET last_seen_at = '2020-01-01 00:00:00' WHERE id = {on_laptop}"
+    ));
+    tokio::time::sleep(every * 4).await;
+    assert!(long_ago(&sessions(&app, &desk).await, on_laptop));
 }
 
 #[tokio::test]

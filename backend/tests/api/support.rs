@@ -454,3 +454,35 @@ pub async fn audit_entries(app: &TestApp, token: &str) -> Vec<Value> {
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     r.body["entries"].as_array().expect("entries").clone()
 }
+
+/// `s` percent-encoded for a URL path segment (every byte but ASCII letters and digits).
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Adds (`PUT`) or takes back (`DELETE`) `user`'s reaction `emoji` on message `id`.
+pub async fn react(
+    app: &TestApp,
+    user: &User,
+    room: i64,
+    id: &Value,
+    emoji: &str,
+    add: bool,
+) -> Resp {
+    let method = if add { Method::PUT } else { Method::DELETE };
+    app.call(
+        method,
+        &format!("/api/rooms/{room}/messages/{id}/reactions/{}", enc(emoji)),
+        Some(&user.token),
+        None,
+    )
+    .await
+}

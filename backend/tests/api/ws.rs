@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use letschat::domain::UserId;
+use letschat::domain::{SessionId, UserId};
 use letschat::services::sessions;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -355,12 +355,14 @@ async fn a_session_that_panics_while_registered_still_shows_its_user_offline() {
     let (a, b, _room) = app.pair("alice", "bob").await;
     app.add_contact(&b, &a).await;
     let mut b1 = app.ws(&b.token).await;
-    let (registration, _events) = sessions::register(&state, UserId(a.id)).await.unwrap();
+    let sid = SessionId(crate::support::session_of(&a.token));
+    let (registration, _events) = sessions::register(&state, UserId(a.id), sid).await.unwrap();
     assert_eq!(
         b1.next_of("presence").await,
         json!({"type":"presence","user_id":a.id,"online":true})
     );
     assert_eq!(state.broker.connections(), 2);
+    assert!(state.open_sessions.ids().contains(&sid));
     let session = tokio::spawn(async move {
         let _registration = registration;
         panic!("a session failed");
@@ -373,6 +375,8 @@ async fn a_session_that_panics_while_registered_still_shows_its_user_offline() {
     let contacts = app.get("/api/contacts", &b.token).await;
     assert_eq!(contacts.body[0]["online"], false);
     assert_eq!(state.broker.connections(), 1);
+    // Nor is its sign-in session kept seen any longer.
+    assert!(!state.open_sessions.ids().contains(&sid));
 }
 
 #[tokio::test]

@@ -435,7 +435,9 @@ export interface paths {
          *     with 1008 on every instance); the account leaves search and every contacts list; its
          *     username can be registered again; every message it sent becomes a tombstone (body and
          *     attachments erased, `deleted_at` set, `id` and `seq` kept; the other member's connections
-         *     get `message_updated`), and its uploads' links stop working. Where a `user` object still
+         *     get `message_updated`); every reaction it left on others' messages is taken back, each a
+         *     change of its room like a reaction its author takes back (`message_updated` to the room's
+         *     members); and its uploads' links stop working. Where a `user` object still
          *     shows it (room members), it reads `{"username": "~deleted-<id>", "display_name": "Deleted
          *     user"}`. Answers once all of that is done. Password checks are rate-limited like logins.
          */
@@ -630,7 +632,9 @@ export interface paths {
         };
         /**
          * The caller's live sessions (tokens not expired, sessions not ended), most recently seen
-         *     first; at most the 1,000 most recent.
+         *     first; at most the 1,000 most recent. A session is seen when its token makes a request, and
+         *     for as long as a WebSocket opened with it stays open (`last_seen_at` moves on about once a
+         *     minute meanwhile), so a device that only listens does not look idle.
          */
         get: operations["list_sessions"];
         put?: never;
@@ -1204,8 +1208,9 @@ export interface components {
             ip: string | null;
             /**
              * Format: date-time
-             * @description The last request made with the session's token (or WebSocket opened with it), to the
-             *     minute: it is recorded at most once a minute.
+             * @description The last activity of the session's token, to the minute: a request made with it, or a
+             *     WebSocket opened with it, which counts as activity for as long as it stays open. It is
+             *     recorded at most once a minute.
              */
             last_seen_at: string;
             /**

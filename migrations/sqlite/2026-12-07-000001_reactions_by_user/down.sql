@@ -1,0 +1,1 @@
+DROP INDEX reactions_user_idx;
