@@ -105,6 +105,11 @@ impl Default for WsConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: SocketAddr,
+    /// The folder of the server's own files (`LETSCHAT_DATA_DIR`), absolute: the defaults of the
+    /// SQLite database, the upload folder and the generated secret are in it.
+    pub data_dir: PathBuf,
+    /// Reverse proxies whose forwarding headers are believed (`LETSCHAT_TRUSTED_PROXIES`).
+    pub trusted_proxies: crate::client_addr::TrustedProxies,
     /// Where `GET /metrics` (Prometheus text format) is served (`LETSCHAT_METRICS_BIND`); off
     /// when `None`. Never the public address: keep it on loopback or a private network.
     pub metrics_bind: Option<SocketAddr>,
@@ -114,6 +119,7 @@ pub struct Config {
     pub redis: Option<RedisConfig>,
     pub jwt_secret: Secret,
     pub token_ttl: Duration,
+    /// The web client's folder, absolute (it may not hold a build: see [`Config::log_paths`]).
     pub static_dir: PathBuf,
     pub bcrypt_cost: u32,
     pub auth_limits: AuthLimits,
@@ -250,7 +256,8 @@ pub fn is_authority(s: &str) -> bool {
 /// how long their links work (see README, "Uploads").
 #[derive(Debug, Clone)]
 pub struct UploadConfig {
-    /// The blob store's folder (`LETSCHAT_UPLOAD_DIR`); several instances may share it.
+    /// The blob store's folder (`LETSCHAT_UPLOAD_DIR`, absolute when read from the
+    /// environment); several instances may share it.
     pub dir: PathBuf,
     /// Largest upload in bytes (`LETSCHAT_MAX_UPLOAD_BYTES`); larger is 413.
     pub max_bytes: u64,
@@ -378,175 +385,211 @@ impl Default for HeavyLimits {
     }
 }
 
-/// Server settings as given on the command line or in the environment.
+/// Server settings as given on the command line or in the environment. Every setting's help
+/// ends with its default in brackets, as `letschat --help` shows it.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on. [default: 127.0.0.1:8080]
     #[arg(long, env = "LETSCHAT_BIND")]
     pub bind: Option<String>,
-    /// Address for `GET /metrics` in Prometheus text format, e.g. `127.0.0.1:9464`; off when
-    /// unset. Never the public address: keep it on loopback or a private network.
+    /// Address for `GET /metrics` in Prometheus text format, e.g. `127.0.0.1:9464`. Never the
+    /// public address: keep it on loopback or a private network. [default: off]
     #[arg(long, env = "LETSCHAT_METRICS_BIND")]
     pub metrics_bind: Option<String>,
+    /// Folder of the server's own files: the SQLite database, uploads and the generated token
+    /// secret, unless DATABASE_URL, LETSCHAT_UPLOAD_DIR or LETSCHAT_JWT_SECRET say otherwise. A
+    /// relative path is taken from the working directory at start. [default: ./data]
+    #[arg(long, env = "LETSCHAT_DATA_DIR")]
+    pub data_dir: Option<String>,
     /// `sqlite://path/to/file.db` (created on first start) or `postgres://user@host/db`.
+    /// [default: sqlite://<LETSCHAT_DATA_DIR>/letschat.db]
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
     /// `redis://host:port/db`: run as one of several instances, events crossing between them
-    /// through this Redis. Unset: one instance, with its in-process broker.
+    /// through this Redis. [default: none: one instance, with its in-process broker]
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// Put before every Redis key and channel name, so that several deployments can share one
-    /// Redis.
+    /// Redis. [default: letschat:]
     #[arg(long, env = "LETSCHAT_REDIS_PREFIX")]
     pub redis_prefix: Option<String>,
-    /// Secret for signing tokens (at least 32 characters). Generated and kept in the data folder if unset.
+    /// Secret for signing tokens (at least 32 characters).
+    /// [default: generated once and kept in <LETSCHAT_DATA_DIR>/jwt_secret]
     #[arg(long, env = "LETSCHAT_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    /// How long a token is valid, e.g. `7d`, `12h`, `3600s`.
+    /// How long a token is valid, e.g. `7d`, `12h`, `3600s`. [default: 7d]
     #[arg(long, env = "LETSCHAT_TOKEN_TTL")]
     pub token_ttl: Option<String>,
-    /// Folder of the single-page app.
+    /// Folder of the web client (the single-page app); a relative path is taken from the
+    /// working directory. [default: <folder of the letschat binary>/../share/letschat/web when
+    /// it holds the app, else the frontend/dist of the source tree the binary was built from]
     #[arg(long, env = "LETSCHAT_STATIC_DIR")]
     pub static_dir: Option<String>,
-    /// bcrypt cost (4–31).
+    /// Reverse proxies whose forwarding headers are believed, comma-separated networks, e.g.
+    /// `127.0.0.1/32,::1/128,10.0.0.0/8`. A request from one of them is taken to come from the
+    /// rightmost address in its `X-Forwarded-For` (or `Forwarded: for=`) that is not itself a
+    /// trusted proxy; from anywhere else the headers are ignored. Connections from a trusted
+    /// proxy are not counted by LETSCHAT_MAX_CONNECTIONS_PER_IP. [default: none]
+    #[arg(long, env = "LETSCHAT_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+    /// Log filter, e.g. `info`, `warn,letschat=debug`. [default: info]
+    #[arg(long = "log", env = "RUST_LOG")]
+    pub log_filter: Option<String>,
+    /// Log lines as `text` (coloured only when written to a terminal) or `json` (one object a
+    /// line). [default: text]
+    #[arg(long, env = "LETSCHAT_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// bcrypt cost (4–31). [default: 12]
     #[arg(long, env = "LETSCHAT_BCRYPT_COST")]
     pub bcrypt_cost: Option<String>,
-    /// Register and login requests per client IP per minute.
+    /// Register and login requests per client IP per minute. [default: 30]
     #[arg(long, env = "LETSCHAT_AUTH_RATE_PER_IP")]
     pub auth_rate_per_ip: Option<String>,
-    /// Failed logins per account per hour.
+    /// Failed logins per account per hour. [default: 100]
     #[arg(long, env = "LETSCHAT_FAILED_LOGINS_PER_HOUR")]
     pub failed_logins_per_hour: Option<String>,
-    /// Database connections in the pool.
+    /// Database connections in the pool. [default: 16]
     #[arg(long, env = "LETSCHAT_DB_POOL_SIZE")]
     pub db_pool_size: Option<String>,
-    /// HTTP worker threads (default: one per core).
+    /// HTTP worker threads; 0 is one per core. [default: 0]
     #[arg(long, env = "LETSCHAT_WORKERS")]
     pub workers: Option<String>,
     /// Browser origins allowed to open the WebSocket besides the server's own, comma-separated
-    /// (e.g. `https://chat.example.com,http://localhost:5173`).
+    /// (e.g. `https://chat.example.com,http://localhost:5173`). [default: none]
     #[arg(long, env = "LETSCHAT_ALLOWED_ORIGINS")]
     pub allowed_origins: Option<String>,
     /// Frames per second one WebSocket connection may send before it is closed as a flood.
+    /// [default: 1000]
     #[arg(long, env = "LETSCHAT_WS_MAX_FRAMES_PER_SEC")]
     pub ws_max_frames_per_sec: Option<String>,
-    /// Contacts one user may add (default 5000).
+    /// Contacts one user may add. [default: 5000]
     #[arg(long, env = "LETSCHAT_MAX_CONTACTS")]
     pub max_contacts: Option<String>,
-    /// One user's requests to the heavy list endpoints running at once (default 1).
+    /// One user's requests to the heavy list endpoints running at once. [default: 1]
     #[arg(long, env = "LETSCHAT_HEAVY_REQUESTS_PER_USER")]
     pub heavy_requests_per_user: Option<String>,
-    /// One user's requests to the heavy list endpoints waiting for a turn (default 4).
+    /// One user's requests to the heavy list endpoints waiting for a turn. [default: 4]
     #[arg(long, env = "LETSCHAT_HEAVY_QUEUE_PER_USER")]
     pub heavy_queue_per_user: Option<String>,
     /// How long such a request waits for its turn before it gets 429, e.g. `2s`, `500ms`.
+    /// [default: 2s]
     #[arg(long, env = "LETSCHAT_HEAVY_WAIT")]
     pub heavy_wait: Option<String>,
-    /// Bytes of list responses per second one user's budget refills at (default 262144).
+    /// Bytes of list responses per second one user's budget refills at. [default: 262144]
     #[arg(long, env = "LETSCHAT_HEAVY_BYTES_PER_SEC")]
     pub heavy_bytes_per_sec: Option<String>,
-    /// Bytes one user's list budget holds when full (default 4194304).
+    /// Bytes one user's list budget holds when full. [default: 4194304]
     #[arg(long, env = "LETSCHAT_HEAVY_BURST_BYTES")]
     pub heavy_burst_bytes: Option<String>,
-    /// Time for a request body to arrive after its headers (e.g. `10s`); later is 408.
+    /// Time for a request body to arrive after its headers; later is 408. [default: 10s]
     #[arg(long, env = "LETSCHAT_BODY_TIMEOUT")]
     pub body_timeout: Option<String>,
-    /// Time for request headers to arrive on a new connection (e.g. `5s`); later is 408.
+    /// Time for request headers to arrive on a new connection; later is 408. [default: 5s]
     #[arg(long, env = "LETSCHAT_HEADER_TIMEOUT")]
     pub header_timeout: Option<String>,
-    /// How long an idle kept-alive HTTP connection stays open (e.g. `5s`).
+    /// How long an idle kept-alive HTTP connection stays open. [default: 5s]
     #[arg(long, env = "LETSCHAT_KEEP_ALIVE")]
     pub keep_alive: Option<String>,
     /// How long sent data may stay unacknowledged (a client that stopped reading) before the
-    /// connection is dropped (e.g. `30s`).
+    /// connection is dropped. [default: 30s]
     #[arg(long, env = "LETSCHAT_WRITE_TIMEOUT")]
     pub write_timeout: Option<String>,
-    /// Concurrent connections per client address (IPv6: per /64).
+    /// Concurrent connections per client address (IPv6: per /64), counted by the TCP peer;
+    /// a trusted proxy's connections are not counted. [default: 1000]
     #[arg(long, env = "LETSCHAT_MAX_CONNECTIONS_PER_IP")]
     pub max_connections_per_ip: Option<String>,
-    /// Largest history page in bytes of message JSON.
+    /// Largest history page in bytes of message JSON. [default: 262144]
     #[arg(long, env = "LETSCHAT_HISTORY_PAGE_BYTES")]
     pub history_page_bytes: Option<String>,
-    /// WebSockets one user may hold open on this server.
+    /// WebSockets one user may hold open on this server. [default: 32]
     #[arg(long, env = "LETSCHAT_MAX_CONNECTIONS_PER_USER")]
     pub max_connections_per_user: Option<String>,
     /// Bytes a WebSocket may have sent and not yet seen confirmed by its client.
+    /// [default: 1048576]
     #[arg(long, env = "LETSCHAT_WS_OUTGOING_BUDGET")]
     pub ws_outgoing_budget: Option<String>,
     /// How long a WebSocket may stay over its outgoing budget before it is closed (1013).
+    /// [default: 10s]
     #[arg(long, env = "LETSCHAT_WS_OVER_BUDGET_GRACE")]
     pub ws_over_budget_grace: Option<String>,
-    /// Bytes of rendered frames in one `sync` page.
+    /// Bytes of rendered frames in one `sync` page. [default: 262144]
     #[arg(long, env = "LETSCHAT_WS_SYNC_PAGE_BYTES")]
     pub ws_sync_page_bytes: Option<String>,
-    /// `sync` requests one WebSocket may have waiting.
+    /// `sync` requests one WebSocket may have waiting. [default: 256]
     #[arg(long, env = "LETSCHAT_WS_MAX_PENDING_SYNCS")]
     pub ws_max_pending_syncs: Option<String>,
-    /// Register and login requests per /24 (IPv4) or /64 (IPv6) per minute.
+    /// Register and login requests per /24 (IPv4) or /64 (IPv6) per minute. [default: 300]
     #[arg(long, env = "LETSCHAT_AUTH_RATE_PER_PREFIX")]
     pub auth_rate_per_prefix: Option<String>,
-    /// Failed logins per device token per hour.
+    /// Failed logins per device token per hour. [default: 10]
     #[arg(long, env = "LETSCHAT_FAILED_LOGINS_PER_DEVICE")]
     pub failed_logins_per_device: Option<String>,
     /// Password hashes one /24 (IPv4) or /64 (IPv6) may have queued or running at once.
+    /// [default: 4]
     #[arg(long, env = "LETSCHAT_HASH_PER_PREFIX")]
     pub hash_per_prefix: Option<String>,
-    /// Password hashes one client address may have queued or running at once.
+    /// Password hashes one client address may have queued or running at once. [default: 2]
     #[arg(long, env = "LETSCHAT_HASH_PER_ADDRESS")]
     pub hash_per_address: Option<String>,
     /// How long a password hash may wait for a free hasher before it is answered 429.
+    /// [default: 10s]
     #[arg(long, env = "LETSCHAT_HASH_MAX_WAIT")]
     pub hash_max_wait: Option<String>,
-    /// How long after sending a message its sender may still edit it (e.g. `15m`; unset, empty
-    /// or `none`: no limit).
+    /// How long after sending a message its sender may still edit it, e.g. `15m` (empty or
+    /// `none`: no limit). [default: none]
     #[arg(long, env = "LETSCHAT_EDIT_WINDOW")]
     pub edit_window: Option<String>,
     /// Message changes (edits, deletes, reactions) one user may make per second, with a burst
-    /// of three seconds' worth; past it 429.
+    /// of three seconds' worth; past it 429. [default: 10]
     #[arg(long, env = "LETSCHAT_MAX_CHANGES_PER_SEC")]
     pub max_changes_per_sec: Option<String>,
-    /// Folder of uploaded files (default `data/uploads`); several instances may share it.
+    /// Folder of uploaded files; several instances may share it. A relative path is taken from
+    /// the working directory. [default: <LETSCHAT_DATA_DIR>/uploads]
     #[arg(long, env = "LETSCHAT_UPLOAD_DIR")]
     pub upload_dir: Option<String>,
-    /// Largest upload in bytes (default 26214400, 25 MiB).
+    /// Largest upload in bytes (25 MiB). [default: 26214400]
     #[arg(long, env = "LETSCHAT_MAX_UPLOAD_BYTES")]
     pub max_upload_bytes: Option<String>,
-    /// Bytes one user may upload in any 24 hours (default 1073741824, 1 GiB).
+    /// Bytes one user may upload in any 24 hours (1 GiB). [default: 1073741824]
     #[arg(long, env = "LETSCHAT_UPLOAD_QUOTA_BYTES_PER_DAY")]
     pub upload_quota_bytes_per_day: Option<String>,
-    /// Uploads one user may have in progress at once (default 4).
+    /// Uploads one user may have in progress at once. [default: 4]
     #[arg(long, env = "LETSCHAT_UPLOADS_PER_USER")]
     pub uploads_per_user: Option<String>,
-    /// Uploads in progress at once, all users together (default 64).
+    /// Uploads in progress at once, all users together. [default: 64]
     #[arg(long, env = "LETSCHAT_UPLOADS_CONCURRENT")]
     pub uploads_concurrent: Option<String>,
-    /// Time for an upload's body to arrive after its headers (default `10m`).
+    /// Time for an upload's body to arrive after its headers. [default: 10m]
     #[arg(long, env = "LETSCHAT_UPLOAD_BODY_TIMEOUT")]
     pub upload_body_timeout: Option<String>,
-    /// How long a signed file link works (default `1h`).
+    /// How long a signed file link works. [default: 1h]
     #[arg(long, env = "LETSCHAT_UPLOAD_LINK_TTL")]
     pub upload_link_ttl: Option<String>,
-    /// Images with more pixels are not decoded: no thumbnail, served as a download (default 40000000).
+    /// Images with more pixels are not decoded: no thumbnail, served as a download.
+    /// [default: 40000000]
     #[arg(long, env = "LETSCHAT_MAX_IMAGE_PIXELS")]
     pub max_image_pixels: Option<String>,
-    /// Threads that decode images and make thumbnails (default: cores - 1, at most 4).
+    /// Threads that decode images and make thumbnails. [default: cores - 1, from 1 to 4]
     #[arg(long, env = "LETSCHAT_IMAGE_THREADS")]
     pub image_threads: Option<String>,
-    /// Upload bytes the server takes in per second, all uploads together; 0: no limit (default 67108864, 64 MiB/s).
+    /// Upload bytes the server takes in per second, all uploads together (64 MiB/s); 0: no
+    /// limit. [default: 67108864]
     #[arg(long, env = "LETSCHAT_UPLOAD_BYTES_PER_SEC")]
     pub upload_bytes_per_sec: Option<String>,
-    /// Uploads never sent in a message are deleted this long after they arrived (default `24h`).
+    /// Uploads never sent in a message are deleted this long after they arrived.
+    /// [default: 24h]
     #[arg(long, env = "LETSCHAT_UNSENT_UPLOAD_TTL")]
     pub unsent_upload_ttl: Option<String>,
-    /// How often unsent uploads and unused files are swept (default `1h`).
+    /// How often unsent uploads and unused files are swept. [default: 1h]
     #[arg(long, env = "LETSCHAT_UPLOAD_SWEEP_INTERVAL")]
     pub upload_sweep_interval: Option<String>,
     /// The address people open, e.g. `https://chat.example.com` (scheme and host only). Sets the
     /// WebSocket origin in the web client's Content-Security-Policy, allows that origin to open
-    /// the WebSocket, and with `https://` adds `Strict-Transport-Security`.
+    /// the WebSocket, and with `https://` adds `Strict-Transport-Security`. [default: none]
     #[arg(long, env = "LETSCHAT_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Serve the web client's source maps (`*.map`), `1` or `0` (default `0`: they answer 404).
+    /// Serve the web client's source maps (`*.map`), `1` or `0` (`0`: they answer 404).
+    /// [default: 0]
     #[arg(long, env = "LETSCHAT_SERVE_SOURCEMAPS")]
     pub serve_sourcemaps: Option<String>,
 }
@@ -591,7 +634,82 @@ where
     Ok(value)
 }
 
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/letschat.db";
+/// `LETSCHAT_DATA_DIR` when unset, from the working directory.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+
+/// `LETSCHAT_DATA_DIR` as an absolute path (relative ones are taken from the working
+/// directory now, so that the server's files stay where they are whatever it does later).
+pub fn data_dir(raw: Option<&str>) -> Result<PathBuf, ConfigError> {
+    const VAR: &str = "LETSCHAT_DATA_DIR";
+    let raw = raw.map(str::trim).filter(|s| !s.is_empty());
+    absolute(Path::new(raw.unwrap_or(DEFAULT_DATA_DIR))).map_err(|why| bad(VAR, why))
+}
+
+/// `DATABASE_URL` when unset: the SQLite database `letschat.db` in the data folder.
+pub fn default_database_url(data_dir: &Path) -> String {
+    format!("sqlite://{}", data_dir.join("letschat.db").display())
+}
+
+/// `DATABASE_URL`, or its default in `data_dir`, with a SQLite file's path made absolute.
+pub fn database_url(raw: Option<&str>, data_dir: &Path) -> Result<String, ConfigError> {
+    let Some(url) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(default_database_url(data_dir));
+    };
+    match crate::db::DbUrl::parse(url).map_err(|why| bad("DATABASE_URL", why))? {
+        // `:memory:` and `file:` URIs are SQLite's own; they are passed on as given.
+        crate::db::DbUrl::Sqlite(path) if path != ":memory:" && !path.starts_with("file:") => {
+            let path = absolute(Path::new(&path)).map_err(|why| bad("DATABASE_URL", why))?;
+            Ok(format!("sqlite://{}", path.display()))
+        }
+        _ => Ok(url.to_owned()),
+    }
+}
+
+/// `path` from the working directory when relative (nothing is read from the disk).
+fn absolute(path: &Path) -> Result<PathBuf, String> {
+    std::path::absolute(path).map_err(|e| format!("cannot resolve '{}': {e}", path.display()))
+}
+
+/// Where the web client is looked for when `LETSCHAT_STATIC_DIR` is unset, in order: the
+/// installed layout (`<prefix>/bin/letschat` and `<prefix>/share/letschat/web`), then the
+/// `frontend/dist` of the source tree the binary was built from (so `make run` serves the
+/// build it just made).
+pub fn web_client_candidates() -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    if let Some(bin_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+    {
+        if let Some(prefix) = bin_dir.parent() {
+            found.push(prefix.join("share").join("letschat").join("web"));
+        }
+    }
+    let source_tree = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if let Some(root) = source_tree.parent() {
+        found.push(root.join("frontend").join("dist"));
+    }
+    found
+}
+
+/// Whether `dir` holds a build of the web client.
+pub fn has_web_client(dir: &Path) -> bool {
+    dir.join("index.html").is_file()
+}
+
+/// `LETSCHAT_STATIC_DIR`, or the first of [`web_client_candidates`] that holds the web client
+/// (the first of them when none does).
+fn static_dir(raw: Option<&str>) -> Result<PathBuf, ConfigError> {
+    if let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) {
+        return absolute(Path::new(raw)).map_err(|why| bad("LETSCHAT_STATIC_DIR", why));
+    }
+    let candidates = web_client_candidates();
+    Ok(candidates
+        .iter()
+        .find(|dir| has_web_client(dir))
+        .or(candidates.first())
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from("frontend/dist")))
+}
 pub const DEFAULT_REDIS_PREFIX: &str = "letschat:";
 
 /// Where events cross between instances.
@@ -629,12 +747,15 @@ impl Config {
 
         let metrics_bind = metrics_bind(args.metrics_bind.as_deref(), bind)?;
 
-        let database_url = args
-            .database_url
-            .clone()
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let data_dir = data_dir(args.data_dir.as_deref())?;
+        let database_url = database_url(args.database_url.as_deref(), &data_dir)?;
         let backend =
             crate::db::DbUrl::parse(&database_url).map_err(|why| bad("DATABASE_URL", why))?;
+        let trusted_proxies = match args.trusted_proxies.as_deref() {
+            None => crate::client_addr::TrustedProxies::default(),
+            Some(raw) => crate::client_addr::TrustedProxies::parse(raw)
+                .map_err(|why| bad("LETSCHAT_TRUSTED_PROXIES", why))?,
+        };
 
         let redis = match args.redis_url.as_deref().filter(|u| !u.is_empty()) {
             None => None,
@@ -692,12 +813,12 @@ impl Config {
         )?;
         let workers = parse_num("LETSCHAT_WORKERS", args.workers.as_deref(), 0usize, 0..=256)?;
 
-        let static_dir = PathBuf::from(args.static_dir.as_deref().unwrap_or("frontend/dist"));
+        let static_dir = static_dir(args.static_dir.as_deref())?;
 
         let jwt_secret = match args.jwt_secret.as_deref() {
             Some(s) if s.len() >= 32 => Secret::new(s.as_bytes().to_vec()),
             Some(_) => return Err(bad("LETSCHAT_JWT_SECRET", "must be at least 32 characters")),
-            None => load_or_create_secret(&backend.data_dir())
+            None => load_or_create_secret(&data_dir, &backend.data_dir())
                 .map_err(|why| bad("LETSCHAT_JWT_SECRET", why))?,
         };
 
@@ -830,6 +951,7 @@ impl Config {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Config {
             bind,
+            trusted_proxies,
             metrics_bind,
             database_url,
             redis,
@@ -868,9 +990,51 @@ impl Config {
                 10,
                 1..=1_000_000,
             )?,
-            uploads: upload_config(args)?,
+            uploads: upload_config(args, &data_dir)?,
             web,
+            data_dir,
         })
+    }
+}
+
+impl Config {
+    /// Logs where the server keeps its files and finds the web client (called at start, before
+    /// it listens): every path absolute, so an operator sees at once which folder is used.
+    pub fn log_paths(&self) {
+        tracing::info!(path = %self.data_dir.display(), "data folder");
+        match crate::db::DbUrl::parse(&self.database_url) {
+            Ok(crate::db::DbUrl::Sqlite(path)) => tracing::info!(path = %path, "database (SQLite)"),
+            _ => tracing::info!(
+                url = %crate::db::redact(&self.database_url),
+                "database (PostgreSQL)"
+            ),
+        }
+        tracing::info!(path = %self.uploads.dir.display(), "upload folder");
+        if has_web_client(&self.static_dir) {
+            tracing::info!(path = %self.static_dir.display(), "web client");
+        } else {
+            // When it was not given, say every place it was looked for.
+            let candidates = web_client_candidates();
+            let looked_in = if candidates.contains(&self.static_dir) {
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else {
+                self.static_dir.display().to_string()
+            };
+            tracing::warn!(
+                path = %self.static_dir.display(),
+                looked_in = %looked_in,
+                "web client not found (no index.html): / serves a page saying how to build it; set LETSCHAT_STATIC_DIR to the folder of the build"
+            );
+        }
+        if self.trusted_proxies.is_empty() {
+            tracing::info!("no trusted proxies: X-Forwarded-For and Forwarded are ignored");
+        } else {
+            tracing::info!(networks = %self.trusted_proxies, "trusted proxies");
+        }
     }
 }
 
@@ -899,7 +1063,7 @@ fn parse_bool(var: &'static str, raw: Option<&str>, default: bool) -> Result<boo
     }
 }
 
-fn upload_config(args: &ServeArgs) -> Result<UploadConfig, ConfigError> {
+fn upload_config(args: &ServeArgs, data_dir: &Path) -> Result<UploadConfig, ConfigError> {
     let d = UploadConfig::default();
     let (second, minute, day) = (
         Duration::from_secs(1),
@@ -907,12 +1071,10 @@ fn upload_config(args: &ServeArgs) -> Result<UploadConfig, ConfigError> {
         Duration::from_secs(86_400),
     );
     Ok(UploadConfig {
-        dir: args
-            .upload_dir
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map_or(d.dir, PathBuf::from),
+        dir: match args.upload_dir.as_deref().map(str::trim) {
+            None | Some("") => data_dir.join("uploads"),
+            Some(raw) => absolute(Path::new(raw)).map_err(|why| bad("LETSCHAT_UPLOAD_DIR", why))?,
+        },
         max_bytes: parse_num(
             "LETSCHAT_MAX_UPLOAD_BYTES",
             args.max_upload_bytes.as_deref(),
@@ -1110,19 +1272,25 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("'{s}' is not a duration like 7d or 12h ({e})"))
 }
 
-fn load_or_create_secret(dir: &Path) -> Result<Secret, String> {
+/// The secret kept in `dir/jwt_secret`, generated there when there is none. `earlier` is where
+/// earlier versions kept it (beside the SQLite database); one found there is used (and the log
+/// says to move it), so that a server upgraded without `LETSCHAT_DATA_DIR` keeps its tokens.
+fn load_or_create_secret(dir: &Path, earlier: &Path) -> Result<Secret, String> {
     let path = dir.join("jwt_secret");
-    if let Ok(hexed) = std::fs::read_to_string(&path) {
-        let bytes = hex::decode(hexed.trim())
-            .map_err(|_| format!("{} is not a hex-encoded secret", path.display()))?;
-        if bytes.len() < 32 {
-            return Err(format!(
-                "{} holds a secret shorter than 32 bytes",
-                path.display()
-            ));
-        }
+    let earlier = absolute(&earlier.join("jwt_secret"))?;
+    if !path.exists() && earlier != path && earlier.is_file() {
+        let secret = read_secret(&earlier)?;
+        tracing::warn!(
+            path = %earlier.display(),
+            data_dir_path = %path.display(),
+            "LETSCHAT_JWT_SECRET is unset; using the secret kept beside the database (move it into the data folder)"
+        );
+        return Ok(secret);
+    }
+    if path.exists() {
+        let secret = read_secret(&path)?;
         tracing::warn!(path = %path.display(), "LETSCHAT_JWT_SECRET is unset; using the secret kept in the data folder");
-        return Ok(Secret::new(bytes));
+        return Ok(secret);
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let bytes: [u8; 64] = rand::random();
@@ -1130,6 +1298,20 @@ fn load_or_create_secret(dir: &Path) -> Result<Secret, String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     tracing::warn!(path = %path.display(), "LETSCHAT_JWT_SECRET is unset; generated a secret and kept it in the data folder (set it explicitly in production)");
     Ok(Secret::new(bytes.to_vec()))
+}
+
+fn read_secret(path: &Path) -> Result<Secret, String> {
+    let hexed = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = hex::decode(hexed.trim())
+        .map_err(|_| format!("{} is not a hex-encoded secret", path.display()))?;
+    if bytes.len() < 32 {
+        return Err(format!(
+            "{} holds a secret shorter than 32 bytes",
+            path.display()
+        ));
+    }
+    Ok(Secret::new(bytes))
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
@@ -1163,10 +1345,17 @@ mod tests {
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(c.token_ttl.as_secs(), 7 * 24 * 3600);
         assert_eq!(c.bcrypt_cost, 12);
-        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        let data = std::env::current_dir().unwrap().join("data");
+        assert_eq!(c.data_dir, data);
+        assert_eq!(
+            c.database_url,
+            format!("sqlite://{}", data.join("letschat.db").display())
+        );
         assert_eq!(c.metrics_bind, None);
+        assert!(c.trusted_proxies.is_empty());
+        assert!(c.static_dir.is_absolute(), "{}", c.static_dir.display());
         let u = &c.uploads;
-        assert_eq!(u.dir, PathBuf::from("data/uploads"));
+        assert_eq!(u.dir, data.join("uploads"));
         assert_eq!(u.max_bytes, 25 * 1024 * 1024);
         assert_eq!(u.quota_bytes_per_day, 1024 * 1024 * 1024);
         assert_eq!(u.link_ttl, Duration::from_secs(3600));
@@ -1206,6 +1395,155 @@ mod tests {
             let e = Config::from_args(&a).expect_err(var).to_string();
             assert!(e.contains(var), "{e}");
         }
+    }
+
+    #[test]
+    fn files_resolve_from_the_data_folder_as_absolute_paths() {
+        let cwd = std::env::current_dir().unwrap();
+        let mut a = args();
+        a.data_dir = Some("state/chat".into());
+        let c = Config::from_args(&a).expect("valid");
+        assert_eq!(c.data_dir, cwd.join("state/chat"));
+        assert_eq!(
+            c.database_url,
+            format!("sqlite://{}", cwd.join("state/chat/letschat.db").display())
+        );
+        assert_eq!(c.uploads.dir, cwd.join("state/chat/uploads"));
+
+        // Given explicitly, they are not in the data folder; relative ones are made absolute.
+        a.database_url = Some("sqlite://db/chat.db".into());
+        a.upload_dir = Some("files".into());
+        a.static_dir = Some("web".into());
+        let c = Config::from_args(&a).expect("valid");
+        assert_eq!(
+            c.database_url,
+            format!("sqlite://{}", cwd.join("db/chat.db").display())
+        );
+        assert_eq!(c.uploads.dir, cwd.join("files"));
+        assert_eq!(c.static_dir, cwd.join("web"));
+        for url in [
+            "sqlite:///var/lib/letschat/chat.db",
+            "sqlite://:memory:",
+            "postgres://chat:pw@db.internal/chat",
+        ] {
+            a.database_url = Some(url.into());
+            assert_eq!(Config::from_args(&a).expect(url).database_url, url);
+        }
+        a.data_dir = Some("/srv/letschat".into());
+        a.database_url = None;
+        a.upload_dir = Some(" ".into());
+        let c = Config::from_args(&a).expect("valid");
+        assert_eq!(c.database_url, "sqlite:///srv/letschat/letschat.db");
+        assert_eq!(c.uploads.dir, PathBuf::from("/srv/letschat/uploads"));
+    }
+
+    #[test]
+    fn the_generated_secret_is_kept_in_the_data_folder_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut a = args();
+        a.jwt_secret = None;
+        a.data_dir = Some(data.display().to_string());
+        a.database_url = Some("postgres://chat@db.internal/chat".into());
+        let first = Config::from_args(&a).expect("valid").jwt_secret;
+        let path = data.join("jwt_secret");
+        assert!(path.is_file());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        }
+        let again = Config::from_args(&a).expect("valid").jwt_secret;
+        assert_eq!(first.expose(), again.expose());
+        assert_eq!(first.expose().len(), 64);
+    }
+
+    #[test]
+    fn a_secret_kept_beside_the_database_by_earlier_versions_is_still_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let db_dir = dir.path().join("db");
+        std::fs::create_dir_all(&db_dir).unwrap();
+        std::fs::write(db_dir.join("jwt_secret"), hex::encode([7u8; 40])).unwrap();
+        let mut a = args();
+        a.jwt_secret = None;
+        a.data_dir = Some(dir.path().join("data").display().to_string());
+        a.database_url = Some(format!("sqlite://{}", db_dir.join("chat.db").display()));
+        let c = Config::from_args(&a).expect("valid");
+        assert_eq!(c.jwt_secret.expose(), &[7u8; 40]);
+        assert!(
+            !dir.path().join("data/jwt_secret").exists(),
+            "none generated"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies() {
+        let mut a = args();
+        a.trusted_proxies = Some("127.0.0.1/32, ::1/128,10.0.0.0/8".into());
+        let c = Config::from_args(&a).expect("valid");
+        assert_eq!(
+            c.trusted_proxies.to_string(),
+            "127.0.0.1/32,::1/128,10.0.0.0/8"
+        );
+        a.trusted_proxies = Some("  ".into());
+        assert!(Config::from_args(&a)
+            .expect("empty")
+            .trusted_proxies
+            .is_empty());
+        a.trusted_proxies = Some("10.0.0.0/8,proxy.internal".into());
+        let e = Config::from_args(&a).expect_err("a name").to_string();
+        assert!(
+            e.contains("LETSCHAT_TRUSTED_PROXIES") && e.contains("proxy.internal"),
+            "{e}"
+        );
+    }
+
+    /// Every setting's help ends with `[default: …]`; where that is a value, giving it
+    /// explicitly configures the same server as leaving the setting unset.
+    #[test]
+    fn the_documented_defaults_are_the_real_ones() {
+        use clap::{CommandFactory, FromArgMatches, Parser};
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let mut command = Cli::command();
+        command.build();
+        let mut argv = vec!["letschat".to_owned()];
+        let mut checked = 0;
+        for arg in command.get_arguments() {
+            let Some(env) = arg.get_env() else { continue };
+            let env = env.to_string_lossy().into_owned();
+            let help = arg
+                .get_long_help()
+                .or(arg.get_help())
+                .map(ToString::to_string);
+            let help = help.unwrap_or_default();
+            let default = help
+                .rsplit_once("[default: ")
+                .and_then(|(_, rest)| rest.strip_suffix(']'))
+                .unwrap_or_else(|| panic!("{env}: no [default: …] at the end of {help:?}"));
+            let literal = !default.contains(['<', ' ']) && !["none", "off"].contains(&default);
+            if literal
+                && !["LETSCHAT_JWT_SECRET", "RUST_LOG", "LETSCHAT_LOG_FORMAT"]
+                    .contains(&env.as_str())
+            {
+                argv.push(format!("--{}", arg.get_long().unwrap_or_default()));
+                argv.push(default.to_owned());
+                checked += 1;
+            }
+        }
+        assert!(checked >= 40, "{checked}: {argv:?}");
+        let matches = command
+            .try_get_matches_from(&argv)
+            .expect("the defaults parse");
+        let mut explicit = Cli::from_arg_matches(&matches).expect("args").serve;
+        explicit.jwt_secret = args().jwt_secret;
+        let explicit = Config::from_args(&explicit).expect("the defaults are valid");
+        let implicit = Config::from_args(&args()).expect("valid");
+        assert_eq!(format!("{explicit:?}"), format!("{implicit:?}"), "{argv:?}");
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! Bounds on what one HTTP connection can hold: a per-client-address cap on concurrent
 //! connections, a write timeout for clients that stop reading (the socket's `TCP_USER_TIMEOUT`),
 //! and a deadline for request bodies. See README, "Limits".
+//!
+//! Connections are counted when they are accepted, before any request (and so any forwarding
+//! header) has arrived: by their TCP peer. A trusted reverse proxy (`LETSCHAT_TRUSTED_PROXIES`)
+//! carries many clients' connections, so its own are not counted; the proxy is where
+//! connections per client are bounded then (nginx: `limit_conn`).
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -22,6 +27,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, ResponseError};
 use futures_util::Stream;
 
+use crate::client_addr::TrustedProxies;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -103,11 +109,12 @@ impl Drop for ConnectionSlot {
 }
 
 /// The `HttpServer::on_connect` callback: sets the socket's write timeout and counts the
-/// connection against its client address.
+/// connection against its client address, unless that is a trusted proxy.
 pub fn on_connect(
     counter: ConnectionCounter,
     cap: u32,
     write_timeout: Duration,
+    trusted: TrustedProxies,
 ) -> impl Fn(&dyn Any, &mut Extensions) + Send + Sync + 'static {
     move |io: &dyn Any, ext: &mut Extensions| {
         let Some(stream) = io.downcast_ref::<actix_web::rt::net::TcpStream>() else {
@@ -115,6 +122,7 @@ pub fn on_connect(
         };
         set_write_timeout(stream, write_timeout);
         match stream.peer_addr() {
+            Ok(peer) if trusted.contains(peer.ip()) => {}
             Ok(peer) => {
                 ext.insert(counter.acquire(peer.ip(), cap));
             }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod background;
 pub mod broker;
 pub mod cli;
+pub mod client_addr;
 pub mod cluster_presence;
 pub mod config;
 pub mod db;

@@ -17,7 +17,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "letschat",
     version,
-    about = "Let's Chat: a self-hostable 1:1 chat server"
+    about = "Let's Chat: a self-hostable 1:1 chat server",
+    after_help = "Every option can be given as the environment variable shown with it. Files and \
+folders the server creates are private to its user (mode 0600 and 0700). `letschat admin --help` \
+lists the administration commands (DATABASE_URL, LETSCHAT_DATA_DIR, LETSCHAT_BCRYPT_COST and \
+LETSCHAT_ADMIN_PASSWORD)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -33,10 +37,15 @@ enum Command {
     /// Print the OpenAPI document (YAML) to standard output.
     Openapi,
     /// Manage administrators, directly in the database (no server needed).
+    #[command(
+        after_help = "A new password is taken from --generate or --password-stdin when given, \
+else from LETSCHAT_ADMIN_PASSWORD [default: none], else asked for on the terminal."
+    )]
     Admin(letschat::cli::AdminArgs),
 }
 
 fn main() -> ExitCode {
+    private_files();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Openapi) => match letschat::openapi::yaml() {
@@ -55,8 +64,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// Files and folders the process creates are its user's only (0600, 0700): the database and
+/// its WAL and shared-memory files, the generated secret, uploads and their folders.
+fn private_files() {
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file-mode creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
 fn serve(args: ServeArgs) -> ExitCode {
-    letschat::telemetry::init();
+    if let Err(e) =
+        letschat::telemetry::init(args.log_filter.as_deref(), args.log_format.as_deref())
+    {
+        eprintln!("letschat: {e}");
+        return ExitCode::from(2);
+    }
     letschat::startup::raise_open_file_limit();
     let config = match Config::from_args(&args) {
         Ok(c) => c,
@@ -65,6 +89,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    config.log_paths();
     let result = actix_web::rt::System::new().block_on(async move {
         let app = Application::build(config)
             .await

@@ -195,6 +195,7 @@ impl Application {
             ConnectionCounter::default(),
             config.http.max_connections_per_ip,
             config.http.write_timeout,
+            config.trusted_proxies.clone(),
         ))
         .listen(listener)
         .map_err(|source| StartupError::Bind {

@@ -1,6 +1,10 @@
 //! Logging: `tracing` to stderr, filtered by `RUST_LOG` (default `info`); JSON lines when
-//! `LETSCHAT_LOG_FORMAT=json`. One line per HTTP request (`RequestSpan`).
+//! `LETSCHAT_LOG_FORMAT=json`, else text, coloured only when stderr is a terminal (and
+//! `NO_COLOR` is unset), so that a log written to a file or a journal holds no escape codes.
+//! One line per HTTP request (`RequestSpan`), naming the client address the rate limits use
+//! ([`crate::client_addr::client_ip`]).
 
+use std::io::IsTerminal;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
@@ -14,11 +18,28 @@ use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 
-pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("LETSCHAT_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+/// Starts logging with `filter` (`RUST_LOG`; `info` when unset or empty) in `format`
+/// (`LETSCHAT_LOG_FORMAT`: `text`, the default, or `json`). An invalid value is an error naming
+/// its variable.
+pub fn init(filter: Option<&str>, format: Option<&str>) -> Result<(), String> {
+    let filter = match filter.map(str::trim).filter(|f| !f.is_empty()) {
+        None => EnvFilter::new("info"),
+        Some(f) => EnvFilter::try_new(f).map_err(|e| format!("invalid RUST_LOG: '{f}': {e}"))?,
+    };
+    let json = match format.map(|f| f.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("" | "text") => false,
+        Some("json") => true,
+        Some(other) => {
+            return Err(format!(
+                "invalid LETSCHAT_LOG_FORMAT: '{other}' is not text or json"
+            ))
+        }
+    };
+    let ansi = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let result = if json {
         builder.json().try_init()
@@ -27,6 +48,7 @@ pub fn init() {
     };
     // Already initialised (tests start several servers in one process): keep the first.
     drop(result);
+    Ok(())
 }
 
 /// Refused requests (429, 408, 503) logged one by one, per second and in a burst; past this
@@ -89,7 +111,7 @@ impl RootSpanBuilder for RequestSpan {
         if upgrade {
             return Span::none();
         }
-        DefaultRootSpanBuilder::on_request_start(request)
+        root_span(request)
     }
 
     fn on_request_end<B: MessageBody>(
@@ -104,6 +126,45 @@ impl RootSpanBuilder for RequestSpan {
             Err(e) => log_failed(&span, e),
         }
     }
+}
+
+/// The request's span: `tracing_actix_web`'s fields, with `http.client_ip` the address the
+/// server itself goes by (its `root_span!` takes any `X-Forwarded-For` or `Forwarded` at its
+/// word).
+fn root_span(request: &ServiceRequest) -> Span {
+    let user_agent = request
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let route = request.match_pattern();
+    let route = route.as_deref().unwrap_or("default");
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let client_ip = crate::client_addr::client_ip(request.request());
+    let method = request.method();
+    tracing::info_span!(
+        "HTTP request",
+        http.method = %method,
+        http.route = %route,
+        http.flavor = ?request.version(),
+        http.scheme = %request.connection_info().scheme(),
+        http.host = %request.connection_info().host(),
+        http.client_ip = %client_ip,
+        http.user_agent = %user_agent,
+        http.target = %request.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
+        http.status_code = tracing::field::Empty,
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        request_id = %request_id,
+        exception.message = tracing::field::Empty,
+        exception.details = tracing::field::Empty,
+    )
 }
 
 /// Whether a refused request's line may be written; if so, how many went unlogged before it.
@@ -158,7 +219,7 @@ fn log_request<B>(response: &ServiceResponse<B>) {
         .get::<RequestId>()
         .map(ToString::to_string)
         .unwrap_or_default();
-    let info = req.connection_info();
+    let client_ip = crate::client_addr::client_ip(req);
     let user_agent = req
         .headers()
         .get(actix_web::http::header::USER_AGENT)
@@ -179,7 +240,7 @@ fn log_request<B>(response: &ServiceResponse<B>) {
                 http.method = %req.method(),
                 http.route = %route.as_deref().unwrap_or(""),
                 http.target = %req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
-                http.client_ip = %info.realip_remote_addr().unwrap_or(""),
+                http.client_ip = %client_ip,
                 http.user_agent = %user_agent,
                 http.status_code = status,
                 exception.message = error,

@@ -64,10 +64,10 @@ pub struct AuthResponse {
     pub device_token: String,
 }
 
+/// The client's address: the peer, or the client a trusted proxy forwarded (see
+/// [`crate::client_addr`]).
 pub(super) fn client_ip(req: &HttpRequest) -> std::net::IpAddr {
-    req.peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    crate::client_addr::client_ip(req)
 }
 
 /// The address and `User-Agent` a sign-in comes from (for its session).

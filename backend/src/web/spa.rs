@@ -66,7 +66,8 @@ struct Site {
 pub fn configure(cfg: &mut web::ServiceConfig, dir: &Path, serve_sourcemaps: bool) {
     let index: PathBuf = dir.join("index.html");
     if !index.is_file() {
-        tracing::warn!(dir = %dir.display(), "no web app found; serving a placeholder page");
+        // Said once at start (`Config::log_paths`); this runs once per worker.
+        tracing::debug!(dir = %dir.display(), "no web app found; serving a placeholder page");
         cfg.default_service(web::to(placeholder));
         return;
     }

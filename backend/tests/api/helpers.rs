@@ -55,6 +55,9 @@ pub fn postgres_url() -> Option<String> {
 pub fn test_config(database_url: String) -> Config {
     Config {
         bind: "127.0.0.1:0".parse().unwrap(),
+        // `build_app` gives each server a data folder of its own.
+        data_dir: std::env::temp_dir().join("letschat-test-data"),
+        trusted_proxies: Default::default(),
         metrics_bind: None,
         database_url,
         redis: None,
@@ -128,6 +131,7 @@ pub async fn build_app(tweak: impl FnOnce(&mut Config)) -> (TestApp, Application
     let dir = tempfile::tempdir().unwrap();
     let (url, pg) = fresh_database(dir.path());
     let mut config = test_config(url);
+    config.data_dir = dir.path().to_path_buf();
     config.uploads.dir = dir.path().join("uploads");
     tweak(&mut config);
     build_on(config, dir, pg).await

@@ -13,6 +13,7 @@ use letschat::config::RedisConfig;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with, spawn_instance_of, TestApp, User};
+use crate::nginx_support::TestNginx;
 use crate::support::admin;
 use crate::ws_support::Ws;
 
@@ -690,94 +691,6 @@ async fn an_instance_killed_under_load_loses_nothing_acknowledged() {
         .cloned()
         .unwrap();
     assert_eq!(carol_row["online"], false);
-}
-
-/// A real nginx (the Debian package) of the test's own, round-robining two upstreams, with the
-/// WebSocket upgrade headers the deployment guide gives.
-struct TestNginx {
-    port: u16,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl TestNginx {
-    fn start(upstreams: &[u16]) -> TestNginx {
-        let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let d = dir.path().display();
-        let servers: String = upstreams
-            .iter()
-            .map(|p| format!("server 127.0.0.1:{p};\n"))
-            .collect();
-        let conf = format!(
-            r#"daemon off;
-user root;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    upstream letschat {{
-        {servers}
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        location /api/ws {{
-            proxy_pass http://letschat;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection "upgrade";
-            proxy_set_header Host $http_host;
-            proxy_read_timeout 120s;
-            proxy_send_timeout 120s;
-        }}
-        location / {{
-            proxy_pass http://letschat;
-            proxy_set_header Host $http_host;
-        }}
-    }}
-}}
-"#
-        );
-        let path = dir.path().join("nginx.conf");
-        std::fs::write(&path, conf).unwrap();
-        let child = Command::new("nginx")
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx runs (Debian package nginx)");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "nginx did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        TestNginx {
-            port,
-            child,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for TestNginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Through a real nginx round-robining two real server processes: every connection of Bob's

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod nginx_support;
 mod support;
 
 mod account;
@@ -21,6 +22,8 @@ mod low_findings;
 mod messages;
 mod metrics;
 mod openapi;
+mod operator;
+mod proxies;
 mod rate_limits;
 mod rooms;
 mod sessions;
