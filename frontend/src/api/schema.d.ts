@@ -545,7 +545,13 @@ export interface paths {
          */
         get: operations["history"];
         put?: never;
-        /** Send a message. Idempotent by `client_msg_id`. */
+        /**
+         * Send a message. Idempotent by `client_msg_id`.
+         * @description Storing it moves the sender's own read marker forward to it (replying means having read the
+         *     conversation): the room's `read_up_to` for the sender becomes its `seq` and what came before
+         *     no longer counts as unread for them. No `read` frame is sent for that move; the other
+         *     member's marker does not change. The same holds for a `send` frame on the WebSocket.
+         */
         post: operations["send"];
         delete?: never;
         options?: never;
@@ -760,7 +766,11 @@ export interface components {
             /** @description true to grant the admin role, false to remove it. */
             is_admin: boolean;
         };
-        /** @description A room as administrators see it. */
+        /**
+         * @description A room as administrators see it. Not a member's `Room`: an administrator reads rooms they
+         *     are not in, so it has no `unread_count` or `read_up_to` (those are each member's own, shown
+         *     to them by `GET /api/rooms`).
+         */
         AdminRoom: {
             /** Format: date-time */
             created_at: string;
@@ -1150,6 +1160,19 @@ export interface components {
             last_seq: components["schemas"]["Seq"];
             /** @description The two members. */
             members: components["schemas"]["User"][];
+            /**
+             * @description The caller's own read marker: the highest seq they have read (0 for none). It moves
+             *     forward with `POST /api/rooms/{room_id}/read` and `read` frames, and to the message they
+             *     send when they send one (replying means having read the conversation).
+             */
+            read_up_to: components["schemas"]["Seq"];
+            /**
+             * Format: int64
+             * @description The caller's own: messages after their read marker, deleted ones not counted — the
+             *     number `GET /api/contacts` shows for this room (and still shown once the contact is
+             *     removed).
+             */
+            unread_count: number;
         };
         /**
          * Format: int64
@@ -1447,6 +1470,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
             429: {
                 headers: {
@@ -1501,7 +1533,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageEditDto"][];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
+            /** @description Missing or non-Bearer `Authorization`, or a malformed, invalid, expired (`token expired`) or revoked (`token revoked`) token (`unauthorized`; the message says which) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1521,6 +1553,15 @@ export interface operations {
             };
             /** @description No such message */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1694,6 +1735,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
             429: {
                 headers: {
@@ -1782,7 +1832,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid cursor or limit */
+            /** @description Invalid cursor or limit; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2156,6 +2206,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
             429: {
                 headers: {
@@ -2286,7 +2345,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `is_admin` missing or not a boolean */
+            /** @description `is_admin` missing or not a boolean; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2378,6 +2437,15 @@ export interface operations {
             };
             /** @description Administrators cannot deactivate themselves; the account was deleted by its owner */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2513,7 +2581,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid password */
+            /** @description Invalid password; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2605,6 +2673,15 @@ export interface operations {
             };
             /** @description The account was deleted by its owner: it cannot come back */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3218,6 +3295,15 @@ export interface operations {
             };
             /** @description Not one of the caller's contacts */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4018,6 +4104,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
             429: {
                 headers: {
@@ -4077,7 +4172,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChangesPage"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
+            /** @description Missing or non-Bearer `Authorization`, or a malformed, invalid, expired (`token expired`) or revoked (`token revoked`) token (`unauthorized`; the message says which) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4095,7 +4190,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid `after` or `limit` */
+            /** @description Invalid `after` or `limit`; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4183,7 +4278,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid cursor or limit */
+            /** @description Invalid cursor or limit; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4322,7 +4417,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid client_msg_id or body, `reply_to` is not a message of this room that is not deleted, or `attachments` names more than 10 uploads, one twice, or one that is not the caller's (`validation_failed`; every invalid field at once) */
+            /** @description Invalid client_msg_id or body, `reply_to` is not a message of this room that is not deleted, or `attachments` names more than 10 uploads, one twice, or one that is not the caller's (`validation_failed`; every invalid field at once); or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4385,7 +4480,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
+            /** @description Missing or non-Bearer `Authorization`, or a malformed, invalid, expired (`token expired`) or revoked (`token revoked`) token (`unauthorized`; the message says which) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4405,6 +4500,15 @@ export interface operations {
             };
             /** @description No such room or message, or the caller is not in the room */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4479,7 +4583,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
+            /** @description Missing or non-Bearer `Authorization`, or a malformed, invalid, expired (`token expired`) or revoked (`token revoked`) token (`unauthorized`; the message says which) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4542,7 +4646,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid body */
+            /** @description Invalid body; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4610,7 +4714,7 @@ export interface operations {
                     "application/json": components["schemas"]["Message"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
+            /** @description Missing or non-Bearer `Authorization`, or a malformed, invalid, expired (`token expired`) or revoked (`token revoked`) token (`unauthorized`; the message says which) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4637,7 +4741,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not exactly one emoji, or the message already carries 20 different emoji */
+            /** @description Not exactly one emoji, or the message already carries 20 different emoji; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4705,7 +4809,7 @@ export interface operations {
                     "application/json": components["schemas"]["Message"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
+            /** @description Missing or non-Bearer `Authorization`, or a malformed, invalid, expired (`token expired`) or revoked (`token revoked`) token (`unauthorized`; the message says which) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4723,7 +4827,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not exactly one emoji */
+            /** @description Not exactly one emoji; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4840,7 +4944,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Negative or missing up_to */
+            /** @description Negative or missing up_to; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5030,6 +5134,15 @@ export interface operations {
             };
             /** @description No such session of the caller (another user's, one that already ended, or an id that is not an integer) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
