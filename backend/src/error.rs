@@ -44,6 +44,9 @@ pub enum ApiError {
     /// The request body did not arrive in time; the connection is closed after the answer.
     #[error("the request body did not arrive within {timeout_secs} s")]
     RequestTimeout { timeout_secs: u64 },
+    /// A plain request where only a WebSocket upgrade is served (`GET /api/ws`).
+    #[error("{0}")]
+    UpgradeRequired(String),
 }
 
 impl ApiError {
@@ -103,6 +106,7 @@ impl ApiError {
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",
             ApiError::RequestTimeout { .. } => "request_timeout",
+            ApiError::UpgradeRequired(_) => "upgrade_required",
         }
     }
 
@@ -145,6 +149,7 @@ impl ResponseError for ApiError {
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
         }
     }
 
@@ -167,6 +172,12 @@ impl ResponseError for ApiError {
             // connection.
             ApiError::RequestTimeout { .. } => {
                 res.force_close();
+            }
+            // RFC 9110 says which protocol to upgrade to; RFC 6455 which WebSocket version.
+            ApiError::UpgradeRequired(_) => {
+                res.insert_header((header::UPGRADE, "websocket"));
+                res.insert_header((header::CONNECTION, "Upgrade"));
+                res.insert_header((header::SEC_WEBSOCKET_VERSION, "13"));
             }
             _ => {}
         }

@@ -42,6 +42,16 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .description(Some(
+                        "The `token` from `/api/auth/register` or `/api/auth/login`, as \
+                         `Authorization: Bearer <token>`. A request without it is 401 \
+                         `unauthorized`, and so is one whose token is refused; the message says \
+                         why, so that a client knows to sign in again: `missing Authorization \
+                         header: ...`, `the Authorization header uses the 'Basic' scheme, not \
+                         Bearer: ...`, `token malformed: ...`, `token invalid: ...`, `token \
+                         expired` (past its lifetime, `LETSCHAT_TOKEN_TTL`) or `token revoked` \
+                         (its session ended: logout, revocation, a password change).",
+                    ))
                     .build(),
             ),
         );
@@ -96,7 +106,8 @@ fn set_text_patterns(api: &mut utoipa::openapi::OpenApi) {
 /// - with a JSON body (`ApiJson`): 400 `invalid_json`, 413 `payload_too_large`, 415
 ///   `unsupported_media_type`, 422 `validation_failed`, and 408 `request_timeout` when the body
 ///   does not arrive within the body deadline;
-/// - with query parameters (`ApiQuery`): 422 `validation_failed`;
+/// - with query parameters (`ApiQuery`), or integer path parameters (`json::path_error`): 422
+///   `validation_failed`;
 /// - with a security requirement (`AuthUser`): 401 `unauthorized`.
 fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::header::HeaderBuilder;
@@ -159,8 +170,12 @@ fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
         ),
         (
             "422",
-            error("A field is missing or invalid (`validation_failed`, naming it in `fields`)")
-                .build(),
+            error(
+                "Fields missing, of the wrong type or invalid (`validation_failed`, naming every \
+                 one at once in `fields`); a body that is not a JSON object says so in the \
+                 message, with `fields` empty",
+            )
+            .build(),
         ),
     ];
     let with_query = [(
@@ -170,9 +185,18 @@ fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
         )
         .build(),
     )];
+    let with_path = [(
+        "422",
+        error("A path parameter is not an integer (`validation_failed`, naming it in `fields`)")
+            .build(),
+    )];
     let with_auth = [(
         "401",
-        error("Missing, invalid, expired or revoked token (`unauthorized`)").build(),
+        error(
+            "Missing or non-Bearer `Authorization`, or a malformed, invalid, expired (`token \
+             expired`) or revoked (`token revoked`) token (`unauthorized`; the message says which)",
+        )
+        .build(),
     )];
     for item in api.paths.paths.values_mut() {
         for op in [
@@ -190,6 +214,11 @@ fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
                 op.parameters.iter().flatten().any(
                     |p| matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query)),
                 );
+            let has_path_integer = op
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| crate::api::integer_path_parameter(p).is_some());
             let has_auth = op.security.as_ref().is_some_and(|s| !s.is_empty());
             let responses = &mut op.responses.responses;
             let mut add = |set: &[(&str, utoipa::openapi::Response)]| {
@@ -206,8 +235,22 @@ fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
             if has_query {
                 add(&with_query);
             }
+            if has_path_integer {
+                add(&with_path);
+            }
             if has_auth {
                 add(&with_auth);
+            }
+            // A route that documents its own 422 names the path parameters' too.
+            if has_path_integer {
+                if let Some(RefOr::T(r)) = op.responses.responses.get_mut("422") {
+                    if !r.description.contains("path parameter") {
+                        r.description = format!(
+                            "{}; or a path parameter is not an integer (naming it in `fields`)",
+                            r.description.trim_end_matches('.')
+                        );
+                    }
+                }
             }
         }
     }
@@ -286,7 +329,12 @@ mod tests {
                     .into_iter()
                     .flatten()
                     .any(|p| p["in"] == "query");
-                if query {
+                let path_integer = op["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|p| p["in"] == "path" && p["schema"]["type"] == "integer");
+                if query || path_integer {
                     expected.push("422");
                 }
                 if op.get("security").is_some() {

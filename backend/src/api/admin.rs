@@ -356,7 +356,9 @@ pub async fn set_role(
     Ok(web::Json(user.into()))
 }
 
-/// A room as administrators see it.
+/// A room as administrators see it. Not a member's `Room`: an administrator reads rooms they
+/// are not in, so it has no `unread_count` or `read_up_to` (those are each member's own, shown
+/// to them by `GET /api/rooms`).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AdminRoom {
     pub id: RoomId,

@@ -189,6 +189,15 @@ pub struct RoomDto {
     /// The room's newest change (edit, delete, reaction); 0 while there is none.
     #[schema(minimum = 0)]
     pub last_change_seq: i64,
+    /// The caller's own: messages after their read marker, deleted ones not counted — the
+    /// number `GET /api/contacts` shows for this room (and still shown once the contact is
+    /// removed).
+    #[schema(minimum = 0)]
+    pub unread_count: i64,
+    /// The caller's own read marker: the highest seq they have read (0 for none). It moves
+    /// forward with `POST /api/rooms/{room_id}/read` and `read` frames, and to the message they
+    /// send when they send one (replying means having read the conversation).
+    pub read_up_to: Seq,
 }
 
 impl From<RoomView> for RoomDto {
@@ -199,6 +208,8 @@ impl From<RoomView> for RoomDto {
             created_at: utc(r.room.created_at),
             last_seq: r.room.last_seq,
             last_change_seq: r.room.last_change_seq,
+            unread_count: r.read.unread_count,
+            read_up_to: r.read.read_up_to,
         }
     }
 }

@@ -92,7 +92,6 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     }
 }
 
-/// Parses a JSON document into `T`, with the contract's errors.
 /// A JSON body rendered ahead (on a background thread, by [`render`]), answered as 200.
 pub struct Rendered(pub Vec<u8>);
 
@@ -130,20 +129,14 @@ impl actix_web::Responder for Rendered {
     }
 }
 
+/// Parses a JSON document into `T`, with the contract's errors: bad syntax is 400
+/// `invalid_json`; a document of the wrong shape is 422 `validation_failed` naming every field
+/// that is missing or of the wrong type at once.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::InvalidJson(
             "the request body is empty; a JSON object is expected".into(),
         ));
-    }
-    // Every request body is an object; serde would also read a struct from an array.
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(
-            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-                Err(e) => ApiError::InvalidJson(format!("the body is not valid JSON: {e}")),
-                Ok(_) => ApiError::validation("body", "must be a JSON object"),
-            },
-        );
     }
     // Syntax first: a broken document is 400 even where a field check would fail before the
     // break (`{"a":1} trailing` lacks `b` before serde sees the trailing text).
@@ -152,45 +145,154 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "the body is not valid JSON: {e}"
         )));
     }
+    // Every request body is an object; serde would also read a struct from an array.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(not_an_object(body));
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => data_error(&path, &inner),
-            _ => ApiError::InvalidJson(format!("the body is not valid JSON: {inner}")),
+    let e = match serde_path_to_error::deserialize(&mut de) {
+        Ok(value) => {
+            de.end()
+                .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
+            return Ok(value);
         }
-    })?;
-    de.end()
-        .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
-    Ok(value)
+        Err(e) => e,
+    };
+    if e.inner().classify() != serde_json::error::Category::Data {
+        return Err(ApiError::InvalidJson(format!(
+            "the body is not valid JSON: {}",
+            e.inner()
+        )));
+    }
+    // serde stops at the first problem: find the others before answering.
+    let object = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(object)) => object,
+        _ => serde_json::Map::new(),
+    };
+    let mut fields = field_problems::<T>(object);
+    if fields.is_empty() {
+        // A problem the document's values do not show (a field given twice): serde's own.
+        match culprit(&e) {
+            Some((_, field, why)) => {
+                fields.insert(field, why);
+            }
+            None => {
+                return Err(ApiError::Validation {
+                    message: message(e.inner()),
+                    fields,
+                })
+            }
+        }
+    }
+    Err(ApiError::validation_fields(fields))
 }
 
-/// A well-formed document with the wrong shape: name the field.
-fn data_error(path: &str, inner: &serde_json::Error) -> ApiError {
-    let msg = inner.to_string();
-    // Drop serde_json's " at line L column C" suffix.
-    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
-    let mut fields = FieldErrors::new();
-    if let Some(missing) = msg
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split('`').next())
-    {
-        let field = if path == "." {
-            missing.to_owned()
-        } else {
-            format!("{path}.{missing}")
-        };
-        fields.insert(field, "is required".into());
-    } else {
-        let field = if path == "." || path.is_empty() {
-            "body".to_owned()
-        } else {
-            path.to_owned()
-        };
-        fields.insert(field, msg);
+/// A well-formed document that is not an object: said in the message. No field is at fault (and
+/// none is made up to stand for the document), so `fields` is empty.
+fn not_an_object(body: &[u8]) -> ApiError {
+    use serde_json::Value;
+    let kind = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Array(_)) => "an array",
+        Ok(Value::String(_)) => "a string",
+        Ok(Value::Number(_)) => "a number",
+        Ok(Value::Bool(_)) => "a boolean",
+        Ok(Value::Null) => "null",
+        _ => "something else",
+    };
+    ApiError::Validation {
+        message: format!("the request body must be a JSON object, not {kind}"),
+        fields: FieldErrors::new(),
     }
-    ApiError::validation_fields(fields)
+}
+
+/// serde_json's message without its " at line L column C" suffix.
+fn message(e: &impl std::fmt::Display) -> String {
+    let msg = e.to_string();
+    msg.split(" at line ").next().unwrap_or(&msg).to_owned()
+}
+
+/// What an error is about: the top-level key, the field to name in the answer (a path for
+/// nested values) and why; `None` when it names no field.
+fn culprit(e: &serde_path_to_error::Error<serde_json::Error>) -> Option<(String, String, String)> {
+    let path = e.path();
+    let msg = message(e.inner());
+    let top = match path.iter().next() {
+        Some(serde_path_to_error::Segment::Map { key }) => Some(key.clone()),
+        _ => None,
+    };
+    let named = |prefix: &str| {
+        msg.strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    if let Some(twice) = named("duplicate field `") {
+        let field = match &top {
+            None => twice.clone(),
+            Some(_) => format!("{path}.{twice}"),
+        };
+        return Some((top.unwrap_or(twice), field, "must be given once".into()));
+    }
+    match (top, named("missing field `")) {
+        (None, Some(missing)) => Some((missing.clone(), missing, "is required".into())),
+        (Some(top), Some(missing)) => {
+            Some((top, format!("{path}.{missing}"), "is required".into()))
+        }
+        (Some(top), None) => Some((top, path.to_string(), msg)),
+        (None, None) => None,
+    }
+}
+
+/// Values that stand in for a missing or refused field while the rest of a body is checked:
+/// one of them fits every field type the request bodies have.
+fn stand_ins() -> [serde_json::Value; 6] {
+    use serde_json::Value;
+    [
+        Value::String(String::new()),
+        Value::from(0),
+        Value::Bool(false),
+        Value::Array(Vec::new()),
+        Value::Object(serde_json::Map::new()),
+        Value::Null,
+    ]
+}
+
+/// Every field of `object` that `T` refuses and every one it needs that is missing, each with
+/// its reason. serde stops at the first problem, so after each one the field is given a
+/// stand-in that `T` accepts and the object is read again, until it reads (or nothing fits).
+fn field_problems<T: DeserializeOwned>(
+    object: serde_json::Map<String, serde_json::Value>,
+) -> FieldErrors {
+    let attempt =
+        |value: &serde_json::Value| serde_path_to_error::deserialize::<_, T>(value).map(|_| ());
+    let mut value = serde_json::Value::Object(object);
+    let mut problems = FieldErrors::new();
+    let mut next = attempt(&value);
+    // Each round settles one top-level key for good; the bound is only a backstop.
+    for _ in 0..64 {
+        let Err(e) = next else { break };
+        let Some((key, field, why)) = culprit(&e) else {
+            break;
+        };
+        problems.entry(field).or_insert(why);
+        let mut settled = None;
+        for stand_in in stand_ins() {
+            if let Some(object) = value.as_object_mut() {
+                object.insert(key.clone(), stand_in);
+            }
+            match attempt(&value) {
+                Err(e) if culprit(&e).is_some_and(|(k, _, _)| k == key) => continue,
+                other => {
+                    settled = Some(other);
+                    break;
+                }
+            }
+        }
+        match settled {
+            Some(result) => next = result,
+            None => break,
+        }
+    }
+    problems
 }
 
 /// Bad query strings are 422 `validation_failed`.
@@ -210,14 +312,44 @@ pub fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) ->
     ApiError::validation_fields(fields).into()
 }
 
-/// A path segment that cannot be an id names nothing that exists: 404. (Or the path is a
-/// documented one that does not take this method, e.g. `DELETE /api/contacts/search`: 405.)
-pub fn path_error(_: actix_web::error::PathError, req: &HttpRequest) -> actix_web::Error {
-    match super::method_not_allowed(req) {
-        Some(res) => {
-            actix_web::error::InternalError::from_response("method not allowed", res).into()
+/// A path parameter that cannot be what it stands for (`/api/rooms/abc/messages`) is 422
+/// `validation_failed` naming it, like a query parameter. (Or the path is a documented one that
+/// does not take this method, e.g. `DELETE /api/contacts/search`: 405.)
+pub fn path_error(err: actix_web::error::PathError, req: &HttpRequest) -> actix_web::Error {
+    if let Some(res) = super::method_not_allowed(req) {
+        return actix_web::error::InternalError::from_response("method not allowed", res).into();
+    }
+    let integers = req
+        .app_data::<web::Data<super::RouteTable>>()
+        .map(|table| table.integer_parameters(req.path()))
+        .unwrap_or_default();
+    let mut fields = FieldErrors::new();
+    for (name, raw) in req.match_info().iter() {
+        let value = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+        if integers.iter().any(|n| n == name) && value.parse::<i64>().is_err() {
+            fields.insert(name.to_owned(), not_an_integer(&value));
         }
-        None => ApiError::NotFound("no such resource".into()).into(),
+    }
+    if fields.is_empty() {
+        // None of the documented integers: what the extractor said.
+        let message = match &err {
+            actix_web::error::PathError::Deserialize(e) => format!("bad path parameter: {e}"),
+            other => other.to_string(),
+        };
+        return ApiError::Validation { message, fields }.into();
+    }
+    ApiError::validation_fields(fields).into()
+}
+
+/// Why a path or query value is not an integer, quoting at most 40 characters of it.
+fn not_an_integer(value: &str) -> String {
+    let shown: String = value.chars().take(40).collect();
+    let more = if shown.len() < value.len() { "…" } else { "" };
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        format!("must be an integer between -9223372036854775808 and 9223372036854775807, not '{shown}{more}'")
+    } else {
+        format!("must be an integer, not '{shown}{more}'")
     }
 }
 
@@ -425,13 +557,89 @@ mod tests {
             fields(parse::<Req>(br#"{"username":5,"n":1}"#).unwrap_err()),
             vec!["username"]
         );
-        assert_eq!(fields(parse::<Req>(br#"[1]"#).unwrap_err()), vec!["body"]);
-        assert_eq!(
-            fields(parse::<Req>(br#"["a", 1]"#).unwrap_err()),
-            vec!["body"]
-        );
         assert!(matches!(parse::<Req>(b"[1"), Err(ApiError::InvalidJson(_))));
         assert!(parse::<Req>(br#"{"username":"a","n":1}"#).is_ok());
+    }
+
+    fn problems(e: ApiError) -> (String, Vec<(String, String)>) {
+        match e {
+            ApiError::Validation { message, fields } => (message, fields.into_iter().collect()),
+            other => panic!("expected validation, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_field_problem_is_reported_at_once() {
+        let required = vec![
+            ("n".to_owned(), "is required".to_owned()),
+            ("username".to_owned(), "is required".to_owned()),
+        ];
+        assert_eq!(problems(parse::<Req>(b"{}").unwrap_err()).1, required);
+        // A wrong type and a missing field, both named, the type error with its reason.
+        let (_, got) = problems(parse::<Req>(br#"{"username": 5}"#).unwrap_err());
+        assert_eq!(got[0], ("n".to_owned(), "is required".to_owned()));
+        assert_eq!(got[1].0, "username");
+        assert!(got[1].1.contains("expected a string"), "{got:?}");
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            fields(parse::<Req>(br#"{"n": "1", "username": null, "other": []}"#).unwrap_err()),
+            vec!["n", "username"]
+        );
+        // A field given twice is named on its own.
+        assert_eq!(
+            problems(parse::<Req>(br#"{"username": "a", "n": 1, "n": 2}"#).unwrap_err()).1,
+            vec![("n".to_owned(), "must be given once".to_owned())]
+        );
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Send {
+        client_msg_id: String,
+        body: String,
+        reply_to: Option<i64>,
+        #[serde(default)]
+        attachments: Vec<String>,
+        #[serde(default)]
+        urgent: bool,
+        #[serde(deserialize_with = "integer")]
+        up_to: i64,
+    }
+
+    #[test]
+    fn optional_fields_are_not_required_and_nested_errors_keep_their_path() {
+        assert_eq!(
+            fields(parse::<Send>(b"{}").unwrap_err()),
+            vec!["body", "client_msg_id", "up_to"]
+        );
+        assert_eq!(
+            fields(
+                parse::<Send>(
+                    br#"{"body": 1, "reply_to": "x", "attachments": ["a", 2], "urgent": 1, "up_to": 1.5}"#
+                )
+                .unwrap_err()
+            ),
+            vec!["attachments[1]", "body", "client_msg_id", "reply_to", "up_to", "urgent"]
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_says_so_without_a_made_up_field() {
+        for (body, kind) in [
+            (&b"[]"[..], "an array"),
+            (b"[1, 2]", "an array"),
+            (br#""x""#, "a string"),
+            (b"42", "a number"),
+            (b"true", "a boolean"),
+            (b"null", "null"),
+        ] {
+            let (message, fields) = problems(parse::<Req>(body).unwrap_err());
+            assert_eq!(
+                message,
+                format!("the request body must be a JSON object, not {kind}")
+            );
+            assert!(fields.is_empty(), "{fields:?}");
+        }
     }
 
     #[derive(serde::Deserialize, Debug)]

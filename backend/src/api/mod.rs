@@ -71,40 +71,78 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(admin::audit);
 }
 
-/// The methods each documented path answers, to tell a wrong method (405) from a wrong path (404).
+/// The methods each documented path answers, to tell a wrong method (405) from a wrong path
+/// (404), and its integer path parameters, to name the one a request got wrong (422).
 #[derive(Debug, Default)]
 pub struct RouteTable {
     routes: Vec<(Vec<String>, Vec<Method>)>,
+    integers: Vec<(Vec<String>, Vec<String>)>,
+}
+
+/// The name of a parameter declared in the path with an integer schema.
+pub fn integer_path_parameter(
+    p: &utoipa::openapi::RefOr<utoipa::openapi::path::Parameter>,
+) -> Option<&str> {
+    use utoipa::openapi::{path::ParameterIn, schema::SchemaType, schema::Type, RefOr, Schema};
+    let RefOr::T(p) = p else { return None };
+    let integer = matches!(
+        &p.schema,
+        Some(RefOr::T(Schema::Object(o))) if o.schema_type == SchemaType::Type(Type::Integer)
+    );
+    (p.parameter_in == ParameterIn::Path && integer).then_some(p.name.as_str())
 }
 
 impl RouteTable {
     pub fn from_openapi(api: &utoipa::openapi::OpenApi) -> Self {
-        let routes = api
-            .paths
-            .paths
-            .iter()
-            .map(|(path, item)| {
-                let segments = path
-                    .trim_matches('/')
-                    .split('/')
-                    .map(str::to_owned)
-                    .collect();
-                let mut methods = Vec::new();
-                for (op, m) in [
-                    (&item.get, Method::GET),
-                    (&item.post, Method::POST),
-                    (&item.put, Method::PUT),
-                    (&item.delete, Method::DELETE),
-                    (&item.patch, Method::PATCH),
-                ] {
-                    if op.is_some() {
-                        methods.push(m);
-                    }
+        let mut table = RouteTable::default();
+        for (path, item) in &api.paths.paths {
+            let segments: Vec<String> = path
+                .trim_matches('/')
+                .split('/')
+                .map(str::to_owned)
+                .collect();
+            let mut methods = Vec::new();
+            let mut integers: Vec<String> = Vec::new();
+            let mut declared: Vec<&utoipa::openapi::RefOr<_>> =
+                item.parameters.iter().flatten().collect();
+            for (op, m) in [
+                (&item.get, Method::GET),
+                (&item.post, Method::POST),
+                (&item.put, Method::PUT),
+                (&item.delete, Method::DELETE),
+                (&item.patch, Method::PATCH),
+            ] {
+                if let Some(op) = op {
+                    methods.push(m);
+                    declared.extend(op.parameters.iter().flatten());
                 }
-                (segments, methods)
-            })
-            .collect();
-        RouteTable { routes }
+            }
+            for name in declared.into_iter().filter_map(integer_path_parameter) {
+                if !integers.iter().any(|n| n == name) {
+                    integers.push(name.to_owned());
+                }
+            }
+            table.integers.push((segments.clone(), integers));
+            table.routes.push((segments, methods));
+        }
+        table
+    }
+
+    /// The names of the integer path parameters of the documented path `path` matches.
+    pub fn integer_parameters(&self, path: &str) -> &[String] {
+        let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+        self.best_match(&segs)
+            .and_then(|pattern| self.integers.iter().find(|(p, _)| p == pattern))
+            .map_or(&[], |(_, names)| names.as_slice())
+    }
+
+    /// The documented path `segs` matches; a literal segment wins over a `{parameter}`.
+    fn best_match(&self, segs: &[&str]) -> Option<&Vec<String>> {
+        self.routes
+            .iter()
+            .filter(|(pattern, _)| matches_pattern(pattern, segs))
+            .max_by_key(|(pattern, _)| pattern.iter().filter(|p| !p.starts_with('{')).count())
+            .map(|(pattern, _)| pattern)
     }
 
     /// Methods allowed on a concrete path, if any documented path matches it. As in routing, a
@@ -113,12 +151,7 @@ impl RouteTable {
         let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
         let mut best: Option<(usize, Vec<Method>)> = None;
         for (pattern, methods) in &self.routes {
-            let matches = pattern.len() == segs.len()
-                && pattern
-                    .iter()
-                    .zip(&segs)
-                    .all(|(p, s)| (p.starts_with('{') && !s.is_empty()) || p == s);
-            if !matches {
+            if !matches_pattern(pattern, &segs) {
                 continue;
             }
             let literals = pattern.iter().filter(|p| !p.starts_with('{')).count();
@@ -131,6 +164,14 @@ impl RouteTable {
         best.map(|(_, allowed)| allowed)
             .filter(|allowed| !allowed.is_empty())
     }
+}
+
+fn matches_pattern(pattern: &[String], segs: &[&str]) -> bool {
+    pattern.len() == segs.len()
+        && pattern
+            .iter()
+            .zip(segs)
+            .all(|(p, s)| (p.starts_with('{') && !s.is_empty()) || p == s)
 }
 
 /// HEAD is GET without the body (RFC 9110, 9.3.2): the request is routed as a GET, and the HTTP
@@ -240,5 +281,19 @@ mod tests {
         assert_eq!(table.allowed("/api/contacts/7"), Some(vec![Method::DELETE]));
         assert_eq!(table.allowed("/api/nothing"), None);
         assert_eq!(table.allowed("/api/rooms//messages"), None);
+    }
+
+    #[test]
+    fn route_table_knows_the_integer_path_parameters() {
+        let table = RouteTable::from_openapi(&crate::openapi::build());
+        assert_eq!(
+            table.integer_parameters("/api/rooms/x/messages/y/reactions/z"),
+            ["room_id", "message_id"]
+        );
+        assert_eq!(table.integer_parameters("/api/contacts/bob"), ["user_id"]);
+        // A literal segment is no parameter; string parameters are not integers.
+        assert!(table.integer_parameters("/api/contacts/search").is_empty());
+        assert!(table.integer_parameters("/api/files/abc").is_empty());
+        assert!(table.integer_parameters("/api/nothing/1").is_empty());
     }
 }

@@ -161,6 +161,11 @@ pub struct SendMessageRequest {
 }
 
 /// Send a message. Idempotent by `client_msg_id`.
+///
+/// Storing it moves the sender's own read marker forward to it (replying means having read the
+/// conversation): the room's `read_up_to` for the sender becomes its `seq` and what came before
+/// no longer counts as unread for them. No `read` frame is sent for that move; the other
+/// member's marker does not change. The same holds for a `send` frame on the WebSocket.
 #[utoipa::path(
     tag = "rooms",
     security(("bearer" = [])),

@@ -25,9 +25,42 @@ pub struct AuthUser {
 
 /// The token of an `Authorization: Bearer` header, if any.
 pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    bearer(req).ok()
+}
+
+/// The token of the `Authorization: Bearer` header, or a 401 that says what is wrong with the
+/// header: missing, another scheme than Bearer, or no token after it.
+pub fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
+    const HOW: &str = "send 'Authorization: Bearer <token>'";
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Err(ApiError::Unauthorized(format!(
+            "missing Authorization header: {HOW}"
+        )));
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| {
+            ApiError::Unauthorized(format!(
+                "malformed Authorization header (not visible ASCII): {HOW}"
+            ))
+        })?
+        .trim();
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        // Name the scheme only when it looks like one: never echo a credential.
+        let named = scheme.len() <= 20 && scheme.bytes().all(|b| b.is_ascii_alphanumeric());
+        return Err(ApiError::Unauthorized(if named && !token.is_empty() {
+            format!("the Authorization header uses the '{scheme}' scheme, not Bearer: {HOW}")
+        } else {
+            format!("the Authorization header is not a Bearer token: {HOW}")
+        }));
+    }
+    match token.trim() {
+        "" => Err(ApiError::Unauthorized(format!(
+            "missing token after 'Bearer': {HOW}"
+        ))),
+        token => Ok(token),
+    }
 }
 
 /// The application state and the bearer token of `req`: what both extractors start from.
@@ -36,9 +69,7 @@ fn state_and_token(req: &HttpRequest) -> Result<(web::Data<AppState>, String), A
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ApiError::internal("application state missing"))?;
-    let token = bearer_token(req).map(str::to_owned).ok_or_else(|| {
-        ApiError::Unauthorized("missing 'Authorization: Bearer <token>' header".into())
-    })?;
+    let token = bearer(req)?.to_owned();
     Ok((state, token))
 }
 

@@ -81,11 +81,39 @@ impl TokenService {
 
     /// Checks signature, algorithm and expiry. Revocation is checked by the caller.
     pub fn verify(&self, token: &str) -> Option<Claims> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .ok()
-            .filter(|data| data.header.crit.is_none())
-            .map(|data| data.claims)
+        self.check(token).ok()
     }
+
+    /// As [`verify`](Self::verify), saying why a token is refused. The signature is checked
+    /// before the expiry, so only a token this server signed can be "expired".
+    pub fn check(&self, token: &str) -> Result<Claims, TokenError> {
+        use jsonwebtoken::errors::ErrorKind;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::InvalidToken
+                | ErrorKind::Base64(_)
+                | ErrorKind::Json(_)
+                | ErrorKind::Utf8(_) => TokenError::Malformed,
+                _ => TokenError::Invalid,
+            })?;
+        if data.header.crit.is_some() {
+            return Err(TokenError::Invalid);
+        }
+        Ok(data.claims)
+    }
+}
+
+/// Why a token is refused before any session is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenError {
+    /// Not a JSON Web Token at all (not three base64url parts of JSON).
+    Malformed,
+    /// A JSON Web Token this server does not accept: another key or algorithm, a required claim
+    /// missing, `nbf` in the future, a `crit` header.
+    Invalid,
+    /// Signed here, but past its `exp`.
+    Expired,
 }
 
 #[cfg(test)]
@@ -114,6 +142,24 @@ mod tests {
         let other = TokenService::new(&Secret::new(vec![8; 32]), Duration::from_secs(3600));
         let (t, _) = other.issue(UserId(1), 0, 1).expect("issue");
         assert!(s.verify(&t).is_none());
+    }
+
+    #[test]
+    fn says_why_a_token_is_refused() {
+        let s = service();
+        assert_eq!(s.check("garbage").unwrap_err(), TokenError::Malformed);
+        assert_eq!(s.check("a.b.c").unwrap_err(), TokenError::Malformed);
+        let key = EncodingKey::from_secret(&[7; 32]);
+        let now = chrono::Utc::now().timestamp();
+        let old = serde_json::json!({"sub": "1", "iat": now - 7200, "exp": now - 3600, "jti": "x"});
+        let expired = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &old, &key).unwrap();
+        assert_eq!(s.check(&expired).unwrap_err(), TokenError::Expired);
+        // Expired and signed with another key: not ours, so not "expired".
+        let other = EncodingKey::from_secret(&[8; 32]);
+        let forged = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &old, &other).unwrap();
+        assert_eq!(s.check(&forged).unwrap_err(), TokenError::Invalid);
+        let (fresh, _) = s.issue(UserId(1), 0, 1).expect("issue");
+        assert!(s.check(&fresh).is_ok());
     }
 
     #[test]

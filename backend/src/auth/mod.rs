@@ -11,6 +11,6 @@ pub mod ratelimit;
 pub use admin::AdminUser;
 pub use device::DeviceTokens;
 pub use extractor::{AuthUser, ListCaller};
-pub use jwt::{Claims, TokenService};
+pub use jwt::{Claims, TokenError, TokenService};
 pub use password::PasswordHasher;
 pub use ratelimit::AuthRateLimits;

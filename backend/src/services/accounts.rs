@@ -63,15 +63,26 @@ pub fn user_data(user: &UserRow) -> UserData {
     }
 }
 
-/// A session signed in before the user's password was reset.
-pub fn session_ended() -> ApiError {
-    ApiError::Unauthorized("this session has ended: the password was changed".into())
+/// A token whose session was ended (logout, revocation, a password change or reset) or that
+/// names none (issued before sessions existed): its owner signs in again. The message is fixed
+/// (the contract's), so that clients can tell it from an expired token.
+pub fn session_revoked() -> ApiError {
+    ApiError::Unauthorized("token revoked".into())
 }
 
-/// A token whose session was ended (logout, revocation, a password change on another
-/// session) or that names none (issued before sessions existed).
-pub fn session_revoked() -> ApiError {
-    ApiError::Unauthorized("this token has been revoked: its session has ended".into())
+/// A token refused for what it is, before any session is looked at. The messages are fixed.
+pub fn token_refused(e: crate::auth::TokenError) -> ApiError {
+    use crate::auth::TokenError;
+    ApiError::Unauthorized(
+        match e {
+            TokenError::Expired => "token expired",
+            TokenError::Malformed => "token malformed: not a JSON Web Token",
+            TokenError::Invalid => {
+                "token invalid: not signed by this server, or missing a required claim"
+            }
+        }
+        .into(),
+    )
 }
 
 fn bad_credentials() -> ApiError {
@@ -259,9 +270,10 @@ pub fn sessions_revoked(state: &AppState, user: UserId, ended: Vec<SessionId>) {
 
 /// Verifies a token: signature, algorithm, expiry, its session, the account.
 pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> {
-    let invalid = || ApiError::Unauthorized("invalid or expired token".into());
-    let claims = state.tokens.verify(token).ok_or_else(invalid)?;
-    let id = claims.user_id().ok_or_else(invalid)?;
+    let claims = state.tokens.check(token).map_err(token_refused)?;
+    let id = claims
+        .user_id()
+        .ok_or_else(|| token_refused(crate::auth::TokenError::Invalid))?;
     // Issued before sessions existed: its owner signs in again.
     let session = claims.sid.map(SessionId).ok_or_else(session_revoked)?;
     let access = access_now(state, id, session, claims.gen).await?;
@@ -280,7 +292,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> 
 /// this catches one whose event was lost between instances.
 pub async fn still_valid(state: &AppState, auth: &AuthUser) -> ApiResult<()> {
     if auth.exp <= chrono::Utc::now().timestamp() {
-        return Err(ApiError::Unauthorized("invalid or expired token".into()));
+        return Err(token_refused(crate::auth::TokenError::Expired));
     }
     access_now(state, auth.id, auth.session, auth.gen)
         .await
@@ -315,7 +327,7 @@ async fn access_now(
         ));
     }
     if access.session_generation != gen {
-        return Err(session_ended());
+        return Err(session_revoked());
     }
     if access.session_seen.is_none() {
         return Err(session_revoked());

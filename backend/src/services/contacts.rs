@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::db::{self, models::UserRow, DbConnection};
-use crate::domain::{RoomId, SearchQuery, Seq, UserId};
+use crate::domain::{RoomId, SearchQuery, UserId};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -51,7 +51,7 @@ pub async fn add(state: &AppState, me: UserId, username: String) -> ApiResult<(C
             };
             let entry = db::contacts::entry(c, me, target.id)?
                 .ok_or_else(|| ApiError::internal("contact missing right after insert"))?;
-            Ok((views(c, vec![entry], &links)?, created))
+            Ok((views(c, me, vec![entry], &links)?, created))
         })
         .await?;
     let mut views = entry;
@@ -105,7 +105,7 @@ where
         .run_background(move |c| {
             let entries =
                 db::contacts::list(c, me, filter.as_ref().map(SearchQuery::like_pattern))?;
-            let mut views = views(c, entries, &links)?;
+            let mut views = views(c, me, entries, &links)?;
             for v in &mut views {
                 v.online = match &online_anywhere {
                     Some(set) => set.contains(&v.user.id),
@@ -141,6 +141,7 @@ pub async fn is_online(state: &AppState, user: UserId) -> bool {
 /// Contact views with their last messages; `online` is filled in afterwards.
 fn views(
     c: &mut DbConnection,
+    owner: UserId,
     entries: Vec<db::contacts::ContactEntry>,
     links: &crate::services::uploads::Links,
 ) -> ApiResult<Vec<ContactView>> {
@@ -154,22 +155,18 @@ fn views(
         .into_iter()
         .map(|m| (m.id, m))
         .collect();
-    // A deleted message is not unread: count the deleted ones after each marker.
-    let behind: Vec<(RoomId, Seq)> = entries
+    let marked: Vec<_> = entries
         .iter()
-        .filter(|e| e.room.last_seq > e.read_up_to)
-        .map(|e| (e.room.id, e.read_up_to))
+        .map(|e| (e.room.id, e.room.last_seq, e.read_up_to))
         .collect();
-    let mut deleted = db::messages::deleted_after(c, &behind)?;
+    let reads = super::rooms::read_states(c, owner, &marked)?;
     Ok(entries
         .into_iter()
-        .map(|e| ContactView {
+        .zip(reads)
+        .map(|(e, read)| ContactView {
             room_id: e.room.id,
             last_message: last.remove(&e.room.last_message_id),
-            unread_count: (e.room.last_seq.0
-                - e.read_up_to.0
-                - deleted.remove(&e.room.id).unwrap_or(0))
-            .max(0),
+            unread_count: read.unread_count,
             online: false,
             user: e.user,
         })

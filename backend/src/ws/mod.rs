@@ -42,13 +42,12 @@ pub async fn upgrade(
             "this origin may not open the WebSocket".into(),
         ));
     }
+    let (response, session, stream) = actix_ws::handle(&req, body).map_err(not_an_upgrade)?;
     // A token in the header is checked now; its verdict (even a refusal) is given as a frame.
     let header_auth = match bearer_token(&req) {
         Some(token) => Some(accounts::authenticate(&state, token).await),
         None => None,
     };
-    let (response, session, stream) = actix_ws::handle(&req, body)
-        .map_err(|e| ApiError::InvalidJson(format!("not a WebSocket upgrade: {e}")))?;
     let stream = stream
         .max_frame_size(MAX_FRAME)
         .aggregate_continuations()
@@ -60,4 +59,26 @@ pub async fn upgrade(
         header_auth,
     ));
     Ok(response)
+}
+
+/// Why a request to the WebSocket path is not an upgrade it can take: 426 `upgrade_required`
+/// (with `Upgrade: websocket`) for a plain request and for an upgrade this server cannot
+/// complete (no key, another protocol version).
+fn not_an_upgrade(e: actix_web::Error) -> ApiError {
+    use actix_http::ws::HandshakeError;
+    let why = match e.as_error::<HandshakeError>() {
+        Some(HandshakeError::NoWebsocketUpgrade | HandshakeError::NoConnectionUpgrade) | None => {
+            "this endpoint only serves WebSocket connections: send the upgrade request \
+             ('Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13' and a \
+             'Sec-WebSocket-Key'); see docs/websocket.md"
+        }
+        Some(HandshakeError::NoVersionHeader | HandshakeError::UnsupportedVersion) => {
+            "a WebSocket upgrade needs 'Sec-WebSocket-Version: 13'"
+        }
+        Some(HandshakeError::BadWebsocketKey) => {
+            "a WebSocket upgrade needs a valid 'Sec-WebSocket-Key' (16 random bytes, base64)"
+        }
+        Some(HandshakeError::GetMethodRequired) => "a WebSocket upgrade is a GET request",
+    };
+    ApiError::UpgradeRequired(why.to_owned())
 }

@@ -789,7 +789,7 @@ impl Conn {
                 Err(close(CloseCode::Policy, "account deactivated"))
             }
             Event::SessionsEnded => {
-                self.error(&accounts::session_ended(), None).await?;
+                self.error(&accounts::session_revoked(), None).await?;
                 Err(close(CloseCode::Policy, "password changed"))
             }
             Event::SessionsRevoked { ids } => {
@@ -818,8 +818,7 @@ impl Conn {
             Event::Recheck => self.recheck().await,
             Event::Revoked { jti } => {
                 if *jti == *self.auth.jti {
-                    let e = ApiError::Unauthorized("this token has been revoked".into());
-                    self.error(&e, None).await?;
+                    self.error(&accounts::session_revoked(), None).await?;
                     Err(close(CloseCode::Policy, "token revoked"))
                 } else {
                     Ok(())

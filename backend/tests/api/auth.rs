@@ -225,7 +225,11 @@ async fn missing_or_mistyped_fields_are_named() {
     .await;
     assert_invalid(&r, &["display_name"]);
     let r = register_raw(&app, json!(["alice", "tortoise-42"])).await;
-    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
+    assert_eq!(
+        r.body["error"]["message"],
+        "the request body must be a JSON object, not an array"
+    );
 
     let r = app
         .call(
@@ -545,4 +549,187 @@ async fn public_endpoints_need_no_token() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
+}
+
+/// Every protected endpoint refuses `authorization` with 401 `unauthorized` and exactly
+/// `message`.
+async fn assert_all_refused_with(
+    app: &TestApp,
+    room: i64,
+    authorization: Option<&str>,
+    message: &str,
+) {
+    assert_all_unauthorized(app, room, authorization).await;
+    for (method, path, body) in protected(room) {
+        let r = with_authorization(app, method.clone(), &path, authorization, body).await;
+        assert_eq!(
+            r.body["error"]["message"], message,
+            "{method} {path} with {authorization:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refused_token_says_why() {
+    let app = spawn_app().await;
+    let (alice, _, room) = app.pair("alice", "bob").await;
+    let secret = test_secret();
+    let now = chrono::Utc::now().timestamp();
+    let sid = session_of(&alice.token);
+    const HOW: &str = "send 'Authorization: Bearer <token>'";
+
+    // The header: missing, another scheme, no scheme, no token after `Bearer`.
+    assert_all_refused_with(
+        &app,
+        room,
+        None,
+        &format!("missing Authorization header: {HOW}"),
+    )
+    .await;
+    assert_all_refused_with(
+        &app,
+        room,
+        Some(&format!("Basic {}", b64url(b"alice:tortoise-42"))),
+        &format!("the Authorization header uses the 'Basic' scheme, not Bearer: {HOW}"),
+    )
+    .await;
+    // A bare token: its text is never echoed back.
+    let bare = with_authorization(&app, Method::GET, "/api/me", Some(&alice.token), None).await;
+    assert_eq!(
+        bare.body["error"]["message"],
+        format!("the Authorization header is not a Bearer token: {HOW}")
+    );
+    assert_all_refused_with(
+        &app,
+        room,
+        Some("Bearer "),
+        &format!("missing token after 'Bearer': {HOW}"),
+    )
+    .await;
+
+    // The token: garbage, signed by someone else, expired, revoked.
+    for garbage in ["Bearer garbage", "Bearer a.b.c", "Bearer not-a-jwt-at-all"] {
+        assert_all_refused_with(
+            &app,
+            room,
+            Some(garbage),
+            "token malformed: not a JSON Web Token",
+        )
+        .await;
+    }
+    let claims = |iat: i64, exp: i64| {
+        json!({"sub": alice.id.to_string(), "iat": iat, "exp": exp,
+               "jti": uuid::Uuid::new_v4().to_string(), "sid": sid})
+    };
+    let foreign = sign(
+        &claims(now, now + 3600),
+        Algorithm::HS256,
+        b"another-secret-another-secret-another!",
+    );
+    assert_all_refused_with(
+        &app,
+        room,
+        Some(&format!("Bearer {foreign}")),
+        "token invalid: not signed by this server, or missing a required claim",
+    )
+    .await;
+    // Signed with the server's secret for alice's live session, only past its lifetime.
+    let expired = sign(
+        &claims(now - 7200, now - 3600),
+        Algorithm::HS256,
+        secret.expose(),
+    );
+    assert_all_refused_with(
+        &app,
+        room,
+        Some(&format!("Bearer {expired}")),
+        "token expired",
+    )
+    .await;
+    let fresh = sign(&claims(now, now + 3600), Algorithm::HS256, secret.expose());
+    assert_eq!(
+        me(&app, &fresh).await.status,
+        StatusCode::OK,
+        "only expiry differed"
+    );
+
+    // Revoked: after logout, that token (and every token of its session) reads "token revoked".
+    let r = app
+        .call(Method::POST, "/api/auth/logout", Some(&alice.token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_all_refused_with(
+        &app,
+        room,
+        Some(&format!("Bearer {}", alice.token)),
+        "token revoked",
+    )
+    .await;
+    assert_error(
+        &me(&app, &fresh).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert_eq!(
+        me(&app, &fresh).await.body["error"]["message"],
+        "token revoked"
+    );
+    // An expired token of an ended session is still, first of all, expired.
+    assert_eq!(
+        me(&app, &expired).await.body["error"]["message"],
+        "token expired"
+    );
+
+    // A password change ends the other sessions the same way.
+    let laptop = app.login_as("bob", "laptop").await;
+    let phone = app.login_as("bob", "phone").await;
+    let r = app
+        .post(
+            "/api/me/password",
+            &laptop.token,
+            json!({"current_password": PASSWORD, "new_password": "staple battery horse correct"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
+    let r = me(&app, &phone.token).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(r.body["error"]["message"], "token revoked");
+    assert_eq!(me(&app, &laptop.token).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_websocket_refused_for_its_token_says_why() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let now = chrono::Utc::now().timestamp();
+    let expired = sign(
+        &json!({"sub": alice.id.to_string(), "iat": now - 7200, "exp": now - 3600,
+                "jti": "old", "sid": session_of(&alice.token)}),
+        Algorithm::HS256,
+        test_secret().expose(),
+    );
+    let ended = app.login_as("alice", "old phone").await.token;
+    let r = app
+        .call(Method::POST, "/api/auth/logout", Some(&ended), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    for (token, message) in [
+        (expired, "token expired"),
+        (
+            "garbage".to_owned(),
+            "token malformed: not a JSON Web Token",
+        ),
+        (ended, "token revoked"),
+    ] {
+        let mut ws = crate::ws_support::Ws {
+            inner: app.ws_raw().await,
+            ready: Value::Null,
+        };
+        ws.send(json!({"type": "auth", "token": token})).await;
+        let f = ws.next_of("error").await;
+        assert_eq!(
+            (f["code"].as_str(), f["message"].as_str()),
+            (Some("unauthorized"), Some(message))
+        );
+    }
 }

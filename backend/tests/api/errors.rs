@@ -352,3 +352,256 @@ async fn head_answers_like_get_without_a_body() {
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(allow(&r), ["POST"]);
 }
+
+/// The whole error body of a 422, as `(message, fields)`.
+fn invalid(r: &crate::helpers::Resp) -> (String, serde_json::Map<String, serde_json::Value>) {
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
+    assert_eq!(keys(&r.body), set(&["error"]), "{}", r.body);
+    let e = &r.body["error"];
+    assert_eq!(keys(e), set(&["code", "message", "fields"]), "{}", r.body);
+    assert_eq!(e["code"], "validation_failed");
+    (
+        e["message"].as_str().unwrap().to_owned(),
+        e["fields"].as_object().unwrap().clone(),
+    )
+}
+
+#[tokio::test]
+async fn a_body_missing_several_fields_names_every_one() {
+    let (app, alice, room) = setup().await;
+    let r = register_raw(&app, json!({})).await;
+    assert_eq!(
+        r.body,
+        json!({"error": {
+            "code": "validation_failed",
+            "message": "password: is required; username: is required",
+            "fields": {"password": "is required", "username": "is required"},
+        }})
+    );
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The same on every JSON endpoint: a message needs its id and its body.
+    let r = send_raw(&app, &alice, room, json!({"reply_to": 1})).await;
+    assert_eq!(
+        invalid(&r).1,
+        *json!({"client_msg_id": "is required", "body": "is required"})
+            .as_object()
+            .unwrap()
+    );
+    let r = app
+        .post(&format!("/api/rooms/{room}/read"), &alice.token, json!({}))
+        .await;
+    assert_eq!(
+        invalid(&r).1,
+        *json!({"up_to": "is required"}).as_object().unwrap()
+    );
+    // Nothing was created.
+    assert_eq!(
+        history(&app, &alice, room, "").await.body["messages"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn wrong_types_and_missing_fields_are_named_together() {
+    let (app, alice, room) = setup().await;
+    // A wrong type and a missing field.
+    let r = register_raw(&app, json!({"username": 42, "display_name": "Zoë 🌷"})).await;
+    let (message, fields) = invalid(&r);
+    assert_eq!(
+        fields.keys().collect::<Vec<_>>(),
+        ["password", "username"],
+        "{message}"
+    );
+    assert_eq!(fields["password"], "is required");
+    assert_eq!(
+        fields["username"],
+        "invalid type: integer `42`, expected a string"
+    );
+    assert!(message.contains("password: is required"), "{message}");
+    assert!(message.contains("username: invalid type"), "{message}");
+    // Every field of a message at once, wrong types of every kind, a nested one with its path.
+    let r = send_raw(
+        &app,
+        &alice,
+        room,
+        json!({"client_msg_id": null, "body": ["مرحبا"], "reply_to": "one",
+               "attachments": ["3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6", 7]}),
+    )
+    .await;
+    let (_, fields) = invalid(&r);
+    assert_eq!(
+        fields.keys().collect::<Vec<_>>(),
+        ["attachments[1]", "body", "client_msg_id", "reply_to"]
+    );
+    assert_eq!(
+        fields["reply_to"],
+        "invalid type: string \"one\", expected i64"
+    );
+    // Once the types are right, the values are checked (all of them at once, as before).
+    let r = register_raw(&app, json!({"username": "a", "password": "b"})).await;
+    assert_invalid(&r, &["username", "password"]);
+    assert_eq!(
+        history(&app, &alice, room, "").await.body["messages"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_an_object_says_so_and_names_no_field() {
+    let (app, alice, room) = setup().await;
+    for (body, kind) in [
+        (json!([]), "an array"),
+        (json!(["alice", "tortoise-42"]), "an array"),
+        (json!("x"), "a string"),
+        (json!(17), "a number"),
+        (json!(null), "null"),
+    ] {
+        for r in [
+            register_raw(&app, body.clone()).await,
+            send_raw(&app, &alice, room, body.clone()).await,
+            app.post(
+                &format!("/api/rooms/{room}/read"),
+                &alice.token,
+                body.clone(),
+            )
+            .await,
+        ] {
+            assert_eq!(
+                r.body,
+                json!({"error": {
+                    "code": "validation_failed",
+                    "message": format!("the request body must be a JSON object, not {kind}"),
+                    "fields": {},
+                }}),
+                "{body}"
+            );
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    }
+}
+
+#[tokio::test]
+async fn path_parameters_that_are_not_integers_are_422_naming_them() {
+    let (app, alice, room) = setup().await;
+    let m = app.send(&alice, room, "m1", "hello").await;
+    let message = m["id"].as_i64().unwrap();
+
+    let r = app.get("/api/rooms/abc/messages", &alice.token).await;
+    assert_eq!(
+        r.body,
+        json!({"error": {
+            "code": "validation_failed",
+            "message": "room_id: must be an integer, not 'abc'",
+            "fields": {"room_id": "must be an integer, not 'abc'"},
+        }})
+    );
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // As a bad query parameter is.
+    let r = app
+        .get(
+            &format!("/api/rooms/{room}/messages?before=abc"),
+            &alice.token,
+        )
+        .await;
+    assert_invalid(&r, &["before"]);
+
+    // Every path integer, on every method; each bad one named.
+    let cases: Vec<(Method, String, Option<serde_json::Value>, Vec<&str>)> = vec![
+        (Method::GET, "/api/rooms/abc".into(), None, vec!["room_id"]),
+        (
+            Method::GET,
+            "/api/rooms/1.5/changes".into(),
+            None,
+            vec!["room_id"],
+        ),
+        (
+            Method::POST,
+            "/api/rooms/x/messages".into(),
+            Some(json!({"client_msg_id": "a", "body": "hi"})),
+            vec!["room_id"],
+        ),
+        (
+            Method::POST,
+            "/api/rooms/%F0%9F%99%82/read".into(),
+            Some(json!({"up_to": 1})),
+            vec!["room_id"],
+        ),
+        (
+            Method::PATCH,
+            "/api/rooms/abc/messages/xyz".into(),
+            Some(json!({"body": "edited"})),
+            vec!["message_id", "room_id"],
+        ),
+        (
+            Method::DELETE,
+            format!("/api/rooms/{room}/messages/last"),
+            None,
+            vec!["message_id"],
+        ),
+        (
+            Method::PUT,
+            format!("/api/rooms/{room}/messages/nine/reactions/%F0%9F%91%8D"),
+            None,
+            vec!["message_id"],
+        ),
+        (
+            Method::DELETE,
+            "/api/contacts/bob".into(),
+            None,
+            vec!["user_id"],
+        ),
+        (
+            Method::DELETE,
+            "/api/sessions/abc".into(),
+            None,
+            vec!["session_id"],
+        ),
+        (
+            Method::GET,
+            "/api/rooms/99999999999999999999/messages".into(),
+            None,
+            vec!["room_id"],
+        ),
+    ];
+    for (method, path, body, named) in cases {
+        let r = app
+            .call(method.clone(), &path, Some(&alice.token), body.clone())
+            .await;
+        assert_invalid(&r, &named);
+        // Without a token it is the token that is missing (but for the session path, read
+        // first so that `DELETE /api/sessions/revoke-others` is a wrong method, not a 401).
+        let r = app.call(method.clone(), &path, None, body).await;
+        if path.starts_with("/api/sessions/") {
+            assert_invalid(&r, &named);
+        } else {
+            assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+        }
+    }
+    let r = app
+        .get("/api/rooms/99999999999999999999/messages", &alice.token)
+        .await;
+    assert_eq!(
+        r.body["error"]["fields"]["room_id"],
+        "must be an integer between -9223372036854775808 and 9223372036854775807, not \
+         '99999999999999999999'"
+    );
+    let r = app.get("/api/rooms/%F0%9F%99%82", &alice.token).await;
+    assert_eq!(
+        r.body["error"]["fields"]["room_id"],
+        "must be an integer, not '🙂'"
+    );
+    // Integers that name nothing are still 404; a literal path is still 405 on a wrong method.
+    for path in ["/api/rooms/0", "/api/rooms/-1", "/api/rooms/987654321"] {
+        assert_error(
+            &app.get(path, &alice.token).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+    }
+    let r = app.delete("/api/contacts/search", &alice.token).await;
+    assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    // The message is untouched.
+    let h = history(&app, &alice, room, "").await;
+    assert_eq!(h.body["messages"][0]["id"], json!(message));
+    assert_eq!(h.body["messages"][0]["reactions"], json!([]));
+}

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_with, TestApp, User};
-use crate::support::{assert_error, assert_utc_time, keys, session_of, set};
+use crate::support::{assert_error, assert_invalid, assert_utc_time, keys, session_of, set};
 
 /// The caller's sessions as `GET /api/sessions` lists them.
 async fn sessions(app: &TestApp, user: &User) -> Vec<Value> {
@@ -174,12 +174,14 @@ async fn another_users_session_is_not_found_and_stays() {
     for path in [
         "/api/sessions/0",
         "/api/sessions/-1",
-        "/api/sessions/abc",
         "/api/sessions/9007199254740993",
     ] {
         let r = app.delete(path, &bob.token).await;
         assert_error(&r, StatusCode::NOT_FOUND, "not_found");
     }
+    // Not an id at all: the parameter is named.
+    let r = app.delete("/api/sessions/abc", &bob.token).await;
+    assert_invalid(&r, &["session_id"]);
     assert_eq!(
         app.get("/api/me", &alice.token).await.status,
         StatusCode::OK

@@ -133,13 +133,28 @@ pub fn assert_contact(v: &Value) {
     }
 }
 
-/// A `room` object: exactly `{id, members, created_at, last_seq, last_change_seq}` with two
-/// members.
+/// A `room` object: exactly `{id, members, created_at, last_seq, last_change_seq,
+/// unread_count, read_up_to}` with two members.
 pub fn assert_room(v: &Value) {
     assert_eq!(
         keys(v),
-        set(&["id", "members", "created_at", "last_seq", "last_change_seq"]),
+        set(&[
+            "id",
+            "members",
+            "created_at",
+            "last_seq",
+            "last_change_seq",
+            "unread_count",
+            "read_up_to"
+        ]),
         "room object: {v}"
+    );
+    assert!(v["unread_count"].as_i64().is_some_and(|n| n >= 0), "{v}");
+    assert!(
+        v["read_up_to"]
+            .as_i64()
+            .is_some_and(|n| n >= 0 && n <= v["last_seq"].as_i64().unwrap_or(0)),
+        "{v}"
     );
     assert!(v["id"].is_i64(), "{v}");
     let members = v["members"].as_array().expect("members is an array");

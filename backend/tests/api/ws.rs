@@ -623,3 +623,69 @@ async fn messages_of_many_rooms_keep_per_room_order_on_every_connection() {
     }
     assert!(last.values().all(|&s| s == 50));
 }
+
+#[tokio::test]
+async fn a_plain_request_to_the_websocket_is_426_upgrade_required() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let expected = |r: &crate::helpers::Resp| {
+        assert_eq!(r.status, reqwest::StatusCode::UPGRADE_REQUIRED, "{r:?}");
+        assert_eq!(
+            r.headers.get("upgrade").and_then(|v| v.to_str().ok()),
+            Some("websocket")
+        );
+        assert_eq!(
+            r.headers
+                .get("sec-websocket-version")
+                .and_then(|v| v.to_str().ok()),
+            Some("13")
+        );
+        crate::support::assert_error(r, reqwest::StatusCode::UPGRADE_REQUIRED, "upgrade_required");
+    };
+    // No upgrade at all, with or without a token (never `invalid_json`, never 401).
+    let plain = app.call(reqwest::Method::GET, "/api/ws", None, None).await;
+    expected(&plain);
+    assert!(
+        plain.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("this endpoint only serves WebSocket connections"),
+        "{:?}",
+        plain.body
+    );
+    let with_token = app.get("/api/ws", &alice.token).await;
+    expected(&with_token);
+    assert_eq!(with_token.body, plain.body);
+    // An upgrade this server cannot complete: no key, another version.
+    let upgrade = |version: &'static str, key: Option<&'static str>| {
+        let mut req = app
+            .client
+            .get(app.url("/api/ws"))
+            .header("Connection", "Upgrade")
+            .header("Upgrade", "websocket")
+            .header("Sec-WebSocket-Version", version);
+        if let Some(k) = key {
+            req = req.header("Sec-WebSocket-Key", k);
+        }
+        req
+    };
+    for (req, says) in [
+        (upgrade("13", None), "Sec-WebSocket-Key"),
+        (
+            upgrade("8", Some("dGhlIHNhbXBsZSBub25jZQ==")),
+            "Sec-WebSocket-Version: 13",
+        ),
+    ] {
+        let res = req.send().await.unwrap();
+        let r = crate::helpers::Resp {
+            status: res.status(),
+            headers: res.headers().clone(),
+            body: res.json().await.unwrap(),
+        };
+        expected(&r);
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{message}");
+    }
+    // A real upgrade still works.
+    assert_eq!(app.ws(&alice.token).await.ready["type"], "ready");
+}

@@ -547,7 +547,13 @@ export interface paths {
          */
         get: operations["history"];
         put?: never;
-        /** Send a message. Idempotent by `client_msg_id`. */
+        /**
+         * Send a message. Idempotent by `client_msg_id`.
+         * @description Storing it moves the sender's own read marker forward to it (replying means having read the
+         *     conversation): the room's `read_up_to` for the sender becomes its `seq` and what came before
+         *     no longer counts as unread for them. No `read` frame is sent for that move; the other
+         *     member's marker does not change. The same holds for a `send` frame on the WebSocket.
+         */
         post: operations["send"];
         delete?: never;
         options?: never;
@@ -764,7 +770,11 @@ export interface components {
             /** @description true to grant the admin role, false to remove it. */
             is_admin: boolean;
         };
-        /** @description A room as administrators see it. */
+        /**
+         * @description A room as administrators see it. Not a member's `Room`: an administrator reads rooms they
+         *     are not in, so it has no `unread_count` or `read_up_to` (those are each member's own, shown
+         *     to them by `GET /api/rooms`).
+         */
         AdminRoom: {
             /** Format: date-time */
             created_at: string;
@@ -1154,6 +1164,19 @@ export interface components {
             last_seq: components["schemas"]["Seq"];
             /** @description The two members. */
             members: components["schemas"]["User"][];
+            /**
+             * @description The caller's own read marker: the highest seq they have read (0 for none). It moves
+             *     forward with `POST /api/rooms/{room_id}/read` and `read` frames, and to the message they
+             *     send when they send one (replying means having read the conversation).
+             */
+            read_up_to: components["schemas"]["Seq"];
+            /**
+             * Format: int64
+             * @description The caller's own: messages after their read marker, deleted ones not counted — the
+             *     number `GET /api/contacts` shows for this room (and still shown once the contact is
+             *     removed).
+             */
+            unread_count: number;
         };
         /**
          * Format: int64
@@ -1452,6 +1475,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
             429: {
                 headers: {
@@ -1506,7 +1538,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageEditDto"][];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
+            /** @description Missing or non-Bearer `Authorization`, or a malformed, invalid, expired (`token expired`) or revoked (`token revoked`) token (`unauthorized`; the message says which) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1526,6 +1558,15 @@ export interface operations {
             };
             /** @description No such message */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1699,6 +1740,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
             429: {
                 headers: {
@@ -1787,7 +1837,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid cursor or limit */
+            /** @description Invalid cursor or limit; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2161,6 +2211,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
             429: {
                 headers: {
@@ -2291,7 +2350,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `is_admin` missing or not a boolean */
+            /** @description `is_admin` missing or not a boolean; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2383,6 +2442,15 @@ export interface operations {
             };
             /** @description Administrators cannot deactivate themselves; the account was deleted by its owner */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2518,7 +2586,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid password */
+            /** @description Invalid password; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2610,6 +2678,15 @@ export interface operations {
             };
             /** @description The account was deleted by its owner: it cannot come back */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3223,6 +3300,15 @@ export interface operations {
             };
             /** @description Not one of the caller's contacts */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4023,6 +4109,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
             429: {
                 headers: {
@@ -4082,7 +4177,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChangesPage"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
+            /** @description Missing or non-Bearer `Authorization`, or a malformed, invalid, expired (`token expired`) or revoked (`token revoked`) token (`unauthorized`; the message says which) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4100,7 +4195,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid `after` or `limit` */
+            /** @description Invalid `after` or `limit`; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4188,7 +4283,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid cursor or limit */
+            /** @description Invalid cursor or limit; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4327,7 +4422,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid client_msg_id or body, `reply_to` is not a message of this room that is not deleted, or `attachments` names more than 10 uploads, one twice, or one that is not the caller's (`validation_failed`; every invalid field at once) */
+            /** @description Invalid client_msg_id or body, `reply_to` is not a message of this room that is not deleted, or `attachments` names more than 10 uploads, one twice, or one that is not the caller's (`validation_failed`; every invalid field at once); or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4390,7 +4485,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
+            /** @description Missing or non-Bearer `Authorization`, or a malformed, invalid, expired (`token expired`) or revoked (`token revoked`) token (`unauthorized`; the message says which) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4410,6 +4505,15 @@ export interface operations {
             };
             /** @description No such room or message, or the caller is not in the room */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4484,7 +4588,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
+            /** @description Missing or non-Bearer `Authorization`, or a malformed, invalid, expired (`token expired`) or revoked (`token revoked`) token (`unauthorized`; the message says which) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4547,7 +4651,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid body */
+            /** @description Invalid body; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4615,7 +4719,7 @@ export interface operations {
                     "application/json": components["schemas"]["Message"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
+            /** @description Missing or non-Bearer `Authorization`, or a malformed, invalid, expired (`token expired`) or revoked (`token revoked`) token (`unauthorized`; the message says which) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4642,7 +4746,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not exactly one emoji, or the message already carries 20 different emoji */
+            /** @description Not exactly one emoji, or the message already carries 20 different emoji; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4710,7 +4814,7 @@ export interface operations {
                     "application/json": components["schemas"]["Message"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token (`unauthorized`) */
+            /** @description Missing or non-Bearer `Authorization`, or a malformed, invalid, expired (`token expired`) or revoked (`token revoked`) token (`unauthorized`; the message says which) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4728,7 +4832,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not exactly one emoji */
+            /** @description Not exactly one emoji; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4845,7 +4949,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Negative or missing up_to */
+            /** @description Negative or missing up_to; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5035,6 +5139,15 @@ export interface operations {
             };
             /** @description No such session of the caller (another user's, one that already ended, or an id that is not an integer) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
