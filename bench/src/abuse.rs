@@ -92,7 +92,7 @@ pub struct AbuseArgs {
     /// Login flood: seconds.
     #[arg(long, default_value_t = 20)]
     pub flood_secs: u64,
-    /// Login flood: wrong-password logins per second from each address (at most 4 in flight).
+    /// Login flood: wrong-password logins per second from each address (at most 8 in flight).
     #[arg(long, default_value_t = 2.0)]
     pub flood_rate_per_source: f64,
     /// Login flood: attacked accounts besides the real user's (half the attempts target the
@@ -1046,7 +1046,7 @@ fn flood_source(i: usize, n: usize) -> Ipv4Addr {
 }
 
 /// Login requests one flood address keeps going at once (one kept-alive connection each).
-const FLOOD_IN_FLIGHT: usize = 4;
+const FLOOD_IN_FLIGHT: usize = 8;
 
 /// One kept-alive HTTP/1.1 connection of the login flood, speaking just enough HTTP to send a
 /// login and read its answer: a flood's cost to the server is what is measured, and a full HTTP
