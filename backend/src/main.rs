@@ -1,5 +1,5 @@
-//! The `letschat` binary: serves the chat (default), prints the OpenAPI document, or manages
-//! administrators (`letschat admin ...`).
+//! The `letschat` binary: serves the chat (default), prints the OpenAPI or AsyncAPI document,
+//! or manages administrators (`letschat admin ...`).
 
 use std::process::ExitCode;
 
@@ -32,6 +32,8 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Print the OpenAPI document (YAML) to standard output.
     Openapi,
+    /// Print the AsyncAPI document of the WebSocket protocol (JSON) to standard output.
+    Asyncapi,
     /// Manage administrators, directly in the database (no server needed).
     Admin(letschat::cli::AdminArgs),
 }
@@ -49,6 +51,10 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some(Command::Asyncapi) => {
+            print!("{}", letschat::asyncapi::json());
+            ExitCode::SUCCESS
+        }
         Some(Command::Serve(args)) => serve(*args),
         Some(Command::Admin(args)) => letschat::cli::admin(args),
         None => serve(cli.serve),

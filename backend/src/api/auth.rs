@@ -209,7 +209,7 @@ pub async fn logout(state: web::Data<AppState>, user: AuthUser) -> ApiResult<Htt
 
 /// The caller's own account.
 #[utoipa::path(
-    tag = "users",
+    tag = "account",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller (with `is_admin: true` for administrators)", body = super::dto::MeDto),
@@ -241,7 +241,7 @@ pub struct UpdateMeRequest {
 /// `user_updated` frame with the new `user` (see docs/websocket.md); the contacts list and
 /// rooms show it from now on.
 #[utoipa::path(
-    tag = "users",
+    tag = "account",
     security(("bearer" = [])),
     request_body = UpdateMeRequest,
     responses(
@@ -280,7 +280,7 @@ pub struct ChangePasswordRequest {
 /// working and its WebSockets close (1008), on every instance — and the caller's stays.
 /// Password checks are rate-limited like logins.
 #[utoipa::path(
-    tag = "users",
+    tag = "account",
     security(("bearer" = [])),
     request_body = ChangePasswordRequest,
     responses(
@@ -324,7 +324,7 @@ pub struct DeleteMeRequest {
 /// shows it (room members), it reads `{"username": "~deleted-<id>", "display_name": "Deleted
 /// user"}`. Answers once all of that is done. Password checks are rate-limited like logins.
 #[utoipa::path(
-    tag = "users",
+    tag = "account",
     security(("bearer" = [])),
     request_body = DeleteMeRequest,
     responses(
