@@ -418,7 +418,7 @@ async function main() {
     checkPolicyEnforced(alice, consoleErrors),
   );
   await steps.run("Swagger UI works under its own policy: the operations render and nothing is refused", async () => {
-    const { page, context } = await newPage("docs");
+    const { page, context } = await newPage("docs", { viewport: { width: 1280, height: 900 } });
     await checkSwaggerUi(page);
     await shot(page, "api-docs-desktop");
     await page.setViewportSize(TALL_PHONE);

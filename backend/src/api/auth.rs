@@ -52,6 +52,7 @@ pub struct LoginRequest {
     /// When the account is throttled for failed logins, a login with a valid device token of
     /// the account is judged on that token's own failures only. An invalid one is ignored.
     #[serde(default)]
+    #[schema(example = json!(null))]
     pub device_token: Option<String>,
 }
 

@@ -175,11 +175,15 @@ pub fn session() -> SessionDto {
     }
 }
 
+/// A device token of Alice's (as `auth::device` writes them: `d1.` and 56 bytes, base64url).
+pub const DEVICE_TOKEN: &str =
+    "d1.AAAAAAAAAAF4N3tSV1e0lEJ_iQFPl9eZNIpin1zu0DLD6HBuxH2b-vsA-0JQsBjdllQ1ylDLg24";
+
 pub fn auth_response() -> AuthResponse {
     AuthResponse {
         token: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOjEsInNpZCI6NDgyMTExMzkwNzI2MjE0NSwiZXhwIjoxNzk2Mjk4ODAwfQ.5mX0Jq8sQJ3pVbq1r2yHkzRk7f3Xc1lYp6H2nWvA9dE".into(),
         user: alice(),
-        device_token: "dt1.AQAAAAAAAAAx.9mB2Yq7LwPz4".into(),
+        device_token: DEVICE_TOKEN.into(),
     }
 }
 

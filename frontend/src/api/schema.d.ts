@@ -739,25 +739,41 @@ export interface components {
             username: string;
         };
         AdminCreateUserRequest: {
-            /** @description 3–32 characters of letters, digits, `_`, `.` and `-`; unique case-insensitively. */
+            /**
+             * @description 3–32 characters of letters, digits, `_`, `.` and `-`; unique case-insensitively.
+             * @example carol
+             */
             username: string;
-            /** @description 8–128 characters. */
+            /**
+             * @description 8–128 characters.
+             * @example violet lamp stairs 42
+             */
             password: string;
             /**
              * @description 1–64 characters, at least one of them visible (not only spaces, zero-width or format
              *     characters), no control characters, no bidi overrides or isolates; defaults to the
              *     username. (Its `pattern` is set by `openapi::build`.)
+             * @example Carol Danvers
              */
             display_name?: string | null;
-            /** @description Make the new account an administrator (default false). */
+            /**
+             * @description Make the new account an administrator (default false).
+             * @example false
+             */
             is_admin?: boolean;
         };
         AdminPasswordRequest: {
-            /** @description 8–128 characters. */
+            /**
+             * @description 8–128 characters.
+             * @example a new passphrase, 2026
+             */
             password: string;
         };
         AdminRoleRequest: {
-            /** @description true to grant the admin role, false to remove it. */
+            /**
+             * @description true to grant the admin role, false to remove it.
+             * @example true
+             */
             is_admin: boolean;
         };
         /**
@@ -1043,7 +1059,7 @@ export interface components {
          *         "display_name": "Alice Liddell",
          *         "created_at": "2026-11-02T09:15:00.000Z"
          *       },
-         *       "device_token": "dt1.AQAAAAAAAAAx.9mB2Yq7LwPz4"
+         *       "device_token": "d1.AAAAAAAAAAF4N3tSV1e0lEJ_iQFPl9eZNIpin1zu0DLD6HBuxH2b-vsA-0JQsBjdllQ1ylDLg24"
          *     }
          */
         AuthResponse: {
@@ -1284,6 +1300,7 @@ export interface components {
              * @description A `device_token` this account received at an earlier register or login on this device.
              *     When the account is throttled for failed logins, a login with a valid device token of
              *     the account is judged on that token's own failures only. An invalid one is ignored.
+             * @example null
              */
             device_token?: string | null;
         };
