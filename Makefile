@@ -69,9 +69,11 @@ screenshots: web
 	$(CARGO) test --workspace --no-run
 	cd $(WEB) && LETSCHAT_BIN=../target/debug/letschat E2E_SCREENSHOTS=1 $(NPM) run e2e
 
-## Regenerate openapi.yaml from the code, and the web client's typed API from it.
+## Regenerate openapi.yaml and asyncapi.json (the WebSocket protocol) from the code, and the web
+## client's typed API from openapi.yaml.
 openapi: web-deps
 	$(CARGO) run -q -p letschat -- openapi > openapi.yaml
+	$(CARGO) run -q -p letschat -- asyncapi > asyncapi.json
 	cd $(WEB) && $(NPM) run gen:api
 
 ## Property tests of the WebSocket frame parser and the request validators with many more cases

@@ -203,7 +203,6 @@ impl From<crate::db::PoolError> for ApiError {
 
 /// The JSON body of every error response.
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
-#[schema(example = json!({"error": {"code": "not_found", "message": "room not found"}}))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }

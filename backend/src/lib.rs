@@ -1,6 +1,7 @@
 //! Let's Chat: a self-hostable 1:1 chat server.
 
 pub mod api;
+pub mod asyncapi;
 pub mod auth;
 pub mod background;
 pub mod broker;

@@ -1,5 +1,5 @@
-//! The `letschat` binary: serves the chat (default), prints the OpenAPI document, or manages
-//! administrators (`letschat admin ...`).
+//! The `letschat` binary: serves the chat (default), prints the OpenAPI or AsyncAPI document,
+//! or manages administrators (`letschat admin ...`).
 
 use std::process::ExitCode;
 
@@ -36,6 +36,8 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Print the OpenAPI document (YAML) to standard output.
     Openapi,
+    /// Print the AsyncAPI document of the WebSocket protocol (JSON) to standard output.
+    Asyncapi,
     /// Manage administrators, directly in the database (no server needed).
     #[command(
         after_help = "A new password is taken from --generate or --password-stdin when given, \
@@ -58,6 +60,10 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some(Command::Asyncapi) => {
+            print!("{}", letschat::asyncapi::json());
+            ExitCode::SUCCESS
+        }
         Some(Command::Serve(args)) => serve(*args),
         Some(Command::Admin(args)) => letschat::cli::admin(args),
         None => serve(cli.serve),

@@ -1,32 +1,50 @@
 //! The OpenAPI document: the metadata here plus every route's own description, collected as
-//! routes are mounted (a route cannot be registered without its spec).
+//! routes are mounted (a route cannot be registered without its spec); then the examples of
+//! every error answer ([`errors`]) and of every response object ([`samples`]).
+
+pub mod errors;
+pub mod samples;
 
 use actix_web::App;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::{scope, AppExt};
 
+/// Where the WebSocket protocol is described for people (`asyncapi::page`) and for tools.
+pub const WEBSOCKET_DOCS: &str = "/api/docs/websocket";
+pub const ASYNCAPI_JSON: &str = "/api/asyncapi.json";
+
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Let's Chat API",
-        description = "REST API of Let's Chat, a self-hostable 1:1 chat service. Every error is \
-`{\"error\": {\"code\", \"message\", \"fields\"?}}`. Authenticate with `Authorization: Bearer <token>` \
-from `/api/auth/register` or `/api/auth/login`. Live messaging uses the WebSocket at `/api/ws` \
-(see docs/websocket.md).",
+        description = "REST API of Let's Chat, a self-hostable 1:1 chat service.
+
+**Signing in.** `POST /api/auth/register` or `POST /api/auth/login` answers a `token`: send it as \
+`Authorization: Bearer <token>`. Here, press **Authorize** and paste the token alone.
+
+**Errors** are `{\"error\": {\"code\", \"message\", \"fields\"?}}`, with one stable `code` per \
+status (`validation_failed` names each refused field in `fields`; `rate_limited` comes with \
+`Retry-After`). Every operation lists its own, with examples.
+
+**Live messaging** uses the WebSocket at `/api/ws`: see the \
+[WebSocket protocol reference](/api/docs/websocket) (connecting, every frame with examples, \
+delivery guarantees, close codes), also as an [AsyncAPI 3.0 document](/api/asyncapi.json).",
         license(name = "MIT"),
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerAuth),
     tags(
-        (name = "auth", description = "Accounts and tokens"),
-        (name = "users", description = "The caller's account (read, rename, change the password, delete), and finding people"),
+        (name = "auth", description = "Create an account, log in and out"),
+        (name = "account", description = "The caller's own account: read it, change the display name or the password, delete it"),
         (name = "sessions", description = "The caller's sign-in sessions (one per token): list them, end one or every other one"),
         (name = "contacts", description = "The caller's contacts list"),
-        (name = "rooms", description = "Private rooms, history, sending, read markers"),
+        (name = "rooms", description = "Private rooms of two members, and the caller's read marker in each"),
+        (name = "messages", description = "A room's history; sending, editing, deleting and reacting to messages; the changes since a point"),
         (name = "uploads", description = "Files and images: uploading them, and the signed links they are served at"),
-        (name = "health", description = "Liveness"),
+        (name = "users", description = "Finding people to talk to"),
         (name = "admin", description = "Administration (administrators only; 403 for everyone else)"),
+        (name = "health", description = "Liveness"),
     )
 )]
 pub struct ApiDoc;
@@ -43,14 +61,16 @@ impl Modify for BearerAuth {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some(
-                        "The `token` from `/api/auth/register` or `/api/auth/login`, as \
-                         `Authorization: Bearer <token>`. A request without it is 401 \
-                         `unauthorized`, and so is one whose token is refused; the message says \
-                         why, so that a client knows to sign in again: `missing Authorization \
-                         header: ...`, `the Authorization header uses the 'Basic' scheme, not \
-                         Bearer: ...`, `token malformed: ...`, `token invalid: ...`, `token \
-                         expired` (past its lifetime, `LETSCHAT_TOKEN_TTL`) or `token revoked` \
-                         (its session ended: logout, revocation, a password change).",
+                        "Paste the raw token from the answer of login or register (it starts \
+                         with eyJ), without the `Bearer ` prefix: it is added for you, and a \
+                         pasted \"Bearer eyJ…\" would be sent as \"Bearer Bearer eyJ…\" and get \
+                         401. A request without a token is 401 `unauthorized`, and so is one whose \
+                         token is refused; the message says why, so that a client knows to sign \
+                         in again: `missing Authorization header: ...`, `the Authorization header \
+                         uses the 'Basic' scheme, not Bearer: ...`, `token malformed: ...`, \
+                         `token invalid: ...`, `token expired` (past its lifetime, \
+                         `LETSCHAT_TOKEN_TTL`) or `token revoked` (its session ended: logout, \
+                         revocation, a password change).",
                     ))
                     .build(),
             ),
@@ -68,7 +88,41 @@ pub fn build() -> utoipa::openapi::OpenApi {
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     add_common_responses(&mut api);
     set_text_patterns(&mut api);
+    errors::add_examples(&mut api);
+    set_schema_examples(&mut api);
+    order_paths(&mut api);
     api
+}
+
+/// Each response object's example ([`samples`]), in place of one pieced together from its
+/// fields' types (which showed a message with `seq: 0` and a `deleted_at`).
+fn set_schema_examples(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{RefOr, Schema};
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    for (name, example) in samples::schema_examples() {
+        match components.schemas.get_mut(name) {
+            Some(RefOr::T(Schema::Object(object))) => object.example = Some(example),
+            Some(RefOr::T(Schema::AllOf(all))) => all.example = Some(example),
+            _ => {}
+        }
+    }
+}
+
+/// Paths grouped by their first operation's tag, in the order of the document's tags (the order
+/// Swagger UI shows them in); within a tag, in the order the routes are mounted.
+fn order_paths(api: &mut utoipa::openapi::OpenApi) {
+    let tags: Vec<String> = api.tags.iter().flatten().map(|t| t.name.clone()).collect();
+    let rank = |item: &utoipa::openapi::PathItem| {
+        let tag = [&item.get, &item.post, &item.put, &item.patch, &item.delete]
+            .into_iter()
+            .flatten()
+            .find_map(|op| op.tags.as_ref().and_then(|t| t.first()));
+        tag.and_then(|t| tags.iter().position(|x| x == t))
+            .unwrap_or(tags.len())
+    };
+    api.paths.paths.sort_by(|_, a, _, b| rank(a).cmp(&rank(b)));
 }
 
 /// The visible-text patterns, set here from `domain::values::patterns` (the one copy that tests
@@ -110,10 +164,8 @@ fn set_text_patterns(api: &mut utoipa::openapi::OpenApi) {
 ///   `validation_failed`;
 /// - with a security requirement (`AuthUser`): 401 `unauthorized`.
 fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::header::HeaderBuilder;
     use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
-    use utoipa::PartialSchema;
 
     let error = |description: &str| {
         ResponseBuilder::new().description(description).content(
@@ -123,12 +175,7 @@ fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
                 .build(),
         )
     };
-    let retry_after = || {
-        HeaderBuilder::new()
-            .schema(Some(u64::schema()))
-            .description(Some("Seconds to wait"))
-            .build()
-    };
+    let retry_after = errors::retry_after;
     let always = [
         (
             "500",
@@ -254,6 +301,16 @@ fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
             }
         }
     }
+}
+
+/// The names a JSON schema (as JSON) lists as `required`, in its order.
+pub(crate) fn required(schema: &serde_json::Value) -> Vec<&str> {
+    schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .collect()
 }
 
 /// The document as YAML.

@@ -14,6 +14,7 @@ use utoipa_actix_web::{scope, AppExt};
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::api::{self, json, RouteTable};
+use crate::asyncapi::page as asyncapi;
 use crate::auth::{AuthRateLimits, PasswordHasher, TokenService};
 use crate::broker::{InstanceId, MemoryBroker, SharedBroker};
 use crate::cluster_presence::{ClusterPresence, PresenceConfig};
@@ -147,6 +148,7 @@ impl Application {
             .port();
 
         let spec = crate::openapi::build();
+        let published = web::Data::new(asyncapi::Published::new());
         let table = web::Data::new(RouteTable::from_openapi(&spec));
         let data = web::Data::new(state.clone());
         let static_dir = config.static_dir.clone();
@@ -159,8 +161,19 @@ impl Application {
                 .app_data(delivery.clone())
                 .app_data(web::QueryConfig::default().error_handler(json::query_error))
                 .app_data(web::PathConfig::default().error_handler(json::path_error))
-                // Swagger UI and the spec before the `/api` scope, which would take their paths.
+                // Swagger UI and the spec before the `/api` scope, which would take their paths;
+                // the WebSocket reference before Swagger UI, which takes all of `/api/docs/`.
                 .route("/api/docs", web::get().to(docs_redirect))
+                .app_data(published.clone())
+                .route(
+                    crate::openapi::ASYNCAPI_JSON,
+                    web::get().to(asyncapi::document),
+                )
+                .route(
+                    crate::openapi::WEBSOCKET_DOCS,
+                    web::get().to(asyncapi::page),
+                )
+                .route(asyncapi::STYLESHEET, web::get().to(asyncapi::stylesheet))
                 .route(crate::ws::PATH, web::get().to(crate::ws::upgrade))
                 // Metrics are served on their own address only; a scraper pointed here gets a
                 // 404 rather than the web app's page.

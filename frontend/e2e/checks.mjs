@@ -5,7 +5,7 @@
 // - accessibility: axe-core, run inside the page, with no serious or critical violation.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { assert, assertEqual, coldLoad, probeContentSecurityPolicy, sleep } from "./harness.mjs";
+import { assert, assertEqual, coldLoad, probeContentSecurityPolicy, sleep, until } from "./harness.mjs";
 
 const require = createRequire(import.meta.url);
 const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
@@ -216,6 +216,27 @@ export async function checkSwaggerUi(page) {
   const operations = await page.locator(".opblock").count();
   assert(operations > 20, `the operations are listed (${operations})`);
   await settled(page);
+}
+
+/** The WebSocket reference: linked from Swagger UI's intro (it opens in a new tab, `popup`), a
+ * page of its own with every frame, whose contents jump to the frame named. */
+export async function checkWebSocketDocs(page) {
+  await page.goto("/api/docs/");
+  const link = page.getByRole("link", { name: "WebSocket protocol reference" });
+  await link.waitFor();
+  assertEqual(await link.getAttribute("href"), "/api/docs/websocket", "the intro links to the reference");
+  const [reference] = await Promise.all([page.context().waitForEvent("page"), link.click()]);
+  await reference.getByRole("heading", { level: 1, name: "Let's Chat WebSocket protocol" }).waitFor();
+  assertEqual(new URL(reference.url()).pathname, "/api/docs/websocket", "the link opened the reference");
+  const frames = await reference.locator("section.frame").count();
+  assert(frames >= 18, `every frame has its section (${frames})`);
+  await reference.locator("nav.toc a[href='#server-ack']").click();
+  await until(() => reference.evaluate(() => location.hash === "#server-ack"), "the contents jump to a frame");
+  const top = await reference.locator("#server-ack").evaluate((el) => el.getBoundingClientRect().top);
+  assert(Math.abs(top) < 40, `the frame is at the top of the window (${top})`);
+  await reference.evaluate(() => window.scrollTo(0, 0));
+  await settled(reference);
+  return reference;
 }
 
 /** A first visit to the login page: its script and styles come brotli-compressed and cached for

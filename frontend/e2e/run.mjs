@@ -32,6 +32,7 @@ import {
   checkPolicyEnforced,
   checkScreen,
   checkSwaggerUi,
+  checkWebSocketDocs,
   settled,
 } from "./checks.mjs";
 import { panorama, pdf, portrait, restUpload, snapshot } from "./files.mjs";
@@ -417,8 +418,27 @@ async function main() {
     checkPolicyEnforced(alice, consoleErrors),
   );
   await steps.run("Swagger UI works under its own policy: the operations render and nothing is refused", async () => {
-    const { page, context } = await newPage("docs");
+    const { page, context } = await newPage("docs", { viewport: { width: 1280, height: 900 } });
     await checkSwaggerUi(page);
+    await shot(page, "api-docs-desktop");
+    await page.setViewportSize(TALL_PHONE);
+    await settled(page);
+    await shot(page, "api-docs-phone");
+    await context.close();
+  });
+  await steps.run("the WebSocket reference opens from Swagger UI's intro and reads well from a phone to a desktop, with no script", async () => {
+    const { page, context } = await newPage("websocket-docs", { viewport: { width: 1280, height: 900 } });
+    const reference = await checkWebSocketDocs(page);
+    openPages.set("websocket-reference", reference);
+    await checkScreen(reference, "WebSocket reference");
+    await checkPolicyEnforced(reference, consoleErrors);
+    await shot(reference, "websocket-docs-desktop");
+    await reference.setViewportSize(TALL_PHONE);
+    await settled(reference);
+    await shot(reference, "websocket-docs-phone");
+    await reference.goto("/api/docs/websocket#server-message-updated");
+    await settled(reference);
+    await shot(reference, "websocket-docs-frame-phone");
     await context.close();
   });
   await steps.run("a cold load of the login page comes compressed, its hashed assets cached for good", () =>

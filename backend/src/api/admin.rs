@@ -143,18 +143,24 @@ pub async fn list_users(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AdminCreateUserRequest {
     /// 3–32 characters of letters, digits, `_`, `.` and `-`; unique case-insensitively.
-    #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]+$")]
+    #[schema(
+        min_length = 3,
+        max_length = 32,
+        pattern = "^[A-Za-z0-9_.-]+$",
+        example = "carol"
+    )]
     pub username: String,
     /// 8–128 characters.
-    #[schema(min_length = 8, max_length = 128)]
+    #[schema(min_length = 8, max_length = 128, example = "violet lamp stairs 42")]
     pub password: String,
     /// 1–64 characters, at least one of them visible (not only spaces, zero-width or format
     /// characters), no control characters, no bidi overrides or isolates; defaults to the
     /// username. (Its `pattern` is set by `openapi::build`.)
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, example = "Carol Danvers")]
     pub display_name: Option<String>,
     /// Make the new account an administrator (default false).
     #[serde(default)]
+    #[schema(example = false)]
     pub is_admin: bool,
 }
 
@@ -284,7 +290,7 @@ pub async fn reactivate(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AdminPasswordRequest {
     /// 8–128 characters.
-    #[schema(min_length = 8, max_length = 128)]
+    #[schema(min_length = 8, max_length = 128, example = "a new passphrase, 2026")]
     pub password: String,
 }
 
@@ -320,6 +326,7 @@ pub async fn reset_password(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AdminRoleRequest {
     /// true to grant the admin role, false to remove it.
+    #[schema(example = true)]
     pub is_admin: bool,
 }
 

@@ -52,6 +52,7 @@ pub struct LoginRequest {
     /// When the account is throttled for failed logins, a login with a valid device token of
     /// the account is judged on that token's own failures only. An invalid one is ignored.
     #[serde(default)]
+    #[schema(example = json!(null))]
     pub device_token: Option<String>,
 }
 
@@ -221,7 +222,7 @@ pub async fn logout(state: web::Data<AppState>, user: AuthUser) -> ApiResult<Htt
 
 /// The caller's own account.
 #[utoipa::path(
-    tag = "users",
+    tag = "account",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller (with `is_admin: true` for administrators)", body = super::dto::MeDto),
@@ -253,7 +254,7 @@ pub struct UpdateMeRequest {
 /// `user_updated` frame with the new `user` (see docs/websocket.md); the contacts list and
 /// rooms show it from now on.
 #[utoipa::path(
-    tag = "users",
+    tag = "account",
     security(("bearer" = [])),
     request_body = UpdateMeRequest,
     responses(
@@ -292,7 +293,7 @@ pub struct ChangePasswordRequest {
 /// working and its WebSockets close (1008), on every instance — and the caller's stays.
 /// Password checks are rate-limited like logins.
 #[utoipa::path(
-    tag = "users",
+    tag = "account",
     security(("bearer" = [])),
     request_body = ChangePasswordRequest,
     responses(
@@ -338,7 +339,7 @@ pub struct DeleteMeRequest {
 /// shows it (room members), it reads `{"username": "~deleted-<id>", "display_name": "Deleted
 /// user"}`. Answers once all of that is done. Password checks are rate-limited like logins.
 #[utoipa::path(
-    tag = "users",
+    tag = "account",
     security(("bearer" = [])),
     request_body = DeleteMeRequest,
     responses(

@@ -19,8 +19,11 @@ fn utc(t: NaiveDateTime) -> DateTime<Utc> {
 #[schema(as = User)]
 pub struct UserDto {
     pub id: UserId,
+    /// Unique (case-insensitively); `~deleted-<id>` once the account is deleted.
     pub username: String,
+    /// What to show; `Deleted user` once the account is deleted.
     pub display_name: String,
+    /// When the account was created.
     pub created_at: DateTime<Utc>,
 }
 
@@ -66,8 +69,11 @@ pub struct MessageDto {
     pub room_id: RoomId,
     pub seq: Seq,
     pub sender_id: UserId,
+    /// The id its sender chose when sending it (sending it again returns this message).
     pub client_msg_id: String,
+    /// The text, trimmed; `""` once deleted, and possibly for a message of files alone.
     pub body: String,
+    /// When it was stored.
     pub created_at: DateTime<Utc>,
     /// When its sender last edited it (null if never).
     #[schema(required = true)]

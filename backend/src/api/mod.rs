@@ -36,10 +36,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(sessions::revoke_others)
         .service(sessions::end)
         .service(users::search)
-        // `/contacts/search` before `/contacts/{user_id}`-style routes.
-        .service(contacts::search)
         .service(contacts::list)
         .service(contacts::add)
+        // `/contacts/search` before `/contacts/{user_id}`-style routes.
+        .service(contacts::search)
         .service(contacts::remove)
         .service(rooms::list)
         .service(rooms::get)

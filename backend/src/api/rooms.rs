@@ -92,7 +92,7 @@ pub struct MessagePage {
 /// and says `has_more: true`, so paging on from its first (or last) seq returns every message
 /// once. At least one message always comes when any is left.
 #[utoipa::path(
-    tag = "rooms",
+    tag = "messages",
     security(("bearer" = [])),
     params(("room_id" = i64, Path, minimum = 1, description = "The room's id"), HistoryQuery),
     responses(
@@ -167,7 +167,7 @@ pub struct SendMessageRequest {
 /// no longer counts as unread for them. No `read` frame is sent for that move; the other
 /// member's marker does not change. The same holds for a `send` frame on the WebSocket.
 #[utoipa::path(
-    tag = "rooms",
+    tag = "messages",
     security(("bearer" = [])),
     params(("room_id" = i64, Path, minimum = 1, description = "The room's id")),
     request_body = SendMessageRequest,
@@ -263,7 +263,7 @@ pub struct EditMessageRequest {
 /// `edited_at`. An unchanged body answers 200 and records no change. With `LETSCHAT_EDIT_WINDOW`
 /// set, messages older than it answer 403. Both members' connections get `message_updated`.
 #[utoipa::path(
-    tag = "rooms",
+    tag = "messages",
     security(("bearer" = [])),
     params(
         ("room_id" = i64, Path, minimum = 1, description = "The room's id"),
@@ -299,7 +299,7 @@ pub async fn edit(
 /// records no change. Both members' connections get `message_updated`.
 #[utoipa::path(
     operation_id = "delete_own_message",
-    tag = "rooms",
+    tag = "messages",
     security(("bearer" = [])),
     params(
         ("room_id" = i64, Path, minimum = 1, description = "The room's id"),
@@ -336,7 +336,7 @@ pub async fn delete_message(
 /// URL-encoded. A message carries at most 20 different emoji. Reacting again with the same
 /// emoji answers 200 and records no change.
 #[utoipa::path(
-    tag = "rooms",
+    tag = "messages",
     security(("bearer" = [])),
     params(
         ("room_id" = i64, Path, minimum = 1, description = "The room's id"),
@@ -362,7 +362,7 @@ pub async fn react(
 
 /// Take back your reaction with an emoji. Idempotent.
 #[utoipa::path(
-    tag = "rooms",
+    tag = "messages",
     security(("bearer" = [])),
     params(
         ("room_id" = i64, Path, minimum = 1, description = "The room's id"),
@@ -431,7 +431,7 @@ pub struct ChangesPage {
 /// A client that knows the room's last `change_seq` fetches exactly the changes it missed; a
 /// message changed several times comes once, as it is now, at its latest change.
 #[utoipa::path(
-    tag = "rooms",
+    tag = "messages",
     security(("bearer" = [])),
     params(("room_id" = i64, Path, minimum = 1, description = "The room's id"), ChangesQuery),
     responses(

@@ -1,121 +1,181 @@
-//! The WebSocket frames of the wire contract (docs/websocket.md): what clients send, what the
-//! server sends back. All frames are JSON text with a `type`.
+//! The WebSocket frames of the wire contract (docs/websocket.md, and the AsyncAPI document
+//! built from these types: `asyncapi`): what clients send, what the server sends back. All
+//! frames are JSON text with a `type`.
 
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::api::dto::{MessageDto, UserDto};
 use crate::broker::{MessageData, SharedMessage};
 use crate::domain::{RoomId, Seq, UserId};
 
 /// Client → server.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
+    /// Authenticates the connection (unless the upgrade request carried the token).
     Auth {
+        /// The `token` from `POST /api/auth/login` or `/api/auth/register`.
         token: String,
     },
+    /// Sends a message; answered with `ack` once it is stored.
     Send {
+        #[schema(minimum = 1)]
         room_id: i64,
+        /// Chosen by the client (a UUID is best), 1–64 printable ASCII characters. Sending the
+        /// same one again answers with the message stored the first time.
+        #[schema(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
         client_msg_id: String,
+        /// 1–4,000 characters with a visible one, stored trimmed; `""` allowed with attachments.
+        #[schema(max_length = 4000)]
         body: String,
         /// The message of the same room this one answers.
         #[serde(default)]
+        #[schema(minimum = 1)]
         reply_to: Option<i64>,
         /// Ids of the sender's uploads the message carries (at most 10).
         #[serde(default)]
+        #[schema(max_items = 10)]
         attachments: Vec<String>,
     },
+    /// Replays a room's messages after a seq (and its changes after a `change_seq`).
     Sync {
+        #[schema(minimum = 1)]
         room_id: i64,
+        /// The last seq the client has (0 for none).
+        #[schema(minimum = 0)]
         after: i64,
         /// Also replay the changes after this `change_seq`, after the messages.
         #[serde(default)]
+        #[schema(minimum = 0)]
         changes_after: Option<i64>,
     },
+    /// The user is typing in a room.
     Typing {
+        #[schema(minimum = 1)]
         room_id: i64,
     },
+    /// The user has read a room up to a seq.
     Read {
+        #[schema(minimum = 1)]
         room_id: i64,
+        #[schema(minimum = 0)]
         up_to: i64,
     },
+    /// Asks for a `pong`.
     Ping,
 }
 
 pub const CLIENT_TYPES: [&str; 6] = ["auth", "send", "sync", "typing", "read", "ping"];
 
 /// A room as the `ready` frame lists it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RoomState {
     pub room_id: RoomId,
+    /// The room's newest seq (0 while it is empty).
     pub last_seq: Seq,
+    /// The user's read marker.
     pub read_up_to: Seq,
     /// The other member's read marker: what they have read of this room.
     pub peer_read_up_to: Seq,
     /// The room's newest change (edit, delete, reaction).
+    #[schema(minimum = 0)]
     pub last_change_seq: i64,
 }
 
 /// Server → client. `ack` and `message` frames are sent pre-rendered (see `MessageFrames`); their
 /// variants here define the shape, and the tests hold the two byte for byte equal.
-#[derive(Debug, Serialize)]
+/// (`Deserialize` is for clients written in Rust and for the tests.)
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame<'a> {
+    /// The connection is authenticated: the user and every room of theirs.
     Ready {
         user: UserDto,
         rooms: Vec<RoomState>,
     },
+    /// The sender's message is stored: the message as stored.
     Ack {
         client_msg_id: &'a str,
         message: MessageDto,
     },
-    Message {
-        message: MessageDto,
-    },
+    /// A new message in one of the user's rooms (live, or replayed by a `sync`).
+    Message { message: MessageDto },
+    /// A `sync` has replayed everything it had to.
     Synced {
         room_id: RoomId,
         last_seq: Seq,
         /// With `changes_after` in the `sync`: the change the client now has every change up to.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(minimum = 0)]
         last_change_seq: Option<i64>,
     },
-    Typing {
-        room_id: RoomId,
-        user_id: UserId,
-    },
+    /// The other member is typing.
+    Typing { room_id: RoomId, user_id: UserId },
+    /// A member's read marker moved.
     Read {
         room_id: RoomId,
         user_id: UserId,
         up_to: Seq,
     },
-    Presence {
-        user_id: UserId,
-        online: bool,
-    },
+    /// A contact's first connection opened, or their last one closed.
+    Presence { user_id: UserId, online: bool },
     /// A user's profile changed (their display name, or their account was deleted): the user
     /// as they are now, to their contacts and their own connections.
-    UserUpdated {
-        user: UserDto,
-    },
+    UserUpdated { user: UserDto },
     /// A change to a message (edit, delete, reaction): the message as it is after it. Sent
     /// pre-rendered (`updated_frame`); this variant defines the shape.
-    MessageUpdated {
-        message: MessageDto,
-    },
+    MessageUpdated { message: MessageDto },
     /// An administrator deleted a message; `message` is its tombstone.
     MessageDeleted {
         room_id: RoomId,
         seq: Seq,
         message: MessageDto,
     },
+    /// The answer to a `ping`.
     Pong,
+    /// A frame could not be handled (the connection stays open), or the connection is about to
+    /// be closed.
     Error {
+        /// One of the REST API's error codes.
         code: &'a str,
         message: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        /// The `client_msg_id` of the `send` this error is about.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         client_msg_id: Option<String>,
     },
+}
+
+/// The `type` of every frame of `T` ([`ClientFrame`] or [`ServerFrame`]), as serde reads them:
+/// the list the documentation is checked against, so that a new frame cannot go undocumented.
+pub fn frame_types<T: Deserialize<'static>>() -> &'static [&'static str] {
+    use serde::de::value::MapDeserializer;
+
+    /// An error that keeps what serde says it expected when it meets an unknown variant.
+    #[derive(Debug)]
+    struct Expected(&'static [&'static str]);
+    impl std::fmt::Display for Expected {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "expected one of {:?}", self.0)
+        }
+    }
+    impl std::error::Error for Expected {}
+    impl serde::de::Error for Expected {
+        fn custom<M: std::fmt::Display>(_: M) -> Self {
+            Expected(&[])
+        }
+        fn unknown_variant(_: &str, expected: &'static [&'static str]) -> Self {
+            Expected(expected)
+        }
+    }
+
+    // A `type` no frame has: serde answers with the list of those it knows.
+    let frame = MapDeserializer::<_, Expected>::new(std::iter::once(("type", "")));
+    match T::deserialize(frame) {
+        Err(Expected(types)) => types,
+        Ok(_) => &[],
+    }
 }
 
 impl ServerFrame<'_> {
@@ -397,6 +457,24 @@ mod tests {
                 assert_eq!(&*wire.ack_frame(cmid), expected);
             }
         }
+    }
+
+    /// The frame types serde knows, as the documentation reads them, are the enums' variants.
+    #[test]
+    fn frame_types_are_read_from_the_enums() {
+        assert_eq!(frame_types::<ClientFrame>(), CLIENT_TYPES);
+        let server = frame_types::<ServerFrame>();
+        for t in [
+            "ready",
+            "ack",
+            "message",
+            "message_updated",
+            "user_updated",
+            "error",
+        ] {
+            assert!(server.contains(&t), "{t}: {server:?}");
+        }
+        assert_eq!(server.len(), 12, "{server:?}");
     }
 
     #[test]

@@ -4,24 +4,7 @@
  */
 
 export interface paths {
-    "/api/admin/audit": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The audit log: every administrative action, newest first. */
-        get: operations["audit"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/admin/messages/{message_id}": {
+    "/api/auth/register": {
         parameters: {
             query?: never;
             header?: never;
@@ -30,219 +13,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post?: never;
-        /**
-         * Delete a message: it becomes a tombstone (body, earlier versions and reactions erased,
-         *     `deleted_at` set, seq kept) as a change of its room, and both members' connections get
-         *     `message_updated` and then `message_deleted`. Deleting it again changes nothing.
-         */
-        delete: operations["delete_message"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/admin/messages/{message_id}/edits": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * The earlier versions of a message, oldest first (members see only `edited_at`). A deleted
-         *     message has none: deleting erases them.
-         */
-        get: operations["message_edits"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/admin/rooms": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** List rooms, newest first, with member names, message counts and last activity. */
-        get: operations["admin_list_rooms"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/admin/rooms/{room_id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** One room. */
-        get: operations["get_room"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/admin/rooms/{room_id}/messages": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * A page of any room's messages, deleted ones included as tombstones; paging, and the byte
-         *     cap on a page (256 KiB of message JSON by default), as in `GET /api/rooms/{room_id}/messages`.
-         *     Reading a room is audited: one `room.read` entry per administrator, room and hour, naming
-         *     both members.
-         */
-        get: operations["room_messages"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/admin/stats": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Users, rooms, messages, connections now and recent traffic. */
-        get: operations["stats"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/admin/users": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** List and search users, with their activity counts. */
-        get: operations["list_users"];
-        put?: never;
-        /** Create an account. */
-        post: operations["create_user"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/admin/users/{user_id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** One user, with their activity counts. */
-        get: operations["get_user"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/admin/users/{user_id}/admin": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        /** Grant or remove the admin role. */
-        put: operations["set_role"];
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/admin/users/{user_id}/deactivate": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Deactivate an account: it can no longer log in, its tokens stop working at once (for good:
-         *     reactivation does not revive them) and its open WebSockets close (an `unauthorized` error
-         *     frame, then close code 1008). While deactivated, the account is absent from user search,
-         *     cannot be added as a contact (404) and cannot be sent messages (403).
-         */
-        post: operations["deactivate"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/admin/users/{user_id}/password": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Set a new password for an account. Every session signed in before it ends: the user's
-         *     tokens stop working and their open WebSockets close with 1008.
-         */
-        post: operations["reset_password"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/admin/users/{user_id}/reactivate": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Reactivate a deactivated account: it can log in again. Tokens issued before the deactivation
-         *     stay invalid (deactivation ended those sessions): the user signs in anew.
-         */
-        post: operations["reactivate"];
+        /** Create an account and get a token. */
+        post: operations["register"];
         delete?: never;
         options?: never;
         head?: never;
@@ -286,7 +58,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/auth/register": {
+    "/api/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's own account. */
+        get: operations["me"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete the caller's account, for good. Every session ends (tokens refused, WebSockets closed
+         *     with 1008 on every instance); the account leaves search and every contacts list; its
+         *     username can be registered again; every message it sent becomes a tombstone (body and
+         *     attachments erased, `deleted_at` set, `id` and `seq` kept; the other member's connections
+         *     get `message_updated`); every reaction it left on others' messages is taken back, each a
+         *     change of its room like a reaction its author takes back (`message_updated` to the room's
+         *     members); and its uploads' links stop working. Where a `user` object still
+         *     shows it (room members), it reads `{"username": "~deleted-<id>", "display_name": "Deleted
+         *     user"}`. Answers once all of that is done. Password checks are rate-limited like logins.
+         */
+        delete: operations["delete_me"];
+        options?: never;
+        head?: never;
+        /**
+         * Change the caller's display name. Their contacts' and their own open WebSockets get a
+         *     `user_updated` frame with the new `user` (see docs/websocket.md); the contacts list and
+         *     rooms show it from now on.
+         */
+        patch: operations["update_me"];
+        trace?: never;
+    };
+    "/api/me/password": {
         parameters: {
             query?: never;
             header?: never;
@@ -295,9 +100,75 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create an account and get a token. */
-        post: operations["register"];
+        /**
+         * Change the caller's password. Every other session of the account ends — its token stops
+         *     working and its WebSockets close (1008), on every instance — and the caller's stays.
+         *     Password checks are rate-limited like logins.
+         */
+        post: operations["change_password"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's live sessions (tokens not expired, sessions not ended), most recently seen
+         *     first; at most the 1,000 most recent. A session is seen when its token makes a request, and
+         *     for as long as a WebSocket opened with it stays open (`last_seen_at` moves on about once a
+         *     minute meanwhile), so a device that only listens does not look idle.
+         */
+        get: operations["list_sessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/revoke-others": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * End every session of the caller but the current one (their tokens stop working, their
+         *     WebSockets close with 1008, on every instance).
+         */
+        post: operations["revoke_other_sessions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{session_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End one of the caller's sessions: its token stops working at once and its WebSockets close
+         *     with 1008, on every instance. Ending the caller's own session is a logout.
+         */
+        delete: operations["end_session"];
         options?: never;
         head?: never;
         patch?: never;
@@ -359,120 +230,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/files/{upload_id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * An uploaded file's bytes, as uploaded. The URL comes signed in the `url` of an `upload` or
-         *     `attachment`; a tampered or expired link is 403 `forbidden`, and so is the link of an upload
-         *     that is no longer available (never sent and swept, or its message deleted while no other live
-         *     message carries the same bytes). Answers as the module documentation says.
-         */
-        get: operations["get_file"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/files/{upload_id}/thumbnail": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * The thumbnail of an uploaded image: a JPEG of at most 400 pixels on its long side, EXIF
-         *     orientation applied, without any metadata. The URL comes signed in `thumbnail_url`; the
-         *     rules and headers are those of `GET /api/files/{upload_id}` (always `inline`).
-         */
-        get: operations["get_thumbnail"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/health": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Whether the server and its database answer, and whether events cross between instances. */
-        get: operations["health"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/me": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The caller's own account. */
-        get: operations["me"];
-        put?: never;
-        post?: never;
-        /**
-         * Delete the caller's account, for good. Every session ends (tokens refused, WebSockets closed
-         *     with 1008 on every instance); the account leaves search and every contacts list; its
-         *     username can be registered again; every message it sent becomes a tombstone (body and
-         *     attachments erased, `deleted_at` set, `id` and `seq` kept; the other member's connections
-         *     get `message_updated`); every reaction it left on others' messages is taken back, each a
-         *     change of its room like a reaction its author takes back (`message_updated` to the room's
-         *     members); and its uploads' links stop working. Where a `user` object still
-         *     shows it (room members), it reads `{"username": "~deleted-<id>", "display_name": "Deleted
-         *     user"}`. Answers once all of that is done. Password checks are rate-limited like logins.
-         */
-        delete: operations["delete_me"];
-        options?: never;
-        head?: never;
-        /**
-         * Change the caller's display name. Their contacts' and their own open WebSockets get a
-         *     `user_updated` frame with the new `user` (see docs/websocket.md); the contacts list and
-         *     rooms show it from now on.
-         */
-        patch: operations["update_me"];
-        trace?: never;
-    };
-    "/api/me/password": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Change the caller's password. Every other session of the account ends — its token stops
-         *     working and its WebSockets close (1008), on every instance — and the caller's stays.
-         *     Password checks are rate-limited like logins.
-         */
-        post: operations["change_password"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/rooms": {
         parameters: {
             query?: never;
@@ -507,21 +264,17 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/rooms/{room_id}/changes": {
+    "/api/rooms/{room_id}/read": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /**
-         * The messages of a room changed (edited, deleted, reacted to) after a `change_seq`.
-         * @description A client that knows the room's last `change_seq` fetches exactly the changes it missed; a
-         *     message changed several times comes once, as it is now, at its latest change.
-         */
-        get: operations["changes"];
+        get?: never;
         put?: never;
-        post?: never;
+        /** Mark the room read up to a seq. */
+        post: operations["read"];
         delete?: never;
         options?: never;
         head?: never;
@@ -612,24 +365,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/rooms/{room_id}/read": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Mark the room read up to a seq. */
-        post: operations["read"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/sessions": {
+    "/api/rooms/{room_id}/changes": {
         parameters: {
             query?: never;
             header?: never;
@@ -637,55 +373,14 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The caller's live sessions (tokens not expired, sessions not ended), most recently seen
-         *     first; at most the 1,000 most recent. A session is seen when its token makes a request, and
-         *     for as long as a WebSocket opened with it stays open (`last_seen_at` moves on about once a
-         *     minute meanwhile), so a device that only listens does not look idle.
+         * The messages of a room changed (edited, deleted, reacted to) after a `change_seq`.
+         * @description A client that knows the room's last `change_seq` fetches exactly the changes it missed; a
+         *     message changed several times comes once, as it is now, at its latest change.
          */
-        get: operations["list_sessions"];
+        get: operations["changes"];
         put?: never;
         post?: never;
         delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/sessions/revoke-others": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * End every session of the caller but the current one (their tokens stop working, their
-         *     WebSockets close with 1008, on every instance).
-         */
-        post: operations["revoke_other_sessions"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/sessions/{session_id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post?: never;
-        /**
-         * End one of the caller's sessions: its token stops working at once and its WebSockets close
-         *     with 1008, on every instance. Ending the caller's own session is a logout.
-         */
-        delete: operations["end_session"];
         options?: never;
         head?: never;
         patch?: never;
@@ -719,6 +414,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/files/{upload_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An uploaded file's bytes, as uploaded. The URL comes signed in the `url` of an `upload` or
+         *     `attachment`; a tampered or expired link is 403 `forbidden`, and so is the link of an upload
+         *     that is no longer available (never sent and swept, or its message deleted while no other live
+         *     message carries the same bytes). Answers as the module documentation says.
+         */
+        get: operations["get_file"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/files/{upload_id}/thumbnail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The thumbnail of an uploaded image: a JPEG of at most 400 pixels on its long side, EXIF
+         *     orientation applied, without any metadata. The URL comes signed in `thumbnail_url`; the
+         *     rules and headers are those of `GET /api/files/{upload_id}` (always `inline`).
+         */
+        get: operations["get_thumbnail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/users/search": {
         parameters: {
             query?: never;
@@ -728,6 +466,268 @@ export interface paths {
         };
         /** Find users by username or display name (never the caller, never deactivated accounts). */
         get: operations["search_users"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List and search users, with their activity counts. */
+        get: operations["list_users"];
+        put?: never;
+        /** Create an account. */
+        post: operations["create_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One user, with their activity counts. */
+        get: operations["get_user"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{user_id}/deactivate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deactivate an account: it can no longer log in, its tokens stop working at once (for good:
+         *     reactivation does not revive them) and its open WebSockets close (an `unauthorized` error
+         *     frame, then close code 1008). While deactivated, the account is absent from user search,
+         *     cannot be added as a contact (404) and cannot be sent messages (403).
+         */
+        post: operations["deactivate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{user_id}/reactivate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reactivate a deactivated account: it can log in again. Tokens issued before the deactivation
+         *     stay invalid (deactivation ended those sessions): the user signs in anew.
+         */
+        post: operations["reactivate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{user_id}/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set a new password for an account. Every session signed in before it ends: the user's
+         *     tokens stop working and their open WebSockets close with 1008.
+         */
+        post: operations["reset_password"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{user_id}/admin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Grant or remove the admin role. */
+        put: operations["set_role"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/rooms": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List rooms, newest first, with member names, message counts and last activity. */
+        get: operations["admin_list_rooms"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/rooms/{room_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One room. */
+        get: operations["get_room"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/rooms/{room_id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A page of any room's messages, deleted ones included as tombstones; paging, and the byte
+         *     cap on a page (256 KiB of message JSON by default), as in `GET /api/rooms/{room_id}/messages`.
+         *     Reading a room is audited: one `room.read` entry per administrator, room and hour, naming
+         *     both members.
+         */
+        get: operations["room_messages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/messages/{message_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a message: it becomes a tombstone (body, earlier versions and reactions erased,
+         *     `deleted_at` set, seq kept) as a change of its room, and both members' connections get
+         *     `message_updated` and then `message_deleted`. Deleting it again changes nothing.
+         */
+        delete: operations["delete_message"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/messages/{message_id}/edits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The earlier versions of a message, oldest first (members see only `edited_at`). A deleted
+         *     message has none: deleting erases them.
+         */
+        get: operations["message_edits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Users, rooms, messages, connections now and recent traffic. */
+        get: operations["stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit log: every administrative action, newest first. */
+        get: operations["audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether the server and its database answer, and whether events cross between instances. */
+        get: operations["health"];
         put?: never;
         post?: never;
         delete?: never;
@@ -750,87 +750,161 @@ export interface components {
         };
         AdminCreateUserRequest: {
             /**
+             * @description 3–32 characters of letters, digits, `_`, `.` and `-`; unique case-insensitively.
+             * @example carol
+             */
+            username: string;
+            /**
+             * @description 8–128 characters.
+             * @example violet lamp stairs 42
+             */
+            password: string;
+            /**
              * @description 1–64 characters, at least one of them visible (not only spaces, zero-width or format
              *     characters), no control characters, no bidi overrides or isolates; defaults to the
              *     username. (Its `pattern` is set by `openapi::build`.)
+             * @example Carol Danvers
              */
             display_name?: string | null;
-            /** @description Make the new account an administrator (default false). */
+            /**
+             * @description Make the new account an administrator (default false).
+             * @example false
+             */
             is_admin?: boolean;
-            /** @description 8–128 characters. */
-            password: string;
-            /** @description 3–32 characters of letters, digits, `_`, `.` and `-`; unique case-insensitively. */
-            username: string;
         };
         AdminPasswordRequest: {
-            /** @description 8–128 characters. */
+            /**
+             * @description 8–128 characters.
+             * @example a new passphrase, 2026
+             */
             password: string;
         };
         AdminRoleRequest: {
-            /** @description true to grant the admin role, false to remove it. */
+            /**
+             * @description true to grant the admin role, false to remove it.
+             * @example true
+             */
             is_admin: boolean;
         };
         /**
          * @description A room as administrators see it. Not a member's `Room`: an administrator reads rooms they
          *     are not in, so it has no `unread_count` or `read_up_to` (those are each member's own, shown
          *     to them by `GET /api/rooms`).
+         * @example {
+         *       "id": 7,
+         *       "members": [
+         *         {
+         *           "id": 1,
+         *           "username": "alice",
+         *           "display_name": "Alice Liddell",
+         *           "created_at": "2026-11-02T09:15:00.000Z"
+         *         },
+         *         {
+         *           "id": 2,
+         *           "username": "bob",
+         *           "display_name": "Bob Marley 🎸",
+         *           "created_at": "2026-11-03T18:40:12.000Z"
+         *         }
+         *       ],
+         *       "created_at": "2026-11-03T18:42:05.000Z",
+         *       "last_seq": 43,
+         *       "message_count": 43,
+         *       "last_activity_at": "2026-11-25T12:01:02.345Z"
+         *     }
          */
         AdminRoom: {
+            id: components["schemas"]["RoomId"];
+            members: components["schemas"]["User"][];
             /** Format: date-time */
             created_at: string;
-            id: components["schemas"]["RoomId"];
-            /**
-             * Format: date-time
-             * @description When the newest message was sent; null while the room is empty.
-             */
-            last_activity_at?: string | null;
             last_seq: components["schemas"]["Seq"];
-            members: components["schemas"]["User"][];
             /**
              * Format: int64
              * @description Messages in the room, deleted ones included (equal to `last_seq`: seqs have no gaps).
              */
             message_count: number;
+            /**
+             * Format: date-time
+             * @description When the newest message was sent; null while the room is empty.
+             */
+            last_activity_at?: string | null;
         };
+        /**
+         * @example {
+         *       "rooms": [
+         *         {
+         *           "id": 7,
+         *           "members": [
+         *             {
+         *               "id": 1,
+         *               "username": "alice",
+         *               "display_name": "Alice Liddell",
+         *               "created_at": "2026-11-02T09:15:00.000Z"
+         *             },
+         *             {
+         *               "id": 2,
+         *               "username": "bob",
+         *               "display_name": "Bob Marley 🎸",
+         *               "created_at": "2026-11-03T18:40:12.000Z"
+         *             }
+         *           ],
+         *           "created_at": "2026-11-03T18:42:05.000Z",
+         *           "last_seq": 43,
+         *           "message_count": 43,
+         *           "last_activity_at": "2026-11-25T12:01:02.345Z"
+         *         }
+         *       ],
+         *       "next_cursor": 7
+         *     }
+         */
         AdminRoomPage: {
+            /** @description Newest room first. */
+            rooms: components["schemas"]["AdminRoom"][];
             /**
              * Format: int64
              * @description Pass as `before` for the next page; null on the last page.
              */
             next_cursor?: number | null;
-            /** @description Newest room first. */
-            rooms: components["schemas"]["AdminRoom"][];
         };
-        /** @description Server statistics. */
+        /**
+         * @description Server statistics.
+         * @example {
+         *       "users": 1284,
+         *       "admins": 2,
+         *       "deactivated_users": 7,
+         *       "rooms": 3906,
+         *       "messages": 1482337,
+         *       "messages_last_hour": 2310,
+         *       "messages_last_day": 41877,
+         *       "uploads": 18204,
+         *       "upload_bytes": 26843545600,
+         *       "connections": 611,
+         *       "online_users": 402
+         *     }
+         */
         AdminStats: {
             /** Format: int64 */
+            users: number;
+            /** Format: int64 */
             admins: number;
-            /**
-             * Format: int64
-             * @description Open WebSocket connections on every instance of the server: the answering instance's
-             *     now, plus each other's as it last reported them (when one of its users came or went, and
-             *     every 10 s).
-             */
-            connections: number;
             /** Format: int64 */
             deactivated_users: number;
+            /** Format: int64 */
+            rooms: number;
             /**
              * Format: int64
              * @description Every message ever stored, deleted ones included.
              */
             messages: number;
             /** Format: int64 */
-            messages_last_day: number;
-            /** Format: int64 */
             messages_last_hour: number;
+            /** Format: int64 */
+            messages_last_day: number;
             /**
              * Format: int64
-             * @description Users with at least one open connection now, to any instance of the server (each
-             *     counted once).
+             * @description Uploads stored: those not yet sent (kept 24 h) and those messages carry.
              */
-            online_users: number;
-            /** Format: int64 */
-            rooms: number;
+            uploads: number;
             /**
              * Format: int64
              * @description Their bytes, each upload counted (the same bytes uploaded twice are stored once).
@@ -838,53 +912,110 @@ export interface components {
             upload_bytes: number;
             /**
              * Format: int64
-             * @description Uploads stored: those not yet sent (kept 24 h) and those messages carry.
+             * @description Open WebSocket connections on every instance of the server: the answering instance's
+             *     now, plus each other's as it last reported them (when one of its users came or went, and
+             *     every 10 s).
              */
-            uploads: number;
-            /** Format: int64 */
-            users: number;
+            connections: number;
+            /**
+             * Format: int64
+             * @description Users with at least one open connection now, to any instance of the server (each
+             *     counted once).
+             */
+            online_users: number;
         };
-        /** @description A user as administrators see them. */
+        /**
+         * @description A user as administrators see them.
+         * @example {
+         *       "id": 2,
+         *       "username": "bob",
+         *       "display_name": "Bob Marley 🎸",
+         *       "created_at": "2026-11-03T18:40:12.000Z",
+         *       "is_admin": false,
+         *       "deactivated_at": null,
+         *       "last_seen_at": "2026-11-25T11:58:41.000Z",
+         *       "online": true,
+         *       "contacts_count": 12,
+         *       "rooms_count": 12,
+         *       "messages_count": 873
+         *     }
+         */
         AdminUser: {
-            /** Format: int64 */
-            contacts_count: number;
+            id: components["schemas"]["UserId"];
+            username: string;
+            display_name: string;
             /** Format: date-time */
             created_at: string;
+            is_admin: boolean;
             /**
              * Format: date-time
              * @description When the account was deactivated; null while it is active.
              */
             deactivated_at?: string | null;
-            display_name: string;
-            id: components["schemas"]["UserId"];
-            is_admin: boolean;
             /**
              * Format: date-time
              * @description Last login, or when their first connection opened or last one closed; null if never.
              */
             last_seen_at?: string | null;
+            /** @description Whether the user has an open WebSocket now, to any instance of the server. */
+            online: boolean;
+            /** Format: int64 */
+            contacts_count: number;
+            /** Format: int64 */
+            rooms_count: number;
             /**
              * Format: int64
              * @description Messages the user sent (deleted ones included).
              */
             messages_count: number;
-            /** @description Whether the user has an open WebSocket now, to any instance of the server. */
-            online: boolean;
-            /** Format: int64 */
-            rooms_count: number;
-            username: string;
         };
+        /**
+         * @example {
+         *       "users": [
+         *         {
+         *           "id": 2,
+         *           "username": "bob",
+         *           "display_name": "Bob Marley 🎸",
+         *           "created_at": "2026-11-03T18:40:12.000Z",
+         *           "is_admin": false,
+         *           "deactivated_at": null,
+         *           "last_seen_at": "2026-11-25T11:58:41.000Z",
+         *           "online": true,
+         *           "contacts_count": 12,
+         *           "rooms_count": 12,
+         *           "messages_count": 873
+         *         }
+         *       ],
+         *       "next_cursor": 2
+         *     }
+         */
         AdminUserPage: {
+            /** @description Ascending id. */
+            users: components["schemas"]["AdminUser"][];
             /**
              * Format: int64
              * @description Pass as `after` for the next page; null on the last page.
              */
             next_cursor?: number | null;
-            /** @description Ascending id. */
-            users: components["schemas"]["AdminUser"][];
         };
-        /** @description One recorded administrative action. */
+        /**
+         * @description One recorded administrative action.
+         * @example {
+         *       "id": 58,
+         *       "actor_id": 3,
+         *       "actor_username": "carol",
+         *       "action": "user.deactivate",
+         *       "target_type": "user",
+         *       "target_id": 19,
+         *       "detail": "@mallory",
+         *       "created_at": "2026-11-24T21:17:30.000Z"
+         *     }
+         */
         AuditEntry: {
+            /** Format: int64 */
+            id: number;
+            actor_id?: components["schemas"]["UserId"] | null;
+            actor_username?: string | null;
             /**
              * @description `user.create`, `user.deactivate`, `user.reactivate`, `user.password_reset`,
              *     `user.grant_admin`, `user.revoke_admin`, `message.delete` or `room.read` (an
@@ -893,22 +1024,35 @@ export interface components {
              *     session, or every other one), whose actor is the account itself.
              */
             action: string;
-            actor_id?: components["schemas"]["UserId"] | null;
-            actor_username?: string | null;
-            /** Format: date-time */
-            created_at: string;
+            /** @description `user`, `message` or `room`. */
+            target_type: string;
+            /** Format: int64 */
+            target_id: number;
             /**
              * @description A short description of the target (`@username`, `room 7 seq 12`, `room 7 (@alice and
              *     @bob)`).
              */
             detail: string;
-            /** Format: int64 */
-            id: number;
-            /** Format: int64 */
-            target_id: number;
-            /** @description `user`, `message` or `room`. */
-            target_type: string;
+            /** Format: date-time */
+            created_at: string;
         };
+        /**
+         * @example {
+         *       "entries": [
+         *         {
+         *           "id": 58,
+         *           "actor_id": 3,
+         *           "actor_username": "carol",
+         *           "action": "user.deactivate",
+         *           "target_type": "user",
+         *           "target_id": 19,
+         *           "detail": "@mallory",
+         *           "created_at": "2026-11-24T21:17:30.000Z"
+         *         }
+         *       ],
+         *       "next_cursor": 58
+         *     }
+         */
         AuditPage: {
             /** @description Newest first. */
             entries: components["schemas"]["AuditEntry"][];
@@ -918,15 +1062,38 @@ export interface components {
              */
             next_cursor?: number | null;
         };
+        /**
+         * @example {
+         *       "token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOjEsInNpZCI6NDgyMTExMzkwNzI2MjE0NSwiZXhwIjoxNzk2Mjk4ODAwfQ.5mX0Jq8sQJ3pVbq1r2yHkzRk7f3Xc1lYp6H2nWvA9dE",
+         *       "user": {
+         *         "id": 1,
+         *         "username": "alice",
+         *         "display_name": "Alice Liddell",
+         *         "created_at": "2026-11-02T09:15:00.000Z"
+         *       },
+         *       "device_token": "d1.AAAAAAAAAAF4N3tSV1e0lEJ_iQFPl9eZNIpin1zu0DLD6HBuxH2b-vsA-0JQsBjdllQ1ylDLg24"
+         *     }
+         */
         AuthResponse: {
-            /** @description Opaque; keep it on this device and send it with later logins (`LoginRequest.device_token`). */
-            device_token: string;
             /** @description Send as `Authorization: Bearer <token>`. */
             token: string;
             user: components["schemas"]["User"];
+            /** @description Opaque; keep it on this device and send it with later logins (`LoginRequest.device_token`). */
+            device_token: string;
         };
-        /** @description How events reach connections. */
+        /**
+         * @description How events reach connections.
+         * @example {
+         *       "kind": "in_process",
+         *       "connected": true
+         *     }
+         */
         BrokerHealth: {
+            /**
+             * @description `in_process` (one instance) or `redis` (one of several instances, `REDIS_URL`).
+             * @example redis
+             */
+            kind: string;
             /**
              * @description Whether events can cross to the other instances now. Always true for `in_process`;
              *     false while Redis is unreachable (connections on other instances receive what they
@@ -934,11 +1101,6 @@ export interface components {
              * @example true
              */
             connected: boolean;
-            /**
-             * @description `in_process` (one instance) or `redis` (one of several instances, `REDIS_URL`).
-             * @example redis
-             */
-            kind: string;
         };
         ChangePasswordRequest: {
             /**
@@ -953,7 +1115,51 @@ export interface components {
              */
             new_password: string;
         };
+        /**
+         * @example {
+         *       "messages": [
+         *         {
+         *           "id": 311,
+         *           "room_id": 7,
+         *           "seq": 43,
+         *           "sender_id": 1,
+         *           "client_msg_id": "7d0f1c9e-1b9a-4c57-9f3e-2b8c0d1e4a6f",
+         *           "body": "See you at the café at 6:30? ☕",
+         *           "created_at": "2026-11-25T12:01:02.345Z",
+         *           "edited_at": "2026-11-25T12:05:00.000Z",
+         *           "deleted_at": null,
+         *           "reply_to": 310,
+         *           "reactions": [
+         *             {
+         *               "emoji": "👍",
+         *               "user_ids": [
+         *                 2
+         *               ]
+         *             }
+         *           ],
+         *           "change_seq": 13,
+         *           "attachments": [
+         *             {
+         *               "id": "3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6",
+         *               "name": "café terrace.jpg",
+         *               "content_type": "image/jpeg",
+         *               "size": 2097152,
+         *               "sha256": "d243f6a473c86fb8aa6504a523930545313b9d9434a79d64d6998ff2fc22efac",
+         *               "width": 4032,
+         *               "height": 3024,
+         *               "url": "/api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6?e=1795694400&s=Rj9xK2vQ0mT7wYc4",
+         *               "thumbnail_url": "/api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6/thumbnail?e=1795694400&s=Qm7tL1pZ8nB3"
+         *             }
+         *           ]
+         *         }
+         *       ],
+         *       "has_more": false,
+         *       "last_change_seq": 13
+         *     }
+         */
         ChangesPage: {
+            /** @description Each message changed after `after`, once, in order of its `change_seq`, as it is now. */
+            messages: components["schemas"]["Message"][];
             /** @description Whether more changed messages follow: page on with `after` = the last one's `change_seq`. */
             has_more: boolean;
             /**
@@ -961,21 +1167,66 @@ export interface components {
              * @description The room's newest change.
              */
             last_change_seq: number;
-            /** @description Each message changed after `after`, once, in order of its `change_seq`, as it is now. */
-            messages: components["schemas"]["Message"][];
         };
-        /** @description One of the caller's contacts, with the room they share. */
+        /**
+         * @description One of the caller's contacts, with the room they share.
+         * @example {
+         *       "user": {
+         *         "id": 2,
+         *         "username": "bob",
+         *         "display_name": "Bob Marley 🎸",
+         *         "created_at": "2026-11-03T18:40:12.000Z"
+         *       },
+         *       "room_id": 7,
+         *       "last_message": {
+         *         "id": 311,
+         *         "room_id": 7,
+         *         "seq": 43,
+         *         "sender_id": 1,
+         *         "client_msg_id": "7d0f1c9e-1b9a-4c57-9f3e-2b8c0d1e4a6f",
+         *         "body": "See you at the café at 6? ☕",
+         *         "created_at": "2026-11-25T12:01:02.345Z",
+         *         "edited_at": null,
+         *         "deleted_at": null,
+         *         "reply_to": 310,
+         *         "reactions": [
+         *           {
+         *             "emoji": "👍",
+         *             "user_ids": [
+         *               2
+         *             ]
+         *           }
+         *         ],
+         *         "change_seq": 12,
+         *         "attachments": [
+         *           {
+         *             "id": "3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6",
+         *             "name": "café terrace.jpg",
+         *             "content_type": "image/jpeg",
+         *             "size": 2097152,
+         *             "sha256": "d243f6a473c86fb8aa6504a523930545313b9d9434a79d64d6998ff2fc22efac",
+         *             "width": 4032,
+         *             "height": 3024,
+         *             "url": "/api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6?e=1795694400&s=Rj9xK2vQ0mT7wYc4",
+         *             "thumbnail_url": "/api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6/thumbnail?e=1795694400&s=Qm7tL1pZ8nB3"
+         *           }
+         *         ]
+         *       },
+         *       "unread_count": 2,
+         *       "online": true
+         *     }
+         */
         Contact: {
-            last_message?: components["schemas"]["Message"] | null;
-            /** @description Whether the contact has an open connection. */
-            online: boolean;
+            user: components["schemas"]["User"];
             room_id: components["schemas"]["RoomId"];
+            last_message?: components["schemas"]["Message"] | null;
             /**
              * Format: int64
              * @description Messages in the room after the caller's read marker.
              */
             unread_count: number;
-            user: components["schemas"]["User"];
+            /** @description Whether the contact has an open connection. */
+            online: boolean;
         };
         DeleteMeRequest: {
             /**
@@ -996,77 +1247,145 @@ export interface components {
          * @description The JSON body of every error response.
          * @example {
          *       "error": {
-         *         "code": "not_found",
-         *         "message": "room not found"
+         *         "code": "validation_failed",
+         *         "message": "username: may contain only letters, digits, '_', '.' and '-'",
+         *         "fields": {
+         *           "username": "may contain only letters, digits, '_', '.' and '-'"
+         *         }
          *       }
          *     }
          */
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
         };
+        /**
+         * @example {
+         *       "code": "validation_failed",
+         *       "message": "username: may contain only letters, digits, '_', '.' and '-'",
+         *       "fields": {
+         *         "username": "may contain only letters, digits, '_', '.' and '-'"
+         *       }
+         *     }
+         */
         ErrorDetail: {
             /** @description Stable machine-readable code, e.g. `validation_failed`. */
             code: string;
+            /** @description Human-readable sentence. */
+            message: string;
             /** @description For `validation_failed`: field name → why it was rejected. */
             fields?: {
                 [key: string]: string;
             } | null;
-            /** @description Human-readable sentence. */
-            message: string;
         };
         /**
          * Format: binary
          * @description A stored file's bytes (the detected `Content-Type` says what they are).
          */
         FileBytes: string;
+        /**
+         * @example {
+         *       "status": "ok",
+         *       "broker": {
+         *         "kind": "in_process",
+         *         "connected": true
+         *       }
+         *     }
+         */
         Health: {
-            broker: components["schemas"]["BrokerHealth"];
             /**
              * @description `ok` while this instance serves (its database answers), even when the link between
              *     instances is down: it then still serves its own connections and stores every message.
              * @example ok
              */
             status: string;
+            broker: components["schemas"]["BrokerHealth"];
         };
         LoginRequest: {
-            /**
-             * @description A `device_token` this account received at an earlier register or login on this device.
-             *     When the account is throttled for failed logins, a login with a valid device token of
-             *     the account is judged on that token's own failures only. An invalid one is ignored.
-             */
-            device_token?: string | null;
-            /** @example correct horse battery */
-            password: string;
             /**
              * @description Any string: one that is no account's username gets the same 401 as a wrong password.
              * @example alice
              */
             username: string;
+            /** @example correct horse battery */
+            password: string;
+            /**
+             * @description A `device_token` this account received at an earlier register or login on this device.
+             *     When the account is throttled for failed logins, a login with a valid device token of
+             *     the account is judged on that token's own failures only. An invalid one is ignored.
+             * @example null
+             */
+            device_token?: string | null;
         };
         /**
          * @description The caller's own account: their `user` object, plus `is_admin: true` for administrators
          *     (absent for everyone else, so the object is exactly a `user` for them).
+         * @example {
+         *       "id": 1,
+         *       "username": "alice",
+         *       "display_name": "Alice Liddell",
+         *       "created_at": "2026-11-02T09:15:00.000Z"
+         *     }
          */
         Me: components["schemas"]["User"] & {
             /** @description Present, and true, only for administrators. */
             is_admin?: boolean;
         };
-        /** @description A stored message. `seq` starts at 1 in each room and increases by 1 with no gaps. */
+        /**
+         * @description A stored message. `seq` starts at 1 in each room and increases by 1 with no gaps.
+         * @example {
+         *       "id": 311,
+         *       "room_id": 7,
+         *       "seq": 43,
+         *       "sender_id": 1,
+         *       "client_msg_id": "7d0f1c9e-1b9a-4c57-9f3e-2b8c0d1e4a6f",
+         *       "body": "See you at the café at 6? ☕",
+         *       "created_at": "2026-11-25T12:01:02.345Z",
+         *       "edited_at": null,
+         *       "deleted_at": null,
+         *       "reply_to": 310,
+         *       "reactions": [
+         *         {
+         *           "emoji": "👍",
+         *           "user_ids": [
+         *             2
+         *           ]
+         *         }
+         *       ],
+         *       "change_seq": 12,
+         *       "attachments": [
+         *         {
+         *           "id": "3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6",
+         *           "name": "café terrace.jpg",
+         *           "content_type": "image/jpeg",
+         *           "size": 2097152,
+         *           "sha256": "d243f6a473c86fb8aa6504a523930545313b9d9434a79d64d6998ff2fc22efac",
+         *           "width": 4032,
+         *           "height": 3024,
+         *           "url": "/api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6?e=1795694400&s=Rj9xK2vQ0mT7wYc4",
+         *           "thumbnail_url": "/api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6/thumbnail?e=1795694400&s=Qm7tL1pZ8nB3"
+         *         }
+         *       ]
+         *     }
+         */
         Message: {
-            /**
-             * @description The files it carries, in the order sent (`[]` if none, or once it is deleted). Their
-             *     links are signed afresh for every response and frame.
-             */
-            attachments: components["schemas"]["Upload"][];
+            id: components["schemas"]["MessageId"];
+            room_id: components["schemas"]["RoomId"];
+            seq: components["schemas"]["Seq"];
+            sender_id: components["schemas"]["UserId"];
+            /** @description The id its sender chose when sending it (sending it again returns this message). */
+            client_msg_id: string;
+            /** @description The text, trimmed; `""` once deleted, and possibly for a message of files alone. */
             body: string;
             /**
-             * Format: int64
-             * @description The room's change that last touched this message (0 if never changed).
+             * Format: date-time
+             * @description When it was stored.
              */
-            change_seq: number;
-            client_msg_id: string;
-            /** Format: date-time */
             created_at: string;
+            /**
+             * Format: date-time
+             * @description When its sender last edited it (null if never).
+             */
+            edited_at: string | null;
             /**
              * Format: date-time
              * @description When it was deleted, by its sender or an administrator (null if not): `body` is then
@@ -1074,20 +1393,27 @@ export interface components {
              *     stay gap-free.
              */
             deleted_at: string | null;
-            /**
-             * Format: date-time
-             * @description When its sender last edited it (null if never).
-             */
-            edited_at: string | null;
-            id: components["schemas"]["MessageId"];
+            reply_to: components["schemas"]["MessageId"] | null;
             /** @description One entry per distinct emoji, in the order each was first added. */
             reactions: components["schemas"]["Reaction"][];
-            reply_to: components["schemas"]["MessageId"] | null;
-            room_id: components["schemas"]["RoomId"];
-            sender_id: components["schemas"]["UserId"];
-            seq: components["schemas"]["Seq"];
+            /**
+             * Format: int64
+             * @description The room's change that last touched this message (0 if never changed).
+             */
+            change_seq: number;
+            /**
+             * @description The files it carries, in the order sent (`[]` if none, or once it is deleted). Their
+             *     links are signed afresh for every response and frame.
+             */
+            attachments: components["schemas"]["Upload"][];
         };
-        /** @description One earlier version of an edited message. */
+        /**
+         * @description One earlier version of an edited message.
+         * @example {
+         *       "body": "See you at the café at 6? ☕",
+         *       "replaced_at": "2026-11-25T12:05:00.000Z"
+         *     }
+         */
         MessageEditDto: {
             /** @description The text it had. */
             body: string;
@@ -1102,17 +1428,81 @@ export interface components {
          * @description A message's global id.
          */
         MessageId: number;
+        /**
+         * @example {
+         *       "messages": [
+         *         {
+         *           "id": 310,
+         *           "room_id": 7,
+         *           "seq": 42,
+         *           "sender_id": 2,
+         *           "client_msg_id": "c81e728d-9d4c-4f63-a0b1-6f3e2c9d7a15",
+         *           "body": "Are we still on for tonight?",
+         *           "created_at": "2026-11-25T11:58:40.120Z",
+         *           "edited_at": null,
+         *           "deleted_at": null,
+         *           "reply_to": null,
+         *           "reactions": [],
+         *           "change_seq": 0,
+         *           "attachments": []
+         *         },
+         *         {
+         *           "id": 311,
+         *           "room_id": 7,
+         *           "seq": 43,
+         *           "sender_id": 1,
+         *           "client_msg_id": "7d0f1c9e-1b9a-4c57-9f3e-2b8c0d1e4a6f",
+         *           "body": "See you at the café at 6? ☕",
+         *           "created_at": "2026-11-25T12:01:02.345Z",
+         *           "edited_at": null,
+         *           "deleted_at": null,
+         *           "reply_to": 310,
+         *           "reactions": [
+         *             {
+         *               "emoji": "👍",
+         *               "user_ids": [
+         *                 2
+         *               ]
+         *             }
+         *           ],
+         *           "change_seq": 12,
+         *           "attachments": [
+         *             {
+         *               "id": "3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6",
+         *               "name": "café terrace.jpg",
+         *               "content_type": "image/jpeg",
+         *               "size": 2097152,
+         *               "sha256": "d243f6a473c86fb8aa6504a523930545313b9d9434a79d64d6998ff2fc22efac",
+         *               "width": 4032,
+         *               "height": 3024,
+         *               "url": "/api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6?e=1795694400&s=Rj9xK2vQ0mT7wYc4",
+         *               "thumbnail_url": "/api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6/thumbnail?e=1795694400&s=Qm7tL1pZ8nB3"
+         *             }
+         *           ]
+         *         }
+         *       ],
+         *       "has_more": true
+         *     }
+         */
         MessagePage: {
+            /** @description Ascending seq. */
+            messages: components["schemas"]["Message"][];
             /**
              * @description Whether more messages lie beyond this page: older ones when paging back (no cursor or
              *     `before`), newer ones when paging forward (`after`). Also true when the page was cut at
              *     its byte cap.
              */
             has_more: boolean;
-            /** @description Ascending seq. */
-            messages: components["schemas"]["Message"][];
         };
-        /** @description The reactions with one emoji to a message. */
+        /**
+         * @description The reactions with one emoji to a message.
+         * @example {
+         *       "emoji": "👍",
+         *       "user_ids": [
+         *         2
+         *       ]
+         *     }
+         */
         Reaction: {
             /**
              * @description One emoji (one grapheme cluster).
@@ -1133,11 +1523,10 @@ export interface components {
         };
         RegisterRequest: {
             /**
-             * @description 1–64 characters, at least one of them not whitespace, no control characters; stored
-             *     trimmed. Defaults to the username.
-             * @example Alice Liddell
+             * @description 3–32 characters of letters, digits, `_`, `.` and `-`; unique case-insensitively.
+             * @example alice
              */
-            display_name?: string | null;
+            username: string;
             /**
              * @description 8–128 characters; every byte counts (no truncation at bcrypt's 72 bytes). Refused (422)
              *     when it equals the username (in any case) or is one of the 10,000 most common passwords.
@@ -1145,31 +1534,50 @@ export interface components {
              */
             password: string;
             /**
-             * @description 3–32 characters of letters, digits, `_`, `.` and `-`; unique case-insensitively.
-             * @example alice
+             * @description 1–64 characters, at least one of them not whitespace, no control characters; stored
+             *     trimmed. Defaults to the username.
+             * @example Alice Liddell
              */
-            username: string;
+            display_name?: string | null;
         };
-        /** @description A private room of exactly two members. */
+        /**
+         * @description A private room of exactly two members.
+         * @example {
+         *       "id": 7,
+         *       "members": [
+         *         {
+         *           "id": 1,
+         *           "username": "alice",
+         *           "display_name": "Alice Liddell",
+         *           "created_at": "2026-11-02T09:15:00.000Z"
+         *         },
+         *         {
+         *           "id": 2,
+         *           "username": "bob",
+         *           "display_name": "Bob Marley 🎸",
+         *           "created_at": "2026-11-03T18:40:12.000Z"
+         *         }
+         *       ],
+         *       "created_at": "2026-11-03T18:42:05.000Z",
+         *       "last_seq": 43,
+         *       "last_change_seq": 12,
+         *       "unread_count": 2,
+         *       "read_up_to": 41
+         *     }
+         */
         Room: {
+            id: components["schemas"]["RoomId"];
+            /** @description The two members. */
+            members: components["schemas"]["User"][];
             /** Format: date-time */
             created_at: string;
-            id: components["schemas"]["RoomId"];
+            /** @description The newest message's seq; 0 while the room is empty. */
+            last_seq: components["schemas"]["Seq"];
             /**
              * Format: int64
              * @description The room's newest change (edit, delete, reaction); 0 while there is none.
              */
             last_change_seq: number;
-            /** @description The newest message's seq; 0 while the room is empty. */
-            last_seq: components["schemas"]["Seq"];
-            /** @description The two members. */
-            members: components["schemas"]["User"][];
-            /**
-             * @description The caller's own read marker: the highest seq they have read (0 for none). It moves
-             *     forward with `POST /api/rooms/{room_id}/read` and `read` frames, and to the message they
-             *     send when they send one (replying means having read the conversation).
-             */
-            read_up_to: components["schemas"]["Seq"];
             /**
              * Format: int64
              * @description The caller's own: messages after their read marker, deleted ones not counted — the
@@ -1177,6 +1585,12 @@ export interface components {
              *     removed).
              */
             unread_count: number;
+            /**
+             * @description The caller's own read marker: the highest seq they have read (0 for none). It moves
+             *     forward with `POST /api/rooms/{room_id}/read` and `read` frames, and to the message they
+             *     send when they send one (replying means having read the conversation).
+             */
+            read_up_to: components["schemas"]["Seq"];
         };
         /**
          * Format: int64
@@ -1185,11 +1599,11 @@ export interface components {
         RoomId: number;
         SendMessageRequest: {
             /**
-             * @description Files to carry, in this order: ids of the caller's own uploads (`POST /api/uploads`), at
-             *     most 10, each once. An upload may be sent in several messages.
-             * @example []
+             * @description Chosen by the client (a UUID is best), 1–64 printable ASCII characters. Sending the
+             *     same one again returns the message stored the first time.
+             * @example 7d0f1c9e-1b9a-4c57-9f3e-2b8c0d1e4a6f
              */
-            attachments?: string[];
+            client_msg_id: string;
             /**
              * @description 1–4,000 characters, at least one of them visible (not only spaces, zero-width or format
              *     characters); no control characters but tab, line feed and carriage return. Stored
@@ -1199,36 +1613,39 @@ export interface components {
              */
             body: string;
             /**
-             * @description Chosen by the client (a UUID is best), 1–64 printable ASCII characters. Sending the
-             *     same one again returns the message stored the first time.
-             * @example 7d0f1c9e-1b9a-4c57-9f3e-2b8c0d1e4a6f
-             */
-            client_msg_id: string;
-            /**
              * Format: int64
              * @description The message of the same room this one answers; it must not be deleted.
              * @example null
              */
             reply_to?: number | null;
+            /**
+             * @description Files to carry, in this order: ids of the caller's own uploads (`POST /api/uploads`), at
+             *     most 10, each once. An upload may be sent in several messages.
+             * @example []
+             */
+            attachments?: string[];
         };
         /**
          * Format: int64
          * @description A message's position in its room: 1, 2, 3, … with no gaps (0 where there is none yet).
          */
         Seq: number;
-        /** @description A sign-in session: one per token, opened by a register or a login. */
+        /**
+         * @description A sign-in session: one per token, opened by a register or a login.
+         * @example {
+         *       "id": 4821113907262145,
+         *       "created_at": "2026-11-20T08:12:44.000Z",
+         *       "last_seen_at": "2026-11-25T12:01:00.000Z",
+         *       "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+         *       "ip": "203.0.113.7",
+         *       "current": true
+         *     }
+         */
         Session: {
-            /** Format: date-time */
-            created_at: string;
-            /** @description Whether this is the session of the token that asked. */
-            current: boolean;
             /** @description Random, stable for the session's life (at most 2^53 − 1). */
             id: components["schemas"]["SessionId"];
-            /**
-             * @description The address the register or login came from, as the server saw it.
-             * @example 203.0.113.7
-             */
-            ip: string | null;
+            /** Format: date-time */
+            created_at: string;
             /**
              * Format: date-time
              * @description The last activity of the session's token, to the minute: a request made with it, or a
@@ -1241,6 +1658,13 @@ export interface components {
              * @example Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0
              */
             user_agent: string | null;
+            /**
+             * @description The address the register or login came from, as the server saw it.
+             * @example 203.0.113.7
+             */
+            ip: string | null;
+            /** @description Whether this is the session of the token that asked. */
+            current: boolean;
         };
         /**
          * Format: int64
@@ -1262,18 +1686,19 @@ export interface components {
          *     (relative to the server) that work without an `Authorization` header and expire after
          *     `LETSCHAT_UPLOAD_LINK_TTL` (1 h, rounded up to the next five minutes); every response that
          *     shows an upload signs them afresh for its reader.
+         * @example {
+         *       "id": "3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6",
+         *       "name": "café terrace.jpg",
+         *       "content_type": "image/jpeg",
+         *       "size": 2097152,
+         *       "sha256": "d243f6a473c86fb8aa6504a523930545313b9d9434a79d64d6998ff2fc22efac",
+         *       "width": 4032,
+         *       "height": 3024,
+         *       "url": "/api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6?e=1795694400&s=Rj9xK2vQ0mT7wYc4",
+         *       "thumbnail_url": "/api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6/thumbnail?e=1795694400&s=Qm7tL1pZ8nB3"
+         *     }
          */
         Upload: {
-            /**
-             * @description Detected from the bytes (`application/octet-stream` when unknown).
-             * @example image/jpeg
-             */
-            content_type: string;
-            /**
-             * Format: int32
-             * @example 3024
-             */
-            height: number | null;
             /**
              * @description 32 lowercase hex digits.
              * @example 3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6
@@ -1286,10 +1711,10 @@ export interface components {
              */
             name: string;
             /**
-             * @description SHA-256 of the bytes, lowercase hex.
-             * @example d243f6a473c86fb8aa6504a523930545313b9d9434a79d64d6998ff2fc22efac
+             * @description Detected from the bytes (`application/octet-stream` when unknown).
+             * @example image/jpeg
              */
-            sha256: string;
+            content_type: string;
             /**
              * Format: int64
              * @description Bytes.
@@ -1297,21 +1722,31 @@ export interface components {
              */
             size: number;
             /**
-             * @description A JPEG of at most 400 pixels on its long side, for images the server decoded; else null.
-             * @example /api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6/thumbnail?e=1767225600&s=Qm7t...
+             * @description SHA-256 of the bytes, lowercase hex.
+             * @example d243f6a473c86fb8aa6504a523930545313b9d9434a79d64d6998ff2fc22efac
              */
-            thumbnail_url: string | null;
-            /**
-             * @description The bytes as uploaded: `/api/files/{id}?e=<expiry>&s=<signature>`.
-             * @example /api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6?e=1767225600&s=Rj9x...
-             */
-            url: string;
+            sha256: string;
             /**
              * Format: int32
              * @description For images the server decoded: as displayed (EXIF orientation applied); else null.
              * @example 4032
              */
             width: number | null;
+            /**
+             * Format: int32
+             * @example 3024
+             */
+            height: number | null;
+            /**
+             * @description The bytes as uploaded: `/api/files/{id}?e=<expiry>&s=<signature>`.
+             * @example /api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6?e=1767225600&s=Rj9x...
+             */
+            url: string;
+            /**
+             * @description A JPEG of at most 400 pixels on its long side, for images the server decoded; else null.
+             * @example /api/files/3f2a9c0e5b7d41e8a6c4b2d0f9e8a7c6/thumbnail?e=1767225600&s=Qm7t...
+             */
+            thumbnail_url: string | null;
         };
         /** @description The form of `POST /api/uploads`: exactly one part, `file`. */
         UploadForm: {
@@ -1322,13 +1757,26 @@ export interface components {
              */
             file: string;
         };
-        /** @description A user as others see them (never a password hash). */
+        /**
+         * @description A user as others see them (never a password hash).
+         * @example {
+         *       "id": 1,
+         *       "username": "alice",
+         *       "display_name": "Alice Liddell",
+         *       "created_at": "2026-11-02T09:15:00.000Z"
+         *     }
+         */
         User: {
-            /** Format: date-time */
-            created_at: string;
-            display_name: string;
             id: components["schemas"]["UserId"];
+            /** @description Unique (case-insensitively); `~deleted-<id>` once the account is deleted. */
             username: string;
+            /** @description What to show; `Deleted user` once the account is deleted. */
+            display_name: string;
+            /**
+             * Format: date-time
+             * @description When the account was created.
+             */
+            created_at: string;
         };
         /**
          * Format: int64
@@ -1344,699 +1792,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    audit: {
-        parameters: {
-            query?: {
-                /** @description Only entries with a smaller id (the previous page's `next_cursor`). */
-                before?: number;
-                /** @description At most this many entries (1–200, default 50). */
-                limit?: number;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description A page of entries */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AuditPage"];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The caller is not an administrator */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Invalid `before` or `limit` */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    delete_message: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The message's id */
-                message_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The tombstone */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Message"];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The caller is not an administrator */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such message */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    message_edits: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The message's id */
-                message_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The earlier versions, oldest first */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MessageEditDto"][];
-                };
-            };
-            /** @description Missing or non-Bearer `Authorization`, or a malformed, invalid, expired (`token expired`) or revoked (`token revoked`) token (`unauthorized`; the message says which) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The caller is not an administrator */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such message */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    admin_list_rooms: {
-        parameters: {
-            query?: {
-                /** @description Only the rooms of this user. */
-                user_id?: number;
-                /** @description Only rooms with a smaller id (the previous page's `next_cursor`). */
-                before?: number;
-                /** @description At most this many rooms (1–100, default 50). */
-                limit?: number;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description A page of rooms */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AdminRoomPage"];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The caller is not an administrator */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Invalid `user_id`, `before` or `limit` */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    get_room: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The room's id */
-                room_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The room */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AdminRoom"];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The caller is not an administrator */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such room */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    room_messages: {
-        parameters: {
-            query?: {
-                /** @description Only messages with a smaller seq (page back in time). */
-                before?: number;
-                /** @description Only messages with a larger seq. */
-                after?: number;
-                /** @description At most this many messages (1–200, default 50). */
-                limit?: number;
-            };
-            header?: never;
-            path: {
-                /** @description The room's id */
-                room_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description A page of messages, ascending seq */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MessagePage"];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The caller is not an administrator */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such room */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Invalid cursor or limit; or a path parameter is not an integer (naming it in `fields`) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    stats: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Statistics */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AdminStats"];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The caller is not an administrator */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    list_users: {
-        parameters: {
-            query?: {
-                /**
-                 * @description Only users whose username or display name contains this, case-insensitively (1–64
-                 *     characters, at least one of them not whitespace, no control characters; trimmed).
-                 */
-                q?: string;
-                /** @description Only users with a larger id (the previous page's `next_cursor`). */
-                after?: number;
-                /** @description At most this many users (1–100, default 50). */
-                limit?: number;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description A page of users, by id */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AdminUserPage"];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The caller is not an administrator */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Invalid `q`, `after` or `limit` */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    create_user: {
+    register: {
         parameters: {
             query?: never;
             header?: never;
@@ -2045,39 +1801,21 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["AdminCreateUserRequest"];
+                "application/json": components["schemas"]["RegisterRequest"];
             };
         };
         responses: {
-            /** @description Created */
+            /** @description Account created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AdminUser"];
+                    "application/json": components["schemas"]["AuthResponse"];
                 };
             };
             /** @description Malformed JSON */
             400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The caller is not an administrator */
-            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2103,7 +1841,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Body over 64 KiB (`payload_too_large`) */
+            /** @description Body over 64 KiB */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2112,7 +1850,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Body is not JSON (`unsupported_media_type`) */
+            /** @description Body is not JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2130,571 +1868,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    get_user: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The user's id */
-                user_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The user */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AdminUser"];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The caller is not an administrator */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such user */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    set_role: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The user's id */
-                user_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["AdminRoleRequest"];
-            };
-        };
-        responses: {
-            /** @description The user */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AdminUser"];
-                };
-            };
-            /** @description Malformed JSON */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The caller is not an administrator */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such user */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Administrators cannot remove their own role; the account was deleted by its owner */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body over 64 KiB (`payload_too_large`) */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not JSON (`unsupported_media_type`) */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description `is_admin` missing or not a boolean; or a path parameter is not an integer (naming it in `fields`) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    deactivate: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The user's id */
-                user_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The user, deactivated (already deactivated: unchanged) */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AdminUser"];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The caller is not an administrator */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such user */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Administrators cannot deactivate themselves; the account was deleted by its owner */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    reset_password: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The user's id */
-                user_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["AdminPasswordRequest"];
-            };
-        };
-        responses: {
-            /** @description Password changed */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Malformed JSON */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The caller is not an administrator */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such user */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The account was deleted by its owner */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body over 64 KiB (`payload_too_large`) */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not JSON (`unsupported_media_type`) */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Invalid password; or a path parameter is not an integer (naming it in `fields`) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    reactivate: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The user's id */
-                user_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The user, active */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AdminUser"];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The caller is not an administrator */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such user */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The account was deleted by its owner: it cannot come back */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            /** @description Too many requests from this address or its /24 (IPv4) or /64 (IPv6) network, counted before the body is read; or the password hashers are busy with this network's share */
             429: {
                 headers: {
                     /** @description Seconds to wait */
@@ -2886,732 +2060,6 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait */
                     "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    register: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["RegisterRequest"];
-            };
-        };
-        responses: {
-            /** @description Account created */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AuthResponse"];
-                };
-            };
-            /** @description Malformed JSON */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Username taken */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body over 64 KiB */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not JSON */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Invalid username, password or display name */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests from this address or its /24 (IPv4) or /64 (IPv6) network, counted before the body is read; or the password hashers are busy with this network's share */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    list_contacts: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Contacts, most recent conversation first */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Contact"][];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description This user already has as many list requests running and waiting as allowed (`rate_limited`, with `Retry-After`); see README, Limits */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    add: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["AddContactRequest"];
-            };
-        };
-        responses: {
-            /** @description Already a contact */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Contact"];
-                };
-            };
-            /** @description Contact added */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Contact"];
-                };
-            };
-            /** @description Malformed JSON */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No user has this username, or that account is deactivated */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The caller already has the most contacts allowed (`LETSCHAT_MAX_CONTACTS`, default 5,000); re-adding an existing contact still answers 200 */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body over 64 KiB */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not JSON */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing username, or the caller's own */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    search_contacts: {
-        parameters: {
-            query: {
-                /**
-                 * @description Text to find in the contacts' usernames and display names, case-insensitively: 1–64
-                 *     characters, at least one of them not whitespace, no control characters; trimmed.
-                 */
-                q: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Matching contacts, most recent conversation first */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Contact"][];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid `q` */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description This user already has as many list requests running and waiting as allowed (`rate_limited`, with `Retry-After`); see README, Limits */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    remove: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The contact's user id */
-                user_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Removed */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Not one of the caller's contacts */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    get_file: {
-        parameters: {
-            query: {
-                /** @description Expiry of the link, seconds since the Unix epoch. */
-                e: number;
-                /** @description Signature of the link (unpadded base64url). */
-                s: string;
-            };
-            header?: never;
-            path: {
-                /** @description The upload's id */
-                upload_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The bytes, with `Content-Type` as detected, `X-Content-Type-Options: nosniff`, `Content-Disposition` (`inline` for images the server decoded, else `attachment`; the name in `filename*`), `Content-Security-Policy` (`sandbox`), `Cache-Control: private`, `ETag` (the SHA-256) and `Accept-Ranges: bytes` */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "*/*": components["schemas"]["FileBytes"];
-                };
-            };
-            /** @description The requested range (one), with `Content-Range` */
-            206: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "*/*": components["schemas"]["FileBytes"];
-                };
-            };
-            /** @description `If-None-Match` names the ETag: not modified */
-            304: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A bad or expired signature, or an upload that is no longer available (`forbidden`) */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The stored file is missing (`not_found`) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The range is outside the file (`range_not_satisfiable`); `Content-Range: bytes *\/<size>` */
-            416: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A query parameter is missing or invalid (`validation_failed`, naming it in `fields`) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    get_thumbnail: {
-        parameters: {
-            query: {
-                /** @description Expiry of the link, seconds since the Unix epoch. */
-                e: number;
-                /** @description Signature of the link (unpadded base64url). */
-                s: string;
-            };
-            header?: never;
-            path: {
-                /** @description The upload's id */
-                upload_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The thumbnail (`image/jpeg`), with the headers of `GET /api/files/{upload_id}` */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "image/jpeg": string;
-                };
-            };
-            /** @description The requested range (one), with `Content-Range` */
-            206: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "image/jpeg": string;
-                };
-            };
-            /** @description `If-None-Match` names the ETag: not modified */
-            304: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A bad or expired signature, or an upload that is no longer available (`forbidden`) */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The upload has no thumbnail, or its stored file is missing (`not_found`) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The range is outside the file (`range_not_satisfiable`); `Content-Range: bytes *\/<size>` */
-            416: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A query parameter is missing or invalid (`validation_failed`, naming it in `fields`) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    health: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Healthy */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Health"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database does not answer */
-            503: {
-                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -4012,6 +2460,553 @@ export interface operations {
             };
         };
     };
+    list_sessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's sessions, `current` true for the caller's own */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"][];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_other_sessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every other session ended */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    end_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session's id */
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session ended */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such session of the caller (another user's, one that already ended, or an id that is not an integer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_contacts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Contacts, most recent conversation first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Contact"][];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This user already has as many list requests running and waiting as allowed (`rate_limited`, with `Retry-After`); see README, Limits */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    add: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddContactRequest"];
+            };
+        };
+        responses: {
+            /** @description Already a contact */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Contact"];
+                };
+            };
+            /** @description Contact added */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Contact"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No user has this username, or that account is deactivated */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller already has the most contacts allowed (`LETSCHAT_MAX_CONTACTS`, default 5,000); re-adding an existing contact still answers 200 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing username, or the caller's own */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    search_contacts: {
+        parameters: {
+            query: {
+                /**
+                 * @description Text to find in the contacts' usernames and display names, case-insensitively: 1–64
+                 *     characters, at least one of them not whitespace, no control characters; trimmed.
+                 */
+                q: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Matching contacts, most recent conversation first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Contact"][];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid `q` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This user already has as many list requests running and waiting as allowed (`rate_limited`, with `Retry-After`); see README, Limits */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The contact's user id */
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not one of the caller's contacts */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_rooms: {
         parameters: {
             query?: never;
@@ -4042,6 +3037,8 @@ export interface operations {
             /** @description This user already has as many list requests running and waiting as allowed (`rate_limited`, with `Retry-After`); see README, Limits */
             429: {
                 headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4151,14 +3148,9 @@ export interface operations {
             };
         };
     };
-    changes: {
+    read: {
         parameters: {
-            query?: {
-                /** @description Only changes numbered after this `change_seq` (default 0: every changed message). */
-                after?: number;
-                /** @description At most this many messages (1–200, default 50). */
-                limit?: number;
-            };
+            query?: never;
             header?: never;
             path: {
                 /** @description The room's id */
@@ -4166,18 +3158,29 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReadRequest"];
+            };
+        };
         responses: {
-            /** @description A page of changed messages */
-            200: {
+            /** @description Marker stored */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed JSON */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ChangesPage"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Missing or non-Bearer `Authorization`, or a malformed, invalid, expired (`token expired`) or revoked (`token revoked`) token (`unauthorized`; the message says which) */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4195,7 +3198,34 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid `after` or `limit`; or a path parameter is not an integer (naming it in `fields`) */
+            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Negative or missing up_to; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4524,6 +3554,8 @@ export interface operations {
             /** @description Over this user's allowance of message changes (`rate_limited`, with `Retry-After`; `LETSCHAT_MAX_CHANGES_PER_SEC`, see README, Limits) */
             429: {
                 headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4663,6 +3695,8 @@ export interface operations {
             /** @description Over this user's allowance of message changes (`rate_limited`, with `Retry-After`; `LETSCHAT_MAX_CHANGES_PER_SEC`, see README, Limits) */
             429: {
                 headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4758,6 +3792,8 @@ export interface operations {
             /** @description Over this user's allowance of message changes (`rate_limited`, with `Retry-After`; `LETSCHAT_MAX_CHANGES_PER_SEC`, see README, Limits) */
             429: {
                 headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4844,6 +3880,8 @@ export interface operations {
             /** @description Over this user's allowance of message changes (`rate_limited`, with `Retry-After`; `LETSCHAT_MAX_CHANGES_PER_SEC`, see README, Limits) */
             429: {
                 headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4872,9 +3910,14 @@ export interface operations {
             };
         };
     };
-    read: {
+    changes: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only changes numbered after this `change_seq` (default 0: every changed message). */
+                after?: number;
+                /** @description At most this many messages (1–200, default 50). */
+                limit?: number;
+            };
             header?: never;
             path: {
                 /** @description The room's id */
@@ -4882,29 +3925,18 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ReadRequest"];
-            };
-        };
+        requestBody?: never;
         responses: {
-            /** @description Marker stored */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Malformed JSON */
-            400: {
+            /** @description A page of changed messages */
+            200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorBody"];
+                    "application/json": components["schemas"]["ChangesPage"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Missing or non-Bearer `Authorization`, or a malformed, invalid, expired (`token expired`) or revoked (`token revoked`) token (`unauthorized`; the message says which) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4922,231 +3954,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body over 64 KiB */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not JSON */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Negative or missing up_to; or a path parameter is not an integer (naming it in `fields`) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    list_sessions: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The caller's sessions, `current` true for the caller's own */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Session"][];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    revoke_other_sessions: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Every other session ended */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
-            429: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unexpected server error (`internal`); the cause is only logged */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database cannot be reached at the moment (`unavailable`) */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    end_session: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The session's id */
-                session_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The session ended */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid, expired or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such session of the caller (another user's, one that already ended, or an id that is not an integer) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            /** @description Invalid `after` or `limit`; or a path parameter is not an integer (naming it in `fields`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5297,6 +4105,228 @@ export interface operations {
             };
         };
     };
+    get_file: {
+        parameters: {
+            query: {
+                /** @description Expiry of the link, seconds since the Unix epoch. */
+                e: number;
+                /** @description Signature of the link (unpadded base64url). */
+                s: string;
+            };
+            header?: never;
+            path: {
+                /** @description The upload's id */
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bytes, with `Content-Type` as detected, `X-Content-Type-Options: nosniff`, `Content-Disposition` (`inline` for images the server decoded, else `attachment`; the name in `filename*`), `Content-Security-Policy` (`sandbox`), `Cache-Control: private`, `ETag` (the SHA-256) and `Accept-Ranges: bytes` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": components["schemas"]["FileBytes"];
+                };
+            };
+            /** @description The requested range (one), with `Content-Range` */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": components["schemas"]["FileBytes"];
+                };
+            };
+            /** @description `If-None-Match` names the ETag: not modified */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A bad or expired signature, or an upload that is no longer available (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The stored file is missing (`not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The range is outside the file (`range_not_satisfiable`); `Content-Range: bytes *\/<size>` */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A query parameter is missing or invalid (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_thumbnail: {
+        parameters: {
+            query: {
+                /** @description Expiry of the link, seconds since the Unix epoch. */
+                e: number;
+                /** @description Signature of the link (unpadded base64url). */
+                s: string;
+            };
+            header?: never;
+            path: {
+                /** @description The upload's id */
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The thumbnail (`image/jpeg`), with the headers of `GET /api/files/{upload_id}` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": string;
+                };
+            };
+            /** @description The requested range (one), with `Content-Range` */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": string;
+                };
+            };
+            /** @description `If-None-Match` names the ETag: not modified */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A bad or expired signature, or an upload that is no longer available (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The upload has no thumbnail, or its stored file is missing (`not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The range is outside the file (`range_not_satisfiable`); `Content-Range: bytes *\/<size>` */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A query parameter is missing or invalid (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     search_users: {
         parameters: {
             query: {
@@ -5344,6 +4374,8 @@ export interface operations {
             /** @description This user already has as many list requests running and waiting as allowed (`rate_limited`, with `Retry-After`); see README, Limits */
             429: {
                 headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5360,6 +4392,1440 @@ export interface operations {
                 };
             };
             /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_users: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only users whose username or display name contains this, case-insensitively (1–64
+                 *     characters, at least one of them not whitespace, no control characters; trimmed).
+                 */
+                q?: string;
+                /** @description Only users with a larger id (the previous page's `next_cursor`). */
+                after?: number;
+                /** @description At most this many users (1–100, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of users, by id */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserPage"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid `q`, `after` or `limit` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminCreateUserRequest"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Username taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 64 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not JSON (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid username, password or display name */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id */
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deactivate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id */
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user, deactivated (already deactivated: unchanged) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Administrators cannot deactivate themselves; the account was deleted by its owner */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reactivate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id */
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user, active */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The account was deleted by its owner: it cannot come back */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reset_password: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id */
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminPasswordRequest"];
+            };
+        };
+        responses: {
+            /** @description Password changed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The account was deleted by its owner */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 64 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not JSON (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid password; or a path parameter is not an integer (naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    set_role: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id */
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminRoleRequest"];
+            };
+        };
+        responses: {
+            /** @description The user */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive within the body deadline (`request_timeout`); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Administrators cannot remove their own role; the account was deleted by its owner */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 64 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not JSON (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `is_admin` missing or not a boolean; or a path parameter is not an integer (naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_list_rooms: {
+        parameters: {
+            query?: {
+                /** @description Only the rooms of this user. */
+                user_id?: number;
+                /** @description Only rooms with a smaller id (the previous page's `next_cursor`). */
+                before?: number;
+                /** @description At most this many rooms (1–100, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of rooms */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminRoomPage"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid `user_id`, `before` or `limit` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_room: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's id */
+                room_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The room */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminRoom"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such room */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    room_messages: {
+        parameters: {
+            query?: {
+                /** @description Only messages with a smaller seq (page back in time). */
+                before?: number;
+                /** @description Only messages with a larger seq. */
+                after?: number;
+                /** @description At most this many messages (1–200, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The room's id */
+                room_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of messages, ascending seq */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessagePage"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such room */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid cursor or limit; or a path parameter is not an integer (naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_message: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The message's id */
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tombstone */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Message"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such message */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    message_edits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The message's id */
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The earlier versions, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageEditDto"][];
+                };
+            };
+            /** @description Missing or non-Bearer `Authorization`, or a malformed, invalid, expired (`token expired`) or revoked (`token revoked`) token (`unauthorized`; the message says which) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such message */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path parameter is not an integer (`validation_failed`, naming it in `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    stats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Statistics */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminStats"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    audit: {
+        parameters: {
+            query?: {
+                /** @description Only entries with a smaller id (the previous page's `next_cursor`). */
+                before?: number;
+                /** @description At most this many entries (1–200, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of entries */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid `before` or `limit` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database cannot be reached at the moment (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    health: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Healthy */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), or too many open connections from the client's address (the connection is then closed) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (`internal`); the cause is only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database does not answer */
             503: {
                 headers: {
                     /** @description Seconds to wait */
