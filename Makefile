@@ -21,11 +21,12 @@ build: web
 	$(CARGO) build --release -p letschat
 
 ## The Debian package target/debian/letschat_<version>_<arch>.deb: the release build (stripped),
-## the web client, the systemd unit and its settings file (docs/deploy.md, "Install").
+## the web client, the systemd unit and its settings file (docs/deploy.md, "Install"); and its
+## debug symbols (file and line tables) in letschat-dbgsym_<version>_<arch>.ddeb.
 CARGO_DEB_VERSION := 3.8.0
 package: web cargo-deb
 	mkdir -p target/debian
-	$(CARGO) deb -p letschat --locked --strip -o target/debian/
+	$(CARGO) deb -p letschat --locked --dbgsym -o target/debian/
 
 ## Builds the package, then checks it: contents, conffile, unit (systemd-analyze verify), the
 ## secret generation, and the packaged server serving the packaged web client.

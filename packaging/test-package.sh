@@ -54,7 +54,7 @@ grep -E '^ (Package|Version|Architecture|Installed-Size|Depends):' <<<"$info" | 
 # 2. Files.
 contents=$(dpkg-deb -c "$deb")
 has() { # has MODE PATH
-    grep -Eq "^$1 root/root +[0-9]+ [0-9-]+ [0-9:]+ \.$2\$" <<<"$contents"
+    grep -Eq "^$1 (root/root|0/0) +[0-9]+ [0-9-]+ [0-9:]+ \.$2\$" <<<"$contents"
 }
 check "/usr/bin/letschat, 0755" has -rwxr-xr-x /usr/bin/letschat
 check "/usr/share/letschat/web/index.html" has -rw-r--r-- /usr/share/letschat/web/index.html
@@ -69,8 +69,8 @@ check "/usr/share/doc/letschat/deploy.md" has -rw-r--r-- /usr/share/doc/letschat
 root="$work/root"
 dpkg-deb -x "$deb" "$root"
 bin="$root/usr/bin/letschat"
-check "the server binary is stripped (no debug sections)" \
-    bash -c "! readelf -S '$bin' | grep -q '\.debug_'"
+check "the server binary is stripped (no debug information or symbol table)" \
+    bash -c "! readelf -S -W '$bin' | grep -Eq '\.(debug_(info|line|str|ranges)|symtab) '"
 echo "     binary: $(du -k "$bin" | cut -f1) KiB"
 
 env_file="$root/etc/letschat/letschat.env"
