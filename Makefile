@@ -9,7 +9,7 @@ NPM ?= npm
 VENV := .venv
 WEB := frontend
 
-.PHONY: run build web web-deps test test-rust test-postgres conformance test-web e2e screenshots openapi fmt lint clean fuzz
+.PHONY: run build web web-deps test test-rust test-postgres conformance test-web e2e screenshots openapi fmt lint clean fuzz package package-test cargo-deb
 
 ## Build everything and serve on http://127.0.0.1:8080 with the embedded SQLite database.
 run: web
@@ -19,6 +19,25 @@ run: web
 ## Release build of the server and the web client.
 build: web
 	$(CARGO) build --release -p letschat
+
+## The Debian package target/debian/letschat_<version>_<arch>.deb: the release build (stripped),
+## the web client, the systemd unit and its settings file (docs/deploy.md, "Install"); and its
+## debug symbols (file and line tables) in letschat-dbgsym_<version>_<arch>.ddeb.
+CARGO_DEB_VERSION := 3.8.0
+package: web cargo-deb
+	mkdir -p target/debian
+	$(CARGO) deb -p letschat --locked --dbgsym -o target/debian/
+
+## Builds the package, then checks it: contents, conffile, unit (systemd-analyze verify), the
+## secret generation, and the packaged server serving the packaged web client.
+package-test: package
+	./packaging/test-package.sh "$$(ls -t target/debian/letschat_*.deb | head -n 1)"
+
+## cargo-deb, pinned, installed only when missing or another version.
+cargo-deb:
+	@if ! $(CARGO) deb --version 2>/dev/null | grep -q ' $(CARGO_DEB_VERSION)$$'; then \
+		$(CARGO) install cargo-deb --locked --version $(CARGO_DEB_VERSION); \
+	fi
 
 $(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json $(WEB)/package.json
 	cd $(WEB) && $(NPM) ci --no-audit --no-fund
