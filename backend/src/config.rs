@@ -144,6 +144,9 @@ pub struct Config {
     /// How long a password hash may wait for a free hasher before it is answered 429 instead
     /// (`LETSCHAT_HASH_MAX_WAIT`): a client that gave up is not hashed for.
     pub hash_max_wait: Duration,
+    /// Percent of each hasher's time that registrations and logins without a device token may
+    /// take over the long run (`LETSCHAT_HASH_PUBLIC_SHARE`; 100: no pacing).
+    pub hash_public_share: u32,
     /// How long after sending a message its sender may edit it (`LETSCHAT_EDIT_WINDOW`); no
     /// limit when unset.
     pub edit_window: Option<Duration>,
@@ -535,6 +538,11 @@ pub struct ServeArgs {
     /// [default: 10s]
     #[arg(long, env = "LETSCHAT_HASH_MAX_WAIT")]
     pub hash_max_wait: Option<String>,
+    /// Percent of each password hasher's time that registrations and logins without a device
+    /// token may take over the long run, after a first second of hashing at full speed (100:
+    /// no pacing). [default: 25]
+    #[arg(long, env = "LETSCHAT_HASH_PUBLIC_SHARE")]
+    pub hash_public_share: Option<String>,
     /// How long after sending a message its sender may still edit it, e.g. `15m` (empty or
     /// `none`: no limit). [default: none]
     #[arg(long, env = "LETSCHAT_EDIT_WINDOW")]
@@ -982,6 +990,12 @@ impl Config {
                 Duration::from_secs(10),
                 Duration::from_secs(1),
                 Duration::from_secs(300),
+            )?,
+            hash_public_share: parse_num(
+                "LETSCHAT_HASH_PUBLIC_SHARE",
+                args.hash_public_share.as_deref(),
+                25u32,
+                1..=100,
             )?,
             edit_window: edit_window(args.edit_window.as_deref())?,
             max_changes_per_sec: parse_num(

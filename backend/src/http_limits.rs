@@ -147,38 +147,25 @@ fn set_write_timeout(_: &actix_web::rt::net::TcpStream, _: Duration) {}
 /// The path of `POST /api/uploads`, whose body has `LETSCHAT_UPLOAD_BODY_TIMEOUT`.
 pub const UPLOAD_PATH: &str = "/api/uploads";
 
-/// Reads and discards the body of a request that is answered without it, when the body is
-/// small and arrives at once: actix closes a connection whose request body was left unread, so
-/// every refusal would otherwise cost the client — and the server — a new connection. Returns
-/// whether the body was read to its end. A body declared over `max` bytes, sent in chunks of
-/// unknown total, or not complete within `wait` is left, and the connection closes after the
-/// answer as it would have.
-pub async fn discard_small_body(req: &mut ServiceRequest, max: u64, wait: Duration) -> bool {
+/// A request answered without its body being read (a refusal, a failed sign-in check, a
+/// missing token) has that body read and dropped after the handler when it is at most this
+/// long …
+const UNREAD_BODY_MAX: u64 = 4096;
+/// … and complete within this: actix closes a connection whose request body was left unread,
+/// so every early answer would otherwise cost the client (and the server) a new connection. A
+/// body declared longer, sent in chunks of unknown total or not complete in time is left, and
+/// the connection closes after the answer.
+const UNREAD_BODY_WAIT: Duration = Duration::from_millis(200);
+
+/// Whether a request's body, if left unread, may be read and dropped (see [`UNREAD_BODY_MAX`]).
+fn small_body(headers: &actix_web::http::header::HeaderMap) -> bool {
     use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-    use futures_util::StreamExt;
-    if req.headers().contains_key(TRANSFER_ENCODING) {
-        return false;
-    }
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()));
-    match declared {
-        // No body at all.
-        None => return true,
-        Some(Some(n)) if n <= max => {}
-        Some(_) => return false,
-    }
-    let mut payload = req.take_payload();
-    let read_all = async {
-        while let Some(chunk) = payload.next().await {
-            if chunk.is_err() {
-                return false;
-            }
-        }
-        true
-    };
-    tokio::time::timeout(wait, read_all).await.unwrap_or(false)
+    !headers.contains_key(TRANSFER_ENCODING)
+        && headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|n| n <= UNREAD_BODY_MAX)
 }
 
 /// Middleware, run before any extractor: refuses requests on a connection over its address's
@@ -229,21 +216,35 @@ pub async fn limit_requests<B: MessageBody + 'static>(
             None
         }
     };
-    let res = next.call(req).await?;
-    Ok(match unread {
-        None => res.map_into_left_body(),
-        // Held with the response body until it is sent, so that actix sees a request body
-        // nobody read as unfinished (rather than dropped, which it would drain for as long as
-        // the client sends chunks) and closes the connection after the response.
-        Some(unread) => res
-            .map_body(|_, body| {
-                BoxBody::new(HoldingBody {
-                    body: BoxBody::new(body),
-                    _unread: unread,
-                })
+    let Some(unread) = unread else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let drainable = small_body(req.headers());
+    // Whatever the handler left of a small body is read and dropped (nothing, when it read it
+    // all), so the connection can carry the client's next request.
+    let res = match next.call(req).await {
+        Ok(res) => res,
+        Err(e) => {
+            if drainable {
+                unread.drain(UNREAD_BODY_WAIT).await;
+            }
+            return Err(e);
+        }
+    };
+    if drainable && unread.drain(UNREAD_BODY_WAIT).await {
+        return Ok(res.map_into_left_body());
+    }
+    // Held with the response body until it is sent, so that actix sees a request body nobody
+    // read as unfinished (rather than dropped, which it would drain for as long as the client
+    // sends chunks) and closes the connection after the response.
+    Ok(res
+        .map_body(|_, body| {
+            BoxBody::new(HoldingBody {
+                body: BoxBody::new(body),
+                _unread: unread,
             })
-            .map_into_right_body(),
-    })
+        })
+        .map_into_right_body())
 }
 
 /// A response body that keeps its request's unread body alive until it is sent.
@@ -268,7 +269,25 @@ impl MessageBody for HoldingBody {
 }
 
 /// The original body stream of a request, kept alive with its response.
-struct UnreadBody(#[allow(dead_code)] Rc<RefCell<Payload>>);
+struct UnreadBody(Rc<RefCell<Payload>>);
+
+impl UnreadBody {
+    /// Reads the rest of the body (its length was checked by [`small_body`]) and drops it;
+    /// whether it was read to its end within `wait`.
+    async fn drain(&self, wait: Duration) -> bool {
+        let payload = Rc::clone(&self.0);
+        let read_all = futures_util::future::poll_fn(move |cx| loop {
+            let mut p = payload.borrow_mut();
+            match Pin::new(&mut *p).poll_next(cx) {
+                Poll::Ready(Some(Ok(_))) => continue,
+                Poll::Ready(Some(Err(_))) => return Poll::Ready(false),
+                Poll::Ready(None) => return Poll::Ready(true),
+                Poll::Pending => return Poll::Pending,
+            }
+        });
+        tokio::time::timeout(wait, read_all).await.unwrap_or(false)
+    }
+}
 
 /// A request body that fails with `TimedOut` once its deadline has passed.
 struct DeadlineBody {

@@ -66,6 +66,10 @@ impl Application {
                 per_address: config.hash_per_address,
             },
             max_wait: config.hash_max_wait,
+            public_pace: crate::auth::password::PublicPace {
+                share: f64::from(config.hash_public_share) / 100.0,
+                burst: Duration::from_secs(1),
+            },
         };
         let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(hasher_config))
             .await

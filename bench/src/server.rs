@@ -272,6 +272,8 @@ impl Server {
                 .env("LETSCHAT_AUTH_RATE_PER_PREFIX", "1000000")
                 .env("LETSCHAT_HASH_PER_ADDRESS", "10000")
                 .env("LETSCHAT_HASH_PER_PREFIX", "10000")
+                // Setting up thousands of users is a burst of registrations: not paced.
+                .env("LETSCHAT_HASH_PUBLIC_SHARE", "100")
                 .env("LETSCHAT_MAX_CONNECTIONS_PER_IP", "1000000")
                 .env("LETSCHAT_MAX_CONNECTIONS_PER_USER", "100000")
                 // Uploaders upload for the whole run: no daily quota may cut it short.

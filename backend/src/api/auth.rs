@@ -81,28 +81,20 @@ fn client(req: &HttpRequest) -> accounts::Client {
 }
 
 /// Counts a register or login request against its address's and prefix's limits before the
-/// body is parsed. A refused request's body is only drained — when it is small and complete at
-/// once — so that the client's connection carries its next request instead of being closed.
+/// body is parsed. A refused request's body is never parsed; `http_limits::limit_requests`
+/// drops it when it is small, so the client's connection carries its next request.
 pub async fn sign_in_gate(
-    mut req: ServiceRequest,
+    req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let refused = req
         .app_data::<web::Data<AppState>>()
         .and_then(|state| state.limits.check_ip(client_ip(req.request())).err());
     if let Some(refused) = refused {
-        // The refused client's next request can come on this connection.
-        crate::http_limits::discard_small_body(&mut req, REFUSED_BODY_MAX, REFUSED_BODY_WAIT).await;
         return Err(refused.into());
     }
     next.call(req).await
 }
-
-/// A refused sign-in's body is read and dropped, keeping the connection open, when it is at
-/// most this long (a login's is under 1 KiB) …
-const REFUSED_BODY_MAX: u64 = 4096;
-/// … and complete within this.
-const REFUSED_BODY_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Create an account and get a token.
 #[utoipa::path(

@@ -21,6 +21,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use base64::Engine;
@@ -310,11 +311,17 @@ impl<J> FairQueue<J> {
     }
 
     /// The next job: the priority lane first, but every fourth pick goes to the public lane
-    /// when it has work, so device-token logins cannot starve everyone else.
-    pub fn pop(&mut self) -> Option<Taken<J>> {
+    /// when it has work, so device-token logins cannot starve everyone else. With
+    /// `public_allowed` false (the hasher has used up its public share for now, see [`Pace`]),
+    /// only the priority lane is served.
+    pub fn pop(&mut self, public_allowed: bool) -> Option<Taken<J>> {
+        let public_ready = public_allowed && !self.public.is_empty();
+        if self.priority.is_empty() && !public_ready {
+            return None;
+        }
         self.picks = self.picks.wrapping_add(1);
         let public_turn = self.picks.is_multiple_of(4);
-        let from_priority = !self.priority.is_empty() && (self.public.is_empty() || !public_turn);
+        let from_priority = !self.priority.is_empty() && (!public_ready || !public_turn);
         let (prefix, source, job) = if from_priority {
             self.priority.pop()?
         } else {
@@ -325,6 +332,11 @@ impl<J> FairQueue<J> {
             job,
             ticket: Ticket { source, prefix },
         })
+    }
+
+    /// Whether public jobs are waiting.
+    pub fn public_waiting(&self) -> bool {
+        !self.public.is_empty()
     }
 
     /// Releases the share of a job taken with `pop` once it has run.
@@ -343,7 +355,6 @@ type Job = Box<dyn FnOnce(&Settings) + Send>;
 
 struct Settings {
     cost: u32,
-    max_wait: std::time::Duration,
     /// A real hash of a random password at the configured cost and format: unknown users are
     /// verified against it, so a login takes as long whether or not the account exists.
     dummy_hash: String,
@@ -372,7 +383,13 @@ impl Drop for Pool {
 #[derive(Clone)]
 pub struct PasswordHasher {
     pool: Arc<Pool>,
+    max_wait: std::time::Duration,
 }
+
+/// A job's state, shared by the job and its caller.
+const WAITING: u8 = 0;
+const STARTED: u8 = 1;
+const ABANDONED: u8 = 2;
 
 /// How the hashing pool is set up.
 #[derive(Debug, Clone, Copy)]
@@ -385,6 +402,8 @@ pub struct HasherConfig {
     /// give up (and actix does not always drop a request whose client went away), so a flood's
     /// backlog must not keep the hashers busy long after the flood.
     pub max_wait: std::time::Duration,
+    /// How much of each hasher's time public jobs may take (see [`PublicPace`]).
+    pub public_pace: PublicPace,
 }
 
 fn rate_limited() -> ApiError {
@@ -393,29 +412,119 @@ fn rate_limited() -> ApiError {
     }
 }
 
-fn worker(index: usize, shared: Arc<Shared>, settings: Arc<Settings>) {
+/// How much of a hasher's time public jobs (registrations, logins without a device token) may
+/// take: `share` of it over the long run, with up to `burst` of hashing at once after a quiet
+/// spell. A token bucket measured in seconds of hashing: each public job is charged what it
+/// took; while the bucket is empty only the priority lane is served.
+///
+/// Why: a login flood from many addresses, each within its limits, still keeps the hashers busy,
+/// and on a machine whose "cores" share one physical core no CPU priority keeps a busy hasher
+/// from slowing messaging (measured in the `abuse` benchmark, see docs/performance.md). Paced,
+/// the flood's logins wait their turn (and past `max_wait` are answered 429 without being
+/// hashed) while signed-in users' own work and device-token logins go first as before.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PublicPace {
+    /// Fraction of each hasher's time, 0 < share ≤ 1 (1: no pacing).
+    pub share: f64,
+    /// Seconds of public hashing one hasher may do back to back after resting.
+    pub burst: std::time::Duration,
+}
+
+impl PublicPace {
+    pub const UNPACED: PublicPace = PublicPace {
+        share: 1.0,
+        burst: std::time::Duration::ZERO,
+    };
+}
+
+/// One hasher's bucket (see [`PublicPace`]).
+#[derive(Debug)]
+pub struct Pace {
+    share: f64,
+    burst: f64,
+    /// Seconds of public hashing this hasher may start now (negative: in debt).
+    credit: f64,
+    at: std::time::Instant,
+}
+
+impl Pace {
+    pub fn new(pace: PublicPace, now: std::time::Instant) -> Pace {
+        let burst = pace.burst.as_secs_f64();
+        Pace {
+            share: pace.share.clamp(0.001, 1.0),
+            burst,
+            credit: burst,
+            at: now,
+        }
+    }
+
+    fn unpaced(&self) -> bool {
+        self.share >= 1.0
+    }
+
+    /// Whether a public job may start at `now`.
+    pub fn allows(&mut self, now: std::time::Instant) -> bool {
+        if self.unpaced() {
+            return true;
+        }
+        let earned = now.saturating_duration_since(self.at).as_secs_f64() * self.share;
+        self.credit = (self.credit + earned).min(self.burst);
+        self.at = now;
+        self.credit > 0.0
+    }
+
+    /// Charges a public job that ran for `took`.
+    pub fn charge(&mut self, took: std::time::Duration) {
+        if !self.unpaced() {
+            self.credit -= took.as_secs_f64();
+        }
+    }
+
+    /// How long until a public job may start (after `allows` said no).
+    pub fn until_allowed(&self) -> std::time::Duration {
+        let secs = (-self.credit).max(0.0) / self.share;
+        std::time::Duration::from_secs_f64(secs) + std::time::Duration::from_millis(1)
+    }
+}
+
+fn worker(index: usize, shared: Arc<Shared>, settings: Arc<Settings>, pace: PublicPace) {
     crate::background::lower_own_priority("password hashing");
     crate::background::pin_from_last_cpu(index);
+    let mut pace = Pace::new(pace, std::time::Instant::now());
     loop {
         let taken = {
             let Ok(mut queue) = shared.queue.lock() else {
                 return;
             };
             loop {
-                if let Some(t) = queue.pop() {
+                let allowed = pace.allows(std::time::Instant::now());
+                if let Some(t) = queue.pop(allowed) {
                     break t;
                 }
                 if shared.closed.load(std::sync::atomic::Ordering::Acquire) {
                     return;
                 }
-                queue = match shared.ready.wait(queue) {
-                    Ok(q) => q,
-                    Err(_) => return,
+                queue = if !allowed && queue.public_waiting() {
+                    // Public work waits for this hasher's share to come back; a priority job
+                    // (or shutdown) wakes it sooner.
+                    match shared.ready.wait_timeout(queue, pace.until_allowed()) {
+                        Ok((q, _)) => q,
+                        Err(_) => return,
+                    }
+                } else {
+                    match shared.ready.wait(queue) {
+                        Ok(q) => q,
+                        Err(_) => return,
+                    }
                 };
             }
         };
         let ticket = taken.ticket;
+        let started = std::time::Instant::now();
         (taken.job)(&settings);
+        if ticket.source.class == Class::Public {
+            pace.charge(started.elapsed());
+        }
         if let Ok(mut queue) = shared.queue.lock() {
             queue.done(ticket);
         }
@@ -428,7 +537,6 @@ impl PasswordHasher {
         let random: [u8; 16] = rand::random();
         let settings = Arc::new(Settings {
             cost: config.cost,
-            max_wait: config.max_wait,
             dummy_hash: hash_sync(&hex::encode(random), config.cost).map_err(|e| e.to_string())?,
         });
         let shared = Arc::new(Shared {
@@ -438,13 +546,15 @@ impl PasswordHasher {
         });
         for i in 0..config.threads.max(1) {
             let (shared, settings) = (Arc::clone(&shared), Arc::clone(&settings));
+            let pace = config.public_pace;
             std::thread::Builder::new()
                 .name(format!("password-{i}"))
-                .spawn(move || worker(i, shared, settings))
+                .spawn(move || worker(i, shared, settings, pace))
                 .map_err(|e| format!("cannot start the password hashers: {e}"))?;
         }
         Ok(PasswordHasher {
             pool: Arc::new(Pool { shared }),
+            max_wait: config.max_wait,
         })
     }
 
@@ -456,12 +566,18 @@ impl PasswordHasher {
         F: FnOnce(&Settings) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let queued = std::time::Instant::now();
+        let (tx, mut rx) = oneshot::channel();
+        // Waiting, then either started by a hasher or abandoned by its caller, whichever comes
+        // first: a job is never run for a caller that was already answered.
+        let state = Arc::new(AtomicU8::new(WAITING));
+        let job_state = Arc::clone(&state);
         let job: Job = Box::new(move |settings| {
-            // The caller has gone (client disconnected), or has waited so long that it most
-            // likely gave up: skip the work (dropping `tx` answers 429).
-            if !tx.is_closed() && queued.elapsed() <= settings.max_wait {
+            // The caller has gone (client disconnected) or stopped waiting: skip the work
+            // (dropping `tx` answers 429 if anyone still listens).
+            let started = job_state
+                .compare_exchange(WAITING, STARTED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+            if started && !tx.is_closed() {
                 let _ = tx.send(f(settings));
             }
         });
@@ -477,7 +593,21 @@ impl PasswordHasher {
             }
         }
         shared.ready.notify_one();
-        rx.await.map_err(|_| rate_limited())
+        match tokio::time::timeout(self.max_wait, &mut rx).await {
+            Ok(answer) => answer.map_err(|_| rate_limited()),
+            // Not started within `max_wait` (its client has most likely given up): 429 now,
+            // and the job is skipped when its turn comes. One that has started is waited for.
+            Err(_) => {
+                if state
+                    .compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    Err(rate_limited())
+                } else {
+                    rx.await.map_err(|_| rate_limited())
+                }
+            }
+        }
     }
 
     /// Whether a job of `source` would be refused now because the source already holds its
@@ -553,7 +683,7 @@ mod tests {
     /// Pops everything, releasing each job at once; the jobs in serving order.
     fn drain(q: &mut FairQueue<u32>) -> Vec<u32> {
         let mut out = Vec::new();
-        while let Some(t) = q.pop() {
+        while let Some(t) = q.pop(true) {
             out.push(t.job);
             q.done(t.ticket);
         }
@@ -576,7 +706,7 @@ mod tests {
         assert!(!q.over_share(Source::client(ip("10.0.0.1"), true)));
         assert!(!q.over_share(Source::internal()));
         // Once a job is done, its address is under its share again.
-        let t = q.pop().unwrap();
+        let t = q.pop(true).unwrap();
         q.done(t.ticket);
         assert!(!q.over_share(public("10.0.0.1")));
     }
@@ -649,7 +779,7 @@ mod tests {
             Admission::Queued { .. }
         ));
         // A running job keeps its share until it is done.
-        let t = q.pop().unwrap();
+        let t = q.pop(true).unwrap();
         assert_eq!(t.job, 1);
         assert!(matches!(
             q.push(public("10.0.0.5"), 11),
@@ -784,6 +914,7 @@ mod tests {
                 per_address: 2,
             },
             max_wait: std::time::Duration::from_secs(10),
+            public_pace: PublicPace::UNPACED,
         })
         .unwrap();
         let hash = h.hash("amber-tortoise".into()).await.unwrap();
@@ -810,6 +941,7 @@ mod tests {
                 per_address: 4,
             },
             max_wait: std::time::Duration::from_millis(100),
+            public_pace: PublicPace::UNPACED,
         })
         .unwrap();
         let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -845,5 +977,103 @@ mod tests {
             .await;
         assert_eq!(next.unwrap(), 0);
         assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn the_public_pace_gives_a_burst_then_its_share() {
+        use std::time::{Duration, Instant};
+        let t0 = Instant::now();
+        let mut pace = Pace::new(
+            PublicPace {
+                share: 0.25,
+                burst: Duration::from_secs(1),
+            },
+            t0,
+        );
+        // A second of hashing at once after a quiet spell...
+        assert!(pace.allows(t0));
+        pace.charge(Duration::from_millis(600));
+        assert!(pace.allows(t0));
+        pace.charge(Duration::from_millis(600));
+        // ... then in debt by 0.2 s: at a quarter share, 0.8 s until the next public job.
+        assert!(!pace.allows(t0));
+        let wait = pace.until_allowed();
+        assert!(
+            wait >= Duration::from_millis(800) && wait < Duration::from_millis(810),
+            "{wait:?}"
+        );
+        assert!(!pace.allows(t0 + Duration::from_millis(790)));
+        assert!(pace.allows(t0 + Duration::from_millis(801)));
+        // Rest does not bank more than the burst.
+        let later = t0 + Duration::from_secs(3600);
+        assert!(pace.allows(later));
+        pace.charge(Duration::from_millis(1001));
+        assert!(!pace.allows(later));
+        // Unpaced: always allowed, whatever it ran.
+        let mut free = Pace::new(PublicPace::UNPACED, t0);
+        free.charge(Duration::from_secs(100));
+        assert!(free.allows(t0));
+    }
+
+    #[test]
+    fn a_hasher_out_of_public_share_serves_only_the_priority_lane() {
+        let mut q = queue(100, 10, 10);
+        q.push(public("10.0.0.1"), 1);
+        assert!(q.pop(false).is_none());
+        assert!(q.public_waiting());
+        q.push(Source::client(ip("10.0.1.1"), true), 2);
+        q.push(Source::internal(), 3);
+        let order: Vec<u32> = std::iter::from_fn(|| q.pop(false).map(|t| t.job)).collect();
+        assert_eq!(order, vec![2, 3]);
+        assert_eq!(q.pop(true).map(|t| t.job), Some(1));
+        assert!(!q.public_waiting());
+    }
+
+    #[tokio::test]
+    async fn public_work_is_paced_while_device_token_logins_go_first() {
+        use std::time::{Duration, Instant};
+        let h = PasswordHasher::new(HasherConfig {
+            cost: 4,
+            threads: 1,
+            fairness: Fairness {
+                capacity: 8,
+                per_prefix: 4,
+                per_address: 4,
+            },
+            max_wait: Duration::from_secs(10),
+            public_pace: PublicPace {
+                share: 0.25,
+                burst: Duration::from_millis(10),
+            },
+        })
+        .unwrap();
+        let t0 = Instant::now();
+        // A public job of 200 ms uses the burst and its own 50 ms of share, leaving the hasher
+        // 140 ms in debt: the next public job may start 560 ms after it ended (a quarter of
+        // the 760 ms since the first began).
+        h.run(public("10.1.1.1"), |_| {
+            std::thread::sleep(Duration::from_millis(200))
+        })
+        .await
+        .unwrap();
+        let first_done = t0.elapsed();
+        let next_public = {
+            let h = h.clone();
+            tokio::spawn(async move { h.run(public("10.2.2.2"), move |_| t0.elapsed()).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let trusted_started = h
+            .run(Source::client(ip("10.3.3.3"), true), move |_| t0.elapsed())
+            .await
+            .unwrap();
+        let public_started = next_public.await.unwrap().unwrap();
+        assert!(
+            trusted_started < public_started,
+            "{trusted_started:?} {public_started:?}"
+        );
+        assert!(
+            public_started >= first_done + Duration::from_millis(500),
+            "{first_done:?} {public_started:?}"
+        );
     }
 }

@@ -86,6 +86,7 @@ pub fn test_config(database_url: String) -> Config {
         hash_per_prefix: 1000,
         hash_per_address: 1000,
         hash_max_wait: Duration::from_secs(10),
+        hash_public_share: 25,
         edit_window: None,
         max_changes_per_sec: 1000,
         // `build_app` puts uploads in the test's own folder.

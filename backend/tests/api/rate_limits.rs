@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{spawn_app_with, Resp};
+use crate::helpers::{spawn_app, spawn_app_with, Resp};
 use crate::support::*;
 
 fn retry_after(r: &Resp) -> u64 {
@@ -186,6 +186,49 @@ async fn refused_logins_keep_their_connection_so_a_flood_costs_no_new_connection
         } else {
             "HTTP/1.1 429"
         };
+        assert!(answer.starts_with(expected), "request {i}: {answer}");
+        assert!(answer.contains("\"code\""), "request {i}: {answer}");
+        assert!(
+            !answer.to_lowercase().contains("connection: close"),
+            "request {i}: {answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn any_request_answered_without_reading_its_small_body_keeps_its_connection() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app().await;
+    let body = r#"{"username":"نور-الهدى-🌙-with-a-rather-long-name"}"#;
+    let request = |path: &str, auth: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    // No token, a malformed token, a path that does not exist, a room id that is not one:
+    // each answered before the body is read, each on the same connection.
+    for (i, (path, auth, expected)) in [
+        ("/api/contacts", "", "HTTP/1.1 401"),
+        (
+            "/api/contacts",
+            "Authorization: Bearer not-a-token\r\n",
+            "HTTP/1.1 401",
+        ),
+        ("/api/no-such-thing", "", "HTTP/1.1 404"),
+        ("/api/contacts", "", "HTTP/1.1 401"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        s.write_all(request(path, auth).as_bytes()).await.unwrap();
+        let answer = read_response(&mut s)
+            .await
+            .unwrap_or_else(|| panic!("request {i}: the connection was closed"));
         assert!(answer.starts_with(expected), "request {i}: {answer}");
         assert!(answer.contains("\"code\""), "request {i}: {answer}");
         assert!(
