@@ -95,6 +95,16 @@ pub struct AbuseArgs {
     /// Login flood: wrong-password logins per second from each address (at most 16 in flight).
     #[arg(long, default_value_t = 2.0)]
     pub flood_rate_per_source: f64,
+    /// Login flood in rounds: this many rounds of `--flood-secs` of flood (and its answers)
+    /// then `--quiet` seconds without, compared with each other (the pooled p99 of the flood
+    /// windows against that of the quiet windows between them), so that a slow spell of the
+    /// machine weighs on both sides alike. 1: one flood, compared with the run's quiet phases.
+    #[arg(long, default_value_t = 1)]
+    pub flood_rounds: usize,
+    /// Extra environment for the server under attack only (`KEY=VALUE`, repeatable), not for
+    /// the setup before it (`--server-env` goes to both, after these).
+    #[arg(long = "attacked-env", value_parser = crate::parse_key_value)]
+    pub attacked_env: Vec<(String, String)>,
     /// Seconds between the real user's logins, through the whole measured run (0: none); the
     /// default stays within the server's default 30 sign-ins a minute per address.
     #[arg(long, default_value_t = 2.5)]
@@ -182,6 +192,10 @@ struct PhaseResult {
     rss_after_kib: u64,
     /// Attacking connections the server still held at the end of the attack, of those opened.
     kept: Option<(usize, usize)>,
+    /// An attack run in rounds: its windows, and the quiet windows between them that are its
+    /// reference (instead of the run's quiet phases).
+    attack_windows: Vec<(u64, u64)>,
+    quiet_windows: Vec<(u64, u64)>,
     details: Vec<(String, String, &'static str, serde_json::Value)>,
 }
 
@@ -339,6 +353,8 @@ impl Ctx<'_> {
             rss_peak_kib: 0,
             rss_after_kib: 0,
             kept: None,
+            attack_windows: Vec::new(),
+            quiet_windows: Vec::new(),
             details: Vec::new(),
         }
     }
@@ -432,7 +448,7 @@ pub async fn run(
     );
 
     // The server under attack: its own defaults.
-    server.restart(Limits::Defaults, &[]).await?;
+    server.restart(Limits::Defaults, &args.attacked_env).await?;
     let api = Api::with_source(server.base_url(), Ipv4Addr::new(127, 0, 9, 1))?;
     server.wait_healthy(&api, Duration::from_secs(30)).await?;
     eprintln!(
@@ -672,14 +688,43 @@ pub async fn run(
         "device_token_given",
         device_token.is_some(),
     );
+    let pooled = |windows: &[(u64, u64)]| -> (Option<u64>, usize) {
+        let mut v: Vec<u64> = timeline
+            .iter()
+            .filter(|(t, _)| windows.iter().any(|(a, b)| t >= a && t < b))
+            .map(|(_, l)| *l)
+            .collect();
+        (p99_of(&mut v), v.len())
+    };
+    // A phase's messaging p99, its deliveries, and the quiet p99 it is compared with.
+    let measured = |p: &PhaseResult| -> (Option<u64>, usize, Option<u64>) {
+        let (p99_us, n) = if p.attack_windows.is_empty() {
+            p99(p.from_us, p.to_us)
+        } else {
+            pooled(&p.attack_windows)
+        };
+        let reference = if p.quiet_windows.is_empty() {
+            reference_at(mid(p))
+        } else {
+            pooled(&p.quiet_windows).0
+        };
+        (p99_us, n, reference)
+    };
     for p in &phases {
-        let (p99_us, n) = p99(p.from_us, p.to_us);
-        let reference = reference_at(mid(p));
+        let (p99_us, n, reference) = measured(p);
         let ratio = match (p99_us, reference) {
             (Some(a), Some(q)) if q > 0 => Some(a as f64 / q as f64),
             _ => None,
         };
         let latency = match (p99_us, ratio, reference) {
+            (Some(us), Some(r), Some(q)) if !p.quiet_windows.is_empty() => {
+                let rounds = p.attack_windows.len();
+                format!(
+                    "p99 {} (×{r:.2} of {} in the quiet between its {rounds} rounds, n={n})",
+                    ms(us),
+                    ms(q)
+                )
+            }
             (Some(us), Some(r), Some(q)) if !p.key.starts_with("quiet") => {
                 format!("p99 {} (×{r:.1} of quiet {} then, n={n})", ms(us), ms(q))
             }
@@ -749,7 +794,10 @@ pub async fn run(
         let during = phases
             .iter()
             .find(|p| p.key == key)
-            .and_then(|p| Some((p99(p.from_us, p.to_us).0?, reference_at(mid(p))?)));
+            .and_then(|p| match measured(p) {
+                (Some(f), _, Some(q)) => Some((f, q)),
+                _ => None,
+            });
         if let Some((f, q)) = during {
             report.target(
                 format!(
@@ -1297,90 +1345,105 @@ async fn login_flood(ctx: &Ctx<'_>, real: &Account, victims: &[Account]) -> Resu
     let targets = Arc::new(targets);
     let tally = Arc::new(Mutex::new(Tally::default()));
     let attempts = Arc::new(AtomicU64::new(0));
-    let deadline = tokio::time::Instant::now() + duration;
     let server = ctx.server.addr();
-    let mut flood = Vec::with_capacity(n);
     let unsent = Arc::new(AtomicU64::new(0));
-    for i in 0..n {
-        let source = flood_source(i, n);
-        // Each address sends at its rate whatever the server does with its earlier logins: each
-        // tick's login goes on an idle kept-alive connection of the address, or a new one while
-        // the address has fewer than FLOOD_CONNS (past that the tick is counted as not sent).
-        let (targets, tally, attempts, unsent) = (
-            Arc::clone(&targets),
-            Arc::clone(&tally),
-            Arc::clone(&attempts),
-            Arc::clone(&unsent),
-        );
-        let real_name = real.username.clone();
-        let offset = i as f64 / n as f64;
-        flood.push(tokio::spawn(async move {
-            let idle = Arc::new(Mutex::new(Vec::<FloodConn>::new()));
-            let mut opened = 0usize;
-            let mut requests = Vec::new();
-            let start = tokio::time::Instant::now() + period.mul_f64(offset);
-            let mut tick = tokio::time::interval_at(start, period);
-            tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
-            let mut k = 0usize;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = tokio::time::sleep_until(deadline) => break,
+    let rounds = ctx.args.flood_rounds.max(1);
+    for round in 0..rounds {
+        let from = ctx.running.now_us();
+        let deadline = tokio::time::Instant::now() + duration;
+        let mut flood = Vec::with_capacity(n);
+        for i in 0..n {
+            let source = flood_source(i, n);
+            // Each address sends at its rate whatever the server does with its earlier logins: each
+            // tick's login goes on an idle kept-alive connection of the address, or a new one while
+            // the address has fewer than FLOOD_CONNS (past that the tick is counted as not sent).
+            let (targets, tally, attempts, unsent) = (
+                Arc::clone(&targets),
+                Arc::clone(&tally),
+                Arc::clone(&attempts),
+                Arc::clone(&unsent),
+            );
+            let real_name = real.username.clone();
+            let offset = i as f64 / n as f64;
+            flood.push(tokio::spawn(async move {
+                let idle = Arc::new(Mutex::new(Vec::<FloodConn>::new()));
+                let mut opened = 0usize;
+                let mut requests = Vec::new();
+                let start = tokio::time::Instant::now() + period.mul_f64(offset);
+                let mut tick = tokio::time::interval_at(start, period);
+                tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                let mut k = 0usize;
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = tokio::time::sleep_until(deadline) => break,
+                    }
+                    k += 1;
+                    let reused = idle.lock().ok().and_then(|mut v| v.pop());
+                    let mut conn = match reused {
+                        Some(c) => c,
+                        None if opened < FLOOD_CONNS => {
+                            opened += 1;
+                            FloodConn::new(server, source)
+                        }
+                        None => {
+                            unsent.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    };
+                    let target = if k.is_multiple_of(2) {
+                        real_name.clone()
+                    } else {
+                        targets[(i + k) % targets.len()].clone()
+                    };
+                    attempts.fetch_add(1, Ordering::Relaxed);
+                    let (tally, idle) = (Arc::clone(&tally), Arc::clone(&idle));
+                    requests.push(tokio::spawn(async move {
+                        let what = conn
+                            .login(&target, &format!("wrong-password-{i}-{k}"))
+                            .await;
+                        if let Ok(mut t) = tally.lock() {
+                            t.add(what);
+                        }
+                        if let Ok(mut v) = idle.lock() {
+                            v.push(conn);
+                        }
+                    }));
                 }
-                k += 1;
-                let reused = idle.lock().ok().and_then(|mut v| v.pop());
-                let mut conn = match reused {
-                    Some(c) => c,
-                    None if opened < FLOOD_CONNS => {
-                        opened += 1;
-                        FloodConn::new(server, source)
-                    }
-                    None => {
-                        unsent.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    }
-                };
-                let target = if k.is_multiple_of(2) {
-                    real_name.clone()
-                } else {
-                    targets[(i + k) % targets.len()].clone()
-                };
-                attempts.fetch_add(1, Ordering::Relaxed);
-                let (tally, idle) = (Arc::clone(&tally), Arc::clone(&idle));
-                requests.push(tokio::spawn(async move {
-                    let what = conn
-                        .login(&target, &format!("wrong-password-{i}-{k}"))
-                        .await;
-                    if let Ok(mut t) = tally.lock() {
-                        t.add(what);
-                    }
-                    if let Ok(mut v) = idle.lock() {
-                        v.push(conn);
-                    }
-                }));
-            }
-            for r in requests {
-                let _ = r.await;
-            }
-        }));
+                for r in requests {
+                    let _ = r.await;
+                }
+            }));
+        }
+        for f in flood {
+            let _ = f.await;
+        }
+        // Answers still coming for the last attempts.
+        let sent = attempts.load(Ordering::Relaxed);
+        let answered_by = Instant::now() + FLOOD_ANSWER_WAIT;
+        while tally
+            .lock()
+            .map(|t| t.0.values().sum::<u64>())
+            .unwrap_or(sent)
+            < sent
+            && Instant::now() < answered_by
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if rounds > 1 {
+            p.attack_windows.push((from, ctx.running.now_us()));
+            // Quiet until the next round, once the flood's last hashes are done (none waits
+            // longer than the server's 10 s).
+            tokio::time::sleep(Duration::from_secs(ctx.args.settle)).await;
+            let quiet_from = ctx.running.now_us();
+            tokio::time::sleep(Duration::from_secs(ctx.args.quiet)).await;
+            p.quiet_windows.push((quiet_from, ctx.running.now_us()));
+            eprintln!("bench: login flood round {} of {rounds} done", round + 1);
+        }
     }
-    for f in flood {
-        let _ = f.await;
-    }
-    // Answers still coming for the last attempts.
     let sent = attempts.load(Ordering::Relaxed);
-    let answered_by = Instant::now() + FLOOD_ANSWER_WAIT;
-    while tally
-        .lock()
-        .map(|t| t.0.values().sum::<u64>())
-        .unwrap_or(sent)
-        < sent
-        && Instant::now() < answered_by
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     // The logins were sent within the flood's duration; some answers came after it.
-    let flood_secs = duration.as_secs_f64();
+    let flood_secs = duration.as_secs_f64() * rounds as f64;
     let tally = tally.lock().map(|t| Tally(t.0.clone())).unwrap_or_default();
     let unsent = unsent.load(Ordering::Relaxed);
     p.detail(

@@ -672,6 +672,26 @@ mod tests {
         Source::client(ip(s), false)
     }
 
+    fn pool(
+        threads: usize,
+        per_source: usize,
+        max_wait: std::time::Duration,
+        public_pace: PublicPace,
+    ) -> PasswordHasher {
+        PasswordHasher::new(HasherConfig {
+            cost: 4,
+            threads,
+            fairness: Fairness {
+                capacity: 8,
+                per_prefix: per_source,
+                per_address: per_source,
+            },
+            max_wait,
+            public_pace,
+        })
+        .unwrap()
+    }
+
     fn queue(capacity: usize, per_prefix: usize, per_address: usize) -> FairQueue<u32> {
         FairQueue::new(Fairness {
             capacity,
@@ -905,18 +925,12 @@ mod tests {
 
     #[tokio::test]
     async fn the_pool_hashes_and_verifies() {
-        let h = PasswordHasher::new(HasherConfig {
-            cost: 4,
-            threads: 2,
-            fairness: Fairness {
-                capacity: 8,
-                per_prefix: 2,
-                per_address: 2,
-            },
-            max_wait: std::time::Duration::from_secs(10),
-            public_pace: PublicPace::UNPACED,
-        })
-        .unwrap();
+        let h = pool(
+            2,
+            2,
+            std::time::Duration::from_secs(10),
+            PublicPace::UNPACED,
+        );
         let hash = h.hash("amber-tortoise".into()).await.unwrap();
         assert!(h
             .verify("amber-tortoise".into(), Some(hash.clone()))
@@ -932,18 +946,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_job_that_waited_too_long_is_not_run() {
-        let h = PasswordHasher::new(HasherConfig {
-            cost: 4,
-            threads: 1,
-            fairness: Fairness {
-                capacity: 8,
-                per_prefix: 4,
-                per_address: 4,
-            },
-            max_wait: std::time::Duration::from_millis(100),
-            public_pace: PublicPace::UNPACED,
-        })
-        .unwrap();
+        let h = pool(
+            1,
+            4,
+            std::time::Duration::from_millis(100),
+            PublicPace::UNPACED,
+        );
         let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // The one hasher is busy for 400 ms; the job queued behind it waits past its 100 ms.
         let busy = {
@@ -1032,21 +1040,15 @@ mod tests {
     #[tokio::test]
     async fn public_work_is_paced_while_device_token_logins_go_first() {
         use std::time::{Duration, Instant};
-        let h = PasswordHasher::new(HasherConfig {
-            cost: 4,
-            threads: 1,
-            fairness: Fairness {
-                capacity: 8,
-                per_prefix: 4,
-                per_address: 4,
-            },
-            max_wait: Duration::from_secs(10),
-            public_pace: PublicPace {
+        let h = pool(
+            1,
+            4,
+            Duration::from_secs(10),
+            PublicPace {
                 share: 0.25,
                 burst: Duration::from_millis(10),
             },
-        })
-        .unwrap();
+        );
         let t0 = Instant::now();
         // A public job of 200 ms uses the burst and its own 50 ms of share, leaving the hasher
         // 140 ms in debt: the next public job may start 560 ms after it ended (a quarter of
