@@ -66,9 +66,14 @@ impl Application {
                 per_address: config.hash_per_address,
             },
             max_wait: config.hash_max_wait,
-            public_pace: crate::auth::password::PublicPace {
-                share: f64::from(config.hash_public_share) / 100.0,
-                burst: Duration::from_secs(1),
+            public_pace: {
+                let share = f64::from(config.hash_public_share) / 100.0;
+                crate::auth::password::PublicPace {
+                    share,
+                    burst: Duration::from_secs(1),
+                    // After any spell, public hashing resumes within `LETSCHAT_HASH_MAX_WAIT`.
+                    max_debt: config.hash_max_wait.mul_f64(share),
+                }
             },
         };
         let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(hasher_config))
