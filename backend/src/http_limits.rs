@@ -285,6 +285,11 @@ impl UnreadBody {
                 Poll::Pending => return Poll::Pending,
             }
         });
+        // Most often the handler read it all (or it had all arrived): no timer for that.
+        let mut read_all = std::pin::pin!(read_all);
+        if let Some(done) = futures_util::FutureExt::now_or_never(read_all.as_mut()) {
+            return done;
+        }
         tokio::time::timeout(wait, read_all).await.unwrap_or(false)
     }
 }

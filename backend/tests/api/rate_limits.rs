@@ -166,9 +166,29 @@ fn login_request(body: &str) -> String {
     )
 }
 
+/// Sends `request` on `s` and checks its answer starts with `expected`, is a JSON error and
+/// leaves the connection open for the next request.
+async fn answered_on_the_same_connection(
+    s: &mut tokio::net::TcpStream,
+    i: usize,
+    request: &str,
+    expected: &str,
+) {
+    use tokio::io::AsyncWriteExt;
+    s.write_all(request.as_bytes()).await.unwrap();
+    let answer = read_response(s)
+        .await
+        .unwrap_or_else(|| panic!("request {i}: the connection was closed"));
+    assert!(answer.starts_with(expected), "request {i}: {answer}");
+    assert!(answer.contains("\"code\""), "request {i}: {answer}");
+    assert!(
+        !answer.to_lowercase().contains("connection: close"),
+        "request {i}: {answer}"
+    );
+}
+
 #[tokio::test]
 async fn refused_logins_keep_their_connection_so_a_flood_costs_no_new_connections() {
-    use tokio::io::AsyncWriteExt;
     let app = spawn_app_with(|c| c.auth_limits.per_ip_per_minute = 1).await;
     let body = r#"{"username":"mallory-ﻣﺎﻟﻮﺭﻱ-😈","password":"wrong-wrong-wrong"}"#;
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
@@ -177,27 +197,17 @@ async fn refused_logins_keep_their_connection_so_a_flood_costs_no_new_connection
     // The first is within the limit (401); the next five on the same connection are refused,
     // each answered on it.
     for i in 0..6 {
-        s.write_all(login_request(body).as_bytes()).await.unwrap();
-        let answer = read_response(&mut s)
-            .await
-            .unwrap_or_else(|| panic!("request {i}: the connection was closed"));
         let expected = if i == 0 {
             "HTTP/1.1 401"
         } else {
             "HTTP/1.1 429"
         };
-        assert!(answer.starts_with(expected), "request {i}: {answer}");
-        assert!(answer.contains("\"code\""), "request {i}: {answer}");
-        assert!(
-            !answer.to_lowercase().contains("connection: close"),
-            "request {i}: {answer}"
-        );
+        answered_on_the_same_connection(&mut s, i, &login_request(body), expected).await;
     }
 }
 
 #[tokio::test]
 async fn any_request_answered_without_reading_its_small_body_keeps_its_connection() {
-    use tokio::io::AsyncWriteExt;
     let app = spawn_app().await;
     let body = r#"{"username":"نور-الهدى-🌙-with-a-rather-long-name"}"#;
     let request = |path: &str, auth: &str| {
@@ -210,8 +220,8 @@ async fn any_request_answered_without_reading_its_small_body_keeps_its_connectio
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
         .await
         .unwrap();
-    // No token, a malformed token, a path that does not exist, a room id that is not one:
-    // each answered before the body is read, each on the same connection.
+    // No token, a malformed token, a path that does not exist, no token again: each answered
+    // before the body is read, each on the same connection.
     for (i, (path, auth, expected)) in [
         ("/api/contacts", "", "HTTP/1.1 401"),
         (
@@ -225,16 +235,7 @@ async fn any_request_answered_without_reading_its_small_body_keeps_its_connectio
     .into_iter()
     .enumerate()
     {
-        s.write_all(request(path, auth).as_bytes()).await.unwrap();
-        let answer = read_response(&mut s)
-            .await
-            .unwrap_or_else(|| panic!("request {i}: the connection was closed"));
-        assert!(answer.starts_with(expected), "request {i}: {answer}");
-        assert!(answer.contains("\"code\""), "request {i}: {answer}");
-        assert!(
-            !answer.to_lowercase().contains("connection: close"),
-            "request {i}: {answer}"
-        );
+        answered_on_the_same_connection(&mut s, i, &request(path, auth), expected).await;
     }
 }
 
