@@ -539,8 +539,9 @@ pub struct ServeArgs {
     #[arg(long, env = "LETSCHAT_HASH_MAX_WAIT")]
     pub hash_max_wait: Option<String>,
     /// Percent of each password hasher's time that registrations and logins without a device
-    /// token may take over the long run, after a first second of hashing at full speed (100:
-    /// no pacing). [default: 25]
+    /// token may take over the long run, after a first second of hashing at full speed; a wrong
+    /// password counts 2.5 times its time, so wrong passwords get 10 % at the default (100: no
+    /// pacing). [default: 25]
     #[arg(long, env = "LETSCHAT_HASH_PUBLIC_SHARE")]
     pub hash_public_share: Option<String>,
     /// How long after sending a message its sender may still edit it, e.g. `15m` (empty or

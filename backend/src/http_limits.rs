@@ -168,9 +168,12 @@ fn small_body(headers: &actix_web::http::header::HeaderMap) -> bool {
             .is_some_and(|n| n <= UNREAD_BODY_MAX)
 }
 
-/// Middleware, run before any extractor: refuses requests on a connection over its address's
-/// cap (429, closed, before any body is read), and puts the request body under the body
-/// deadline.
+/// Middleware, run before the request is logged, routed or any extractor runs: refuses
+/// requests on a connection over its address's cap (429, closed, before any body is read) and
+/// sign-ins over their address's or network's limit (429; see
+/// [`crate::api::auth::sign_in_refused`]), and puts the request body under the body deadline.
+/// Its refusals are logged here, a few a second ([`crate::telemetry::log_refused`]): a flood of
+/// them costs no more than it must.
 pub async fn limit_requests<B: MessageBody + 'static>(
     mut req: ServiceRequest,
     next: Next<B>,
@@ -179,12 +182,32 @@ pub async fn limit_requests<B: MessageBody + 'static>(
         .conn_data::<ConnectionSlot>()
         .is_some_and(ConnectionSlot::over_cap)
     {
-        let mut res = ApiError::RateLimited {
+        let refused = ApiError::RateLimited {
             retry_after_secs: 1,
-        }
-        .error_response();
+        };
+        crate::telemetry::log_refused(req.request(), &refused);
+        let mut res = refused.error_response();
         res.head_mut().set_connection_type(ConnectionType::Close);
         return Ok(req.into_response(res).map_into_right_body());
+    }
+    if let Some(refused) = crate::api::auth::sign_in_refused(&req) {
+        crate::telemetry::log_refused(req.request(), &refused);
+        // The body is not wanted: dropped when small, so that the connection carries the
+        // client's next request; else held until the answer is sent, and the connection closed.
+        let drainable = small_body(req.headers());
+        let unread = UnreadBody(Rc::new(RefCell::new(req.take_payload())));
+        let res = req.into_response(refused.error_response());
+        if drainable && unread.drain(UNREAD_BODY_WAIT).await {
+            return Ok(res.map_into_right_body());
+        }
+        return Ok(res
+            .map_body(|_, body| {
+                BoxBody::new(HoldingBody {
+                    body: BoxBody::new(body),
+                    _unread: unread,
+                })
+            })
+            .map_into_right_body());
     }
     // Uploads are large: they have a deadline of their own.
     let upload = req.path() == UPLOAD_PATH;

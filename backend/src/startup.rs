@@ -204,10 +204,11 @@ impl Application {
                 .configure(|cfg| crate::web::spa::configure(cfg, &static_dir, serve_sourcemaps))
                 .wrap(ErrorHandlers::new().default_handler(api::json_errors))
                 .wrap(from_fn(api::head_as_get))
-                // Before any extractor reads a body: the connection cap and the body deadline.
-                .wrap(from_fn(http_limits::limit_requests))
                 // One line per request; the WebSocket upgrade's is logged when it is answered.
                 .wrap(TracingLogger::<RequestSpan>::new())
+                // Before the request is logged or routed and any extractor reads a body: the
+                // connection cap, the sign-in limits per address, and the body deadline.
+                .wrap(from_fn(http_limits::limit_requests))
                 .wrap(from_fn(crate::metrics::count_requests))
                 // Security headers, caching and compression of every answer above.
                 .wrap(from_fn(crate::web::deliver))

@@ -15,7 +15,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::HttpMessage;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
+use tracing_actix_web::{RequestId, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 
 /// Starts logging with `filter` (`RUST_LOG`; `info` when unset or empty) in `format`
@@ -114,44 +114,38 @@ impl RootSpanBuilder for RequestSpan {
         root_span(request)
     }
 
+    /// Nothing is recorded on the span (`DefaultRootSpanBuilder` would format the status and
+    /// each error's `Display` and `Debug` into it, for every refusal of a flood too): the
+    /// request's log line carries them.
     fn on_request_end<B: MessageBody>(
         span: Span,
         outcome: &Result<ServiceResponse<B>, actix_web::Error>,
     ) {
-        DefaultRootSpanBuilder::on_request_end(span.clone(), outcome);
         match outcome {
             Ok(response) => log_request(response),
-            // A middleware's refusal (the connection cap, the body deadline): no response yet,
-            // so the request's fields come from its span.
+            // A middleware's failure: no response yet, so the request's fields come from its
+            // span.
             Err(e) => log_failed(&span, e),
         }
     }
 }
 
 /// The request's span: what a line logged while handling a request needs to say which request
-/// it was (method, route, path, the client's address as the server goes by it, the request id),
-/// and the fields `tracing_actix_web` fills in at the end. The request's own log line carries
-/// the rest (user agent, status, time). Every request pays for formatting these fields, a flood
-/// of refused ones included, so there are no more than that.
+/// it was (method, route, the client's address as the server goes by it, and the request id,
+/// which finds the request's own line with the rest: path and query, user agent, status, time).
+/// Every request pays for formatting these fields, a flood of refused ones included, so there
+/// are no more than that.
 fn root_span(request: &ServiceRequest) -> Span {
     let route = request.match_pattern();
     let route = route.as_deref().unwrap_or("default");
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    let request_id = request.extensions().get::<RequestId>().copied();
     let client_ip = crate::client_addr::client_ip(request.request());
     tracing::info_span!(
         "HTTP request",
         http.method = %request.method(),
         http.route = %route,
-        http.target = %request.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
         http.client_ip = %client_ip,
-        request_id = %request_id,
-        http.status_code = tracing::field::Empty,
-        exception.message = tracing::field::Empty,
-        exception.details = tracing::field::Empty,
+        request_id = request_id.map(tracing::field::display),
     )
 }
 
@@ -165,6 +159,33 @@ fn refusal_turn(status: u16) -> Option<u64> {
         return None;
     }
     Some(REFUSALS.not_logged.swap(0, Ordering::Relaxed))
+}
+
+/// The log line of a request refused before the request logger saw it (see
+/// `http_limits::limit_requests`), written like `log_request`'s: a few a second, the rest
+/// counted.
+pub fn log_refused(req: &actix_web::HttpRequest, e: &crate::error::ApiError) {
+    use actix_web::ResponseError;
+    let status = e.status_code().as_u16();
+    let Some(not_logged) = refusal_turn(status) else {
+        return;
+    };
+    let client_ip = crate::client_addr::client_ip(req);
+    let user_agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    tracing::info!(
+        http.method = %req.method(),
+        http.target = %req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
+        http.client_ip = %client_ip,
+        http.user_agent = %user_agent,
+        http.status_code = status,
+        exception.message = %e,
+        not_logged = (not_logged > 0).then_some(not_logged),
+        "HTTP request"
+    );
 }
 
 fn log_failed(span: &Span, e: &actix_web::Error) {
@@ -333,15 +354,30 @@ mod tests {
                         next.call(req).await
                     },
                 ))
-                .wrap(TracingLogger::<RequestSpan>::new()),
+                .wrap(TracingLogger::<RequestSpan>::new())
+                // Refusals before the logger (as `http_limits::limit_requests` gives them) are
+                // logged with `log_refused`, on the same terms.
+                .wrap(actix_web::middleware::from_fn(
+                    |req: ServiceRequest, next: actix_web::middleware::Next<_>| async move {
+                        if req.path() == "/api/auth/register" {
+                            let refused = crate::error::ApiError::RateLimited {
+                                retry_after_secs: 1,
+                            };
+                            log_refused(req.request(), &refused);
+                            let res = actix_web::ResponseError::error_response(&refused);
+                            return Ok(req.into_response(res).map_into_right_body());
+                        }
+                        Ok(next.call(req).await?.map_into_left_body())
+                    },
+                )),
         )
         .await;
-        const SENT: u64 = 2_000;
+        const SENT: u64 = 3_000;
         for i in 0..SENT {
-            let req = if i % 2 == 0 {
-                test::TestRequest::post().uri("/api/auth/login")
-            } else {
-                test::TestRequest::get().uri("/api/rooms")
+            let req = match i % 3 {
+                0 => test::TestRequest::post().uri("/api/auth/login"),
+                1 => test::TestRequest::get().uri("/api/rooms"),
+                _ => test::TestRequest::post().uri("/api/auth/register"),
             };
             let status = match test::try_call_service(&app, req.to_request()).await {
                 Ok(res) => res.status(),
@@ -353,6 +389,7 @@ mod tests {
         let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
         let lines = text.lines().filter(|l| l.contains("=429")).count() as u64;
         assert!(text.contains("exception.message=slow down"), "{text}");
+        assert!(text.contains("http.target=/api/auth/register"), "{text}");
         // The burst, plus what the rate refilled while the test ran (well under a second).
         assert!(
             lines >= u64::from(REFUSALS_BURST) && lines < u64::from(REFUSALS_BURST) * 2,

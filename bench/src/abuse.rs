@@ -113,6 +113,11 @@ pub struct AbuseArgs {
     /// real user's account).
     #[arg(long, default_value_t = 20)]
     pub flood_victims: usize,
+    /// Writes the messaging latency second by second (p50, p99, max, count; from the start of
+    /// the measured run) and each phase's window to this file, to tell a slow spell from a
+    /// steady rise.
+    #[arg(long)]
+    pub timeline: Option<std::path::PathBuf>,
     /// Binary flood: binary frames sent on one connection.
     #[arg(long, default_value_t = 100_000)]
     pub binary_frames: usize,
@@ -635,6 +640,9 @@ pub async fn run(
             .collect();
         (p99_of(&mut v), v.len())
     };
+    if let Some(path) = &args.timeline {
+        write_timeline(path, &timeline, &phases)?;
+    }
     let quiet_of = |key: &str| {
         phases
             .iter()
@@ -853,6 +861,44 @@ fn count_established(table: &str, port: u16, from: &[Ipv4Addr]) -> usize {
 }
 
 /// The 99th percentile (nearest rank) of `v`, which it sorts.
+/// The `--timeline` file: one line per second of the run (µs latencies: p50, p99, max, count),
+/// then one per phase window (seconds from the start).
+fn write_timeline(
+    path: &std::path::Path,
+    timeline: &[(u64, u64)],
+    phases: &[PhaseResult],
+) -> Result<()> {
+    use std::fmt::Write as _;
+    let mut out = String::from("# second p50_us p99_us max_us n\n");
+    for second in timeline.chunk_by(|a, b| a.0 / 1_000_000 == b.0 / 1_000_000) {
+        let mut v: Vec<u64> = second.iter().map(|(_, l)| *l).collect();
+        let p99 = p99_of(&mut v).unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "{} {} {p99} {} {}",
+            second[0].0 / 1_000_000,
+            v[v.len() / 2],
+            v[v.len() - 1],
+            v.len()
+        );
+    }
+    for p in phases {
+        let mut windows = vec![(p.from_us, p.to_us)];
+        windows.extend(p.attack_windows.iter().copied());
+        for (from, to) in windows {
+            let _ = writeln!(
+                out,
+                "# {} {:.1} {:.1}",
+                p.key,
+                from as f64 / 1e6,
+                to as f64 / 1e6
+            );
+        }
+    }
+    std::fs::write(path, out)?;
+    Ok(())
+}
+
 fn p99_of(v: &mut [u64]) -> Option<u64> {
     v.sort_unstable();
     let n = v.len();

@@ -1,9 +1,8 @@
 //! `/api/auth/*` and `/api/me` (the caller's account: read it, rename it, change its password,
 //! delete it).
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::{from_fn, Next};
+use actix_web::dev::ServiceRequest;
+use actix_web::http::Method;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -80,20 +79,30 @@ fn client(req: &HttpRequest) -> accounts::Client {
     accounts::Client::new(client_ip(req), user_agent)
 }
 
-/// Counts a register or login request against its address's and prefix's limits before the
-/// body is parsed. A refused request's body is never parsed; `http_limits::limit_requests`
-/// drops it when it is small, so the client's connection carries its next request.
-pub async fn sign_in_gate(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let refused = req
-        .app_data::<web::Data<AppState>>()
-        .and_then(|state| state.limits.check_ip(client_ip(req.request())).err());
-    if let Some(refused) = refused {
-        return Err(refused.into());
+/// The requests counted against their address's and network's sign-in limits
+/// (`LETSCHAT_AUTH_RATE_PER_IP`, `LETSCHAT_AUTH_RATE_PER_PREFIX`) before anything else is done
+/// for them: registration, login, and a signed-in user's password change and account deletion
+/// (which check the password).
+pub const SIGN_IN_ROUTES: [(Method, &str); 4] = [
+    (Method::POST, "/api/auth/register"),
+    (Method::POST, "/api/auth/login"),
+    (Method::POST, "/api/me/password"),
+    (Method::DELETE, "/api/me"),
+];
+
+/// Counts a sign-in request ([`SIGN_IN_ROUTES`]) against its address's and network's limits;
+/// the refusal, if over. `http_limits::limit_requests` asks this before the request is logged
+/// or routed, so that each refusal of a login flood costs little: its body is never parsed
+/// (and is dropped when small, so the client's connection carries its next request).
+pub fn sign_in_refused(req: &ServiceRequest) -> Option<ApiError> {
+    let sign_in = SIGN_IN_ROUTES
+        .iter()
+        .any(|(method, path)| req.method() == method && req.path() == *path);
+    if !sign_in {
+        return None;
     }
-    next.call(req).await
+    req.app_data::<web::Data<AppState>>()
+        .and_then(|state| state.limits.check_ip(client_ip(req.request())).err())
 }
 
 /// Create an account and get a token.
@@ -111,7 +120,7 @@ pub async fn sign_in_gate(
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-#[post("/auth/register", wrap = "from_fn(sign_in_gate)")]
+#[post("/auth/register")]
 pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -170,7 +179,7 @@ fn collect(into: &mut crate::error::FieldErrors, e: ApiError) {
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-#[post("/auth/login", wrap = "from_fn(sign_in_gate)")]
+#[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -297,7 +306,7 @@ pub struct ChangePasswordRequest {
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-#[post("/me/password", wrap = "from_fn(sign_in_gate)")]
+#[post("/me/password")]
 pub async fn change_password(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -342,7 +351,7 @@ pub struct DeleteMeRequest {
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-#[delete("/me", wrap = "from_fn(sign_in_gate)")]
+#[delete("/me")]
 pub async fn delete_me(
     state: web::Data<AppState>,
     req: HttpRequest,

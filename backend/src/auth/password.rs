@@ -351,7 +351,7 @@ impl<J> FairQueue<J> {
     }
 }
 
-type Job = Box<dyn FnOnce(&Settings) + Send>;
+type Job = Box<dyn FnOnce(&Settings) -> Outcome + Send>;
 
 struct Settings {
     cost: u32,
@@ -443,6 +443,22 @@ impl PublicPace {
     };
 }
 
+/// What a hasher's job turned out to be, for its pace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A hash made, a password that matched, or a job skipped (its caller had gone).
+    Done,
+    /// A login's password that did not match (or an unknown user's).
+    WrongPassword,
+}
+
+/// A public hash that turned out to be a wrong password is charged this many times its time:
+/// a stranger's wrong passwords get `share / 2.5` of a hasher (10 % at the default 25 %), its
+/// registrations and right passwords the whole share. A flood of wrong passwords then takes
+/// little of the machine, and while none comes, new users and new devices are served at the
+/// full share.
+pub const WRONG_PASSWORD_WEIGHT: f64 = 2.5;
+
 /// One hasher's bucket (see [`PublicPace`]).
 #[derive(Debug)]
 pub struct Pace {
@@ -481,10 +497,15 @@ impl Pace {
         self.credit > 0.0
     }
 
-    /// Charges a public job that ran for `took`.
-    pub fn charge(&mut self, took: std::time::Duration) {
+    /// Charges a public job that ran for `took`: `WRONG_PASSWORD_WEIGHT` times that when it
+    /// turned out to be a wrong password.
+    pub fn charge(&mut self, took: std::time::Duration, outcome: Outcome) {
         if !self.unpaced() {
-            self.credit = (self.credit - took.as_secs_f64()).max(-self.max_debt);
+            let weight = match outcome {
+                Outcome::Done => 1.0,
+                Outcome::WrongPassword => WRONG_PASSWORD_WEIGHT,
+            };
+            self.credit = (self.credit - took.as_secs_f64() * weight).max(-self.max_debt);
         }
     }
 
@@ -529,9 +550,9 @@ fn worker(index: usize, shared: Arc<Shared>, settings: Arc<Settings>, pace: Publ
         };
         let ticket = taken.ticket;
         let started = std::time::Instant::now();
-        (taken.job)(&settings);
+        let outcome = (taken.job)(&settings);
         if ticket.source.class == Class::Public {
-            pace.charge(started.elapsed());
+            pace.charge(started.elapsed(), outcome);
         }
         if let Ok(mut queue) = shared.queue.lock() {
             queue.done(ticket);
@@ -568,8 +589,8 @@ impl PasswordHasher {
 
     /// Queues `f` for `source` and waits for its result; 429 when the source is over its share
     /// (or its job was evicted to make room for a source with less waiting, or waited longer
-    /// than `max_wait` for a hasher).
-    async fn run<T, F>(&self, source: Source, f: F) -> ApiResult<T>
+    /// than `max_wait` for a hasher). `outcome` tells the hasher's pace what the result was.
+    async fn run<T, F>(&self, source: Source, f: F, outcome: fn(&T) -> Outcome) -> ApiResult<T>
     where
         F: FnOnce(&Settings) -> T + Send + 'static,
         T: Send + 'static,
@@ -585,9 +606,13 @@ impl PasswordHasher {
             let started = job_state
                 .compare_exchange(WAITING, STARTED, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok();
-            if started && !tx.is_closed() {
-                let _ = tx.send(f(settings));
+            if !started || tx.is_closed() {
+                return Outcome::Done;
             }
+            let result = f(settings);
+            let what = outcome(&result);
+            let _ = tx.send(result);
+            what
         });
         let shared = &self.pool.shared;
         {
@@ -636,9 +661,13 @@ impl PasswordHasher {
 
     /// Hashes a password on behalf of `source` (registration).
     pub async fn hash_from(&self, source: Source, password: String) -> ApiResult<String> {
-        self.run(source, move |s| hash_sync(&password, s.cost))
-            .await?
-            .map_err(|e| ApiError::internal(format!("bcrypt: {e}")))
+        self.run(
+            source,
+            move |s| hash_sync(&password, s.cost),
+            |_| Outcome::Done,
+        )
+        .await?
+        .map_err(|e| ApiError::internal(format!("bcrypt: {e}")))
     }
 
     /// Verifies `password` for an authenticated caller (against the dummy hash when there is
@@ -657,13 +686,23 @@ impl PasswordHasher {
         password: String,
         hash: Option<String>,
     ) -> ApiResult<Verified> {
-        self.run(source, move |s| {
-            let known = hash.is_some();
-            let target = hash.as_deref().unwrap_or(&s.dummy_hash);
-            let mut v = verify_sync(&password, target, s.cost);
-            v.ok &= known;
-            v
-        })
+        self.run(
+            source,
+            move |s| {
+                let known = hash.is_some();
+                let target = hash.as_deref().unwrap_or(&s.dummy_hash);
+                let mut v = verify_sync(&password, target, s.cost);
+                v.ok &= known;
+                v
+            },
+            |v| {
+                if v.ok {
+                    Outcome::Done
+                } else {
+                    Outcome::WrongPassword
+                }
+            },
+        )
         .await
     }
 }
@@ -965,18 +1004,22 @@ mod tests {
         let busy = {
             let h = h.clone();
             tokio::spawn(async move {
-                h.run(public("10.1.1.1"), |_| {
-                    std::thread::sleep(std::time::Duration::from_millis(400))
-                })
+                h.run(
+                    public("10.1.1.1"),
+                    |_| std::thread::sleep(std::time::Duration::from_millis(400)),
+                    |_| Outcome::Done,
+                )
                 .await
             })
         };
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let counter = Arc::clone(&ran);
         let late = h
-            .run(public("10.2.2.2"), move |_| {
-                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-            })
+            .run(
+                public("10.2.2.2"),
+                move |_| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+                |_| Outcome::Done,
+            )
             .await;
         assert!(
             matches!(late, Err(ApiError::RateLimited { .. })),
@@ -987,9 +1030,11 @@ mod tests {
         // With the hasher free, the same source's next job runs.
         let counter = Arc::clone(&ran);
         let next = h
-            .run(public("10.2.2.2"), move |_| {
-                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-            })
+            .run(
+                public("10.2.2.2"),
+                move |_| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+                |_| Outcome::Done,
+            )
             .await;
         assert_eq!(next.unwrap(), 0);
         assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
@@ -1009,9 +1054,9 @@ mod tests {
         );
         // A second of hashing at once after a quiet spell...
         assert!(pace.allows(t0));
-        pace.charge(Duration::from_millis(600));
+        pace.charge(Duration::from_millis(600), Outcome::Done);
         assert!(pace.allows(t0));
-        pace.charge(Duration::from_millis(600));
+        pace.charge(Duration::from_millis(600), Outcome::Done);
         // ... then in debt by 0.2 s: at a quarter share, 0.8 s until the next public job.
         assert!(!pace.allows(t0));
         let wait = pace.until_allowed();
@@ -1024,19 +1069,52 @@ mod tests {
         // Rest does not bank more than the burst.
         let later = t0 + Duration::from_secs(3600);
         assert!(pace.allows(later));
-        pace.charge(Duration::from_millis(1001));
+        pace.charge(Duration::from_millis(1001), Outcome::Done);
         assert!(!pace.allows(later));
         // However long a hash took (a machine with no CPU to spare), the wait is capped: 2 s of
         // debt at a quarter share, 8 s.
-        pace.charge(Duration::from_secs(600));
+        pace.charge(Duration::from_secs(600), Outcome::WrongPassword);
         assert!(!pace.allows(later));
         let wait = pace.until_allowed();
         assert!(wait <= Duration::from_millis(8010), "{wait:?}");
         assert!(pace.allows(later + Duration::from_millis(8001)));
         // Unpaced: always allowed, whatever it ran.
         let mut free = Pace::new(PublicPace::UNPACED, t0);
-        free.charge(Duration::from_secs(100));
+        free.charge(Duration::from_secs(100), Outcome::WrongPassword);
         assert!(free.allows(t0));
+    }
+
+    #[test]
+    fn wrong_passwords_get_a_smaller_share_than_registrations_and_right_passwords() {
+        use std::time::{Duration, Instant};
+        let t0 = Instant::now();
+        // Quarter-second hashes, each started as soon as the pace allows, for 100 s at a
+        // quarter share after a one-second burst: the whole share when they succeed (4 + 100),
+        // 10 % when they are wrong passwords (a 1 s burst ends after two of them, then 40).
+        for (outcome, expected) in [(Outcome::Done, 104), (Outcome::WrongPassword, 42)] {
+            let mut pace = Pace::new(
+                PublicPace {
+                    share: 0.25,
+                    burst: Duration::from_secs(1),
+                    max_debt: Duration::from_secs(10),
+                },
+                t0,
+            );
+            let (mut now, mut ran) = (t0, 0);
+            while now < t0 + Duration::from_secs(100) {
+                if pace.allows(now) {
+                    pace.charge(Duration::from_millis(250), outcome);
+                    now += Duration::from_millis(250);
+                    ran += 1;
+                } else {
+                    now += pace.until_allowed();
+                }
+            }
+            assert!(
+                (expected - 1..=expected + 1).contains(&ran),
+                "{outcome:?}: {ran} hashes"
+            );
+        }
     }
 
     #[test]
@@ -1070,20 +1148,31 @@ mod tests {
         // A public job of 200 ms uses the 10 ms burst; the hasher earns a quarter of the time
         // since the job began, so the next public job may start 760 ms after it began.
         let first_started = h
-            .run(public("10.1.1.1"), move |_| {
-                let started = t0.elapsed();
-                std::thread::sleep(Duration::from_millis(200));
-                started
-            })
+            .run(
+                public("10.1.1.1"),
+                move |_| {
+                    let started = t0.elapsed();
+                    std::thread::sleep(Duration::from_millis(200));
+                    started
+                },
+                |_| Outcome::Done,
+            )
             .await
             .unwrap();
         let next_public = {
             let h = h.clone();
-            tokio::spawn(async move { h.run(public("10.2.2.2"), move |_| t0.elapsed()).await })
+            tokio::spawn(async move {
+                h.run(public("10.2.2.2"), move |_| t0.elapsed(), |_| Outcome::Done)
+                    .await
+            })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         let trusted_started = h
-            .run(Source::client(ip("10.3.3.3"), true), move |_| t0.elapsed())
+            .run(
+                Source::client(ip("10.3.3.3"), true),
+                move |_| t0.elapsed(),
+                |_| Outcome::Done,
+            )
             .await
             .unwrap();
         let public_started = next_public.await.unwrap().unwrap();

@@ -56,6 +56,60 @@ async fn the_fourth_login_from_one_address_is_rate_limited() {
 }
 
 #[tokio::test]
+async fn every_sign_in_route_counts_against_the_address_and_is_refused_like_any_answer() {
+    let app = spawn_app_with(|c| c.auth_limits.per_ip_per_minute = 2).await;
+    let alice = app.register("alice").await; // 1
+    assert_eq!(login(&app, "alice", PASSWORD).await.status, StatusCode::OK); // 2
+    let password_change = app
+        .post(
+            "/api/me/password",
+            &alice.token,
+            json!({"current_password": PASSWORD, "new_password": "another-long-one-42"}),
+        )
+        .await;
+    let deletion = app
+        .call(
+            reqwest::Method::DELETE,
+            "/api/me",
+            Some(&alice.token),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    for r in [&password_change, &deletion] {
+        assert_rate_limited(r);
+        // Refused before routing, still with the headers every answer carries.
+        assert_eq!(
+            r.headers
+                .get("x-content-type-options")
+                .and_then(|v| v.to_str().ok()),
+            Some("nosniff"),
+            "{r:?}"
+        );
+        assert!(r.headers.contains_key("content-security-policy"), "{r:?}");
+    }
+    // Neither went through: the account is still there.
+    assert_eq!(
+        app.get("/api/me", &alice.token).await.status,
+        StatusCode::OK
+    );
+    // Other routes are not counted, and a route the list names exists in the API as written.
+    assert_eq!(
+        app.get("/api/contacts", &alice.token).await.status,
+        StatusCode::OK
+    );
+    let spec = app
+        .call(reqwest::Method::GET, "/api/openapi.json", None, None)
+        .await;
+    for (method, path) in letschat::api::auth::SIGN_IN_ROUTES {
+        let method = method.as_str().to_ascii_lowercase();
+        assert!(
+            spec.body["paths"][path][&method].is_object(),
+            "{method} {path} is not in the API"
+        );
+    }
+}
+
+#[tokio::test]
 async fn failed_logins_lock_the_account_but_not_others() {
     let app = spawn_app_with(|c| c.auth_limits.failed_logins_per_hour = 4).await;
     let alice = app.register("alice").await;
