@@ -171,11 +171,7 @@ pub fn log_refused(req: &actix_web::HttpRequest, e: &crate::error::ApiError) {
         return;
     };
     let client_ip = crate::client_addr::client_ip(req);
-    let user_agent = req
-        .headers()
-        .get(actix_web::http::header::USER_AGENT)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
+    let user_agent = user_agent(req);
     tracing::info!(
         http.method = %req.method(),
         http.target = %req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
@@ -186,6 +182,13 @@ pub fn log_refused(req: &actix_web::HttpRequest, e: &crate::error::ApiError) {
         not_logged = (not_logged > 0).then_some(not_logged),
         "HTTP request"
     );
+}
+
+fn user_agent(req: &actix_web::HttpRequest) -> &str {
+    req.headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
 }
 
 fn log_failed(span: &Span, e: &actix_web::Error) {
@@ -229,11 +232,7 @@ fn log_request<B>(response: &ServiceResponse<B>) {
         .map(ToString::to_string)
         .unwrap_or_default();
     let client_ip = crate::client_addr::client_ip(req);
-    let user_agent = req
-        .headers()
-        .get(actix_web::http::header::USER_AGENT)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
+    let user_agent = user_agent(req);
     let error = response.response().error().map(ToString::to_string);
     let route = req.match_pattern();
     let what = if upgrade {
