@@ -24,7 +24,7 @@ use actix_web::error::PayloadError;
 use actix_web::http::ConnectionType;
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes};
-use actix_web::{HttpMessage, ResponseError};
+use actix_web::{HttpMessage, HttpResponse};
 use futures_util::Stream;
 
 use crate::client_addr::TrustedProxies;
@@ -172,8 +172,8 @@ fn small_body(headers: &actix_web::http::header::HeaderMap) -> bool {
 /// requests on a connection over its address's cap (429, closed, before any body is read) and
 /// sign-ins over their address's or network's limit (429; see
 /// [`crate::api::auth::sign_in_refused`]), and puts the request body under the body deadline.
-/// Its refusals are logged here, a few a second ([`crate::telemetry::log_refused`]): a flood of
-/// them costs no more than it must.
+/// Its refusals are logged here, a few a second like every refusal
+/// ([`crate::telemetry::log_request`]): a flood of them costs no more than it must.
 pub async fn limit_requests<B: MessageBody + 'static>(
     mut req: ServiceRequest,
     next: Next<B>,
@@ -182,32 +182,22 @@ pub async fn limit_requests<B: MessageBody + 'static>(
         .conn_data::<ConnectionSlot>()
         .is_some_and(ConnectionSlot::over_cap)
     {
-        let refused = ApiError::RateLimited {
+        let mut res = HttpResponse::from_error(ApiError::RateLimited {
             retry_after_secs: 1,
-        };
-        crate::telemetry::log_refused(req.request(), &refused);
-        let mut res = refused.error_response();
+        });
         res.head_mut().set_connection_type(ConnectionType::Close);
-        return Ok(req.into_response(res).map_into_right_body());
+        let res = req.into_response(res);
+        crate::telemetry::log_request(&res);
+        return Ok(res.map_into_right_body());
     }
     if let Some(refused) = crate::api::auth::sign_in_refused(&req) {
-        crate::telemetry::log_refused(req.request(), &refused);
-        // The body is not wanted: dropped when small, so that the connection carries the
-        // client's next request; else held until the answer is sent, and the connection closed.
+        // The body is not wanted.
         let drainable = small_body(req.headers());
         let unread = UnreadBody(Rc::new(RefCell::new(req.take_payload())));
-        let res = req.into_response(refused.error_response());
-        if drainable && unread.drain(UNREAD_BODY_WAIT).await {
-            return Ok(res.map_into_right_body());
-        }
-        return Ok(res
-            .map_body(|_, body| {
-                BoxBody::new(HoldingBody {
-                    body: BoxBody::new(body),
-                    _unread: unread,
-                })
-            })
-            .map_into_right_body());
+        let res = req.into_response(HttpResponse::from_error(refused));
+        crate::telemetry::log_request(&res);
+        let res = after_unread_body(res, unread, drainable).await;
+        return Ok(res.map_into_boxed_body().map_into_right_body());
     }
     // Uploads are large: they have a deadline of their own.
     let upload = req.path() == UPLOAD_PATH;
@@ -254,20 +244,29 @@ pub async fn limit_requests<B: MessageBody + 'static>(
             return Err(e);
         }
     };
+    Ok(after_unread_body(res, unread, drainable).await)
+}
+
+/// `res`, once what is left of its request's body is read and dropped when `drainable` (small),
+/// so that the connection carries the client's next request. Otherwise the body is held with
+/// the response until it is sent, so that actix sees a request body nobody read as unfinished
+/// (rather than dropped, which it would drain for as long as the client sends chunks) and
+/// closes the connection after the response.
+async fn after_unread_body<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+    unread: UnreadBody,
+    drainable: bool,
+) -> ServiceResponse<EitherBody<B>> {
     if drainable && unread.drain(UNREAD_BODY_WAIT).await {
-        return Ok(res.map_into_left_body());
+        return res.map_into_left_body();
     }
-    // Held with the response body until it is sent, so that actix sees a request body nobody
-    // read as unfinished (rather than dropped, which it would drain for as long as the client
-    // sends chunks) and closes the connection after the response.
-    Ok(res
-        .map_body(|_, body| {
-            BoxBody::new(HoldingBody {
-                body: BoxBody::new(body),
-                _unread: unread,
-            })
+    res.map_body(|_, body| {
+        BoxBody::new(HoldingBody {
+            body: BoxBody::new(body),
+            _unread: unread,
         })
-        .map_into_right_body())
+    })
+    .map_into_right_body()
 }
 
 /// A response body that keeps its request's unread body alive until it is sent.

@@ -161,36 +161,6 @@ fn refusal_turn(status: u16) -> Option<u64> {
     Some(REFUSALS.not_logged.swap(0, Ordering::Relaxed))
 }
 
-/// The log line of a request refused before the request logger saw it (see
-/// `http_limits::limit_requests`), written like `log_request`'s: a few a second, the rest
-/// counted.
-pub fn log_refused(req: &actix_web::HttpRequest, e: &crate::error::ApiError) {
-    use actix_web::ResponseError;
-    let status = e.status_code().as_u16();
-    let Some(not_logged) = refusal_turn(status) else {
-        return;
-    };
-    let client_ip = crate::client_addr::client_ip(req);
-    let user_agent = user_agent(req);
-    tracing::info!(
-        http.method = %req.method(),
-        http.target = %req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
-        http.client_ip = %client_ip,
-        http.user_agent = %user_agent,
-        http.status_code = status,
-        exception.message = %e,
-        not_logged = (not_logged > 0).then_some(not_logged),
-        "HTTP request"
-    );
-}
-
-fn user_agent(req: &actix_web::HttpRequest) -> &str {
-    req.headers()
-        .get(actix_web::http::header::USER_AGENT)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("")
-}
-
 fn log_failed(span: &Span, e: &actix_web::Error) {
     let status = e.as_response_error().status_code();
     let Some(not_logged) = refusal_turn(status.as_u16()) else {
@@ -215,7 +185,10 @@ fn log_failed(span: &Span, e: &actix_web::Error) {
     }
 }
 
-fn log_request<B>(response: &ServiceResponse<B>) {
+/// The request's log line (refusals: a few a second, the rest counted). The request logger
+/// writes it when the answer is ready; `http_limits::limit_requests` for the requests it refuses
+/// before the logger sees them (no request id then).
+pub fn log_request<B>(response: &ServiceResponse<B>) {
     let req = response.request();
     let (elapsed, upgrade) = req
         .extensions()
@@ -232,7 +205,11 @@ fn log_request<B>(response: &ServiceResponse<B>) {
         .map(ToString::to_string)
         .unwrap_or_default();
     let client_ip = crate::client_addr::client_ip(req);
-    let user_agent = user_agent(req);
+    let user_agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     let error = response.response().error().map(ToString::to_string);
     let route = req.match_pattern();
     let what = if upgrade {
@@ -355,16 +332,17 @@ mod tests {
                 ))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 // Refusals before the logger (as `http_limits::limit_requests` gives them) are
-                // logged with `log_refused`, on the same terms.
+                // logged with `log_request`, on the same terms.
                 .wrap(actix_web::middleware::from_fn(
                     |req: ServiceRequest, next: actix_web::middleware::Next<_>| async move {
                         if req.path() == "/api/auth/register" {
-                            let refused = crate::error::ApiError::RateLimited {
-                                retry_after_secs: 1,
-                            };
-                            log_refused(req.request(), &refused);
-                            let res = actix_web::ResponseError::error_response(&refused);
-                            return Ok(req.into_response(res).map_into_right_body());
+                            let res = req.into_response(HttpResponse::from_error(
+                                crate::error::ApiError::RateLimited {
+                                    retry_after_secs: 1,
+                                },
+                            ));
+                            log_request(&res);
+                            return Ok(res.map_into_right_body());
                         }
                         Ok(next.call(req).await?.map_into_left_body())
                     },
